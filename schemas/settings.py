@@ -1,0 +1,78 @@
+"""Worker settings: where the broker is, which topics, which group; one frozen object.
+
+Every option comes from the command line or the environment (``TOKENRADAR_*``), is
+validated once at start, and is never created at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ENV_PREFIX = "TOKENRADAR_"
+
+
+class WorkerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    broker: str = Field(
+        "kafka://127.0.0.1:9092", description="kafka://host:port[,host:port] or host:port"
+    )
+    config: Path | None = Field(None, description="Detector configuration file (TOML).")
+    input_topic: str = "token-usage"
+    alerts_topic: str = "token-anomalies"
+    dlq_topic: str = "token-usage.dlq"
+    group_id: str = "tokenradar"
+    partitions: Annotated[int, Field(ge=1)] = Field(
+        4, description="Partitions of the topics tokenradar creates when they do not exist."
+    )
+    batch_size: Annotated[int, Field(ge=1)] = Field(
+        1000, description="Events taken from the stream at a time."
+    )
+    batch_seconds: Annotated[float, Field(gt=0)] = Field(
+        0.2, description="Longest wait to fill a batch before scoring what arrived."
+    )
+    session_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
+        10.0, description="Kafka consumer session timeout; also how fast a group forms."
+    )
+    data_dir: Path = Field(Path("tokenradar-data"), description="Faust's local data directory.")
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        0, description="Port for Prometheus /metrics on 127.0.0.1; 0 turns it off."
+    )
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        value = value.strip()
+        hosts = value.removeprefix("kafka://")
+        if not hosts or any(":" not in h or not h.rsplit(":", 1)[1].isdigit()
+                            for h in hosts.split(",")):
+            raise ValueError(
+                f"{value!r} is not a broker address: give kafka://host:port[,host:port] "
+                "or host:port"
+            )
+        return "kafka://" + hosts
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """The broker addresses as kafka-python and aiokafka take them."""
+        return self.broker.removeprefix("kafka://").split(",")
+
+    @classmethod
+    def from_sources(
+        cls, options: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> WorkerSettings:
+        """Command-line options win over ``TOKENRADAR_<NAME>`` variables, which win over defaults."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name in cls.model_fields:
+            env_value = environ.get(ENV_PREFIX + name.upper())
+            if env_value:
+                values[name] = env_value
+            if options.get(name) is not None:
+                values[name] = options[name]
+        return cls.model_validate(values)
