@@ -1,0 +1,71 @@
+"""Rate: requests arrive far faster than this user's norm.
+
+Counts requests in short windows (``window_minutes``) and compares the running
+window with the user's baseline of log10 requests per active window. Catches
+loops and runaway scripts within minutes, even when each request is small.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from detectors.base import Detector, Finding, Observation
+from detectors.baseline import EWStats
+from detectors.calibration import tail_score
+from schemas import AnomalyKind
+from schemas.config import RateConfig
+
+MIN_LOG_STD = 0.15
+
+
+@dataclass(slots=True)
+class RateSlot:
+    per_window: EWStats
+
+    def to_list(self) -> list[float]:
+        return self.per_window.to_list()
+
+
+class RateDetector(Detector):
+    """Scores the running window's request count against the user's usual rate.
+
+    Parameters
+    ----------
+    config
+        Window length, warm-up and floors; see :class:`schemas.config.RateConfig`.
+    """
+
+    name = "rate"
+    kind = AnomalyKind.RATE
+
+    def __init__(self, config: RateConfig) -> None:
+        self.config = config
+
+    def new_slot(self) -> RateSlot:
+        return RateSlot(EWStats(self.config.fading_factor))
+
+    def restore(self, values: list[float]) -> RateSlot:
+        return RateSlot(EWStats.from_list(self.config.fading_factor, values))
+
+    def observe(self, slot: RateSlot, observation: Observation) -> Finding | None:
+        config = self.config
+        baseline = slot.per_window
+        finding = None
+        requests = observation.window_requests
+        if baseline.count >= config.min_history_windows and requests >= config.min_requests:
+            expected = 10.0 ** baseline.mean
+            if requests >= config.min_ratio * expected:
+                finding = Finding(
+                    score=tail_score(baseline.z(math.log10(requests + 1), MIN_LOG_STD)),
+                    feature="requests_per_window", observed=requests, expected=expected,
+                    explanation=(
+                        f"{requests} requests in {config.window_minutes} minutes, "
+                        f"{requests / expected:.1f}x this user's usual {expected:.1f} "
+                        "in an active window."
+                    ),
+                )
+        if observation.closed_window is not None:
+            baseline.update_clipped(math.log10(observation.closed_window.requests + 1),
+                                    MIN_LOG_STD)
+        return finding

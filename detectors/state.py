@@ -1,0 +1,108 @@
+"""A user's state: everything tokenradar remembers about one user, in about a kilobyte.
+
+Stored as the value of the Faust table in a versioned JSON codec (never pickle):
+recent event ids to drop duplicates, the running hour and rate window, each
+detector's few numbers, and the open incidents that keep one incident one alert.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+CODEC_VERSION = 1
+EVIDENCE_IDS = 10
+"""How many of the user's latest event ids are kept to name in an alert."""
+
+
+def _id_digest(event_id: str) -> bytes:
+    return hashlib.blake2b(event_id.encode(), digest_size=8).digest()
+
+
+@dataclass(slots=True)
+class Incident:
+    """An alert already sent for this user and kind; quiet until ``until``."""
+
+    alert_id: str
+    until: float
+
+    def to_list(self) -> list[Any]:
+        return [self.alert_id, self.until]
+
+
+@dataclass(slots=True)
+class UserState:
+    user_id: str
+    team: str | None = None
+    events: int = 0
+    hour_start: float = -1.0
+    hour_tokens: int = 0
+    hour_requests: int = 0
+    window_start: float = -1.0
+    window_tokens: int = 0
+    window_requests: int = 0
+    recent_ids: deque[str] = field(default_factory=lambda: deque(maxlen=EVIDENCE_IDS))
+    seen_digests: deque[bytes] = field(default_factory=deque)
+    slots: dict[str, Any] = field(default_factory=dict)
+    incidents: dict[str, Incident] = field(default_factory=dict)
+
+    def seen_before(self, event_id: str, remember: int) -> bool:
+        """True if ``event_id`` is among the last ``remember`` ids; else remember it."""
+        digest = _id_digest(event_id)
+        if digest in self.seen_digests:
+            return True
+        self.seen_digests.append(digest)
+        while len(self.seen_digests) > remember:
+            self.seen_digests.popleft()
+        return False
+
+    def to_bytes(self) -> bytes:
+        document = {
+            "v": CODEC_VERSION,
+            "user": self.user_id,
+            "team": self.team,
+            "events": self.events,
+            "hour": [self.hour_start, self.hour_tokens, self.hour_requests],
+            "window": [self.window_start, self.window_tokens, self.window_requests],
+            "recent": list(self.recent_ids),
+            "seen": base64.b64encode(b"".join(self.seen_digests)).decode(),
+            "slots": {name: _as_list(slot) for name, slot in self.slots.items()},
+            "incidents": {kind: inc.to_list() for kind, inc in self.incidents.items()},
+        }
+        return json.dumps(document, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> UserState:
+        document = json.loads(raw)
+        if document.get("v") != CODEC_VERSION:
+            raise ValueError(
+                f"user state codec version {document.get('v')!r} is not {CODEC_VERSION}: "
+                "this worker is older than the state it reads"
+            )
+        seen = base64.b64decode(document["seen"])
+        hour_start, hour_tokens, hour_requests = document["hour"]
+        window_start, window_tokens, window_requests = document["window"]
+        return cls(
+            user_id=document["user"],
+            team=document["team"],
+            events=document["events"],
+            hour_start=hour_start,
+            hour_tokens=hour_tokens,
+            hour_requests=hour_requests,
+            window_start=window_start,
+            window_tokens=window_tokens,
+            window_requests=window_requests,
+            recent_ids=deque(document["recent"], maxlen=EVIDENCE_IDS),
+            seen_digests=deque(seen[i : i + 8] for i in range(0, len(seen), 8)),
+            # Slots stay plain lists until a detector asks for them (see ScoringEngine).
+            slots=dict(document["slots"]),
+            incidents={k: Incident(*v) for k, v in document["incidents"].items()},
+        )
+
+
+def _as_list(slot: Any) -> list[Any]:
+    return slot if isinstance(slot, list) else slot.to_list()
