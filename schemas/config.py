@@ -83,10 +83,10 @@ class DriftConfig(_Section):
         24, description="Active hours seen before the level is tested for drift."
     )
     threshold: Annotated[float, Field(gt=0)] = Field(
-        8.0, description="PageHinkley lambda on log10 tokens per active hour; lower is touchier."
+        3.0, description="PageHinkley lambda on log10 tokens per active hour; lower is touchier."
     )
     delta: Annotated[float, Field(ge=0)] = Field(
-        0.1, description="PageHinkley tolerance: changes smaller than this (log10) are ignored."
+        0.15, description="PageHinkley tolerance: changes smaller than this (log10) are ignored."
     )
     min_ratio: Annotated[float, Field(ge=1.0)] = Field(
         1.8, description="Alert only when the new level is at least this many times the old."

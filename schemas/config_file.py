@@ -1,0 +1,75 @@
+"""Reading a detector configuration file, with errors that say what, where, how to fix."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from schemas.config import DetectorConfig
+
+_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- ]+?)\s*\]\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*=")
+
+
+class ConfigFileError(ValueError):
+    """A configuration file that cannot be used; the message lists every problem."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{path}: {len(problems)} problem(s) in the configuration:\n{listing}")
+
+
+def load_config(path: Path | str) -> DetectorConfig:
+    """Read and validate a TOML detector configuration."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigFileError(path, [f"cannot read the file: {exc.strerror}"]) from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> DetectorConfig:
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(path, [f"not valid TOML: {exc}"]) from None
+    try:
+        return DetectorConfig.model_validate(document)
+    except ValidationError as exc:
+        lines = _key_lines(text)
+        raise ConfigFileError(path, [_problem(error, lines) for error in exc.errors()]) from None
+
+
+def _problem(error: object, lines: dict[str, int]) -> str:
+    assert isinstance(error, dict)
+    location = [str(part) for part in error["loc"]]
+    key = ".".join(location) or "(top level)"
+    line = next((lines[".".join(location[:n])] for n in range(len(location), 0, -1)
+                 if ".".join(location[:n]) in lines), None)
+    where = f"line {line}, " if line is not None else ""
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key: check its spelling against the example configuration"
+    elif "input" in error and not isinstance(error["input"], dict):
+        message += f" (got {error['input']!r})"
+    return f"{where}key '{key}': {message}"
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Line number of each table and key, by dotted path, for pointing at errors."""
+    lines: dict[str, int] = {}
+    table = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if match := _TABLE.match(line):
+            table = match.group(1).replace(" ", "")
+            lines.setdefault(table, number)
+        elif match := _KEY.match(line):
+            path = f"{table}.{match.group(1)}" if table else match.group(1)
+            lines.setdefault(path, number)
+    return lines

@@ -1,0 +1,1 @@
+"""tokenradar's command line: demo, worker, replay, simulate, schema, config check."""

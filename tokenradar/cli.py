@@ -1,0 +1,178 @@
+"""The ``tokenradar`` command. Imports lazily, so ``schema`` does not load Faust."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except _UserError as exc:
+        print(f"tokenradar: {exc}", file=sys.stderr)
+        return 2
+
+
+class _UserError(Exception):
+    """A mistake the user can fix; printed without a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tokenradar",
+        description="Real-time anomaly detection on AI token usage.",
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="embedded broker + worker + simulated organisation")
+    demo.add_argument("--seconds", type=float, default=60.0,
+                      help="how long to watch for alerts (default 60)")
+    demo.add_argument("--users", type=int, default=40)
+    demo.set_defaults(run=_demo)
+
+    worker = commands.add_parser("worker", help="run the Faust worker")
+    for option, env in (("--broker", "TOKENRADAR_BROKER"), ("--config", "TOKENRADAR_CONFIG"),
+                        ("--input-topic", "TOKENRADAR_INPUT_TOPIC"),
+                        ("--alerts-topic", "TOKENRADAR_ALERTS_TOPIC"),
+                        ("--dlq-topic", "TOKENRADAR_DLQ_TOPIC"),
+                        ("--group-id", "TOKENRADAR_GROUP_ID"),
+                        ("--partitions", "TOKENRADAR_PARTITIONS"),
+                        ("--metrics-port", "TOKENRADAR_METRICS_PORT")):
+        worker.add_argument(option, help=f"also ${env}")
+    worker.set_defaults(run=_worker)
+
+    replay = commands.add_parser("replay", help="the same detectors over a file: a backtest")
+    replay.add_argument("--input", type=Path, required=True, help="events, JSON lines")
+    replay.add_argument("--alerts-out", type=Path, required=True)
+    replay.add_argument("--scores-out", type=Path)
+    replay.add_argument("--config", type=Path)
+    replay.set_defaults(run=_replay)
+
+    simulate = commands.add_parser("simulate", help="write synthetic events with labels")
+    target = simulate.add_mutually_exclusive_group(required=True)
+    target.add_argument("--out", type=Path, help="write events to this JSONL file")
+    target.add_argument("--topic", help="produce events to this Kafka topic")
+    simulate.add_argument("--broker", help="with --topic; also $TOKENRADAR_BROKER")
+    simulate.add_argument("--labels", type=Path, help="write incident labels to this JSONL file")
+    simulate.add_argument("--users", type=int, default=60)
+    simulate.add_argument("--teams", type=int, default=5)
+    simulate.add_argument("--days", type=int, default=14)
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.set_defaults(run=_simulate)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of both messages")
+    schema.set_defaults(run=_schema)
+
+    config = commands.add_parser("config", help="detector configuration")
+    config_commands = config.add_subparsers(title="config commands", metavar="COMMAND")
+    check = config_commands.add_parser("check", help="validate a configuration file")
+    check.add_argument("file", type=Path)
+    check.set_defaults(run=_config_check)
+    return parser
+
+
+def _load_config(path: Path | None):  # type: ignore[no-untyped-def]
+    from schemas.config import DetectorConfig
+    from schemas.config_file import ConfigFileError, load_config
+
+    if path is None:
+        return DetectorConfig()
+    try:
+        return load_config(path)
+    except ConfigFileError as exc:
+        raise _UserError(str(exc)) from None
+
+
+def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    from schemas import WorkerSettings
+
+    options = {name: value for name, value in vars(args).items() if name != "run"}
+    try:
+        return WorkerSettings.from_sources(options)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise _UserError(f"bad worker setting: {problems}") from None
+
+
+def _worker(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    config = _load_config(settings.config)
+    from streams.worker import run_worker
+
+    run_worker(settings, config)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from tokenradar.replay import print_progress, replay_file
+
+    if not args.input.is_file():
+        raise _UserError(f"--input {args.input}: no such file")
+    config = _load_config(args.config)
+    summary = replay_file(args.input, args.alerts_out, args.scores_out, config,
+                          progress=print_progress)
+    for example in summary.invalid_examples:
+        print(f"skipped {args.input} {example}", file=sys.stderr)
+    print(summary.describe())
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import os
+
+    from tokenradar.simulate import SimulationSpec, simulate, write_labels, write_simulation
+
+    spec = SimulationSpec(users=args.users, teams=args.teams, days=args.days, seed=args.seed)
+    if args.out is not None:
+        count = write_simulation(spec, args.out, args.labels)
+        print(f"wrote {count:,} events to {args.out}")
+        return 0
+    from schemas import WorkerSettings
+    from streams.publish import produce_events
+
+    broker = args.broker or os.environ.get("TOKENRADAR_BROKER")
+    if not broker:
+        raise _UserError("--topic needs --broker (or $TOKENRADAR_BROKER)")
+    events, labels = simulate(spec)
+    bootstrap = WorkerSettings(broker=broker).bootstrap_servers
+    count = produce_events(bootstrap, args.topic, events)
+    if args.labels is not None:
+        write_labels(args.labels, labels)
+    print(f"produced {count:,} events to {args.topic}")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from schemas import AnomalyEvent, DeadLetter, TokenUsageEvent
+
+    document = {
+        "token-usage": TokenUsageEvent.model_json_schema(),
+        "token-anomalies": AnomalyEvent.model_json_schema(),
+        "token-usage.dlq": DeadLetter.model_json_schema(),
+    }
+    print(json.dumps(document, indent=2))
+    return 0
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    config = _load_config(args.file)
+    print(f"{args.file}: OK (config_version {config.version})")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from tokenradar.demo import run_demo
+
+    return run_demo(seconds=args.seconds, users=args.users)
