@@ -69,9 +69,10 @@ class DriftDetector(Detector):
         slot = DriftSlot(EWStats.from_list(BASELINE_FADING, values[0:3]),
                          EWStats.from_list(RECENT_FADING, values[3:6]), self._new_test())
         test = slot.test
-        (n, mean, test._sum_increase, test._sum_decrease,
-         test._min_increase, test._max_decrease) = values[6:12]
+        n, mean, sum_increase, sum_decrease, min_increase, max_decrease = values[6:12]
         test._x_mean.n, test._x_mean._mean = n, mean
+        test._sum_increase, test._sum_decrease = sum_increase, sum_decrease
+        test._min_increase, test._max_decrease = min_increase, max_decrease  # type: ignore[assignment]
         return slot
 
     def observe(self, slot: DriftSlot, observation: Observation) -> Finding | None:
@@ -83,7 +84,7 @@ class DriftDetector(Detector):
         if slot.baseline.count < self.config.min_history_hours:
             slot.baseline.update(level)
             return None
-        slot.test.update(level)
+        slot.test.update(level)  # type: ignore[no-untyped-call]  # River is untyped
         if not slot.test.drift_detected:
             slot.baseline.update(level)
             return None

@@ -13,6 +13,8 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.alerts import Severity
+
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 FadingFactor = Annotated[float, Field(gt=0.0, lt=1.0)]
 
@@ -30,7 +32,7 @@ class ScoringConfig(_Section):
         "-log10(tail probability)/10: 0.6 means a 1-in-a-million observation for this user.",
     )
     cooldown_minutes: Annotated[float, Field(ge=0)] = Field(
-        240, description="One incident, one alert: a user+kind re-alerts only after this quiet time."
+        240, description="One incident, one alert: a user+kind alerts again after this quiet time."
     )
     dedupe_event_ids: Annotated[int, Field(ge=0, le=4096)] = Field(
         128, description="How many recent event ids per user are remembered to drop duplicates."
@@ -133,7 +135,7 @@ class DetectorConfig(_Section):
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
-    def severity_of(self, score: float) -> str:
+    def severity_of(self, score: float) -> Severity:
         bands = self.severity
         if score >= bands.critical:
             return "critical"

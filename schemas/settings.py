@@ -66,7 +66,7 @@ class WorkerSettings(BaseModel):
     def from_sources(
         cls, options: Mapping[str, Any], environ: Mapping[str, str] | None = None
     ) -> WorkerSettings:
-        """Command-line options win over ``TOKENRADAR_<NAME>`` variables, which win over defaults."""
+        """Options win over ``TOKENRADAR_<NAME>`` variables, which win over defaults."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for name in cls.model_fields:

@@ -14,7 +14,7 @@ import math
 import random
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 DAY = 86_400.0

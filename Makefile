@@ -1,0 +1,35 @@
+# The two commands of the README: `make demo` and `make test`. Each creates .venv
+# when missing and installs the project into it; nothing else is needed but Python.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test lint unit integration bench clean
+
+demo: $(INSTALLED)
+	$(BIN)/tokenradar demo
+
+test: lint unit integration
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check schemas detectors streams tokenradar tests bench
+	$(BIN)/mypy schemas detectors
+
+unit: $(INSTALLED)
+	$(BIN)/pytest -q tests/unit --doctest-modules schemas detectors
+
+integration: $(INSTALLED)
+	$(BIN)/pytest -q tests/integration
+
+bench: $(INSTALLED)
+	$(BIN)/python bench/bench_worker.py
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) tokenradar-data .pytest_cache .mypy_cache .ruff_cache
