@@ -166,6 +166,7 @@ def create_topics(
     names: Sequence[str],
     partitions: int,
     retention_ms: int = DEFAULT_RETENTION_MS,
+    extra_configs: dict[str, str] | None = None,
 ) -> None:
     """Create ``names`` with explicit partitions and retention; existing ones are left alone.
 
@@ -178,7 +179,7 @@ def create_topics(
                 name=name,
                 num_partitions=partitions,
                 replication_factor=1,
-                topic_configs={"retention.ms": str(retention_ms)},
+                topic_configs={"retention.ms": str(retention_ms), **(extra_configs or {})},
             )
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics([topic])

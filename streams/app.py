@@ -1,0 +1,150 @@
+"""The Faust app, declared in one place: topics, the user-state table, the agent.
+
+Every topic carries raw bytes: values are parsed by ``schemas`` (never by Faust's
+codecs, never pickle), table values are the detectors' own state codec.
+
+Topics (``n`` = partitions of the input topic):
+
+- input (``token-usage``), alerts, dead letters;
+- ``<group>-<input>-by-user``: events read from a partition other than their
+  user's, forwarded with key = user id; ``n`` partitions;
+- ``<group>-user-state-changelog``: Faust's changelog of the table; ``n``
+  partitions, partitioned by key like the input (``use_partitioner=True``).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from datetime import UTC, datetime
+
+import faust
+
+from detectors import ScoringEngine
+from schemas import DetectorConfig, WorkerSettings
+from streams.batch import Received, process_batch
+from streams.broker import create_topics, partition_count
+from streams.metrics import WorkerMetrics
+
+log = logging.getLogger("tokenradar.worker")
+
+RAW = {"value_type": bytes, "value_serializer": "raw", "key_serializer": "raw"}
+TABLE_NAME = "user-state"
+
+
+def rekey_topic_name(settings: WorkerSettings) -> str:
+    return f"{settings.group_id}-{settings.input_topic}-by-user"
+
+
+def changelog_topic_name(settings: WorkerSettings) -> str:
+    return f"{settings.group_id}-{TABLE_NAME}-changelog"
+
+
+def prepare_topics(settings: WorkerSettings) -> int:
+    """Create missing topics; return the input's partition count, which all internal
+    topics must share for the co-partitioned assignment to hold."""
+    url = settings.broker
+    partitions = partition_count(url, settings.input_topic) or settings.partitions
+    create_topics(url, [settings.input_topic, settings.alerts_topic, settings.dlq_topic,
+                        rekey_topic_name(settings)], partitions)
+    create_topics(url, [changelog_topic_name(settings)], partitions,
+                  extra_configs={"cleanup.policy": "compact"})
+    for internal in (rekey_topic_name(settings), changelog_topic_name(settings)):
+        found = partition_count(url, internal)
+        if found != partitions:
+            raise RuntimeError(
+                f"topic {internal!r} has {found} partitions but {settings.input_topic!r} has "
+                f"{partitions}: they must match; delete {internal!r} (its data is derived) "
+                "and restart"
+            )
+    return partitions
+
+
+def create_app(
+    settings: WorkerSettings, config: DetectorConfig, metrics: WorkerMetrics | None = None
+) -> faust.App:
+    """The worker's Faust app; topics are created here, before Faust starts."""
+    partitions = prepare_topics(settings)
+    metrics = WorkerMetrics() if metrics is None else metrics
+    engine = ScoringEngine(config)
+    app = faust.App(
+        settings.group_id,
+        broker=settings.broker,
+        datadir=str(settings.data_dir),
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=partitions,
+        topic_replication_factor=1,
+        topic_allow_declare=False,  # prepare_topics made them, with explicit retention
+        table_standby_replicas=0,
+        consumer_auto_offset_reset="earliest",
+        # Tansu forms a new group only after session_timeout / 2: keep it short.
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 3),
+        broker_rebalance_timeout=max(20.0, 2 * settings.session_timeout_seconds),
+        stream_recovery_delay=0.0,
+        broker_commit_interval=1.0,
+        producer_linger=0.005,
+        producer_max_batch_size=256 * 1024,
+    )
+    rekey_topic = app.topic(rekey_topic_name(settings), partitions=partitions, **RAW)
+    alerts_topic = app.topic(settings.alerts_topic, **RAW)
+    dlq_topic = app.topic(settings.dlq_topic, **RAW)
+    table = app.Table(
+        TABLE_NAME, partitions=partitions, use_partitioner=True,
+        key_type=bytes, value_type=bytes,  # bytes types select Faust's "raw" codec
+    )
+    sources = app.topic(settings.input_topic, rekey_topic_name(settings),
+                        partitions=partitions, **RAW)
+
+    @app.agent(sources, name="score-token-usage")
+    async def score_token_usage(stream: faust.StreamT[bytes]) -> None:
+        """Take a batch, hand it to the core, store state, publish, dead-letter."""
+        async for batch in stream.take_events(settings.batch_size,
+                                              within=settings.batch_seconds):
+            started = time.perf_counter()
+            messages = [Received(e.message.key, e.message.value or b"", e.message.topic,
+                                 e.message.partition, e.message.offset) for e in batch]
+            outcome = process_batch(messages, engine, table.get, settings.input_topic,
+                                    partitions, datetime.now(UTC))
+            for key, state in outcome.states.items():
+                table[key] = state
+                metrics.state_bytes.observe(len(state))
+            for key, value in outcome.rekeyed:
+                await rekey_topic.send(key=key, value=value)
+            for alert in outcome.alerts:
+                await alerts_topic.send(key=alert.user_id.encode(),
+                                        value=alert.model_dump_json().encode())
+                metrics.alerts.labels(alert.kind, alert.severity).inc()
+            for letter in outcome.dead_letters:
+                key = letter.original_key_base64
+                await dlq_topic.send(key=key and base64.b64decode(key),
+                                     value=letter.model_dump_json().encode())
+                metrics.dead_letters.labels(letter.error_type).inc()
+            _count(metrics, outcome.scored, outcome.duplicates, len(outcome.rekeyed),
+                   len(outcome.dead_letters))
+            metrics.batch_events.observe(len(batch))
+            metrics.batch_seconds.observe(time.perf_counter() - started)
+            metrics.last_event_seconds.set_to_current_time()
+
+    ready_logged = False
+
+    @app.on_rebalance_complete.connect
+    async def log_ready(sender: faust.App, **_: object) -> None:
+        nonlocal ready_logged
+        if not ready_logged:
+            ready_logged = True
+            log.warning("tokenradar worker ready: consuming %s (%d partitions) on %s, "
+                        "alerts to %s, dead letters to %s", settings.input_topic, partitions,
+                        settings.broker, settings.alerts_topic, settings.dlq_topic)
+
+    return app
+
+
+def _count(metrics: WorkerMetrics, scored: int, duplicates: int, rekeyed: int,
+           dead_lettered: int) -> None:
+    for outcome, n in (("scored", scored), ("duplicate", duplicates), ("rekeyed", rekeyed),
+                       ("dead_lettered", dead_lettered)):
+        if n:
+            metrics.events.labels(outcome).inc(n)

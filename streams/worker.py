@@ -1,0 +1,54 @@
+"""Running the worker: metrics endpoint, Faust app, Faust worker without web server.
+
+``python -m streams.worker --broker ... --input-topic ...`` runs one in this
+process (the tests and the benchmark start it so, and stop it by PID with
+SIGTERM, which Faust handles as a clean shutdown). ``tokenradar worker`` calls
+:func:`run_worker` with the same settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import faust
+
+from schemas import DetectorConfig, WorkerSettings
+from streams.app import create_app
+from streams.metrics import WorkerMetrics
+
+
+def run_worker(settings: WorkerSettings, config: DetectorConfig) -> None:
+    """Run until SIGTERM/SIGINT; logs "tokenradar worker ready: ..." once consuming."""
+    metrics = WorkerMetrics()
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port)
+    app = create_app(settings, config, metrics)
+    worker = faust.Worker(app, loglevel="warning", quiet=True)
+    worker.execute_from_commandline()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m streams.worker", description=__doc__)
+    for name in ("broker", "input-topic", "alerts-topic", "dlq-topic", "group-id",
+                 "partitions", "batch-size", "batch-seconds", "session-timeout-seconds",
+                 "data-dir", "metrics-port"):
+        parser.add_argument(f"--{name}")
+    parser.add_argument("--config", type=Path, help="detector configuration (TOML)")
+    args = vars(parser.parse_args(argv))
+    settings = WorkerSettings.from_sources({k: v for k, v in args.items() if v is not None})
+    if settings.config is None:
+        config = DetectorConfig()
+    else:
+        from schemas.config_file import ConfigFileError, load_config
+
+        try:
+            config = load_config(settings.config)
+        except ConfigFileError as exc:
+            sys.exit(str(exc))
+    run_worker(settings, config)
+
+
+if __name__ == "__main__":
+    main()
