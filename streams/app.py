@@ -46,10 +46,22 @@ def prepare_topics(settings: WorkerSettings) -> int:
     topics must share for the co-partitioned assignment to hold."""
     url = settings.broker
     partitions = partition_count(url, settings.input_topic) or settings.partitions
-    create_topics(url, [settings.input_topic, settings.alerts_topic, settings.dlq_topic,
-                        rekey_topic_name(settings)], partitions)
-    create_topics(url, [changelog_topic_name(settings)], partitions,
-                  extra_configs={"cleanup.policy": "compact"})
+    create_topics(
+        url,
+        [
+            settings.input_topic,
+            settings.alerts_topic,
+            settings.dlq_topic,
+            rekey_topic_name(settings),
+        ],
+        partitions,
+    )
+    create_topics(
+        url,
+        [changelog_topic_name(settings)],
+        partitions,
+        extra_configs={"cleanup.policy": "compact"},
+    )
     for internal in (rekey_topic_name(settings), changelog_topic_name(settings)):
         found = partition_count(url, internal)
         if found != partitions:
@@ -92,38 +104,57 @@ def create_app(
     alerts_topic = app.topic(settings.alerts_topic, **RAW)
     dlq_topic = app.topic(settings.dlq_topic, **RAW)
     table = app.Table(
-        TABLE_NAME, partitions=partitions, use_partitioner=True,
-        key_type=bytes, value_type=bytes,  # bytes types select Faust's "raw" codec
+        TABLE_NAME,
+        partitions=partitions,
+        use_partitioner=True,
+        key_type=bytes,
+        value_type=bytes,  # bytes types select Faust's "raw" codec
     )
-    sources = app.topic(settings.input_topic, rekey_topic_name(settings),
-                        partitions=partitions, **RAW)
+    sources = app.topic(
+        settings.input_topic, rekey_topic_name(settings), partitions=partitions, **RAW
+    )
 
     @app.agent(sources, name="score-token-usage")
     async def score_token_usage(stream: faust.StreamT[bytes]) -> None:
         """Take a batch, hand it to the core, store state, publish, dead-letter."""
-        async for batch in stream.take_events(settings.batch_size,
-                                              within=settings.batch_seconds):
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_seconds):
             started = time.perf_counter()
-            messages = [Received(e.message.key, e.message.value or b"", e.message.topic,
-                                 e.message.partition, e.message.offset) for e in batch]
-            outcome = process_batch(messages, engine, table.get, settings.input_topic,
-                                    partitions, datetime.now(UTC))
+            messages = [
+                Received(
+                    e.message.key,
+                    e.message.value or b"",
+                    e.message.topic,
+                    e.message.partition,
+                    e.message.offset,
+                )
+                for e in batch
+            ]
+            outcome = process_batch(
+                messages, engine, table.get, settings.input_topic, partitions, datetime.now(UTC)
+            )
             for key, state in outcome.states.items():
                 table[key] = state
                 metrics.state_bytes.observe(len(state))
             for key, value in outcome.rekeyed:
                 await rekey_topic.send(key=key, value=value)
             for alert in outcome.alerts:
-                await alerts_topic.send(key=alert.user_id.encode(),
-                                        value=alert.model_dump_json().encode())
+                await alerts_topic.send(
+                    key=alert.user_id.encode(), value=alert.model_dump_json().encode()
+                )
                 metrics.alerts.labels(alert.kind, alert.severity).inc()
             for letter in outcome.dead_letters:
                 key = letter.original_key_base64
-                await dlq_topic.send(key=key and base64.b64decode(key),
-                                     value=letter.model_dump_json().encode())
+                await dlq_topic.send(
+                    key=key and base64.b64decode(key), value=letter.model_dump_json().encode()
+                )
                 metrics.dead_letters.labels(letter.error_type).inc()
-            _count(metrics, outcome.scored, outcome.duplicates, len(outcome.rekeyed),
-                   len(outcome.dead_letters))
+            _count(
+                metrics,
+                outcome.scored,
+                outcome.duplicates,
+                len(outcome.rekeyed),
+                len(outcome.dead_letters),
+            )
             metrics.batch_events.observe(len(batch))
             metrics.batch_seconds.observe(time.perf_counter() - started)
             metrics.last_event_seconds.set_to_current_time()
@@ -135,16 +166,27 @@ def create_app(
         nonlocal ready_logged
         if not ready_logged:
             ready_logged = True
-            log.warning("tokenradar worker ready: consuming %s (%d partitions) on %s, "
-                        "alerts to %s, dead letters to %s", settings.input_topic, partitions,
-                        settings.broker, settings.alerts_topic, settings.dlq_topic)
+            log.warning(
+                "tokenradar worker ready: consuming %s (%d partitions) on %s, "
+                "alerts to %s, dead letters to %s",
+                settings.input_topic,
+                partitions,
+                settings.broker,
+                settings.alerts_topic,
+                settings.dlq_topic,
+            )
 
     return app
 
 
-def _count(metrics: WorkerMetrics, scored: int, duplicates: int, rekeyed: int,
-           dead_lettered: int) -> None:
-    for outcome, n in (("scored", scored), ("duplicate", duplicates), ("rekeyed", rekeyed),
-                       ("dead_lettered", dead_lettered)):
+def _count(
+    metrics: WorkerMetrics, scored: int, duplicates: int, rekeyed: int, dead_lettered: int
+) -> None:
+    for outcome, n in (
+        ("scored", scored),
+        ("duplicate", duplicates),
+        ("rekeyed", rekeyed),
+        ("dead_lettered", dead_lettered),
+    ):
         if n:
             metrics.events.labels(outcome).inc(n)

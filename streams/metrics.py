@@ -24,29 +24,38 @@ class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = CollectorRegistry() if registry is None else registry
         self.events = Counter(
-            "tokenradar_events", "Input messages by what became of them.",
-            ["outcome"], registry=self.registry,
+            "tokenradar_events",
+            "Input messages by what became of them.",
+            ["outcome"],
+            registry=self.registry,
         )
         self.alerts = Counter(
-            "tokenradar_alerts", "Alerts published.", ["kind", "severity"],
+            "tokenradar_alerts",
+            "Alerts published.",
+            ["kind", "severity"],
             registry=self.registry,
         )
         self.dead_letters = Counter(
-            "tokenradar_dead_letters", "Messages sent to the dead-letter topic.",
-            ["error_type"], registry=self.registry,
+            "tokenradar_dead_letters",
+            "Messages sent to the dead-letter topic.",
+            ["error_type"],
+            registry=self.registry,
         )
         self.batch_seconds = Histogram(
-            "tokenradar_batch_seconds", "Time to process one batch, publishing included.",
+            "tokenradar_batch_seconds",
+            "Time to process one batch, publishing included.",
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
         self.batch_events = Histogram(
-            "tokenradar_batch_events", "Messages per batch taken from the stream.",
+            "tokenradar_batch_events",
+            "Messages per batch taken from the stream.",
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
             registry=self.registry,
         )
         self.state_bytes = Histogram(
-            "tokenradar_state_bytes", "Size of one user's encoded state when stored.",
+            "tokenradar_state_bytes",
+            "Size of one user's encoded state when stored.",
             buckets=(64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384),
             registry=self.registry,
         )

@@ -8,15 +8,16 @@ from collections.abc import Iterable, Mapping
 from kafka import KafkaProducer
 
 
-def produce_events(
-    bootstrap: list[str], topic: str, events: Iterable[Mapping[str, object]]
-) -> int:
+def produce_events(bootstrap: list[str], topic: str, events: Iterable[Mapping[str, object]]) -> int:
     """Send each event as compact JSON with key = utf8(user_id); return how many were sent.
 
     Flushes before returning, so every counted event has reached the broker.
     """
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024, acks=1,
+        bootstrap_servers=bootstrap,
+        linger_ms=20,
+        batch_size=256 * 1024,
+        acks=1,
         client_id="tokenradar-publish",
     )
     count = 0

@@ -31,9 +31,19 @@ def run_worker(settings: WorkerSettings, config: DetectorConfig) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m streams.worker", description=__doc__)
-    for name in ("broker", "input-topic", "alerts-topic", "dlq-topic", "group-id",
-                 "partitions", "batch-size", "batch-seconds", "session-timeout-seconds",
-                 "data-dir", "metrics-port"):
+    for name in (
+        "broker",
+        "input-topic",
+        "alerts-topic",
+        "dlq-topic",
+        "group-id",
+        "partitions",
+        "batch-size",
+        "batch-seconds",
+        "session-timeout-seconds",
+        "data-dir",
+        "metrics-port",
+    ):
         parser.add_argument(f"--{name}")
     parser.add_argument("--config", type=Path, help="detector configuration (TOML)")
     args = vars(parser.parse_args(argv))
