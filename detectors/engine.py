@@ -56,8 +56,9 @@ class ScoringEngine:
     def __init__(self, config: DetectorConfig) -> None:
         self.config = config
         self.config_version = config.version
+        self.spike = SpikeDetector(config.spike)
         candidates: list[tuple[bool, Detector]] = [
-            (config.spike.enabled, SpikeDetector(config.spike)),
+            (config.spike.enabled, self.spike),
             (config.drift.enabled, DriftDetector(config.drift)),
             (config.rate.enabled, RateDetector(config.rate)),
         ]
@@ -86,6 +87,21 @@ class ScoringEngine:
                 if alert is not None:
                     alerts.append(alert)
         return EventScore(score=best, alerts=alerts)
+
+    def hour_band(self, state: UserState) -> tuple[float, float, float] | None:
+        """(expected, low, high) tokens in an active hour for this user, for plots.
+
+        The band is the baseline's mean +/- two standard deviations (log scale);
+        None until the user has an hourly baseline.
+        """
+        if self.spike.name not in state.slots:
+            return None
+        baseline = self._slot(state, self.spike).per_hour
+        if baseline.count < 2:
+            return None
+        spread = 2.0 * baseline.std
+        return (10.0 ** baseline.mean, 10.0 ** (baseline.mean - spread),
+                10.0 ** (baseline.mean + spread))
 
     def _observe(self, state: UserState, event: TokenUsageEvent) -> Observation:
         """Advance the user's running hour and rate window to this event."""
