@@ -1,0 +1,72 @@
+"""Reading a configuration file: errors name the file, the line and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schemas import DetectorConfig
+from schemas.config_file import ConfigFileError, load_config
+
+EXAMPLE = Path(__file__).parents[3] / "examples" / "tokenradar.toml"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "detectors.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_example_configuration_loads_and_equals_the_defaults() -> None:
+    assert load_config(EXAMPLE) == DetectorConfig()
+
+
+def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:
+    assert load_config(_write(tmp_path, "")) == DetectorConfig()
+
+
+def test_values_in_the_file_are_used(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, "[rate]\nwindow_minutes = 5\n"))
+    assert config.rate.window_minutes == 5
+
+
+@pytest.mark.parametrize(("text", "line", "key"), [
+    ("[scoring]\nalert_threshold = 0.6\ncooldwn_minutes = 10\n", 3, "scoring.cooldwn_minutes"),
+    ("# comment\n\n[spike]\nenabled = true\nmin_ratio = 0.5\n", 5, "spike.min_ratio"),
+    ("[rate]\nwindow_minutes = 'ten'\n", 2, "rate.window_minutes"),
+    ("[spikes]\nenabled = true\n", 1, "spikes"),
+])
+def test_error_names_file_line_and_key(tmp_path: Path, text: str, line: int, key: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigFileError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert f"line {line}, key '{key}'" in message
+
+
+def test_every_problem_is_listed(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[scoring]\ntypo = 1\n[spike]\nmin_ratio = 0.5\n")
+    with pytest.raises(ConfigFileError) as caught:
+        load_config(path)
+    assert len(caught.value.problems) == 2
+
+
+def test_unknown_key_message_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigFileError, match="check its spelling"):
+        load_config(_write(tmp_path, "[drift]\ntreshold = 2\n"))
+
+
+def test_invalid_toml_is_reported_as_such(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[scoring\n")
+    with pytest.raises(ConfigFileError, match="not valid TOML") as caught:
+        load_config(path)
+    assert str(path) in str(caught.value)
+
+
+def test_missing_file_is_reported_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "absent.toml"
+    with pytest.raises(ConfigFileError, match="cannot read the file") as caught:
+        load_config(path)
+    assert str(path) in str(caught.value)

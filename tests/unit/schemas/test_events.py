@@ -1,0 +1,165 @@
+"""TokenUsageEvent and parse_event: what a producer may send, and what goes to the DLQ."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from schemas import InvalidEvent, TokenUsageEvent, parse_event
+from schemas.events import CURRENT_EVENT_SCHEMA_VERSION
+
+REQUIRED = ["event_id", "timestamp", "user_id", "model", "input_tokens", "output_tokens"]
+OPTIONAL = ["team", "cache_read_tokens", "cost_usd", "client", "session_id",
+            "prompt_fingerprint", "schema_version"]
+
+
+def _field_names(exc: ValidationError) -> set[str]:
+    return {str(error["loc"][0]) for error in exc.errors()}
+
+
+def test_complete_event_is_accepted_with_its_values(valid_event: dict[str, Any]) -> None:
+    event = TokenUsageEvent.model_validate(valid_event)
+    assert event.event_id == valid_event["event_id"]
+    assert event.input_tokens == 1200
+    assert event.total_tokens == 1500
+    assert event.timestamp.utcoffset() is not None
+
+
+@pytest.mark.parametrize("field", REQUIRED)
+def test_event_without_a_required_field_is_rejected_naming_it(
+        valid_event: dict[str, Any], field: str) -> None:
+    del valid_event[field]
+    with pytest.raises(ValidationError) as caught:
+        TokenUsageEvent.model_validate(valid_event)
+    assert _field_names(caught.value) == {field}
+
+
+@pytest.mark.parametrize("field", OPTIONAL)
+def test_event_without_an_optional_field_is_accepted(
+        valid_event: dict[str, Any], field: str) -> None:
+    del valid_event[field]
+    TokenUsageEvent.model_validate(valid_event)
+
+
+def test_defaults_are_no_cache_reads_and_schema_version_1(valid_event: dict[str, Any]) -> None:
+    del valid_event["cache_read_tokens"], valid_event["schema_version"]
+    event = TokenUsageEvent.model_validate(valid_event)
+    assert event.cache_read_tokens == 0
+    assert event.schema_version == 1
+
+
+@pytest.mark.parametrize("field", ["input_tokens", "output_tokens", "cache_read_tokens",
+                                   "cost_usd"])
+def test_negative_amounts_are_rejected(valid_event: dict[str, Any], field: str) -> None:
+    valid_event[field] = -1
+    with pytest.raises(ValidationError) as caught:
+        TokenUsageEvent.model_validate(valid_event)
+    assert _field_names(caught.value) == {field}
+
+
+@pytest.mark.parametrize("timestamp", ["2026-11-24T09:15:02.120Z", "2026-11-24T10:15:02+01:00",
+                                       "2026-11-24T04:15:02.120-05:00"])
+def test_timestamps_with_an_offset_are_accepted(
+        valid_event: dict[str, Any], timestamp: str) -> None:
+    valid_event["timestamp"] = timestamp
+    assert TokenUsageEvent.model_validate(valid_event).timestamp.utcoffset() is not None
+
+
+@pytest.mark.parametrize("timestamp", ["2026-11-24T09:15:02.120", "2026-11-24", "yesterday"])
+def test_event_without_offset_is_rejected_naming_timestamp(
+        valid_event: dict[str, Any], timestamp: str) -> None:
+    valid_event["timestamp"] = timestamp
+    with pytest.raises(ValidationError) as caught:
+        TokenUsageEvent.model_validate(valid_event)
+    assert _field_names(caught.value) == {"timestamp"}
+
+
+@pytest.mark.parametrize(("field", "longest"), [("event_id", 128), ("user_id", 256)])
+def test_ids_are_accepted_up_to_their_limit_and_rejected_above(
+        valid_event: dict[str, Any], field: str, longest: int) -> None:
+    valid_event[field] = "x" * longest
+    TokenUsageEvent.model_validate(valid_event)
+    valid_event[field] = "x" * (longest + 1)
+    with pytest.raises(ValidationError) as caught:
+        TokenUsageEvent.model_validate(valid_event)
+    assert _field_names(caught.value) == {field}
+
+
+@pytest.mark.parametrize("field", ["event_id", "user_id", "model"])
+def test_empty_ids_are_rejected(valid_event: dict[str, Any], field: str) -> None:
+    valid_event[field] = ""
+    with pytest.raises(ValidationError):
+        TokenUsageEvent.model_validate(valid_event)
+
+
+def test_unknown_fields_are_accepted_and_ignored(valid_event: dict[str, Any]) -> None:
+    valid_event["gen_ai.system"] = "anthropic"
+    valid_event["latency_ms"] = 840
+    event = TokenUsageEvent.model_validate(valid_event)
+    assert "latency_ms" not in event.model_dump()
+    assert event == TokenUsageEvent.model_validate(
+        {k: v for k, v in valid_event.items() if k not in ("gen_ai.system", "latency_ms")})
+
+
+def test_schema_version_above_current_is_rejected(valid_event: dict[str, Any]) -> None:
+    valid_event["schema_version"] = CURRENT_EVENT_SCHEMA_VERSION + 1
+    with pytest.raises(ValidationError) as caught:
+        TokenUsageEvent.model_validate(valid_event)
+    assert _field_names(caught.value) == {"schema_version"}
+
+
+def test_parse_event_reads_utf8_json_bytes(valid_event: dict[str, Any]) -> None:
+    valid_event["user_id"] = "zoë@example.com"
+    event = parse_event(json.dumps(valid_event, ensure_ascii=False).encode("utf-8"))
+    assert event.user_id == "zoë@example.com"
+
+
+@pytest.mark.parametrize(("raw", "error_type"), [
+    (b"{not json", "not_json"),
+    (b"", "not_json"),
+    (b'{"event_id": "a",', "not_json"),
+    (b"[1, 2]", "not_an_object"),
+    (b'"a string"', "not_an_object"),
+    (b"null", "not_an_object"),
+    (b"42", "not_an_object"),
+])
+def test_unparseable_messages_are_classified(raw: bytes, error_type: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(raw)
+    assert caught.value.error_type == error_type
+    assert caught.value.reason
+
+
+@pytest.mark.xfail(strict=True, reason="bug: parse_event reports bytes that are not UTF-8 as "
+                   "not_json; the DeadLetter contract has a not_utf8 error_type")
+@pytest.mark.parametrize("raw", [
+    b"\xff\xfe{}",
+    '{"event_id": "caf\u00e9"}'.encode("latin-1"),
+])
+def test_message_that_is_not_utf8_is_classified_not_utf8(raw: bytes) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(raw)
+    assert caught.value.error_type == "not_utf8"
+
+
+@pytest.mark.parametrize("field", REQUIRED)
+def test_schema_error_reason_names_the_missing_field(
+        valid_event: dict[str, Any], field: str) -> None:
+    del valid_event[field]
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(json.dumps(valid_event).encode())
+    assert caught.value.error_type == "schema"
+    assert f"'{field}'" in caught.value.reason
+
+
+def test_schema_error_reason_names_the_bad_field_and_the_value(
+        valid_event: dict[str, Any]) -> None:
+    valid_event["input_tokens"] = -5
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(json.dumps(valid_event).encode())
+    assert "'input_tokens'" in caught.value.reason
+    assert "-5" in caught.value.reason
+    assert "'output_tokens'" not in caught.value.reason

@@ -1,0 +1,81 @@
+"""WorkerSettings: options beat the environment, which beats defaults; broker URLs checked."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from schemas import WorkerSettings
+
+
+def test_defaults_apply_when_nothing_is_given() -> None:
+    settings = WorkerSettings.from_sources({}, environ={})
+    assert settings.input_topic == "token-usage"
+    assert settings.alerts_topic == "token-anomalies"
+    assert settings.dlq_topic == "token-usage.dlq"
+
+
+def test_environment_overrides_the_default() -> None:
+    settings = WorkerSettings.from_sources(
+        {}, environ={"TOKENRADAR_GROUP_ID": "from-env", "TOKENRADAR_METRICS_PORT": "9100"})
+    assert settings.group_id == "from-env"
+    assert settings.metrics_port == 9100
+
+
+def test_option_overrides_the_environment() -> None:
+    settings = WorkerSettings.from_sources(
+        {"group_id": "from-option", "broker": "opt:1"},
+        environ={"TOKENRADAR_GROUP_ID": "from-env", "TOKENRADAR_BROKER": "env:2"})
+    assert settings.group_id == "from-option"
+    assert settings.bootstrap_servers == ["opt:1"]
+
+
+def test_option_left_unset_falls_back_to_the_environment() -> None:
+    settings = WorkerSettings.from_sources(
+        {"group_id": None}, environ={"TOKENRADAR_GROUP_ID": "from-env"})
+    assert settings.group_id == "from-env"
+
+
+def test_empty_environment_variable_is_ignored() -> None:
+    assert WorkerSettings.from_sources({}, environ={"TOKENRADAR_GROUP_ID": ""}).group_id \
+        == "tokenradar"
+
+
+def test_bad_value_from_environment_is_rejected_naming_the_setting() -> None:
+    with pytest.raises(ValidationError, match="partitions"):
+        WorkerSettings.from_sources({}, environ={"TOKENRADAR_PARTITIONS": "zero"})
+
+
+@pytest.mark.parametrize(("url", "servers"), [
+    ("kafka://localhost:9092", ["localhost:9092"]),
+    ("localhost:9092", ["localhost:9092"]),
+    ("kafka://a:9092,b:9093", ["a:9092", "b:9093"]),
+    ("kafka:19092", ["kafka:19092"]),
+    ("  10.0.0.1:9092 ", ["10.0.0.1:9092"]),
+    pytest.param("a:9092, b:9093", ["a:9092", "b:9093"], marks=pytest.mark.xfail(
+        strict=True, reason="bug: spaces after the comma are kept: bootstrap ' b:9093'")),
+])
+def test_broker_url_forms_are_accepted(url: str, servers: list[str]) -> None:
+    settings = WorkerSettings(broker=url)
+    assert settings.bootstrap_servers == servers
+    assert settings.broker.startswith("kafka://")
+
+
+_ACCEPTED_BUT_WRONG = pytest.mark.xfail(
+    strict=True, reason="bug: WorkerSettings._broker_url only checks ':<digits>' at the end "
+    "of each host, so another scheme or an empty host passes")
+
+
+@pytest.mark.parametrize("url", [
+    "", "kafka://", "localhost", "localhost:port", "a:9092,", "kafka://a:9092,b",
+    pytest.param("http://localhost:9092", marks=_ACCEPTED_BUT_WRONG),
+    pytest.param(":9092", marks=_ACCEPTED_BUT_WRONG),
+])
+def test_malformed_broker_urls_are_rejected_saying_the_form(url: str) -> None:
+    with pytest.raises(ValidationError, match="host:port"):
+        WorkerSettings(broker=url)
+
+
+def test_unknown_setting_is_rejected() -> None:
+    with pytest.raises(ValidationError):
+        WorkerSettings(brokers="a:1")  # type: ignore[call-arg]
