@@ -1,0 +1,93 @@
+"""One check suite over every registered detector (after River's ``checks``)."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import timedelta
+
+import pytest
+from conftest import EventLists
+
+from detectors import ScoringEngine
+from detectors.base import Detector
+from schemas import AnomalyKind, DetectorConfig
+
+DETECTORS = ScoringEngine(DetectorConfig()).detectors
+
+
+def _by_name(detector: Detector) -> str:
+    return detector.name
+
+
+def _trained_slot(detector: Detector, event_lists: EventLists) -> object:
+    """The detector's slot of a user after a varied history, taken from a real engine."""
+    rng = random.Random(31)
+    events = event_lists.steady(rng, hours=50)
+    events += event_lists.burst(80, events[-1].timestamp + timedelta(minutes=20), 5, 50_000)
+    engine = ScoringEngine(DetectorConfig())
+    state = engine.new_state("ana")
+    event_lists.score_all(engine, events, state)
+    return state.slots[detector.name]
+
+
+def test_every_configured_detector_is_registered() -> None:
+    assert sorted(d.name for d in DETECTORS) == ["drift", "rate", "spike"]
+
+
+@pytest.mark.parametrize("detector", DETECTORS, ids=_by_name)
+def test_new_slot_round_trips_through_restore(detector: Detector) -> None:
+    values = detector.new_slot().to_list()
+    assert detector.restore(values).to_list() == values
+
+
+@pytest.mark.parametrize("detector", DETECTORS, ids=_by_name)
+def test_trained_slot_round_trips_through_json_and_restore(
+        detector: Detector, event_lists: EventLists) -> None:
+    values = _trained_slot(detector, event_lists).to_list()  # type: ignore[attr-defined]
+    decoded = json.loads(json.dumps(values))
+    assert detector.restore(decoded).to_list() == values
+
+
+_INFINITY_IN_NEW_DRIFT_SLOT = pytest.mark.xfail(
+    strict=True, raises=ValueError,
+    reason="bug: a new drift slot holds PageHinkley's _min_increase = inf, which the state "
+    "codec writes as the non-JSON token Infinity until the user has min_history_hours hours")
+
+
+@pytest.mark.parametrize("detector", [
+    pytest.param(d, id=d.name, marks=[_INFINITY_IN_NEW_DRIFT_SLOT] if d.name == "drift" else [])
+    for d in DETECTORS
+])
+def test_slot_list_is_strict_json(detector: Detector, event_lists: EventLists) -> None:
+    for slot in (_trained_slot(detector, event_lists), detector.new_slot()):
+        values = slot.to_list()  # type: ignore[attr-defined]
+        assert isinstance(values, list)
+        json.dumps(values, allow_nan=False)
+
+
+@pytest.mark.parametrize("detector", DETECTORS, ids=_by_name)
+def test_observe_never_scores_outside_unit_interval(
+        detector: Detector, event_lists: EventLists) -> None:
+    rng = random.Random(32)
+    events = event_lists.steady(rng, hours=30)
+    at = events[-1].timestamp
+    # Bursts of requests of any size, hours apart: every detector gets to score.
+    for burst in range(40):
+        at += timedelta(seconds=rng.choice([600, 3600, 7200]))
+        for number in range(rng.choice([5, 60])):
+            at += timedelta(seconds=3)
+            events.append(event_lists.event(10_000 + 100 * burst + number, at,
+                                            int(10 ** rng.uniform(0, 9))))
+    engine = ScoringEngine(DetectorConfig())
+    engine.detectors = [detector]
+    results = event_lists.score_all(engine, events)
+    assert any(result.score > 0 for result in results)
+    assert all(0.0 <= result.score <= 1.0 for result in results)
+
+
+@pytest.mark.parametrize("detector", DETECTORS, ids=_by_name)
+def test_detector_is_documented_and_names_a_documented_kind(detector: Detector) -> None:
+    assert type(detector).__doc__ and type(detector).__doc__.strip()
+    assert detector.kind in {kind.value for kind in AnomalyKind}
+    assert detector.name

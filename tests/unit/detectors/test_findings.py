@@ -1,0 +1,104 @@
+"""What each detector finds, from event lists built by hand, and what it leaves alone."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from conftest import EventLists
+
+from detectors import ScoringEngine
+from schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
+
+
+def _alerts(engine: ScoringEngine, event_lists: EventLists,
+            events: list[TokenUsageEvent]) -> list[AnomalyEvent]:
+    return [alert for result in event_lists.score_all(engine, events) for alert in result.alerts]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_steady_usage_raises_no_alert(event_lists: EventLists, seed: int) -> None:
+    events = event_lists.steady(random.Random(seed), hours=200)
+    results = event_lists.score_all(ScoringEngine(DetectorConfig()), events)
+    assert [alert for result in results for alert in result.alerts] == []
+    assert max(result.score for result in results) < DetectorConfig().scoring.alert_threshold
+
+
+def test_one_huge_request_is_a_spike_on_tokens_per_request(event_lists: EventLists) -> None:
+    # 42 requests in 7 hours: enough history for single requests, not yet for hours.
+    events = event_lists.steady(random.Random(1), hours=7)
+    huge = event_lists.event(999, events[-1].timestamp + timedelta(minutes=3), 300_000)
+    alerts = _alerts(ScoringEngine(DetectorConfig()), event_lists, [*events, huge])
+    assert [(a.kind, a.feature) for a in alerts] == [("spike", "tokens_per_request")]
+    assert alerts[0].event_ids == [huge.event_id]
+    assert alerts[0].observed == 300_000
+    assert alerts[0].expected < 3000
+
+
+def test_huge_request_after_warm_up_alerts_naming_that_request(event_lists: EventLists) -> None:
+    events = event_lists.steady(random.Random(2), hours=40)
+    huge = event_lists.event(999, events[-1].timestamp + timedelta(minutes=3), 300_000)
+    alerts = _alerts(ScoringEngine(DetectorConfig()), event_lists, [*events, huge])
+    assert [a.kind for a in alerts] == ["spike"]
+    assert huge.event_id in alerts[0].event_ids
+    assert alerts[0].event_time == huge.timestamp
+
+
+def test_an_hour_of_many_moderate_requests_is_a_spike_on_tokens_per_hour(
+        event_lists: EventLists) -> None:
+    events = event_lists.steady(random.Random(3), hours=40, tokens=5000)
+    # Each request under 2x the usual, far below spike.min_ratio; the hour is ~9x.
+    busy = event_lists.burst(30, events[-1].timestamp + timedelta(minutes=61),
+                             every_seconds=100, tokens=9000)
+    alerts = _alerts(ScoringEngine(DetectorConfig()), event_lists, events + busy)
+    assert [(a.kind, a.feature) for a in alerts] == [("spike", "tokens_per_hour")]
+    assert alerts[0].observed >= DetectorConfig().spike.min_ratio * alerts[0].expected
+
+
+def test_burst_of_small_requests_is_a_rate_anomaly(event_lists: EventLists) -> None:
+    events = event_lists.steady(random.Random(4), hours=40, tokens=500)
+    loop = event_lists.burst(100, events[-1].timestamp + timedelta(minutes=11),
+                             every_seconds=5, tokens=300)
+    alerts = _alerts(ScoringEngine(DetectorConfig()), event_lists, events + loop)
+    rate = [a for a in alerts if a.kind == "rate"]
+    assert len(rate) == 1
+    assert rate[0].feature == "requests_per_window"
+    assert rate[0].observed >= DetectorConfig().rate.min_requests
+    assert rate[0].event_time >= loop[0].timestamp
+
+
+def test_rate_detector_ignores_the_burst_when_disabled(event_lists: EventLists) -> None:
+    events = event_lists.steady(random.Random(4), hours=40, tokens=500)
+    loop = event_lists.burst(100, events[-1].timestamp + timedelta(minutes=11),
+                             every_seconds=5, tokens=300)
+    config = DetectorConfig.model_validate({"rate": {"enabled": False}})
+    assert [a for a in _alerts(ScoringEngine(config), event_lists, events + loop)
+            if a.kind == "rate"] == []
+
+
+def test_sustained_rise_is_drift_reported_once(event_lists: EventLists) -> None:
+    rng = random.Random(5)
+    before = event_lists.steady(rng, hours=60, tokens=2000)
+    change = before[-1].timestamp + timedelta(minutes=30)
+    after = event_lists.steady(rng, hours=40, tokens=8000, start=change, first=len(before))
+    alerts = _alerts(ScoringEngine(DetectorConfig()), event_lists, before + after)
+    drift = [a for a in alerts if a.kind == "drift"]
+    assert len(drift) == 1
+    assert drift[0].event_time > change
+    assert drift[0].feature == "tokens_per_active_hour"
+    assert drift[0].observed >= DetectorConfig().drift.min_ratio * drift[0].expected
+
+
+def test_a_fall_in_usage_is_not_drift(event_lists: EventLists) -> None:
+    rng = random.Random(6)
+    before = event_lists.steady(rng, hours=60, tokens=8000)
+    after = event_lists.steady(rng, hours=40, tokens=2000, start=before[-1].timestamp,
+                               first=len(before))
+    assert _alerts(ScoringEngine(DetectorConfig()), event_lists, before + after) == []
+
+
+def test_users_are_judged_by_their_own_scale(event_lists: EventLists) -> None:
+    """A heavy user's normal request would be a spike for a light user, and is not for them."""
+    heavy = event_lists.steady(random.Random(7), hours=40, tokens=150_000, user="heavy")
+    assert _alerts(ScoringEngine(DetectorConfig()), event_lists, heavy) == []
