@@ -1,0 +1,71 @@
+"""The tokenradar command: exit codes and messages a user sees."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tokenradar.cli import main
+
+EXAMPLE = Path(__file__).parents[3] / "examples" / "tokenradar.toml"
+
+
+def test_config_check_accepts_the_example(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "check", str(EXAMPLE)]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_config_check_rejects_a_bad_file_naming_file_line_and_key(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[scoring]\nalert_threshold = 0.6\n\n[rate]\nwindow_mintues = 5\n")
+    assert main(["config", "check", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert str(path) in error
+    assert "line 5, key 'rate.window_mintues'" in error
+    assert "Traceback" not in error
+
+
+def test_schema_prints_json_schemas_of_both_messages(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert "input_tokens" in document["token-usage"]["properties"]
+    assert "severity" in document["token-anomalies"]["properties"]
+
+
+def test_replay_of_a_missing_file_exits_2_naming_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "absent.jsonl"
+    assert main(["replay", "--input", str(missing), "--alerts-out",
+                 str(tmp_path / "alerts.jsonl")]) == 2
+    error = capsys.readouterr().err
+    assert str(missing) in error and "no such file" in error
+
+
+def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "commands" in capsys.readouterr().out
+
+
+def test_worker_with_a_bad_broker_exits_2_before_starting(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOKENRADAR_BROKER", raising=False)
+    assert main(["worker", "--broker", "no-port-here"]) == 2
+    assert "broker" in capsys.readouterr().err
+
+
+def test_installed_command_runs_simulate_then_replay(tmp_path: Path) -> None:
+    """End to end through the console entry point, as a user types it."""
+    events, alerts = tmp_path / "events.jsonl", tmp_path / "alerts.jsonl"
+    run = [sys.executable, "-m", "tokenradar"]
+    subprocess.run([*run, "simulate", "--out", str(events), "--users", "5", "--days", "9"],
+                   check=True, capture_output=True, timeout=60)
+    done = subprocess.run([*run, "replay", "--input", str(events), "--alerts-out", str(alerts)],
+                          check=True, capture_output=True, text=True, timeout=60)
+    assert "events scored" in done.stdout
+    assert alerts.exists()

@@ -1,0 +1,100 @@
+"""replay: the worker's detectors over a file; scores in input order, invalid lines counted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from schemas import AnomalyEvent, DetectorConfig
+from tokenradar.replay import replay_file
+from tokenradar.simulate import SimulationSpec, simulate
+
+INVALID_LINES = [
+    "{not json",
+    "[1, 2, 3]",
+    '{"event_id": "x"}',
+]
+
+
+@pytest.fixture(scope="module")
+def events_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, object]]]:
+    """A simulated organisation with injected incidents, and a few broken lines in between."""
+    events, _ = simulate(SimulationSpec(users=10, teams=2, days=10, seed=5))
+    lines = [json.dumps(event) for event in events]
+    for position, bad in zip((0, len(lines) // 2, len(lines)), INVALID_LINES, strict=True):
+        lines.insert(position, bad)
+    lines.insert(10, "")  # blank lines are not events and not errors
+    path = tmp_path_factory.mktemp("replay") / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, events
+
+
+def _read_jsonl(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_replay_writes_one_score_per_valid_event_in_input_order(
+        events_file: tuple[Path, list[dict[str, object]]], tmp_path: Path) -> None:
+    path, events = events_file
+    scores_out = tmp_path / "scores.jsonl"
+    summary = replay_file(path, tmp_path / "alerts.jsonl", scores_out)
+    scores = _read_jsonl(scores_out)
+    assert [(s["event_id"], s["user_id"]) for s in scores] == [
+        (e["event_id"], e["user_id"]) for e in events]
+    assert all(0.0 <= float(s["score"]) <= 1.0 for s in scores)  # type: ignore[arg-type]
+    assert summary.events == len(events)
+
+
+def test_invalid_lines_are_skipped_and_counted(
+        events_file: tuple[Path, list[dict[str, object]]], tmp_path: Path) -> None:
+    path, _ = events_file
+    summary = replay_file(path, tmp_path / "alerts.jsonl")
+    assert summary.invalid == len(INVALID_LINES)
+    assert len(summary.invalid_examples) == len(INVALID_LINES)
+    assert summary.invalid_examples[0].startswith("line 1:")
+
+
+def test_replay_alerts_are_valid_and_name_events_from_the_file(
+        events_file: tuple[Path, list[dict[str, object]]], tmp_path: Path) -> None:
+    path, events = events_file
+    config = DetectorConfig()
+    summary = replay_file(path, tmp_path / "alerts.jsonl", config=config)
+    alerts = [AnomalyEvent.model_validate(a) for a in _read_jsonl(tmp_path / "alerts.jsonl")]
+    assert alerts and len(alerts) == summary.alerts
+    known_ids = {e["event_id"] for e in events}
+    for alert in alerts:
+        assert set(alert.event_ids) <= known_ids
+        assert alert.config_version == config.version
+        assert alert.detected_at == alert.event_time  # a backtest has no processing time
+
+
+def test_replaying_the_same_file_twice_gives_identical_alerts(
+        events_file: tuple[Path, list[dict[str, object]]], tmp_path: Path) -> None:
+    path, _ = events_file
+    replay_file(path, tmp_path / "first.jsonl")
+    replay_file(path, tmp_path / "second.jsonl")
+    first = (tmp_path / "first.jsonl").read_bytes()
+    assert first and first == (tmp_path / "second.jsonl").read_bytes()
+
+
+def test_redelivered_events_are_dropped_as_duplicates(tmp_path: Path) -> None:
+    events, _ = simulate(SimulationSpec(users=3, teams=1, days=9, seed=2))
+    path = tmp_path / "events.jsonl"
+    lines = [json.dumps(e) for e in events]
+    path.write_text("\n".join(lines + lines[-5:]) + "\n")
+    summary = replay_file(path, tmp_path / "alerts.jsonl")
+    assert summary.duplicates == 5
+    assert summary.events == len(events) + 5
+
+
+def test_replay_uses_the_given_config(
+        events_file: tuple[Path, list[dict[str, object]]], tmp_path: Path) -> None:
+    path, _ = events_file
+    quiet = DetectorConfig.model_validate(
+        {name: {"enabled": False} for name in ("spike", "drift", "rate")})
+    summary = replay_file(path, tmp_path / "alerts.jsonl", config=quiet)
+    assert summary.alerts == 0
+    assert (tmp_path / "alerts.jsonl").read_text() == ""
+
