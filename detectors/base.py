@@ -11,7 +11,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from detectors.baseline import EWStats
 from schemas import TokenUsageEvent
+from schemas.config import DetectorSection
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,16 +27,35 @@ class ClosedBucket:
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """One event and the running totals it belongs to, computed once for all detectors."""
+    """One event and the user's running context, computed once for all detectors."""
 
     event: TokenUsageEvent
     time: float
     tokens: int
+    gap: float | None
+    """Seconds since the user's previous request; None for their first."""
     hour_tokens: int
     hour_requests: int
     window_requests: int
     closed_hour: ClosedBucket | None
     closed_window: ClosedBucket | None
+    closed_day: ClosedBucket | None
+    repeat_share: float
+    """Share of the user's recent prompts that repeat an earlier one."""
+    session_requests: int
+    session_growth: float
+    """Input tokens now over the session's first request's."""
+    usual_activity: float
+    """How often the user is active at this hour and weekday, 0..1 (see profile_days)."""
+    profile_days: int
+    """Active days behind ``usual_activity``; young profiles are not to be trusted."""
+    day_vs_usual: float | None = None
+    """log10 of the day just closed over the user's usual day; None while young."""
+    team_shift: float = 0.0
+    """How far (log10) the user's whole team has moved up lately; 0 without a team."""
+    team_per_request: EWStats | None = None
+    """The team's pooled baseline of log10 tokens per request, for a cold start."""
+    team_per_hour: EWStats | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +82,7 @@ class Detector(ABC):
 
     name: str
     kind: str
+    config: DetectorSection
 
     @abstractmethod
     def new_slot(self) -> Slot:

@@ -53,6 +53,7 @@ class DriftDetector(Detector):
 
     name = "drift"
     kind = AnomalyKind.DRIFT
+    config: DriftConfig
 
     def __init__(self, config: DriftConfig) -> None:
         self.config = config
@@ -79,7 +80,7 @@ class DriftDetector(Detector):
         closed = observation.closed_hour
         if closed is None:
             return None
-        level = math.log10(closed.tokens + 1)
+        level = math.log10(closed.tokens + 1) - observation.team_shift
         slot.recent.update(level)
         if slot.baseline.count < self.config.min_history_hours:
             slot.baseline.update(level)

@@ -8,18 +8,30 @@ the clock, so the same events and config give the same alerts, with the same ids
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from detectors.base import ClosedBucket, Detector, Finding, Observation
+from detectors.base import Detector, Finding, Observation
+from detectors.creep import CreepDetector
 from detectors.drift import DriftDetector
+from detectors.gaming import GamingDetector
+from detectors.new_pattern import NewPatternDetector
 from detectors.rate import RateDetector
+from detectors.runaway_agent import RunawayAgentDetector
+from detectors.scripted_loop import ScriptedLoopDetector
 from detectors.spike import SpikeDetector
 from detectors.state import Incident, UserState
-from schemas import MAX_EVENT_IDS, AnomalyEvent, DetectorConfig, TokenUsageEvent
+from detectors.team import TeamState, team_key
+from schemas import MAX_EVENT_IDS, AnomalyEvent, AnomalyKind, DetectorConfig, TokenUsageEvent
 
-HOUR = 3600.0
+SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+BEHAVIOUR_KINDS = frozenset({AnomalyKind.GAMING, AnomalyKind.SCRIPTED_LOOP,
+                             AnomalyKind.RUNAWAY_AGENT, AnomalyKind.NEW_PATTERN})
+"""Kinds that name a behaviour. While one is open for a user, the generic kinds
+(spike, rate, drift) that the same behaviour sets off are folded into it."""
+GENERIC_KINDS = frozenset({AnomalyKind.SPIKE, AnomalyKind.RATE, AnomalyKind.DRIFT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +54,7 @@ class ScoringEngine:
     >>> start = datetime(2026, 11, 2, 9, tzinfo=UTC)
     >>> def request(i, tokens):
     ...     return TokenUsageEvent(event_id=f"e{i}", user_id="ana", model="m",
-    ...         timestamp=start + timedelta(minutes=7 * i), input_tokens=tokens,
+    ...         timestamp=start + timedelta(minutes=7 * i + i * i % 5), input_tokens=tokens,
     ...         output_tokens=300)
     >>> scores = [engine.score_event(state, request(i, 1000 + 10 * (i % 9)), start)
     ...           for i in range(60)]
@@ -56,36 +68,53 @@ class ScoringEngine:
     def __init__(self, config: DetectorConfig) -> None:
         self.config = config
         self.config_version = config.version
-        self.spike = SpikeDetector(config.spike)
-        candidates: list[tuple[bool, Detector]] = [
-            (config.spike.enabled, self.spike),
-            (config.drift.enabled, DriftDetector(config.drift)),
-            (config.rate.enabled, RateDetector(config.rate)),
-        ]
-        self.detectors = [detector for enabled, detector in candidates if enabled]
         self._window_seconds = config.rate.window_minutes * 60.0
-        self._cooldown_seconds = config.scoring.cooldown_minutes * 60.0
+        self._detectors_by_team: dict[str | None, list[Detector]] = {}
+        self.detectors = self.detectors_for(None)
+
+    def detectors_for(self, team: str | None) -> list[Detector]:
+        """The enabled detectors, with the team's overrides applied."""
+        key = team if team in self.config.teams else None
+        detectors = self._detectors_by_team.get(key)
+        if detectors is None:
+            config = self.config.for_team(key)
+            candidates: list[Detector] = [
+                SpikeDetector(config.spike), DriftDetector(config.drift),
+                RateDetector(config.rate), GamingDetector(config.gaming),
+                ScriptedLoopDetector(config.scripted_loop),
+                RunawayAgentDetector(config.runaway_agent),
+                NewPatternDetector(config.new_pattern), CreepDetector(config.creep),
+            ]
+            detectors = [d for d in candidates if d.config.enabled]
+            self._detectors_by_team[key] = detectors
+        return detectors
 
     def new_state(self, user_id: str) -> UserState:
         return UserState(user_id=user_id)
 
-    def score_event(self, state: UserState, event: TokenUsageEvent,
-                    detected_at: datetime) -> EventScore:
-        """Score ``event`` against ``state`` (the same user's), then learn from it."""
+    def new_team_state(self, team: str) -> TeamState:
+        return TeamState(team=team)
+
+    def score_event(self, state: UserState, event: TokenUsageEvent, detected_at: datetime,
+                    team_state: TeamState | None = None) -> EventScore:
+        """Score ``event`` against the user's ``state`` (and their team's), then learn."""
         if state.seen_before(event.event_id, self.config.scoring.dedupe_event_ids):
             return EventScore(score=0.0, duplicate=True)
-        observation = self._observe(state, event)
+        observation = self._observe(state, event, team_state)
+        allowlisted = self.config.allowlist.allows(state.user_id, state.team)
         best = 0.0
         alerts = []
-        for detector in self.detectors:
+        for detector in self.detectors_for(state.team):
             finding = detector.observe(self._slot(state, detector), observation)
             if finding is None:
                 continue
             best = max(best, finding.score)
-            if finding.score >= self.config.scoring.alert_threshold:
-                alert = self._open_incident(state, detector, finding, observation, detected_at)
+            if finding.score >= self.config.scoring.alert_threshold and not allowlisted:
+                alert = self._incident_alert(state, detector, finding, observation, detected_at)
                 if alert is not None:
                     alerts.append(alert)
+        if team_state is not None:
+            alerts.extend(self._learn_team(team_state, state, observation, detected_at))
         return EventScore(score=best, alerts=alerts)
 
     def hour_band(self, state: UserState) -> tuple[float, float, float] | None:
@@ -94,48 +123,46 @@ class ScoringEngine:
         The band is the baseline's mean +/- two standard deviations (log scale);
         None until the user has an hourly baseline.
         """
-        if self.spike.name not in state.slots:
+        spike = next((d for d in self.detectors if isinstance(d, SpikeDetector)), None)
+        if spike is None or spike.name not in state.slots:
             return None
-        baseline = self._slot(state, self.spike).per_hour
+        baseline = self._slot(state, spike).per_hour
         if baseline.count < 2:
             return None
         spread = 2.0 * baseline.std
         return (10.0 ** baseline.mean, 10.0 ** (baseline.mean - spread),
                 10.0 ** (baseline.mean + spread))
 
-    def _observe(self, state: UserState, event: TokenUsageEvent) -> Observation:
-        """Advance the user's running hour and rate window to this event."""
+    def _observe(self, state: UserState, event: TokenUsageEvent,
+                 team_state: TeamState | None) -> Observation:
+        context = state.context
         time = event.epoch_seconds
-        tokens = event.total_tokens
+        gap = time - context.last_time if context.last_time >= 0 else None
         state.events += 1
         if event.team is not None:
             state.team = event.team
         state.recent_ids.append(event.event_id)
-
-        closed_hour = None
-        hour_start = time - time % HOUR
-        if hour_start > state.hour_start:
-            if state.hour_requests:
-                closed_hour = ClosedBucket(state.hour_start, state.hour_tokens,
-                                           state.hour_requests)
-            state.hour_start, state.hour_tokens, state.hour_requests = hour_start, 0, 0
-        state.hour_tokens += tokens
-        state.hour_requests += 1
-
-        closed_window = None
-        window_start = time - time % self._window_seconds
-        if window_start > state.window_start:
-            if state.window_requests:
-                closed_window = ClosedBucket(state.window_start, state.window_tokens,
-                                             state.window_requests)
-            state.window_start, state.window_tokens, state.window_requests = window_start, 0, 0
-        state.window_tokens += tokens
-        state.window_requests += 1
-
+        tokens = event.total_tokens
+        closed_hour, closed_window, closed_day = context.advance_buckets(
+            time, tokens, self._window_seconds)
+        day_vs_usual = None if closed_day is None else context.learn_daily_level(closed_day)
+        repeat_share = context.remember_fingerprint(event.prompt_fingerprint)
+        session_requests, session_growth = context.advance_session(event.session_id,
+                                                                   event.input_tokens)
+        team_shift = 0.0
+        if team_state is not None:
+            team_shift = team_state.expected_shift(
+                self.config.for_team(team_state.team).population_shift)
         return Observation(
-            event=event, time=time, tokens=tokens, hour_tokens=state.hour_tokens,
-            hour_requests=state.hour_requests, window_requests=state.window_requests,
-            closed_hour=closed_hour, closed_window=closed_window,
+            event=event, time=time, tokens=tokens, gap=gap,
+            hour_tokens=int(context.hour[1]), hour_requests=int(context.hour[2]),
+            window_requests=int(context.window[2]), closed_hour=closed_hour,
+            closed_window=closed_window, closed_day=closed_day, repeat_share=repeat_share,
+            session_requests=session_requests, session_growth=session_growth,
+            usual_activity=context.usual_activity(time), profile_days=context.profile_days,
+            day_vs_usual=day_vs_usual, team_shift=team_shift,
+            team_per_request=team_state.per_request if team_state is not None else None,
+            team_per_hour=team_state.per_hour if team_state is not None else None,
         )
 
     def _slot(self, state: UserState, detector: Detector) -> Any:
@@ -146,30 +173,82 @@ class ScoringEngine:
             slot = state.slots[detector.name] = detector.restore(slot)
         return slot
 
-    def _open_incident(self, state: UserState, detector: Detector, finding: Finding,
-                       observation: Observation, detected_at: datetime) -> AnomalyEvent | None:
-        """An alert for a new incident; None while the user's incident of this kind is open."""
-        event = observation.event
-        incident = state.incidents.get(detector.kind)
-        quiet_until = observation.time + self._cooldown_seconds
-        if incident is not None and observation.time < incident.until:
-            incident.until = max(incident.until, quiet_until)
+    def _incident_alert(self, state: UserState, detector: Detector, finding: Finding,
+                        observation: Observation, detected_at: datetime) -> AnomalyEvent | None:
+        """A new incident's alert, an update of an open one that got worse, or None."""
+        kind = detector.kind
+        time = observation.time
+        if kind in GENERIC_KINDS and any(
+                k in BEHAVIOUR_KINDS and time < incident.until
+                for k, incident in state.incidents.items()):
             return None
-        alert_id = _alert_id(state.user_id, detector, event.event_id, self.config_version)
-        state.incidents[detector.kind] = Incident(alert_id, quiet_until)
-        event_ids = [event.event_id] if finding.single_event else list(state.recent_ids)
+        severity = self.config.severity_of(finding.score)
+        quiet_until = time + self._cooldown_seconds(detector)
+        incident = state.incidents.get(kind)
+        if incident is not None and time < incident.until:
+            incident.until = max(incident.until, quiet_until)
+            if SEVERITY_RANK[severity] <= incident.severity:
+                return None
+            incident.severity = SEVERITY_RANK[severity]
+            alert_id = incident.alert_id
+        else:
+            alert_id = _alert_id(state.user_id, detector.kind, detector.name,
+                                 observation.event.event_id, self.config_version)
+            state.incidents[kind] = Incident(alert_id, quiet_until, SEVERITY_RANK[severity])
+        event_ids = ([observation.event.event_id] if finding.single_event
+                     else list(state.recent_ids))
+        return self._alert(alert_id, state.user_id, state.team, detector, finding,
+                           observation.event, event_ids, detected_at)
+
+    def _learn_team(self, team: TeamState, state: UserState, observation: Observation,
+                    detected_at: datetime) -> list[AnomalyEvent]:
+        """Pool the member's usage into the team; a population shift alert when due."""
+        team.see_member(state.user_id)
+        team.per_request.update(math.log10(observation.tokens + 1))
+        if observation.closed_hour is not None:
+            team.per_hour.update(math.log10(observation.closed_hour.tokens + 1))
+        config = self.config.for_team(team.team).population_shift
+        if observation.day_vs_usual is None:
+            return []
+        team.learn_member_day(observation.day_vs_usual, config.min_ratio)
+        finding = team.population_finding(config)
+        if (finding is None or not config.enabled
+                or finding.score < self.config.scoring.alert_threshold):
+            return []
+        time = observation.time
+        if team.incident is not None and time < team.incident.until:
+            return []
+        cooldown = (config.cooldown_minutes if config.cooldown_minutes is not None
+                    else self.config.scoring.cooldown_minutes) * 60.0
+        key = team_key(team.team)
+        alert_id = _alert_id(key, AnomalyKind.POPULATION_SHIFT, "population_shift",
+                             observation.event.event_id, self.config_version)
+        team.incident = Incident(alert_id, time + cooldown)
+        return [self._alert(alert_id, key, team.team, None, finding, observation.event,
+                            [observation.event.event_id], detected_at)]
+
+    def _cooldown_seconds(self, detector: Detector) -> float:
+        minutes = detector.config.cooldown_minutes
+        if minutes is None:
+            minutes = self.config.scoring.cooldown_minutes
+        return float(minutes) * 60.0
+
+    def _alert(self, alert_id: str, user_id: str, team: str | None, detector: Detector | None,
+               finding: Finding, event: TokenUsageEvent, event_ids: list[str],
+               detected_at: datetime) -> AnomalyEvent:
+        kind = detector.kind if detector is not None else AnomalyKind.POPULATION_SHIFT
+        name = detector.name if detector is not None else "population_shift"
         return AnomalyEvent(
-            alert_id=alert_id, user_id=state.user_id, team=state.team, kind=detector.kind,
-            detector=detector.name, score=round(finding.score, 4),
-            severity=self.config.severity_of(finding.score), event_time=event.timestamp,
-            detected_at=detected_at, feature=finding.feature,
+            alert_id=alert_id, user_id=user_id, team=team, kind=kind, detector=name,
+            score=round(finding.score, 4), severity=self.config.severity_of(finding.score),
+            event_time=event.timestamp, detected_at=detected_at, feature=finding.feature,
             observed=round(finding.observed, 2), expected=round(finding.expected, 2),
             event_ids=event_ids[-MAX_EVENT_IDS:], explanation=finding.explanation,
             config_version=self.config_version,
         )
 
 
-def _alert_id(user_id: str, detector: Detector, event_id: str, config_version: str) -> str:
+def _alert_id(user_id: str, kind: str, detector: str, event_id: str, config_version: str) -> str:
     """Same user, detector, triggering event and config: same id, on any worker or replay."""
-    key = "\x1f".join((user_id, detector.kind, detector.name, event_id, config_version))
+    key = "\x1f".join((user_id, kind, detector, event_id, config_version))
     return hashlib.sha256(key.encode()).hexdigest()[:24]

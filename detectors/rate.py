@@ -38,6 +38,7 @@ class RateDetector(Detector):
 
     name = "rate"
     kind = AnomalyKind.RATE
+    config: RateConfig
 
     def __init__(self, config: RateConfig) -> None:
         self.config = config

@@ -18,6 +18,9 @@ from schemas.config import SpikeConfig
 
 MIN_LOG_STD = 0.1
 """Spread floor (log10): a very regular user still tolerates ~25% variation."""
+COLD_START_MIN_TEAM_COUNT = 50
+COLD_START_MIN_LOG_STD = 0.4
+"""A newcomer is judged by the team's spread at least this wide: people differ a lot."""
 
 
 @dataclass(slots=True)
@@ -40,6 +43,7 @@ class SpikeDetector(Detector):
 
     name = "spike"
     kind = AnomalyKind.SPIKE
+    config: SpikeConfig
 
     def __init__(self, config: SpikeConfig) -> None:
         self.config = config
@@ -55,10 +59,14 @@ class SpikeDetector(Detector):
 
     def observe(self, slot: SpikeSlot, observation: Observation) -> Finding | None:
         config = self.config
-        request = _scored(slot.per_request, observation.tokens, config.min_history_requests,
-                          config.min_tokens, config.min_ratio)
-        hour = _scored(slot.per_hour, observation.hour_tokens, config.min_history_hours,
-                       config.min_tokens, config.min_ratio)
+        shift = observation.team_shift
+        request = _scored(
+            _baseline_or_team(slot.per_request, observation.team_per_request,
+                              config.min_history_requests),
+            observation.tokens, shift, config)
+        hour = _scored(
+            _baseline_or_team(slot.per_hour, observation.team_per_hour, config.min_history_hours),
+            observation.hour_tokens, shift, config)
         slot.per_request.update_clipped(math.log10(observation.tokens + 1), MIN_LOG_STD)
         if observation.closed_hour is not None:
             slot.per_hour.update_clipped(math.log10(observation.closed_hour.tokens + 1),
@@ -92,13 +100,22 @@ class SpikeDetector(Detector):
         )
 
 
-def _scored(baseline: EWStats, tokens: int, min_history: int, min_tokens: int,
-            min_ratio: float) -> tuple[float, float] | None:
-    """(score, expected tokens) if ``tokens`` is scoreable and large enough to matter."""
-    if baseline.count < min_history or tokens < min_tokens:
+def _baseline_or_team(own: EWStats, team: EWStats | None, min_history: int) -> EWStats | None:
+    """The user's own baseline once warm; before that, the team's (a cold start), widened."""
+    if own.count >= min_history:
+        return own
+    if team is None or team.count < COLD_START_MIN_TEAM_COUNT:
         return None
-    expected = 10.0 ** baseline.mean
-    if tokens < min_ratio * expected:
-        return None
-    return tail_score(baseline.z(math.log10(tokens + 1), MIN_LOG_STD)), expected
+    return EWStats(team.fading_factor, team.count, team.mean,
+                   max(team.var, COLD_START_MIN_LOG_STD**2))
 
+
+def _scored(baseline: EWStats | None, tokens: int, team_shift: float,
+            config: SpikeConfig) -> tuple[float, float] | None:
+    """(score, expected tokens) if ``tokens`` is scoreable and large enough to matter."""
+    if baseline is None or tokens < config.min_tokens:
+        return None
+    expected = 10.0 ** (baseline.mean + team_shift)
+    if tokens < config.min_ratio * expected:
+        return None
+    return tail_score(baseline.z(math.log10(tokens + 1) - team_shift, MIN_LOG_STD)), expected

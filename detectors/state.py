@@ -1,8 +1,9 @@
-"""A user's state: everything tokenradar remembers about one user, in about a kilobyte.
+"""A user's state: everything tokenradar remembers about one user, in a kilobyte or two.
 
 Stored as the value of the Faust table in a versioned JSON codec (never pickle):
-recent event ids to drop duplicates, the running hour and rate window, each
-detector's few numbers, and the open incidents that keep one incident one alert.
+recent event ids to drop duplicates, the usage context (running buckets, usual
+hours, recent fingerprints, session), each detector's few numbers, and the open
+incidents that keep one incident one alert.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+
+from detectors.context import UsageContext
 
 CODEC_VERSION = 1
 EVIDENCE_IDS = 10
@@ -29,9 +32,11 @@ class Incident:
 
     alert_id: str
     until: float
+    severity: int = 0
+    """Rank of the severity last published, so a worsening incident is re-published."""
 
     def to_list(self) -> list[Any]:
-        return [self.alert_id, self.until]
+        return [self.alert_id, self.until, self.severity]
 
 
 @dataclass(slots=True)
@@ -39,12 +44,7 @@ class UserState:
     user_id: str
     team: str | None = None
     events: int = 0
-    hour_start: float = -1.0
-    hour_tokens: int = 0
-    hour_requests: int = 0
-    window_start: float = -1.0
-    window_tokens: int = 0
-    window_requests: int = 0
+    context: UsageContext = field(default_factory=UsageContext)
     recent_ids: deque[str] = field(default_factory=lambda: deque(maxlen=EVIDENCE_IDS))
     seen_digests: deque[bytes] = field(default_factory=deque)
     slots: dict[str, Any] = field(default_factory=dict)
@@ -66,8 +66,7 @@ class UserState:
             "user": self.user_id,
             "team": self.team,
             "events": self.events,
-            "hour": [self.hour_start, self.hour_tokens, self.hour_requests],
-            "window": [self.window_start, self.window_tokens, self.window_requests],
+            "context": self.context.to_list(),
             "recent": list(self.recent_ids),
             "seen": base64.b64encode(b"".join(self.seen_digests)).decode(),
             "slots": {name: _as_list(slot) for name, slot in self.slots.items()},
@@ -84,18 +83,11 @@ class UserState:
                 "this worker is older than the state it reads"
             )
         seen = base64.b64decode(document["seen"])
-        hour_start, hour_tokens, hour_requests = document["hour"]
-        window_start, window_tokens, window_requests = document["window"]
         return cls(
             user_id=document["user"],
             team=document["team"],
             events=document["events"],
-            hour_start=hour_start,
-            hour_tokens=hour_tokens,
-            hour_requests=hour_requests,
-            window_start=window_start,
-            window_tokens=window_tokens,
-            window_requests=window_requests,
+            context=UsageContext.from_list(document["context"]),
             recent_ids=deque(document["recent"], maxlen=EVIDENCE_IDS),
             seen_digests=deque(seen[i : i + 8] for i in range(0, len(seen), 8)),
             # Slots stay plain lists until a detector asks for them (see ScoringEngine).

@@ -22,6 +22,18 @@ class AnomalyKind(StrEnum):
     """A sustained change of the user's level of usage."""
     RATE = "rate"
     """Requests arrive far faster than this user's norm."""
+    GAMING = "gaming"
+    """Tokenmaxxing: prompts padded with filler, input far above norm, output unchanged."""
+    SCRIPTED_LOOP = "scripted_loop"
+    """Near-identical requests at machine-regular intervals."""
+    RUNAWAY_AGENT = "runaway_agent"
+    """Agent traffic sustained through the user's nights or weekends."""
+    NEW_PATTERN = "new_pattern"
+    """A burst on a model or client the user never used, at an unusual hour."""
+    CREEP = "creep"
+    """The user's daily level rising steadily, day after day."""
+    POPULATION_SHIFT = "population_shift"
+    """A whole team moving together; reported once, for ``team:<team>``."""
 
 
 class AnomalyEvent(BaseModel):

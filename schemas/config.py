@@ -7,11 +7,12 @@ every alert carries.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from schemas.alerts import Severity
 
@@ -21,6 +22,15 @@ FadingFactor = Annotated[float, Field(gt=0.0, lt=1.0)]
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DetectorSection(_Section):
+    """What every detector section has: a switch, and optionally its own quiet time."""
+
+    enabled: bool = True
+    cooldown_minutes: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="Quiet time after an alert of this kind; default scoring's."
+    )
 
 
 class ScoringConfig(_Section):
@@ -56,10 +66,9 @@ class SeverityBands(_Section):
         return self
 
 
-class SpikeConfig(_Section):
+class SpikeConfig(DetectorSection):
     """A request, or an hour, far above the user's own baseline."""
 
-    enabled: bool = True
     fading_factor: FadingFactor = Field(
         0.05, description="Weight of each new request or hour in the user's baseline."
     )
@@ -77,10 +86,9 @@ class SpikeConfig(_Section):
     )
 
 
-class DriftConfig(_Section):
+class DriftConfig(DetectorSection):
     """A sustained change of the user's hourly level, found with River's PageHinkley."""
 
-    enabled: bool = True
     min_history_hours: Annotated[int, Field(ge=1)] = Field(
         24, description="Active hours seen before the level is tested for drift."
     )
@@ -95,10 +103,9 @@ class DriftConfig(_Section):
     )
 
 
-class RateConfig(_Section):
+class RateConfig(DetectorSection):
     """Requests arriving far faster than the user's norm, in short windows."""
 
-    enabled: bool = True
     window_minutes: Annotated[int, Field(ge=1, le=60)] = 10
     fading_factor: FadingFactor = 0.05
     min_history_windows: Annotated[int, Field(ge=1)] = Field(
@@ -110,6 +117,116 @@ class RateConfig(_Section):
     )
 
 
+class GamingConfig(DetectorSection):
+    """Tokenmaxx padding: input per request far above the user's norm, output unchanged."""
+
+    min_history_requests: Annotated[int, Field(ge=1)] = 50
+    min_input_ratio: Annotated[float, Field(ge=1.0)] = Field(
+        2.5, description="Recent input tokens per request, over the user's usual, to alert."
+    )
+    max_output_ratio: Annotated[float, Field(ge=1.0)] = Field(
+        1.6, description="Output per request must stay within this factor of usual."
+    )
+    min_repeat_share: Probability = Field(
+        0.2, description="Share of recent prompts repeated (same fingerprint) to alert..."
+    )
+    strong_input_ratio: Annotated[float, Field(ge=1.0)] = Field(
+        6.0, description="...unless input is at least this many times usual."
+    )
+    min_requests: Annotated[int, Field(ge=1)] = Field(
+        12, description="Requests inflated in a row before alerting."
+    )
+
+
+class ScriptedLoopConfig(DetectorSection):
+    """Near-identical requests at machine-regular intervals."""
+
+    min_regular_requests: Annotated[int, Field(ge=3)] = Field(
+        20, description="Consecutive regular gaps before alerting."
+    )
+    max_jitter: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.1, description="A gap is regular within this relative distance of the running period."
+    )
+    max_period_seconds: Annotated[float, Field(gt=0)] = 900.0
+    min_repeat_share: Probability = Field(
+        0.5, description="Share of recent prompts repeated, or tokens near-constant, to alert."
+    )
+
+
+class RunawayAgentConfig(DetectorSection):
+    """Agent traffic sustained through hours the user is normally not active."""
+
+    agent_clients: list[str] = Field(
+        default_factory=lambda: ["agent"], description="Clients that run autonomously."
+    )
+    min_profile_days: Annotated[int, Field(ge=1)] = Field(
+        5, description="Active days seen before the user's usual hours are trusted."
+    )
+    off_hours_probability: Probability = Field(
+        0.1, description="An hour the user is active on fewer than this share of days is off."
+    )
+    min_requests: Annotated[int, Field(ge=1)] = 30
+    min_minutes: Annotated[float, Field(ge=0)] = 20.0
+    max_gap_minutes: Annotated[float, Field(gt=0)] = Field(
+        15.0, description="A longer pause ends the run of agent requests."
+    )
+
+
+class NewPatternConfig(DetectorSection):
+    """A burst on a model or client the user never used, at an unusual hour."""
+
+    min_history_requests: Annotated[int, Field(ge=1)] = 100
+    min_profile_days: Annotated[int, Field(ge=1)] = 3
+    min_burst_requests: Annotated[int, Field(ge=1)] = 10
+    burst_minutes: Annotated[float, Field(gt=0)] = 45.0
+    unusual_hour_probability: Probability = Field(
+        0.15, description="An hour the user is active on fewer than this share of days."
+    )
+
+
+class CreepConfig(DetectorSection):
+    """A gradual rise of the daily level (CUSUM on standardised daily tokens)."""
+
+    min_history_days: Annotated[int, Field(ge=2)] = 7
+    slack: Annotated[float, Field(ge=0)] = Field(
+        0.5, description="CUSUM allowance k, in standard deviations of the daily level."
+    )
+    threshold: Annotated[float, Field(gt=0)] = Field(
+        5.0, description="CUSUM decision interval h, in standard deviations."
+    )
+    min_ratio: Annotated[float, Field(ge=1.0)] = Field(
+        1.25, description="Alert only when recent days are this many times the reference."
+    )
+    cooldown_minutes: Annotated[float, Field(ge=0)] | None = 14 * 24 * 60.0
+
+
+class PopulationShiftConfig(DetectorSection):
+    """A whole team moving together: one alert for the team, none for its members."""
+
+    min_members: Annotated[int, Field(ge=2)] = 4
+    min_ratio: Annotated[float, Field(ge=1.0)] = Field(
+        1.5, description="The team's usage over its members' own baselines, to alert."
+    )
+    min_share_up: Probability = Field(
+        0.5, description="Share of recent member-days clearly above their own level, to alert."
+    )
+    cooldown_minutes: Annotated[float, Field(ge=0)] | None = 14 * 24 * 60.0
+
+
+class AllowlistConfig(_Section):
+    """Who is scored but never alerted on: service accounts, known batch jobs."""
+
+    users: list[str] = Field(
+        default_factory=list, description="user ids, or shell patterns such as 'svc-*'."
+    )
+    teams: list[str] = Field(default_factory=list)
+
+    def allows(self, user_id: str, team: str | None) -> bool:
+        if team is not None and team in self.teams:
+            return True
+        return any(fnmatch.fnmatchcase(user_id, pattern) for pattern in self.users)
+
+
 class DetectorConfig(_Section):
     """The whole detector configuration, as read from a TOML file."""
 
@@ -118,6 +235,17 @@ class DetectorConfig(_Section):
     spike: SpikeConfig = SpikeConfig()
     drift: DriftConfig = DriftConfig()
     rate: RateConfig = RateConfig()
+    gaming: GamingConfig = GamingConfig()
+    scripted_loop: ScriptedLoopConfig = ScriptedLoopConfig()
+    runaway_agent: RunawayAgentConfig = RunawayAgentConfig()
+    new_pattern: NewPatternConfig = NewPatternConfig()
+    creep: CreepConfig = CreepConfig()
+    population_shift: PopulationShiftConfig = PopulationShiftConfig()
+    allowlist: AllowlistConfig = AllowlistConfig()
+    teams: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="Per-team overrides of detector sections: [teams.<team>.<detector>].",
+    )
 
     @model_validator(mode="after")
     def _severity_above_threshold(self) -> Self:
@@ -128,6 +256,35 @@ class DetectorConfig(_Section):
                 "raise the band or lower the threshold"
             )
         return self
+
+    @model_validator(mode="after")
+    def _team_overrides_valid(self) -> Self:
+        for team, sections in self.teams.items():
+            for section in sections:
+                if section in ("teams", "allowlist", "scoring", "severity"):
+                    raise ValueError(f"teams.{team}.{section} cannot be overridden per team")
+            self._merged_for(team)
+        return self
+
+    def _merged_for(self, team: str) -> DetectorConfig:
+        document = self.model_dump()
+        document["teams"] = {}
+        for section, values in self.teams[team].items():
+            if section not in document or not isinstance(document[section], dict):
+                raise ValueError(f"teams.{team}.{section} is not a detector section")
+            document[section] = {**document[section], **values}
+        try:
+            return DetectorConfig.model_validate(document)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ValueError(f"teams.{team}.{where}: {first['msg']}") from None
+
+    def for_team(self, team: str | None) -> DetectorConfig:
+        """This configuration with the team's overrides applied (itself if none)."""
+        if team is None or team not in self.teams:
+            return self
+        return self._merged_for(team)
 
     @property
     def version(self) -> str:

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from detectors import ScoringEngine, UserState
-from schemas import AnomalyEvent, DetectorConfig, InvalidEvent, TokenUsageEvent, parse_event
+from detectors import EventScore, ScoringEngine, UserState
+from detectors.team import TeamState
+from schemas import DetectorConfig, InvalidEvent, TokenUsageEvent, parse_event
 
 PROGRESS_EVERY_SECONDS = 2.0
 
@@ -45,15 +46,21 @@ class ReplaySummary:
 
 
 def score_stream(events: Iterator[TokenUsageEvent], engine: ScoringEngine
-                 ) -> Iterator[tuple[TokenUsageEvent, float, bool, list[AnomalyEvent]]]:
-    """(event, score, duplicate, alerts) for each event, users' states kept in memory."""
+                 ) -> Iterator[tuple[TokenUsageEvent, EventScore, UserState]]:
+    """(event, its score, the user's state after it), users' and teams' states in memory."""
     states: dict[str, UserState] = {}
+    teams: dict[str, TeamState] = {}
     for event in events:
         state = states.get(event.user_id)
         if state is None:
             state = states[event.user_id] = engine.new_state(event.user_id)
-        result = engine.score_event(state, event, detected_at=event.timestamp)
-        yield event, result.score, result.duplicate, result.alerts
+        team = None
+        if event.team is not None:
+            team = teams.get(event.team)
+            if team is None:
+                team = teams[event.team] = engine.new_team_state(event.team)
+        result = engine.score_event(state, event, detected_at=event.timestamp, team_state=team)
+        yield event, result, state
 
 
 def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = None,
@@ -67,13 +74,13 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
             (open(scores_out, "w", encoding="utf-8") if scores_out
                  else contextlib.nullcontext()) as scores:
         events = _valid_events(source, summary)
-        for event, score, duplicate, found in score_stream(events, engine):
+        for event, result, _ in score_stream(events, engine):
             summary.events += 1
-            summary.duplicates += duplicate
+            summary.duplicates += result.duplicate
             if scores is not None:
                 scores.write(json.dumps({"event_id": event.event_id, "user_id": event.user_id,
-                                         "score": round(score, 6)}) + "\n")
-            for alert in found:
+                                         "score": round(result.score, 6)}) + "\n")
+            for alert in result.alerts:
                 summary.alerts_by_kind[alert.kind] += 1
                 alerts.write(alert.model_dump_json() + "\n")
             now = time.perf_counter()

@@ -1,0 +1,158 @@
+"""A user's running context: the buckets, habits and recent patterns every detector reads.
+
+Advanced once per event, before the detectors look at it: the running hour, rate
+window and day; which hours and weekdays the user is usually active (a compact
+24 + 7 profile learned on active days only, so a vacation changes nothing); the
+recent prompt fingerprints; the current session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors.base import ClosedBucket
+from detectors.baseline import EWStats
+
+HOUR = 3600.0
+DAY = 86_400.0
+FINGERPRINTS = 32
+"""How many recent prompt fingerprints are remembered, for repetition."""
+ABSENCE_DAYS = 4
+"""A longer silence is an absence: its days do not count as inactive weekdays."""
+LOCAL_MIDDAY = 13.0
+DAILY_FADING = 0.05
+MIN_LEVEL_DAYS = 5
+"""Days of history before a user's day is compared with their usual level."""
+MIN_LOG_STD = 0.05
+
+
+def digest32(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big")
+
+
+@dataclass(slots=True)
+class UsageContext:
+    last_time: float = -1.0
+    hour: list[float] = field(default_factory=lambda: [-1.0, 0, 0])
+    window: list[float] = field(default_factory=lambda: [-1.0, 0, 0])
+    day: list[float] = field(default_factory=lambda: [-1.0, 0, 0, 0])
+    """[local day number, tokens, requests, bit mask of active UTC hours]"""
+    utc_offset_hours: int = 0
+    """The user's estimated local offset, from when they are active; sets day bounds."""
+    profile_days: int = 0
+    hour_profile: list[float] = field(default_factory=lambda: [0.0] * 24)
+    weekday_profile: list[float] = field(default_factory=lambda: [0.0] * 7)
+    fingerprints: deque[int] = field(default_factory=lambda: deque(maxlen=FINGERPRINTS))
+    """digest << 1 | 1 if the fingerprint had been seen in the ring before."""
+    session: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    """[session digest, requests, first input tokens, last input tokens]"""
+    daily_level: EWStats = field(default_factory=lambda: EWStats(DAILY_FADING))
+    """log10 tokens per active day: the user's long-run level, which the team compares."""
+
+    def to_list(self) -> list[Any]:
+        return [self.last_time, self.hour, self.window, self.day, self.utc_offset_hours,
+                self.profile_days, self.hour_profile, self.weekday_profile,
+                list(self.fingerprints), self.session, self.daily_level.to_list()]
+
+    @classmethod
+    def from_list(cls, values: list[Any]) -> UsageContext:
+        (last_time, hour, window, day, offset, profile_days, hour_profile, weekday_profile,
+         fingerprints, session, daily_level) = values
+        return cls(last_time, hour, window, day, offset, profile_days, hour_profile,
+                   weekday_profile, deque(fingerprints, maxlen=FINGERPRINTS), session,
+                   EWStats.from_list(DAILY_FADING, daily_level))
+
+    def local_day(self, time: float) -> int:
+        return int((time + self.utc_offset_hours * HOUR) // DAY)
+
+    def usual_activity(self, time: float) -> float:
+        """How often the user is active at this hour and weekday (0 = never, 1 = always)."""
+        hour = int(time % DAY // HOUR)
+        weekday = (self.local_day(time) + 3) % 7  # day 0 of the epoch was a Thursday
+        return min(self.hour_profile[hour], self.weekday_profile[weekday])
+
+    def advance_buckets(self, time: float, tokens: int, window_seconds: float
+                        ) -> tuple[ClosedBucket | None, ClosedBucket | None, ClosedBucket | None]:
+        """Add the event to the running hour, window and day; return those it closed."""
+        closed_hour = _advance(self.hour, time - time % HOUR, tokens)
+        closed_window = _advance(self.window, time - time % window_seconds, tokens)
+        closed_day = None
+        today = self.local_day(time)
+        if today > self.day[0]:
+            if self.day[2]:
+                closed_day = ClosedBucket(self.day[0], int(self.day[1]), int(self.day[2]))
+                self._learn_day(int(self.day[0]), int(self.day[3]), today)
+                today = self.local_day(time)
+            self.day = [today, 0, 0, 0]
+        self.day[1] += tokens
+        self.day[2] += 1
+        self.day[3] = int(self.day[3]) | (1 << int(time % DAY // HOUR))
+        self.last_time = max(self.last_time, time)
+        return closed_hour, closed_window, closed_day
+
+    def learn_daily_level(self, day: ClosedBucket) -> float | None:
+        """log10 of the day over the user's usual day (None while young), then learn it."""
+        level = math.log10(day.tokens + 1)
+        usual = self.daily_level
+        ratio = level - usual.mean if usual.count >= MIN_LEVEL_DAYS else None
+        usual.update_clipped(level, MIN_LOG_STD)
+        return ratio
+
+    def _learn_day(self, day: int, hours_mask: int, today: int) -> None:
+        """Learn the usual hours and weekdays from one active day."""
+        self.profile_days += 1
+        rate = max(0.1, 1.0 / self.profile_days)
+        self.hour_profile = [round(p + rate * (((hours_mask >> h) & 1) - p), 4)
+                             for h, p in enumerate(self.hour_profile)]
+        weekdays = self.weekday_profile
+        weekdays[(day + 3) % 7] += rate * (1.0 - weekdays[(day + 3) % 7])
+        if today - day <= ABSENCE_DAYS:
+            for quiet in range(day + 1, today):
+                weekdays[(quiet + 3) % 7] *= 1.0 - rate
+        self.weekday_profile = [round(p, 4) for p in weekdays]
+        self.utc_offset_hours = _offset_from(self.hour_profile)
+
+    def remember_fingerprint(self, fingerprint: str | None) -> float:
+        """Remember the prompt's fingerprint; return the share of recent prompts repeated."""
+        if fingerprint is not None:
+            digest = digest32(fingerprint)
+            repeated = any(entry >> 1 == digest for entry in self.fingerprints)
+            self.fingerprints.append(digest << 1 | repeated)
+        if not self.fingerprints:
+            return 0.0
+        return sum(entry & 1 for entry in self.fingerprints) / len(self.fingerprints)
+
+    def advance_session(self, session_id: str | None, input_tokens: int) -> tuple[int, float]:
+        """(requests so far, input growth since the session's first request)."""
+        digest = digest32(session_id) if session_id is not None else 0
+        if digest != self.session[0] or session_id is None:
+            self.session = [digest, 0, input_tokens, input_tokens]
+        self.session[1] += 1
+        self.session[3] = input_tokens
+        return self.session[1], (input_tokens + 1) / (self.session[2] + 1)
+
+
+def _advance(bucket: list[float], start: float, tokens: int) -> ClosedBucket | None:
+    closed = None
+    if start > bucket[0]:
+        if bucket[2]:
+            closed = ClosedBucket(bucket[0], int(bucket[1]), int(bucket[2]))
+        bucket[0], bucket[1], bucket[2] = start, 0, 0
+    bucket[1] += tokens
+    bucket[2] += 1
+    return closed
+
+
+def _offset_from(hour_profile: list[float]) -> int:
+    """Offset that puts the centre of the user's active hours at local early afternoon."""
+    sin = sum(p * math.sin(2 * math.pi * h / 24) for h, p in enumerate(hour_profile))
+    cos = sum(p * math.cos(2 * math.pi * h / 24) for h, p in enumerate(hour_profile))
+    if sin == 0 and cos == 0:
+        return 0
+    centre = (math.degrees(math.atan2(sin, cos)) / 15.0) % 24
+    offset = round(LOCAL_MIDDAY - centre)
+    return (offset + 11) % 24 - 11

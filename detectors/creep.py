@@ -1,0 +1,101 @@
+"""Creep: the daily level rising a few percent per working day, for weeks.
+
+Each closed active day is standardised against a reference level that stops
+learning while the evidence of a rise accumulates (a CUSUM), so a slow climb is
+not absorbed into the baseline before it is noticed. The team's own movement is
+taken out first: a team that ramps up together is a population shift, not N creeps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from detectors.base import Detector, Finding, Observation
+from detectors.baseline import EWStats
+from detectors.calibration import tail_score
+from schemas import AnomalyKind
+from schemas.config import CreepConfig
+
+REFERENCE_FADING = 0.1
+RECENT_FADING = 0.4
+MIN_LOG_STD = 0.05
+MAX_DAY_Z = 2.0
+
+
+@dataclass(slots=True)
+class CreepSlot:
+    reference: EWStats
+    recent: EWStats
+    cusum: float = 0.0
+    rising_days: int = 0
+
+    def to_list(self) -> list[float]:
+        return [*self.reference.to_list(), *self.recent.to_list(), self.cusum,
+                self.rising_days]
+
+
+class CreepDetector(Detector):
+    """Finds a sustained, gradual rise of tokens per active day (CUSUM).
+
+    Parameters
+    ----------
+    config
+        Warm-up, CUSUM allowance and decision interval; see
+        :class:`schemas.config.CreepConfig`.
+    """
+
+    name = "creep"
+    kind = AnomalyKind.CREEP
+    config: CreepConfig
+
+    def __init__(self, config: CreepConfig) -> None:
+        self.config = config
+
+    def new_slot(self) -> CreepSlot:
+        return CreepSlot(EWStats(REFERENCE_FADING), EWStats(RECENT_FADING))
+
+    def restore(self, values: list[float]) -> CreepSlot:
+        return CreepSlot(EWStats.from_list(REFERENCE_FADING, values[0:3]),
+                         EWStats.from_list(RECENT_FADING, values[3:6]), values[6],
+                         int(values[7]))
+
+    def observe(self, slot: CreepSlot, observation: Observation) -> Finding | None:
+        day = observation.closed_day
+        if day is None:
+            return None
+        config = self.config
+        level = math.log10(day.tokens + 1) - observation.team_shift
+        slot.recent.update(level)
+        reference = slot.reference
+        if reference.count < config.min_history_days:
+            reference.update(level)
+            return None
+        # One extraordinary day (a spike, a loop) is not a creep: each day counts at most
+        # MAX_DAY_Z, so it takes several days of rise to reach the threshold.
+        z = min(MAX_DAY_Z, (level - reference.mean) / max(reference.std, MIN_LOG_STD))
+        slot.cusum = max(0.0, slot.cusum + z - config.slack)
+        if slot.cusum == 0.0:
+            slot.rising_days = 0
+            reference.update_clipped(level, MIN_LOG_STD)
+            return None
+        slot.rising_days += 1
+        ratio = 10.0 ** (slot.recent.mean - reference.mean)
+        if slot.cusum < config.threshold or ratio < config.min_ratio:
+            return None
+        old = 10.0 ** reference.mean
+        finding = Finding(
+            score=tail_score((slot.cusum + config.slack * slot.rising_days)
+                             / math.sqrt(slot.rising_days)),
+            feature="tokens_per_active_day", observed=old * ratio, expected=old,
+            explanation=(
+                f"Daily usage has risen for {slot.rising_days} active days to "
+                f"{old * ratio:,.0f} tokens, {ratio:.2f}x this user's reference of "
+                f"{old:,.0f}, beyond what their team did."
+            ),
+        )
+        # Re-learn from the new level: the change is reported, not a recurring surprise.
+        slot.reference = EWStats(REFERENCE_FADING, reference.count, slot.recent.mean,
+                                 reference.var)
+        slot.cusum, slot.rising_days = 0.0, 0
+        return finding

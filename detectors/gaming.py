@@ -1,0 +1,108 @@
+"""Gaming: tokenmaxx padding — prompts inflated with filler to look busy.
+
+The tell is input tokens per request several times the user's norm while the
+output stays where it was (filler asks nothing new), usually with the same
+prompts sent again and again. A fast fading mean of recent requests is compared
+with a slow baseline that stops learning while requests look inflated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from detectors.base import Detector, Finding, Observation
+from detectors.baseline import EWStats
+from detectors.calibration import tail_score
+from schemas import AnomalyKind
+from schemas.config import GamingConfig
+
+SLOW_FADING = 0.02
+FAST_FADING = 0.15
+MIN_LOG_STD = 0.1
+
+
+@dataclass(slots=True)
+class GamingSlot:
+    usual_input: EWStats
+    usual_output: EWStats
+    recent_input: EWStats
+    recent_output: EWStats
+    inflated_in_a_row: int = 0
+
+    def to_list(self) -> list[float]:
+        return [*self.usual_input.to_list(), *self.usual_output.to_list(),
+                *self.recent_input.to_list(), *self.recent_output.to_list(),
+                self.inflated_in_a_row]
+
+
+class GamingDetector(Detector):
+    """Finds sustained input inflation with unchanged output (tokenmaxxing).
+
+    Parameters
+    ----------
+    config
+        Ratios, repetition share and run length; see :class:`schemas.config.GamingConfig`.
+    """
+
+    name = "gaming"
+    kind = AnomalyKind.GAMING
+    config: GamingConfig
+
+    def __init__(self, config: GamingConfig) -> None:
+        self.config = config
+
+    def new_slot(self) -> GamingSlot:
+        return GamingSlot(EWStats(SLOW_FADING), EWStats(SLOW_FADING),
+                          EWStats(FAST_FADING), EWStats(FAST_FADING))
+
+    def restore(self, values: list[float]) -> GamingSlot:
+        return GamingSlot(EWStats.from_list(SLOW_FADING, values[0:3]),
+                          EWStats.from_list(SLOW_FADING, values[3:6]),
+                          EWStats.from_list(FAST_FADING, values[6:9]),
+                          EWStats.from_list(FAST_FADING, values[9:12]), int(values[12]))
+
+    def observe(self, slot: GamingSlot, observation: Observation) -> Finding | None:
+        config = self.config
+        event = observation.event
+        log_input = math.log10(event.input_tokens + 1)
+        log_output = math.log10(event.output_tokens + 1)
+        slot.recent_input.update(log_input)
+        slot.recent_output.update(log_output)
+        if slot.usual_input.count < config.min_history_requests:
+            slot.usual_input.update(log_input)
+            slot.usual_output.update(log_output)
+            return None
+
+        inflated = log_input - slot.usual_input.mean >= math.log10(config.min_input_ratio)
+        if inflated:
+            slot.inflated_in_a_row += 1
+        else:
+            # A normal request slows the run down but does not wipe it out: padders
+            # still send the odd real prompt.
+            slot.inflated_in_a_row = max(0, slot.inflated_in_a_row - 3)
+            slot.usual_input.update_clipped(log_input, MIN_LOG_STD)
+            slot.usual_output.update_clipped(log_output, MIN_LOG_STD)
+
+        input_ratio = 10.0 ** (slot.recent_input.mean - slot.usual_input.mean)
+        output_ratio = 10.0 ** (slot.recent_output.mean - slot.usual_output.mean)
+        if (slot.inflated_in_a_row < config.min_requests or input_ratio < config.min_input_ratio
+                or output_ratio > config.max_output_ratio):
+            return None
+        if (observation.repeat_share < config.min_repeat_share
+                and input_ratio < config.strong_input_ratio):
+            return None
+        standard_error = max(slot.usual_input.std, MIN_LOG_STD) * math.sqrt(
+            FAST_FADING / (2.0 - FAST_FADING))
+        usual = 10.0 ** slot.usual_input.mean
+        return Finding(
+            score=tail_score((slot.recent_input.mean - slot.usual_input.mean) / standard_error),
+            feature="input_tokens_per_request", observed=10.0 ** slot.recent_input.mean,
+            expected=usual,
+            explanation=(
+                f"Input tokens per request {input_ratio:.1f}x this user's usual {usual:,.0f} "
+                f"for the last {slot.inflated_in_a_row} requests while output stayed at "
+                f"{output_ratio:.1f}x usual; {observation.repeat_share:.0%} of recent prompts "
+                "repeated: looks like padded prompts."
+            ),
+        )

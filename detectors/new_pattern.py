@@ -1,0 +1,109 @@
+"""New pattern: a burst on a model or client this user never used, at an unusual hour.
+
+What a leaked credential looks like from the usage side. A new model or client
+alone is normal (people switch models); a burst of them, at an hour the user is
+normally not active, is not. Known models and clients are kept as small digests.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from detectors.base import Detector, Finding, Observation
+from detectors.calibration import SCORE_DECADES
+from detectors.context import digest32
+from schemas import AnomalyKind
+from schemas.config import NewPatternConfig
+
+MAX_KNOWN = 24
+"""Models and clients remembered per user; the least recently used is forgotten."""
+MIN_USUAL_ACTIVITY = 0.01
+WARM_UP = 0.0
+"""First-seen time recorded for what the user used during warm-up: never new."""
+
+
+@dataclass(slots=True)
+class PatternSlot:
+    known: dict[str, list[float]] = field(default_factory=dict)
+    """digest -> [first seen, last seen]"""
+    burst_start: float = 0.0
+    burst_requests: int = 0
+
+    def to_list(self) -> list[object]:
+        return [self.known, self.burst_start, self.burst_requests]
+
+
+class NewPatternDetector(Detector):
+    """Finds bursts of requests on never-used models or clients at unusual hours.
+
+    Parameters
+    ----------
+    config
+        Warm-up, burst size and window, what an unusual hour is; see
+        :class:`schemas.config.NewPatternConfig`.
+    """
+
+    name = "new_pattern"
+    kind = AnomalyKind.NEW_PATTERN
+    config: NewPatternConfig
+
+    def __init__(self, config: NewPatternConfig) -> None:
+        self.config = config
+
+    def new_slot(self) -> PatternSlot:
+        return PatternSlot()
+
+    def restore(self, values: list[object]) -> PatternSlot:
+        known, start, requests = values
+        assert isinstance(known, dict) and isinstance(start, float | int)
+        assert isinstance(requests, int)
+        return PatternSlot(known, float(start), requests)
+
+    def observe(self, slot: PatternSlot, observation: Observation) -> Finding | None:
+        config = self.config
+        event = observation.event
+        time = observation.time
+        warmed_up = observation.profile_days >= config.min_profile_days and len(slot.known) > 0
+        window = config.burst_minutes * 60.0
+        new_things = [
+            what for what, value in (("model", event.model), ("client", event.client))
+            if value is not None and self._is_new(slot, f"{what}:{value}", time, window,
+                                                  warmed_up)
+        ]
+        if not new_things:
+            return None
+        if time - slot.burst_start > window:
+            slot.burst_start, slot.burst_requests = time, 0
+        slot.burst_requests += 1
+        usual = observation.usual_activity
+        if (slot.burst_requests < config.min_burst_requests
+                or usual >= config.unusual_hour_probability):
+            return None
+        decades = (-math.log10(max(usual, MIN_USUAL_ACTIVITY)) + len(new_things)
+                   + math.log10(slot.burst_requests))
+        what = " and ".join(f"{kind} {getattr(event, kind)}" for kind in new_things)
+        minutes = (time - slot.burst_start) / 60.0
+        return Finding(
+            score=min(1.0, decades / SCORE_DECADES), feature="requests_on_new_model_or_client",
+            observed=slot.burst_requests, expected=0.0,
+            explanation=(
+                f"{slot.burst_requests} requests in {minutes:.0f} min on {what}, never used "
+                f"by this user before, at an hour they are active on {usual:.0%} of days: "
+                "check that the credential is theirs."
+            ),
+        )
+
+    @staticmethod
+    def _is_new(slot: PatternSlot, name: str, time: float, window: float,
+                warmed_up: bool) -> bool:
+        """Remember ``name``; True if first seen after warm-up, within the burst window."""
+        key = format(digest32(name), "08x")
+        seen = slot.known.get(key)
+        if seen is None:
+            seen = slot.known[key] = [time if warmed_up else WARM_UP, time]
+            if len(slot.known) > MAX_KNOWN:
+                oldest = min(slot.known, key=lambda k: slot.known[k][1])
+                del slot.known[oldest]
+        seen[1] = time
+        return seen[0] != WARM_UP and time - seen[0] <= window

@@ -1,0 +1,102 @@
+"""Runaway agent: autonomous traffic that keeps going through the user's nights or weekends.
+
+A person stops; an agent left running on a laptop does not. A *run* is the user's
+requests with no pause longer than ``max_gap_minutes``. A run of agent-client
+requests that goes on at hours this user is normally not active, for long enough,
+is an alert; context (input tokens) growing within sessions adds to the evidence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from detectors.base import Detector, Finding, Observation
+from detectors.calibration import SCORE_DECADES
+from schemas import AnomalyKind
+from schemas.config import RunawayAgentConfig
+
+MIN_USUAL_ACTIVITY = 0.01
+DEPENDENCE_DISCOUNT = 0.1
+"""Requests of one run are not independent: each counts for a tenth of its surprise."""
+GROWTH_EVIDENCE_DECADES = 1.0
+"""Extra surprise when the context has at least doubled within a session."""
+
+
+@dataclass(slots=True)
+class RunSlot:
+    start: float = 0.0
+    off_start: float = 0.0
+    off_requests: int = 0
+    agent_requests: int = 0
+    requests: int = 0
+    surprise: float = 0.0
+    max_growth: float = 1.0
+
+    def to_list(self) -> list[float]:
+        return [self.start, self.off_start, self.off_requests, self.agent_requests,
+                self.requests, self.surprise, self.max_growth]
+
+
+class RunawayAgentDetector(Detector):
+    """Finds agent runs sustained through hours the user is normally not active.
+
+    Parameters
+    ----------
+    config
+        Agent clients, what counts as off-hours and how long; see
+        :class:`schemas.config.RunawayAgentConfig`.
+    """
+
+    name = "runaway_agent"
+    kind = AnomalyKind.RUNAWAY_AGENT
+    config: RunawayAgentConfig
+
+    def __init__(self, config: RunawayAgentConfig) -> None:
+        self.config = config
+        self._agent_clients = frozenset(config.agent_clients)
+
+    def new_slot(self) -> RunSlot:
+        return RunSlot()
+
+    def restore(self, values: list[float]) -> RunSlot:
+        start, off_start, off, agent, requests, surprise, growth = values
+        return RunSlot(start, off_start, int(off), int(agent), int(requests), surprise, growth)
+
+    def observe(self, slot: RunSlot, observation: Observation) -> Finding | None:
+        config = self.config
+        gap = observation.gap
+        if gap is None or gap > config.max_gap_minutes * 60.0:
+            slot.start, slot.off_start = observation.time, 0.0
+            slot.off_requests = slot.agent_requests = slot.requests = 0
+            slot.surprise, slot.max_growth = 0.0, 1.0
+        slot.requests += 1
+        if observation.event.client in self._agent_clients:
+            slot.agent_requests += 1
+        if observation.session_requests >= 5:
+            slot.max_growth = max(slot.max_growth, observation.session_growth)
+        if observation.profile_days < config.min_profile_days:
+            return None
+        usual = observation.usual_activity
+        if usual < config.off_hours_probability:
+            if slot.off_requests == 0:
+                slot.off_start = observation.time
+            slot.off_requests += 1
+            slot.surprise += -math.log10(max(usual, MIN_USUAL_ACTIVITY)) * DEPENDENCE_DISCOUNT
+
+        off_minutes = (observation.time - slot.off_start) / 60.0 if slot.off_requests else 0.0
+        if (slot.off_requests < config.min_requests or off_minutes < config.min_minutes
+                or slot.agent_requests < slot.requests / 2):
+            return None
+        growth = slot.max_growth >= 2.0
+        decades = slot.surprise + (GROWTH_EVIDENCE_DECADES if growth else 0.0)
+        context = (f"; context grew {slot.max_growth:.1f}x within a session" if growth else "")
+        return Finding(
+            score=min(1.0, decades / SCORE_DECADES), feature="off_hours_agent_requests",
+            observed=slot.off_requests, expected=0.0,
+            explanation=(
+                f"An agent has sent {slot.off_requests} requests over {off_minutes:.0f} min "
+                f"at an hour this user is active on {usual:.0%} of days{context}: "
+                "an agent may have been left running."
+            ),
+        )
