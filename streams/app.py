@@ -23,7 +23,7 @@ import faust
 
 from detectors import ScoringEngine
 from schemas import DetectorConfig, WorkerSettings
-from streams.batch import Received, process_batch
+from streams.batch import Received, partition_for, process_batch
 from streams.broker import create_topics, partition_count
 from streams.metrics import WorkerMetrics
 
@@ -114,6 +114,26 @@ def create_app(
         settings.input_topic, rekey_topic_name(settings), partitions=partitions, **RAW
     )
 
+    async def store_states(states: dict[bytes, bytes]) -> None:
+        """One table write per user; each changelog partition's last write goes alone.
+
+        Tansu 0.6.0 answers ListOffsets "latest" with the base offset of the last
+        record batch + 1, so Faust's recovery stops before the other records of a
+        multi-record last batch, and a restarted worker would miss those users'
+        newest state. Flushing before the last write of each partition makes that
+        write a batch of its own: recovery is then complete on Tansu too. The cost
+        is one producer flush per agent batch; on Kafka it changes nothing else.
+        """
+        last_of_partition = {partition_for(key.decode(), partitions): key for key in states}
+        deferred = set(last_of_partition.values())
+        for key, state in states.items():
+            metrics.state_bytes.observe(len(state))
+            if key not in deferred:
+                table[key] = state
+        await app.producer.flush()
+        for key in deferred:
+            table[key] = states[key]
+
     @app.agent(sources, name="score-token-usage")
     async def score_token_usage(stream: faust.StreamT[bytes]) -> None:
         """Take a batch, hand it to the core, store state, publish, dead-letter."""
@@ -132,9 +152,7 @@ def create_app(
             outcome = process_batch(
                 messages, engine, table.get, settings.input_topic, partitions, datetime.now(UTC)
             )
-            for key, state in outcome.states.items():
-                table[key] = state
-                metrics.state_bytes.observe(len(state))
+            await store_states(outcome.states)
             for key, value in outcome.rekeyed:
                 await rekey_topic.send(key=key, value=value)
             for alert in outcome.alerts:

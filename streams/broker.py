@@ -38,6 +38,8 @@ def bootstrap_of(url: str) -> list[str]:
 
 def broker_answers(url: str, timeout_s: float = 3.0) -> bool:
     """True when the broker returns metadata (TCP accept alone is not enough)."""
+    if not any(_accepts(address, timeout_s) for address in bootstrap_of(url)):
+        return False  # fast: kafka-python's admin client waits 30 s for a dead bootstrap
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap_of(url),
@@ -53,6 +55,15 @@ def broker_answers(url: str, timeout_s: float = 3.0) -> bool:
         return False
     finally:
         admin.close()
+
+
+def _accepts(address: str, timeout_s: float) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 @contextlib.contextmanager
