@@ -1,0 +1,25 @@
+"""A simulated organisation: realistic token usage with labelled injected anomalies.
+
+Deterministic by seed. People work in their own time zones on weekdays, differ by orders
+of magnitude, work in sessions, switch models, take vacations, join mid-run; a team or
+two is told to adopt AI; service accounts run nightly. Injected incidents (gaming,
+scripted loops, runaway agents, new patterns, creep, spikes) each carry a :class:`Label`,
+so detectors can be scored against them (``tokenradar evaluate``).
+"""
+
+from tokenradar.simulation.organisation import Organisation, build_organisation
+from tokenradar.simulation.spec import BENIGN_KINDS, INCIDENT_KINDS, Label, SimulationSpec
+from tokenradar.simulation.timeline import iter_events, simulate, write_labels, write_simulation
+
+__all__ = [
+    "BENIGN_KINDS",
+    "INCIDENT_KINDS",
+    "Label",
+    "Organisation",
+    "SimulationSpec",
+    "build_organisation",
+    "iter_events",
+    "simulate",
+    "write_labels",
+    "write_simulation",
+]
