@@ -69,10 +69,10 @@ class Creep(UsageChange):
         return (1.0 + self.daily) ** working
 
     def request_factor(self, at: float) -> float:
-        return self._factor(at) ** self.request_share
+        return float(self._factor(at) ** self.request_share)
 
     def input_factor(self, at: float) -> float:
-        return self._factor(at) ** (1.0 - self.request_share)
+        return float(self._factor(at) ** (1.0 - self.request_share))
 
     output_factor = input_factor
 

@@ -136,7 +136,7 @@ class Person:
         midnight = self.local_midnight(day)
         weekend = self.weekday(day) >= 5
         if weekend:
-            if rng.random() >= (0.25 if self.weekend_worker else 0.01):
+            if rng.random() >= (0.3 if self.weekend_worker else 0.02):
                 return []
             window_start = midnight + rng.uniform(10, 17) * HOUR
             window_end = window_start + rng.uniform(0.5, 2.5) * HOUR
@@ -167,6 +167,9 @@ class Person:
             if pause_start <= at < pause_end and rng.random() < 0.75:
                 continue  # lunch (dinner for night owls)
             self._session(at, weekend, events)
+        if not weekend and not self.night_owl and rng.random() < 0.04:
+            # now and then, one more question late in the evening
+            self._session(midnight + rng.uniform(20.5, 23.5) * HOUR, weekend, events)
         return events
 
     def _session(self, at: float, weekend: bool, events: list[tuple[int, dict[str, object]]]
