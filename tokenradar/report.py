@@ -1,0 +1,445 @@
+"""The backtest report: one self-contained HTML page about a replay run.
+
+``replay`` feeds a :class:`ReportBuilder` every scored event; the builder keeps only
+hourly buckets per user (about 40 bytes per active user-hour), a fixed score
+histogram and the alerts, never the events. :meth:`ReportBuilder.write` then draws
+the run's figures, the evaluation against labels when given, the score
+distribution, and the hourly usage of the most telling users, with inline SVG and
+CSS: no script, font, image or style sheet is fetched from anywhere.
+
+Examples
+--------
+>>> from datetime import UTC, datetime
+>>> from schemas import TokenUsageEvent
+>>> builder = ReportBuilder(alert_threshold=0.6, config_version="abc")
+>>> event = TokenUsageEvent(event_id="e1", user_id="<ana>", model="m", input_tokens=900,
+...     output_tokens=100, timestamp=datetime(2026, 11, 2, 9, 30, tzinfo=UTC))
+>>> builder.observe(event, 0.1, [], None)
+>>> page = builder.render()
+>>> "&lt;ana&gt;" in page and "<ana>" not in page and "<script" not in page
+True
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from array import array
+from bisect import bisect_left
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from schemas import AnomalyEvent, TokenUsageEvent
+from tokenradar.evaluate import Evaluation, IncidentLabel, evaluation_notes, evaluation_tables
+from tokenradar.svg import (
+    LinearScale,
+    LogScale,
+    decade_ticks,
+    element,
+    group,
+    log_y_axis,
+    points,
+    short_count,
+    svg,
+    time_axis,
+)
+
+HOUR = 3600.0
+PLOTTED_USERS = 16
+"""Users with alerts or labels drawn at most; two quiet users are added for contrast."""
+QUIET_USERS = 2
+SCORE_BINS = 50
+MAX_ALERT_MARKS = 100_000
+"""Alerts kept for drawing; counts stay exact beyond it."""
+WIDTH = 1240
+KIND_COLOURS = {"spike": "#d62728", "rate": "#9467bd", "drift": "#8c564b", "gaming": "#e377c2",
+                "scripted_loop": "#7f3fbf", "runaway_agent": "#ff7f0e", "new_pattern": "#17becf",
+                "creep": "#bcbd22", "population_shift": "#2ca02c", "off_hours": "#1f77b4"}
+OTHER_COLOURS = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
+INCIDENT_FILL, BENIGN_FILL, BAND_FILL = "#f4a261", "#52b788", "#6f8fd8"
+
+
+@dataclass
+class _UserSeries:
+    """One user's hourly buckets: start, tokens, and the band after the hour's last event."""
+
+    team: str | None = None
+    events: int = 0
+    tokens: int = 0
+    hours: array[float] = field(default_factory=lambda: array("d"))
+    hour_tokens: array[float] = field(default_factory=lambda: array("d"))
+    bands: array[float] = field(default_factory=lambda: array("f"))
+    """expected, low, high per bucket, flattened; NaN during warm-up."""
+
+    def add(self, hour: float, tokens: int, band: tuple[float, float, float] | None) -> None:
+        at = len(self.hours) - 1
+        if at < 0 or hour > self.hours[at]:
+            at = len(self.hours)
+            self.hours.append(hour)
+            self.hour_tokens.append(0.0)
+            self.bands.extend((math.nan,) * 3)
+        elif hour < self.hours[at]:  # a late event: rare, so a search (and insert) is fine
+            at = bisect_left(self.hours, hour)
+            if self.hours[at] != hour:
+                self.hours.insert(at, hour)
+                self.hour_tokens.insert(at, 0.0)
+                for _ in range(3):
+                    self.bands.insert(3 * at, math.nan)
+        self.hour_tokens[at] += tokens
+        if band is not None:
+            self.bands[3 * at: 3 * at + 3] = array("f", band)
+
+
+@dataclass(frozen=True)
+class _AlertMark:
+    user_id: str
+    time: float
+    kind: str
+    score: float
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: float
+    end: float
+    text: str
+    benign: bool
+
+
+class ReportBuilder:
+    """Collects what the report needs while replay scores, in bounded memory."""
+
+    def __init__(self, alert_threshold: float, config_version: str, source: str = "") -> None:
+        self.alert_threshold = alert_threshold
+        self.config_version = config_version
+        self.source = source
+        self.events = 0
+        self.first_time = math.inf
+        self.last_time = -math.inf
+        self.score_bins = [0] * SCORE_BINS
+        self.alerts_by_kind: Counter[str] = Counter()
+        self.alert_marks: list[_AlertMark] = []
+        self.users: dict[str, _UserSeries] = {}
+
+    def observe(self, event: TokenUsageEvent, score: float, alerts: list[AnomalyEvent],
+                band: tuple[float, float, float] | None) -> None:
+        """One scored (non-duplicate) event, its alerts, and its user's band after it."""
+        time = event.epoch_seconds
+        self.events += 1
+        self.first_time, self.last_time = min(self.first_time, time), max(self.last_time, time)
+        self.score_bins[min(SCORE_BINS - 1, max(0, int(score * SCORE_BINS)))] += 1
+        series = self.users.get(event.user_id)
+        if series is None:
+            series = self.users[event.user_id] = _UserSeries()
+        series.team = event.team or series.team
+        series.events += 1
+        series.tokens += event.total_tokens
+        series.add(time - time % HOUR, event.total_tokens, band)
+        for alert in alerts:
+            self.alerts_by_kind[alert.kind] += 1
+            if len(self.alert_marks) < MAX_ALERT_MARKS:
+                self.alert_marks.append(_AlertMark(alert.user_id, alert.event_time.timestamp(),
+                                                   alert.kind, alert.score))
+
+    def write(self, path: Path, evaluation: Evaluation | None = None) -> None:
+        Path(path).write_text(self.render(evaluation), encoding="utf-8")
+
+    def render(self, evaluation: Evaluation | None = None) -> str:
+        """The whole page as one string."""
+        parts = [self._header()]
+        if evaluation is not None:
+            parts.append(_evaluation_section(evaluation))
+        parts.append(self._score_section())
+        parts.append(self._users_section(evaluation))
+        return _PAGE.format(title=html.escape(f"tokenradar backtest {self.source}".strip()),
+                            body="\n".join(parts))
+
+    # --- sections ---------------------------------------------------------------------
+
+    def _header(self) -> str:
+        kinds = ", ".join(f"{kind} {count:,}" for kind, count in
+                          sorted(self.alerts_by_kind.items())) or "none"
+        span = (f"{_date(self.first_time)} to {_date(self.last_time)} UTC"
+                if self.events else "no events")
+        figures = [("events", f"{self.events:,}"), ("users", f"{len(self.users):,}"),
+                   ("event time", span),
+                   ("alerts", f"{sum(self.alerts_by_kind.values()):,} ({kinds})"),
+                   ("alert threshold", f"{self.alert_threshold:g}"),
+                   ("config_version", self.config_version)]
+        if self.source:
+            figures.insert(0, ("input", self.source))
+        rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+                       for k, v in figures)
+        return f'<h1>tokenradar backtest</h1>\n<table class="facts">{rows}</table>'
+
+    def _score_section(self) -> str:
+        left, right, top, bar_height = 70.0, 20.0, 14.0, 200.0
+        kinds = sorted({mark.kind for mark in self.alert_marks})
+        height = top + bar_height + 40 + 22 * len(kinds) + 10
+        x = LinearScale(0.0, 1.0, left, WIDTH - right)
+        ticks = decade_ticks(1, max(10, max(self.score_bins)))
+        y = LogScale(ticks[0], ticks[-1], top + bar_height, top)
+        parts = [log_y_axis(y, left, WIDTH - right, "events (log)", ticks)]
+        for index, count in enumerate(self.score_bins):
+            if count:
+                x0, x1 = x(index / SCORE_BINS), x((index + 1) / SCORE_BINS)
+                parts.append(element("rect", element("title", f"{count:,} events"), x=x0 + 0.5,
+                                     y=y(count) - 1, width=x1 - x0 - 1,
+                                     height=top + bar_height - y(count) + 1, fill="#6f8fd8"))
+        axis_y = top + bar_height
+        for tick in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
+            parts.append(element("text", f"{tick:g}", x=x(tick), y=axis_y + 14,
+                                 text_anchor="middle", class_="tick"))
+        parts.append(element("text", "event score (highest detector score, 0 to 1)",
+                             x=(left + WIDTH - right) / 2, y=axis_y + 30,
+                             text_anchor="middle", class_="label"))
+        threshold = x(self.alert_threshold)
+        parts.append(element("line", x1=threshold, x2=threshold, y1=top, y2=height - 6,
+                             stroke="#c00", stroke_dasharray="5 3"))
+        parts.append(element("text", f"alert threshold {self.alert_threshold:g}",
+                             x=threshold - 4, y=top + 10, text_anchor="end", fill="#c00",
+                             class_="tick"))
+        for row, kind in enumerate(kinds):
+            row_y = axis_y + 48 + 22 * row
+            parts.append(element("text", f"{kind} ({self.alerts_by_kind[kind]:,})", x=left - 6,
+                                 y=row_y + 4, text_anchor="end", class_="tick"))
+            parts.append(element("line", x1=left, x2=WIDTH - right, y1=row_y, y2=row_y,
+                                 stroke="#eee"))
+            parts.extend(element("line", x1=x(m.score), x2=x(m.score), y1=row_y - 7,
+                                 y2=row_y + 7, stroke=_colour(kind), stroke_width=2,
+                                 opacity=0.6) for m in self.alert_marks if m.kind == kind)
+        chart = svg(parts, WIDTH, height, "histogram of event scores, and alert scores by kind")
+        return ("<h2>Score distribution</h2>\n<p>Every scored event by its score (log count); "
+                "below, each alert's score, one row per alert kind.</p>\n" + chart)
+
+    def _users_section(self, evaluation: Evaluation | None) -> str:
+        spans = _spans_by_user(evaluation)
+        chosen = self._interesting_users(evaluation, spans)
+        quiet = self._quiet_users(set(chosen) | set(spans))
+        marks: dict[str, list[_AlertMark]] = {}
+        for mark in self.alert_marks:
+            marks.setdefault(mark.user_id, []).append(mark)
+        parts = ["<h2>Usage of selected users</h2>",
+                 "<p>Tokens per active hour (log scale, UTC), the user's expected band "
+                 "(baseline mean, &plusmn;2&sigma;, after each hour), alerts by kind, and "
+                 "labelled spans. All plots share one time axis.</p>"]
+        for user_id in chosen + quiet:
+            series = self.users[user_id]
+            user_marks = marks.get(user_id, []) + marks.get(f"team:{series.team}", [])
+            parts.append(self._user_plot(user_id, series, user_marks, spans.get(user_id, []),
+                                         quiet=user_id in quiet))
+        if not chosen + quiet:
+            parts.append("<p>No users.</p>")
+        return "\n".join(parts)
+
+    def _interesting_users(self, evaluation: Evaluation | None,
+                           spans: dict[str, list[_Span]]) -> list[str]:
+        """Detected, missed, falsely alerted and benign users, taken in turn, at most 16."""
+        alerted = Counter(mark.user_id for mark in self.alert_marks if mark.user_id in self.users)
+        groups: list[list[str]] = []
+        if evaluation is not None:
+            detected = [o.label.user_id for o in evaluation.outcomes if o.detected]
+            missed = [o.label.user_id for o in evaluation.outcomes if not o.detected]
+            labelled = set(spans)
+            false_only = [u for u, _ in alerted.most_common() if u not in labelled]
+            benign = [label.user_id for label in evaluation.benign_labels]
+            members = [m for o in evaluation.outcomes for m in o.label.members]
+            groups = [detected, missed, false_only, benign, members]
+        else:
+            groups = [[user for user, _ in alerted.most_common()]]
+        chosen: list[str] = []
+        queues = [[u for u in group if u in self.users] for group in groups]
+        while len(chosen) < PLOTTED_USERS and any(queues):
+            for queue in queues:
+                while queue and queue[0] in chosen:
+                    queue.pop(0)
+                if queue and len(chosen) < PLOTTED_USERS:
+                    chosen.append(queue.pop(0))
+        return chosen
+
+    def _quiet_users(self, exclude: set[str]) -> list[str]:
+        """Users with no alert and no label, as typical as possible: around the median."""
+        alerted = {mark.user_id for mark in self.alert_marks}
+        quiet = sorted((series.tokens, user) for user, series in self.users.items()
+                       if user not in exclude and user not in alerted)
+        middle = len(quiet) // 2
+        return [user for _, user in quiet[max(0, middle - 1): middle - 1 + QUIET_USERS]]
+
+    def _user_plot(self, user_id: str, series: _UserSeries, marks: list[_AlertMark],
+                   spans: list[_Span], quiet: bool) -> str:
+        left, right, top, height = 70.0, 20.0, 40.0, 230.0
+        bottom = height - 36
+        x = LinearScale(self.first_time, max(self.last_time, self.first_time + HOUR),
+                        left, WIDTH - right)
+        values = [v for v in series.hour_tokens if v > 0]
+        values += [v for v in series.bands if v > 0 and not math.isnan(v)]
+        ticks = decade_ticks(min(values, default=1.0), max(values, default=10.0))
+        y = LogScale(ticks[0], ticks[-1], bottom, top)
+        parts = []
+        for span in spans:
+            x0, x1 = max(left, x(span.start)), min(WIDTH - right, x(span.end))
+            parts.append(element("rect", element("title", span.text), x=x0, y=top,
+                                 width=max(2.0, x1 - x0), height=bottom - top,
+                                 fill=BENIGN_FILL if span.benign else INCIDENT_FILL,
+                                 opacity=0.28))
+            parts.append(element("text", span.text, x=x0 + 3, y=bottom - 4, class_="tick"))
+        parts.append(log_y_axis(y, left, WIDTH - right, "tokens / hour", ticks))
+        parts.append(time_axis(x, self.first_time, self.last_time, top, bottom))
+        for segment in _segments(series, x):
+            banded = [(px, b) for px, _, b in segment if b is not None]
+            if len(banded) == 1:  # a lone hour: widen it so its band shows
+                banded = [(banded[0][0] - 1, banded[0][1]), (banded[0][0] + 1, banded[0][1])]
+            if banded:
+                upper = [(px, y(b[2])) for px, b in banded]
+                lower = [(px, y(b[1])) for px, b in reversed(banded)]
+                parts.append(element("polygon", points=points(upper + lower), fill=BAND_FILL,
+                                     opacity=0.3))
+                parts.append(element("polyline", points=points([(px, y(b[0])) for px, b in banded]),
+                                     fill="none", stroke="#2f4fa8", stroke_dasharray="4 2"))
+            parts.append(element("polyline", points=points([(px, y(t)) for px, t, _ in segment]),
+                                 fill="none", stroke="#222", stroke_width=1.2))
+            if len(segment) == 1:
+                parts.append(element("circle", cx=segment[0][0], cy=y(segment[0][1]), r=1.5,
+                                     fill="#222"))
+        for index, mark in enumerate(sorted(marks, key=lambda m: m.time)):
+            px = x(mark.time)
+            colour = _colour(mark.kind)
+            team_alert = mark.user_id != user_id
+            text = f"{mark.kind}{' (team)' if team_alert else ''} {mark.score:.2f}"
+            parts.append(group([
+                element("title", f"{text} at {_date(mark.time, minutes=True)}"),
+                element("line", x1=px, x2=px, y1=top, y2=bottom, stroke=colour,
+                        stroke_width=1.5, stroke_dasharray="3 2" if team_alert else None),
+                element("polygon", points=points([(px - 5, top - 8), (px + 5, top - 8),
+                                                  (px, top)]), fill=colour),
+                element("text", text, x=px + 6, y=top + 10 + 11 * (index % 3), fill=colour,
+                        class_="tick")]))
+        parts.append(_legend(sorted({m.kind for m in marks}), spans, left, 14.0))
+        alerts = Counter(m.kind for m in marks)
+        summary = [f"team {series.team or '-'}", f"{series.events:,} events",
+                   f"{short_count(series.tokens)} tokens",
+                   "alerts: " + (", ".join(f"{k} {n}" for k, n in sorted(alerts.items()))
+                                 or "none")]
+        title = f"{user_id}{' (quiet user, for contrast)' if quiet else ''}"
+        return (f"<h3>{html.escape(title)}</h3>\n<p class=\"sub\">"
+                f"{html.escape(' · '.join(summary))}</p>\n"
+                + svg(parts, WIDTH, height, f"hourly tokens of {user_id}"))
+
+
+def _segments(series: _UserSeries, x: LinearScale
+              ) -> list[list[tuple[float, float, tuple[float, float, float] | None]]]:
+    """(x, tokens, band) points, 2 px apart at least, split where the user was idle."""
+    columns: list[tuple[float, float, float, tuple[float, float, float] | None]] = []
+    for index, hour in enumerate(series.hours):
+        px = x(hour + HOUR / 2)
+        raw = series.bands[3 * index: 3 * index + 3]
+        band = None if math.isnan(raw[0]) else (raw[0], raw[1], raw[2])
+        tokens = series.hour_tokens[index]
+        if columns and px - columns[-1][1] < 2.0:  # several hours in one column: keep the max
+            last = columns[-1]
+            columns[-1] = (hour, last[1], max(last[2], tokens), band or last[3])
+        else:
+            columns.append((hour, px, tokens, band))
+    segments: list[list[tuple[float, float, tuple[float, float, float] | None]]] = []
+    previous = -math.inf
+    for hour, px, tokens, band in columns:
+        if hour - previous > 1.5 * HOUR and px - (segments[-1][-1][0] if segments else 0) > 4:
+            segments.append([])
+        segments[-1].append((px, tokens, band))
+        previous = hour
+    return segments
+
+
+def _spans_by_user(evaluation: Evaluation | None) -> dict[str, list[_Span]]:
+    spans: dict[str, list[_Span]] = {}
+    if evaluation is None:
+        return spans
+    labels: list[tuple[IncidentLabel, str]] = []
+    for outcome in evaluation.outcomes:
+        delay = outcome.delay
+        found = (f"detected after {delay / timedelta(minutes=1):.0f} min" if delay is not None
+                 else "missed")
+        labels.append((outcome.label, f"{outcome.label.kind} {outcome.label.incident_id}: {found}"))
+    labels += [(label, f"benign {label.kind} {label.incident_id}")
+               for label in evaluation.benign_labels]
+    for label, text in labels:
+        for user in (label.user_id, *label.members):
+            spans.setdefault(user, []).append(
+                _Span(label.start.timestamp(), label.end.timestamp(), text, label.benign))
+    return spans
+
+
+def _legend(kinds: list[str], spans: list[_Span], left: float, top: float) -> str:
+    items = [("line", "#222", "tokens in the hour"), ("band", BAND_FILL, "expected band"),
+             ("dash", "#2f4fa8", "expected")]
+    if any(not span.benign for span in spans):
+        items.append(("band", INCIDENT_FILL, "labelled incident"))
+    if any(span.benign for span in spans):
+        items.append(("band", BENIGN_FILL, "benign context"))
+    items += [("alert", _colour(kind), f"{kind} alert") for kind in kinds]
+    parts, at = [], left
+    for shape, colour, text in items:
+        if shape == "band":
+            parts.append(element("rect", x=at, y=top - 8, width=18, height=10, fill=colour,
+                                 opacity=0.45))
+        elif shape == "alert":
+            parts.append(element("polygon", points=points([(at + 4, top - 8), (at + 14, top - 8),
+                                                           (at + 9, top + 1)]), fill=colour))
+        else:
+            parts.append(element("line", x1=at, x2=at + 18, y1=top - 3, y2=top - 3, stroke=colour,
+                                 stroke_width=1.5,
+                                 stroke_dasharray="4 2" if shape == "dash" else None))
+        parts.append(element("text", text, x=at + 23, y=top + 1, class_="tick"))
+        at += 33 + 6.2 * len(text)
+    return group(parts)
+
+
+def _evaluation_section(evaluation: Evaluation) -> str:
+    parts = ["<h2>Evaluation against labels</h2>"]
+    for title, rows in evaluation_tables(evaluation):
+        head = "".join(f"<th>{html.escape(cell)}</th>" for cell in rows[0])
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row)
+                       + "</tr>" for row in rows[1:])
+        parts.append(f"<h3>{html.escape(title)}</h3>\n<table class=\"figures\"><tr>{head}</tr>"
+                     f"{body}</table>")
+    parts += [f"<p class=\"sub\">{html.escape(note)}</p>" for note in evaluation_notes(evaluation)]
+    return "\n".join(parts)
+
+
+def _colour(kind: str) -> str:
+    if kind in KIND_COLOURS:
+        return KIND_COLOURS[kind]
+    return OTHER_COLOURS[sum(kind.encode()) % len(OTHER_COLOURS)]
+
+
+def _date(epoch: float, minutes: bool = False) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M" if minutes else "%Y-%m-%d")
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body {{ font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #222;
+       margin: 24px; max-width: 1280px; }}
+h1 {{ font-size: 22px; margin: 0 0 12px; }}
+h2 {{ font-size: 18px; margin: 28px 0 6px; border-bottom: 1px solid #ddd; }}
+h3 {{ font-size: 15px; margin: 18px 0 0; }}
+p.sub {{ color: #555; margin: 0 0 2px; }}
+table.facts th {{ text-align: left; padding-right: 16px; font-weight: 600; }}
+table.figures {{ border-collapse: collapse; font-variant-numeric: tabular-nums; }}
+table.figures th, table.figures td {{ padding: 3px 10px; text-align: right;
+                                     border-bottom: 1px solid #e6e6e6; }}
+table.figures th:first-child, table.figures td:first-child {{ text-align: left; }}
+table.figures tr:last-child td {{ font-weight: 600; }}
+svg {{ display: block; }}
+svg .tick {{ font-size: 11px; fill: #444; }}
+svg .label {{ font-size: 12px; fill: #222; }}
+</style></head>
+<body>
+{body}
+</body></html>
+"""
