@@ -24,6 +24,7 @@ BASELINE_FADING = 0.02
 RECENT_FADING = 0.2
 """The new level: remembers the last ~5-10 active hours."""
 MIN_LOG_STD = 0.1
+UNSET = 1e300
 
 
 @dataclass(slots=True)
@@ -37,7 +38,8 @@ class DriftSlot:
         return [
             *self.baseline.to_list(), *self.recent.to_list(),
             test._x_mean.n, test._x_mean._mean, test._sum_increase, test._sum_decrease,
-            test._min_increase, test._max_decrease,
+            # A fresh test starts at +inf, which JSON cannot hold; any real sum is below.
+            min(test._min_increase, UNSET), test._max_decrease,
         ]
 
 
@@ -73,7 +75,8 @@ class DriftDetector(Detector):
         n, mean, sum_increase, sum_decrease, min_increase, max_decrease = values[6:12]
         test._x_mean.n, test._x_mean._mean = n, mean
         test._sum_increase, test._sum_decrease = sum_increase, sum_decrease
-        test._min_increase, test._max_decrease = min_increase, max_decrease  # type: ignore[assignment]
+        test._min_increase = math.inf if min_increase >= UNSET else min_increase
+        test._max_decrease = max_decrease  # type: ignore[assignment]
         return slot
 
     def observe(self, slot: DriftSlot, observation: Observation) -> Finding | None:

@@ -26,6 +26,7 @@ from detectors.state import Incident, UserState
 from detectors.team import TeamState, team_key
 from schemas import MAX_EVENT_IDS, AnomalyEvent, AnomalyKind, DetectorConfig, TokenUsageEvent
 
+SCORE_DIGITS = 4
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 BEHAVIOUR_KINDS = frozenset({AnomalyKind.GAMING, AnomalyKind.SCRIPTED_LOOP,
                              AnomalyKind.RUNAWAY_AGENT, AnomalyKind.NEW_PATTERN})
@@ -69,25 +70,20 @@ class ScoringEngine:
         self.config = config
         self.config_version = config.version
         self._window_seconds = config.rate.window_minutes * 60.0
-        self._detectors_by_team: dict[str | None, list[Detector]] = {}
-        self.detectors = self.detectors_for(None)
+        self.detectors = _build_detectors(config)
+        """The enabled detectors, for every team without overrides."""
+        self._detectors_by_team: dict[str, list[Detector]] = {}
 
     def detectors_for(self, team: str | None) -> list[Detector]:
         """The enabled detectors, with the team's overrides applied."""
-        key = team if team in self.config.teams else None
-        detectors = self._detectors_by_team.get(key)
+        if team is None or team not in self.config.teams:
+            return self.detectors
+        detectors = self._detectors_by_team.get(team)
         if detectors is None:
-            config = self.config.for_team(key)
-            candidates: list[Detector] = [
-                SpikeDetector(config.spike), DriftDetector(config.drift),
-                RateDetector(config.rate), GamingDetector(config.gaming),
-                ScriptedLoopDetector(config.scripted_loop),
-                RunawayAgentDetector(config.runaway_agent),
-                NewPatternDetector(config.new_pattern), CreepDetector(config.creep),
-            ]
-            detectors = [d for d in candidates if d.config.enabled]
-            self._detectors_by_team[key] = detectors
+            detectors = self._detectors_by_team[team] = _build_detectors(
+                self.config.for_team(team))
         return detectors
+
 
     def new_state(self, user_id: str) -> UserState:
         return UserState(user_id=user_id)
@@ -182,7 +178,7 @@ class ScoringEngine:
                 k in BEHAVIOUR_KINDS and time < incident.until
                 for k, incident in state.incidents.items()):
             return None
-        severity = self.config.severity_of(finding.score)
+        severity = self.config.severity_of(round(finding.score, SCORE_DIGITS))
         quiet_until = time + self._cooldown_seconds(detector)
         incident = state.incidents.get(kind)
         if incident is not None and time < incident.until:
@@ -240,12 +236,23 @@ class ScoringEngine:
         name = detector.name if detector is not None else "population_shift"
         return AnomalyEvent(
             alert_id=alert_id, user_id=user_id, team=team, kind=kind, detector=name,
-            score=round(finding.score, 4), severity=self.config.severity_of(finding.score),
+            score=round(finding.score, SCORE_DIGITS),
+            severity=self.config.severity_of(round(finding.score, SCORE_DIGITS)),
             event_time=event.timestamp, detected_at=detected_at, feature=finding.feature,
             observed=round(finding.observed, 2), expected=round(finding.expected, 2),
             event_ids=event_ids[-MAX_EVENT_IDS:], explanation=finding.explanation,
             config_version=self.config_version,
         )
+
+
+def _build_detectors(config: DetectorConfig) -> list[Detector]:
+    candidates: list[Detector] = [
+        SpikeDetector(config.spike), DriftDetector(config.drift), RateDetector(config.rate),
+        GamingDetector(config.gaming), ScriptedLoopDetector(config.scripted_loop),
+        RunawayAgentDetector(config.runaway_agent), NewPatternDetector(config.new_pattern),
+        CreepDetector(config.creep),
+    ]
+    return [detector for detector in candidates if detector.config.enabled]
 
 
 def _alert_id(user_id: str, kind: str, detector: str, event_id: str, config_version: str) -> str:

@@ -74,7 +74,7 @@ class SpikeDetector(Detector):
 
         if request is None and hour is None:
             return None
-        if hour is not None and (request is None or hour[0] >= request[0]):
+        if hour is not None and (request is None or hour[0] > request[0]):
             score, expected = hour
             return Finding(
                 score=score, feature="tokens_per_hour", observed=observation.hour_tokens,

@@ -18,12 +18,14 @@ from typing import Any
 from detectors.context import UsageContext
 
 CODEC_VERSION = 1
+DIGEST_BYTES = 6
+"""Per-user dedupe digests: 48 bits, so 128 recent ids collide once in ~10^10 users."""
 EVIDENCE_IDS = 10
 """How many of the user's latest event ids are kept to name in an alert."""
 
 
 def _id_digest(event_id: str) -> bytes:
-    return hashlib.blake2b(event_id.encode(), digest_size=8).digest()
+    return hashlib.blake2b(event_id.encode(), digest_size=DIGEST_BYTES).digest()
 
 
 @dataclass(slots=True)
@@ -89,7 +91,9 @@ class UserState:
             events=document["events"],
             context=UsageContext.from_list(document["context"]),
             recent_ids=deque(document["recent"], maxlen=EVIDENCE_IDS),
-            seen_digests=deque(seen[i : i + 8] for i in range(0, len(seen), 8)),
+            seen_digests=deque(
+                seen[i : i + DIGEST_BYTES] for i in range(0, len(seen), DIGEST_BYTES)
+            ),
             # Slots stay plain lists until a detector asks for them (see ScoringEngine).
             slots=dict(document["slots"]),
             incidents={k: Incident(*v) for k, v in document["incidents"].items()},

@@ -45,7 +45,7 @@ class ScoringConfig(_Section):
         240, description="One incident, one alert: a user+kind alerts again after this quiet time."
     )
     dedupe_event_ids: Annotated[int, Field(ge=0, le=4096)] = Field(
-        128, description="How many recent event ids per user are remembered to drop duplicates."
+        64, description="How many recent event ids per user are remembered to drop duplicates."
     )
 
 

@@ -59,6 +59,12 @@ class InvalidEvent(ValueError):
 def parse_event(raw: bytes) -> TokenUsageEvent:
     """Parse one message value, or raise :class:`InvalidEvent` naming the field at fault."""
     try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent(
+            "not_utf8", f"not UTF-8 text: byte {exc.start} is {raw[exc.start]:#04x}"
+        ) from None
+    try:
         return TokenUsageEvent.model_validate_json(raw)
     except ValidationError as exc:
         error_type, reason = _describe(exc)

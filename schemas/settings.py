@@ -47,15 +47,15 @@ class WorkerSettings(BaseModel):
     @field_validator("broker")
     @classmethod
     def _broker_url(cls, value: str) -> str:
-        value = value.strip()
-        hosts = value.removeprefix("kafka://")
-        if not hosts or any(":" not in h or not h.rsplit(":", 1)[1].isdigit()
-                            for h in hosts.split(",")):
-            raise ValueError(
-                f"{value!r} is not a broker address: give kafka://host:port[,host:port] "
-                "or host:port"
-            )
-        return "kafka://" + hosts
+        hosts = [host.strip() for host in value.strip().removeprefix("kafka://").split(",")]
+        for host in hosts:
+            name, _, port = host.rpartition(":")
+            if not name or "/" in name or not port.isdigit():
+                raise ValueError(
+                    f"{value!r} is not a broker address: give kafka://host:port[,host:port] "
+                    "or host:port"
+                )
+        return "kafka://" + ",".join(hosts)
 
     @property
     def bootstrap_servers(self) -> list[str]:

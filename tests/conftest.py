@@ -45,9 +45,17 @@ class EventLists:
         return events
 
     def burst(self, count: int, start: datetime, every_seconds: float, tokens: int,
-              user: str = "ana", first: int = 100_000) -> list[TokenUsageEvent]:
-        return [self.event(first + i, start + timedelta(seconds=every_seconds * i), tokens,
-                           user=user) for i in range(count)]
+              user: str = "ana", first: int = 100_000, regular: bool = False
+              ) -> list[TokenUsageEvent]:
+        """``count`` requests about ``every_seconds`` apart: irregular gaps (0.3x-1.7x) as a
+        person's, or exactly regular as a script's."""
+        rng = random.Random(first)
+        events, at = [], start
+        for i in range(count):
+            events.append(self.event(first + i, at, tokens, user=user))
+            gap = every_seconds if regular else every_seconds * rng.uniform(0.3, 1.7)
+            at += timedelta(seconds=gap)
+        return events
 
     def score_all(self, engine: ScoringEngine, events: Iterable[TokenUsageEvent],
                   state: UserState | None = None) -> list[EventScore]:

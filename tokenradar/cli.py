@@ -64,10 +64,15 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--topic", help="produce events to this Kafka topic")
     simulate.add_argument("--broker", help="with --topic; also $TOKENRADAR_BROKER")
     simulate.add_argument("--labels", type=Path, help="write incident labels to this JSONL file")
-    simulate.add_argument("--users", type=int, default=60)
-    simulate.add_argument("--teams", type=int, default=5)
-    simulate.add_argument("--days", type=int, default=14)
+    simulate.add_argument("--users", type=int, default=300)
+    simulate.add_argument("--teams", type=int, default=15)
+    simulate.add_argument("--days", type=int, default=28)
     simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument("--incidents-per-kind", type=int, default=9)
+    simulate.add_argument("--shifted-teams", type=int, default=2,
+                          help="teams that ramp up together (population shifts)")
+    simulate.add_argument("--duplicate-share", type=float, default=0.0,
+                          help="share of events redelivered with the same event_id")
     simulate.set_defaults(run=_simulate)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of both messages")
@@ -132,9 +137,21 @@ def _replay(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     import os
 
-    from tokenradar.simulate import SimulationSpec, simulate, write_labels, write_simulation
+    from tokenradar.simulate import (
+        SimulationSpec,
+        build_organisation,
+        iter_events,
+        write_labels,
+        write_simulation,
+    )
 
-    spec = SimulationSpec(users=args.users, teams=args.teams, days=args.days, seed=args.seed)
+    try:
+        spec = SimulationSpec(users=args.users, teams=args.teams, days=args.days,
+                              seed=args.seed, incidents_per_kind=args.incidents_per_kind,
+                              shifted_teams=args.shifted_teams,
+                              duplicate_share=args.duplicate_share)
+    except ValueError as exc:
+        raise _UserError(f"simulate: {exc}") from None
     if args.out is not None:
         count = write_simulation(spec, args.out, args.labels)
         print(f"wrote {count:,} events to {args.out}")
@@ -145,11 +162,10 @@ def _simulate(args: argparse.Namespace) -> int:
     broker = args.broker or os.environ.get("TOKENRADAR_BROKER")
     if not broker:
         raise _UserError("--topic needs --broker (or $TOKENRADAR_BROKER)")
-    events, labels = simulate(spec)
     bootstrap = WorkerSettings(broker=broker).bootstrap_servers
-    count = produce_events(bootstrap, args.topic, events)
+    count = produce_events(bootstrap, args.topic, iter_events(spec))
     if args.labels is not None:
-        write_labels(args.labels, labels)
+        write_labels(args.labels, build_organisation(spec).labels)
     print(f"produced {count:,} events to {args.topic}")
     return 0
 

@@ -12,6 +12,7 @@ from conftest import EventLists
 from detectors import ScoringEngine
 from detectors.base import Detector, Finding, Observation
 from schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
+from schemas.config import DetectorSection
 
 
 def _two_incidents(event_lists: EventLists, gap_hours: int) -> list[TokenUsageEvent]:
@@ -113,6 +114,7 @@ class _FixedScore(Detector):
 
     def __init__(self, score: float) -> None:
         self.score = score
+        self.config = DetectorSection()
 
     def new_slot(self) -> Any:
         return _Empty()
@@ -132,9 +134,7 @@ class _Empty:
 
 @pytest.mark.parametrize("score", [
     0.7, 0.9, 0.96,
-    pytest.param(0.849996, marks=pytest.mark.xfail(
-        strict=True, reason="bug: engine computes severity from the unrounded score but "
-        "publishes round(score, 4): score 0.85 published with severity 'medium'")),
+    0.849996,
 ])
 def test_published_severity_matches_published_score(
         event_lists: EventLists, score: float) -> None:

@@ -51,16 +51,7 @@ def test_trained_slot_round_trips_through_json_and_restore(
     assert detector.restore(decoded).to_list() == values
 
 
-_INFINITY_IN_NEW_DRIFT_SLOT = pytest.mark.xfail(
-    strict=True, raises=ValueError,
-    reason="bug: a new drift slot holds PageHinkley's _min_increase = inf, which the state "
-    "codec writes as the non-JSON token Infinity until the user has min_history_hours hours")
-
-
-@pytest.mark.parametrize("detector", [
-    pytest.param(d, id=d.name, marks=[_INFINITY_IN_NEW_DRIFT_SLOT] if d.name == "drift" else [])
-    for d in DETECTORS
-])
+@pytest.mark.parametrize("detector", DETECTORS, ids=_by_name)
 def test_slot_list_is_strict_json(detector: Detector, event_lists: EventLists) -> None:
     for slot in (_trained_slot(detector, event_lists), detector.new_slot()):
         values = slot.to_list()  # type: ignore[attr-defined]
@@ -84,7 +75,11 @@ def test_observe_never_scores_outside_unit_interval(
     engine = ScoringEngine(DetectorConfig())
     engine.detectors = [detector]
     results = event_lists.score_all(engine, events)
-    assert any(result.score > 0 for result in results)
+    assert all(0.0 <= result.score <= 1.0 for result in results)
+    if detector.name in ("spike", "rate", "drift"):
+        # These read every stream; the behaviour detectors score only their own
+        # patterns, which their own tests build.
+        assert any(result.score > 0 for result in results)
     assert all(0.0 <= result.score <= 1.0 for result in results)
 
 

@@ -52,7 +52,9 @@ def test_an_hour_of_many_moderate_requests_is_a_spike_on_tokens_per_hour(
     busy = event_lists.burst(30, events[-1].timestamp + timedelta(minutes=61),
                              every_seconds=100, tokens=9000)
     alerts = _alerts(ScoringEngine(DetectorConfig()), event_lists, events + busy)
-    assert [(a.kind, a.feature) for a in alerts] == [("spike", "tokens_per_hour")]
+    # One incident: the alert may be re-published as the hour grows, under the same id.
+    assert {(a.alert_id, a.kind, a.feature) for a in alerts} == {
+        (alerts[0].alert_id, "spike", "tokens_per_hour")}
     assert alerts[0].observed >= DetectorConfig().spike.min_ratio * alerts[0].expected
 
 

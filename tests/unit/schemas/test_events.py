@@ -133,8 +133,6 @@ def test_unparseable_messages_are_classified(raw: bytes, error_type: str) -> Non
     assert caught.value.reason
 
 
-@pytest.mark.xfail(strict=True, reason="bug: parse_event reports bytes that are not UTF-8 as "
-                   "not_json; the DeadLetter contract has a not_utf8 error_type")
 @pytest.mark.parametrize("raw", [
     b"\xff\xfe{}",
     '{"event_id": "caf\u00e9"}'.encode("latin-1"),

@@ -22,6 +22,7 @@ from tokenradar.evaluate import (
 
 T0 = datetime(2026, 11, 10, 10, tzinfo=UTC)
 MIN = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
 
 
 def label(user: str = "ana", kind: str = "spike", start: datetime = T0,
@@ -144,6 +145,19 @@ def test_population_shift_member_alerts_are_counted() -> None:
     assert result.population_shift_share == 0.5
     # individual alerts on members match no label: the shift is reported once, for the team
     assert result.alerts_overall.false_alerts == 4
+
+
+def test_benign_team_shift_counts_member_alerts_as_false_alerts_on_benign() -> None:
+    adoption = label("team:core", "population_shift", length=timedelta(days=2),
+                     members=("a", "b", "c"), benign=True)
+    alerts = [alert("team:core", T0 + HOUR, "population_shift"), alert("b", T0 + HOUR)]
+
+    result = evaluate([adoption], alerts, 100)
+
+    assert result.overall.incidents == 0
+    assert result.population_shift_share == pytest.approx(1 / 3)
+    assert result.population_shifts[0].benign
+    assert (result.alerts_overall.false_alerts, result.alerts_overall.on_benign) == (2, 2)
 
 
 def test_alerts_on_benign_labels_are_false_alerts_reported_separately() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from schemas import AnomalyEvent, DetectorConfig
+from schemas.config import DetectorSection
 from tokenradar.replay import replay_file
 from tokenradar.simulate import SimulationSpec, simulate
 
@@ -92,8 +93,9 @@ def test_redelivered_events_are_dropped_as_duplicates(tmp_path: Path) -> None:
 def test_replay_uses_the_given_config(
         events_file: tuple[Path, list[dict[str, object]]], tmp_path: Path) -> None:
     path, _ = events_file
-    quiet = DetectorConfig.model_validate(
-        {name: {"enabled": False} for name in ("spike", "drift", "rate")})
+    detectors = [name for name, field in DetectorConfig.model_fields.items()
+                 if isinstance(field.default, DetectorSection)]
+    quiet = DetectorConfig.model_validate({name: {"enabled": False} for name in detectors})
     summary = replay_file(path, tmp_path / "alerts.jsonl", config=quiet)
     assert summary.alerts == 0
     assert (tmp_path / "alerts.jsonl").read_text() == ""
