@@ -144,6 +144,7 @@ class PopulationShiftFigures:
     team: str | None
     members: int
     members_alerted: int
+    benign: bool = False
 
     @property
     def share(self) -> float | None:
@@ -191,7 +192,8 @@ class Evaluation:
                                                        self.alerts_overall]},
             "population_shift": {
                 "members_alerted_share": self.population_shift_share,
-                "shifts": [{"incident_id": s.incident_id, "team": s.team, "members": s.members,
+                "shifts": [{"incident_id": s.incident_id, "team": s.team, "benign": s.benign,
+                            "members": s.members,
                             "members_alerted": s.members_alerted, "share": s.share}
                            for s in self.population_shifts]},
             "benign": {b.kind: {"labels": b.labels, "labels_alerted": b.labels_alerted,
@@ -234,14 +236,14 @@ def evaluate(labels: Iterable[IncidentLabel], alerts: Iterable[AnomalyEvent],
         counts[2] += len(found)
 
     shifts = []
-    for label in incidents:
+    for label in all_labels:  # a shift may be an incident or benign (a team adopting AI)
         if label.kind != "population_shift":
             continue
         alerted = sum(1 for member in label.members
                       if any(True for _ in _in_window(by_user[member], label.start,
                                                       label.end + MATCH_AFTER)))
         shifts.append(PopulationShiftFigures(label.incident_id, label.team,
-                                             len(label.members), alerted))
+                                             len(label.members), alerted, label.benign))
 
     incident_kinds = _ordered_kinds(o.label.kind for o in outcomes)
     alert_kinds = _ordered_kinds(alert.kind for alert in ordered)
@@ -346,6 +348,8 @@ def load_labels(path: Path) -> list[IncidentLabel]:
             members = record.get("members") or []
             if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
                 raise ValueError("'members' must be a list of user ids")
+            if not isinstance(record.get("benign", False), bool):
+                raise ValueError("'benign' must be true or false")
             for key in ("incident_id", "kind", "user_id"):
                 if not isinstance(record.get(key), str) or not record[key]:
                     raise ValueError(f"'{key}' must be a non-empty string")
@@ -355,7 +359,7 @@ def load_labels(path: Path) -> list[IncidentLabel]:
             raise EvaluationInputError(f"{where}: bad label: {exc}") from None
         labels.append(IncidentLabel(record["incident_id"], record["kind"], record["user_id"],
                                     record.get("team"), start, end,
-                                    benign=bool(record.get("benign", False)),
+                                    benign=record.get("benign", False),
                                     members=tuple(members)))
     return labels
 
@@ -452,10 +456,10 @@ def evaluation_tables(evaluation: Evaluation) -> list[tuple[str, list[list[str]]
     tables.append((f"Alerts ({'n/a' if days is None else f'{days:,}'} active user-days)", rows))
 
     if evaluation.population_shifts:
-        rows = [["population shift", "team", "members", "alerted", "share"]]
-        rows += [[s.incident_id, s.team or "", str(s.members), str(s.members_alerted),
-                  _share(s.share)] for s in evaluation.population_shifts]
-        rows.append(["all", "", str(sum(s.members for s in evaluation.population_shifts)),
+        rows = [["population shift", "team", "benign", "members", "alerted", "share"]]
+        rows += [[s.incident_id, s.team or "", "yes" if s.benign else "no", str(s.members),
+                  str(s.members_alerted), _share(s.share)] for s in evaluation.population_shifts]
+        rows.append(["all", "", "", str(sum(s.members for s in evaluation.population_shifts)),
                      str(sum(s.members_alerted for s in evaluation.population_shifts)),
                      _share(evaluation.population_shift_share)])
         tables.append(("Population shifts: members with an individual alert", rows))

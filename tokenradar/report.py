@@ -175,7 +175,7 @@ class ReportBuilder:
         return f'<h1>tokenradar backtest</h1>\n<table class="facts">{rows}</table>'
 
     def _score_section(self) -> str:
-        left, right, top, bar_height = 70.0, 20.0, 14.0, 200.0
+        left, right, top, bar_height = 140.0, 20.0, 14.0, 200.0  # room for kind names
         kinds = sorted({mark.kind for mark in self.alert_marks})
         height = top + bar_height + 40 + 22 * len(kinds) + 10
         x = LinearScale(0.0, 1.0, left, WIDTH - right)
@@ -264,6 +264,10 @@ class ReportBuilder:
         alerted = {mark.user_id for mark in self.alert_marks}
         quiet = sorted((series.tokens, user) for user, series in self.users.items()
                        if user not in exclude and user not in alerted)
+        untouched = [(tokens, user) for tokens, user in quiet  # not even a team alert
+                     if f"team:{self.users[user].team}" not in alerted]
+        if len(untouched) >= QUIET_USERS:
+            quiet = untouched
         middle = len(quiet) // 2
         return [user for _, user in quiet[max(0, middle - 1): middle - 1 + QUIET_USERS]]
 
@@ -290,7 +294,7 @@ class ReportBuilder:
         for segment in _segments(series, x):
             banded = [(px, b) for px, _, b in segment if b is not None]
             if len(banded) == 1:  # a lone hour: widen it so its band shows
-                banded = [(banded[0][0] - 1, banded[0][1]), (banded[0][0] + 1, banded[0][1])]
+                banded = [(banded[0][0] - 2, banded[0][1]), (banded[0][0] + 2, banded[0][1])]
             if banded:
                 upper = [(px, y(b[2])) for px, b in banded]
                 lower = [(px, y(b[1])) for px, b in reversed(banded)]
@@ -303,19 +307,7 @@ class ReportBuilder:
             if len(segment) == 1:
                 parts.append(element("circle", cx=segment[0][0], cy=y(segment[0][1]), r=1.5,
                                      fill="#222"))
-        for index, mark in enumerate(sorted(marks, key=lambda m: m.time)):
-            px = x(mark.time)
-            colour = _colour(mark.kind)
-            team_alert = mark.user_id != user_id
-            text = f"{mark.kind}{' (team)' if team_alert else ''} {mark.score:.2f}"
-            parts.append(group([
-                element("title", f"{text} at {_date(mark.time, minutes=True)}"),
-                element("line", x1=px, x2=px, y1=top, y2=bottom, stroke=colour,
-                        stroke_width=1.5, stroke_dasharray="3 2" if team_alert else None),
-                element("polygon", points=points([(px - 5, top - 8), (px + 5, top - 8),
-                                                  (px, top)]), fill=colour),
-                element("text", text, x=px + 6, y=top + 10 + 11 * (index % 3), fill=colour,
-                        class_="tick")]))
+        parts.extend(_alert_marks(marks, user_id, x, top, bottom))
         parts.append(_legend(sorted({m.kind for m in marks}), spans, left, 14.0))
         alerts = Counter(m.kind for m in marks)
         summary = [f"team {series.team or '-'}", f"{series.events:,} events",
@@ -326,6 +318,41 @@ class ReportBuilder:
         return (f"<h3>{html.escape(title)}</h3>\n<p class=\"sub\">"
                 f"{html.escape(' · '.join(summary))}</p>\n"
                 + svg(parts, WIDTH, height, f"hourly tokens of {user_id}"))
+
+
+def _alert_marks(marks: list[_AlertMark], user_id: str, x: LinearScale, top: float,
+                 bottom: float) -> list[str]:
+    """A line and a flag per alert; alerts a few pixels apart share one stacked caption."""
+    clusters: list[list[_AlertMark]] = []
+    for mark in sorted(marks, key=lambda m: m.time):
+        if clusters and x(mark.time) - x(clusters[-1][0].time) < 8:
+            clusters[-1].append(mark)
+        else:
+            clusters.append([mark])
+    parts, row_ends = [], [-math.inf] * max(1, int((bottom - top - 8) // 11))
+    for cluster in clusters:
+        lines = []
+        for mark in cluster:
+            px, colour, team_alert = x(mark.time), _colour(mark.kind), mark.user_id != user_id
+            text = f"{mark.kind}{' (team)' if team_alert else ''} {mark.score:.2f}"
+            lines.append((text, colour))
+            parts.append(group([
+                element("title", f"{text} at {_date(mark.time, minutes=True)}"),
+                element("line", x1=px, x2=px, y1=top, y2=bottom, stroke=colour,
+                        stroke_width=1.5, stroke_dasharray="3 2" if team_alert else None),
+                element("polygon", points=points([(px - 5, top - 8), (px + 5, top - 8),
+                                                  (px, top)]), fill=colour)]))
+        captions = list(Counter(lines).items())
+        anchor = x(cluster[0].time) + 6
+        needed = min(len(captions), len(row_ends))
+        row = next((r for r in range(len(row_ends) - needed + 1)
+                    if all(end < anchor for end in row_ends[r: r + needed])), 0)
+        for offset, ((text, colour), count) in enumerate(captions[:needed]):
+            caption = f"{text} ×{count}" if count > 1 else text
+            parts.append(element("text", caption, x=anchor, y=top + 10 + 11 * (row + offset),
+                                 fill=colour, class_="tick"))
+            row_ends[row + offset] = anchor + 6.2 * len(caption) + 4
+    return parts
 
 
 def _segments(series: _UserSeries, x: LinearScale
@@ -400,7 +427,8 @@ def _evaluation_section(evaluation: Evaluation) -> str:
     parts = ["<h2>Evaluation against labels</h2>"]
     for title, rows in evaluation_tables(evaluation):
         head = "".join(f"<th>{html.escape(cell)}</th>" for cell in rows[0])
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row)
+        body = "".join(("<tr class=\"total\">" if row[0] == "all" else "<tr>")
+                       + "".join(f"<td>{html.escape(cell)}</td>" for cell in row)
                        + "</tr>" for row in rows[1:])
         parts.append(f"<h3>{html.escape(title)}</h3>\n<table class=\"figures\"><tr>{head}</tr>"
                      f"{body}</table>")
@@ -434,7 +462,7 @@ table.figures {{ border-collapse: collapse; font-variant-numeric: tabular-nums; 
 table.figures th, table.figures td {{ padding: 3px 10px; text-align: right;
                                      border-bottom: 1px solid #e6e6e6; }}
 table.figures th:first-child, table.figures td:first-child {{ text-align: left; }}
-table.figures tr:last-child td {{ font-weight: 600; }}
+table.figures tr.total td {{ font-weight: 600; }}
 svg {{ display: block; }}
 svg .tick {{ font-size: 11px; fill: #444; }}
 svg .label {{ font-size: 12px; fill: #222; }}

@@ -127,8 +127,9 @@ def log_y_axis(y: LogScale, left: float, right: float, label: str, ticks: list[f
         parts.append(element("text", short_count(tick), x=left - 6, y=y(tick) + 4,
                              text_anchor="end", class_="tick"))
     middle = (y(ticks[0]) + y(ticks[-1])) / 2
-    parts.append(element("text", label, x=14, y=middle, class_="label", text_anchor="middle",
-                         transform=f"rotate(-90 14 {number(middle)})"))
+    at = left - 52
+    parts.append(element("text", label, x=at, y=middle, class_="label", text_anchor="middle",
+                         transform=f"rotate(-90 {number(at)} {number(middle)})"))
     return group(parts)
 
 
