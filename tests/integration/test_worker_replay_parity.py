@@ -1,0 +1,53 @@
+"""The worker and ``tokenradar replay`` give the same alerts for the same events.
+
+The events are a simulated organisation with injected incidents, produced keyed by
+user in file order, so each user's events reach the worker in replay's order.
+
+Team fields are removed: the worker keeps per-user state only (users are spread
+over partitions by user id), while replay also pools each team's usage, which
+changes scores. Team-level scoring in the worker needs a stage keyed by team.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from worker_harness import encode, producer, read_topic
+
+from schemas import AnomalyEvent
+from tokenradar.replay import replay_file
+from tokenradar.simulate import SimulationSpec, simulate
+
+pytestmark = pytest.mark.integration
+
+
+def test_worker_alerts_equal_replay_alerts(broker_url, topics, start_worker, tmp_path):
+    events, _labels = simulate(SimulationSpec(users=10, teams=2, days=10, seed=3))
+    for event in events:
+        event.pop("team", None)
+    events_path, replay_alerts_path = tmp_path / "events.jsonl", tmp_path / "alerts.jsonl"
+    events_path.write_text("".join(json.dumps(event) + "\n" for event in events))
+    summary = replay_file(events_path, replay_alerts_path)
+    expected = [
+        AnomalyEvent.model_validate_json(line)
+        for line in replay_alerts_path.read_text().splitlines()
+    ]
+    assert expected, "the simulation should inject incidents that replay finds"
+
+    send = producer(broker_url)
+    for event in events:
+        send.send(topics.input, key=event["user_id"].encode(), value=encode(event))
+    send.flush()
+    send.close()
+    worker = start_worker(topics)
+    worker.wait_for_events("scored", summary.events)
+    records = read_topic(broker_url, topics.alerts, count=len(expected))
+    published = [AnomalyEvent.model_validate_json(record.value) for record in records]
+
+    def comparable(alerts: list[AnomalyEvent]) -> list[tuple[str, str, str, str]]:
+        return sorted((a.alert_id, a.user_id, a.kind, a.event_time.isoformat()) for a in alerts)
+
+    assert comparable(published) == comparable(expected)
+    assert worker.events("dead_lettered") == 0
+    assert worker.events("duplicate") == summary.duplicates
