@@ -8,8 +8,8 @@ recent prompt fingerprints; the current session.
 
 from __future__ import annotations
 
-import hashlib
 import math
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +31,8 @@ MIN_LOG_STD = 0.05
 
 
 def digest32(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest(), "big")
+    """A stable 32-bit digest (CRC-32: cheap, and the same on every machine and run)."""
+    return zlib.crc32(text.encode())
 
 
 @dataclass(slots=True)
@@ -118,13 +119,14 @@ class UsageContext:
 
     def remember_fingerprint(self, fingerprint: str | None) -> float:
         """Remember the prompt's fingerprint; return the share of recent prompts repeated."""
+        ring = self.fingerprints
         if fingerprint is not None:
-            digest = digest32(fingerprint)
-            repeated = any(entry >> 1 == digest for entry in self.fingerprints)
-            self.fingerprints.append(digest << 1 | repeated)
-        if not self.fingerprints:
+            entry = digest32(fingerprint) << 1
+            repeated = entry in ring or entry | 1 in ring
+            ring.append(entry | repeated)
+        if not ring:
             return 0.0
-        return sum(entry & 1 for entry in self.fingerprints) / len(self.fingerprints)
+        return sum(entry & 1 for entry in ring) / len(ring)
 
     def advance_session(self, session_id: str | None, input_tokens: int) -> tuple[int, float]:
         """(requests so far, input growth since the session's first request)."""

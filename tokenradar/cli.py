@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--alerts-out", type=Path, required=True)
     replay.add_argument("--scores-out", type=Path)
     replay.add_argument("--config", type=Path)
+    replay.add_argument("--report", type=Path,
+                        help="also write a self-contained HTML backtest report here")
+    replay.add_argument("--labels", type=Path,
+                        help="with --report: incident labels, to add the evaluation and spans")
     replay.set_defaults(run=_replay)
 
     simulate = commands.add_parser("simulate", help="write synthetic events with labels")
@@ -74,6 +78,16 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--duplicate-share", type=float, default=0.0,
                           help="share of events redelivered with the same event_id")
     simulate.set_defaults(run=_simulate)
+
+    evaluate = commands.add_parser("evaluate", help="score alerts against incident labels")
+    evaluate.add_argument("--labels", type=Path, required=True,
+                          help="incident labels, JSON lines (tokenradar simulate --labels)")
+    evaluate.add_argument("--alerts", type=Path, required=True,
+                          help="anomaly events, JSON lines (tokenradar replay --alerts-out)")
+    evaluate.add_argument("--events", type=Path,
+                          help="the events file, to count active user-days for false-alert rates")
+    evaluate.add_argument("--json-out", type=Path, help="also write every figure as JSON")
+    evaluate.set_defaults(run=_evaluate)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of both messages")
     schema.set_defaults(run=_schema)
@@ -126,11 +140,44 @@ def _replay(args: argparse.Namespace) -> int:
     if not args.input.is_file():
         raise _UserError(f"--input {args.input}: no such file")
     config = _load_config(args.config)
+    if args.labels is not None and args.report is None:
+        raise _UserError("--labels goes with --report; to score alerts alone use "
+                         "`tokenradar evaluate`")
+    report = labels = None
+    if args.report is not None:
+        from tokenradar.evaluate import EvaluationInputError, load_labels
+        from tokenradar.report import ReportBuilder
+
+        try:  # read the labels first: a typo in them should not cost a whole replay
+            labels = load_labels(args.labels) if args.labels is not None else None
+        except EvaluationInputError as exc:
+            raise _UserError(str(exc)) from None
+        report = ReportBuilder(config.scoring.alert_threshold, config.version,
+                               source=str(args.input))
     summary = replay_file(args.input, args.alerts_out, args.scores_out, config,
-                          progress=print_progress)
+                          progress=print_progress, report=report)
     for example in summary.invalid_examples:
         print(f"skipped {args.input} {example}", file=sys.stderr)
     print(summary.describe())
+    if report is not None:
+        evaluation = None
+        if labels is not None:
+            from tokenradar.evaluate import count_active_user_days, evaluate, load_alerts
+
+            evaluation = evaluate(labels, load_alerts(args.alerts_out),
+                                  count_active_user_days(args.input))
+        report.write(args.report, evaluation)
+        print(f"wrote the backtest report to {args.report}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from tokenradar.evaluate import EvaluationInputError, run_evaluation
+
+    try:
+        run_evaluation(args.labels, args.alerts, args.events, args.json_out)
+    except EvaluationInputError as exc:
+        raise _UserError(str(exc)) from None
     return 0
 
 

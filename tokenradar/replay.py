@@ -15,11 +15,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from detectors import EventScore, ScoringEngine, UserState
 from detectors.team import TeamState
 from schemas import DetectorConfig, InvalidEvent, TokenUsageEvent, parse_event
+
+if TYPE_CHECKING:
+    from tokenradar.report import ReportBuilder
 
 PROGRESS_EVERY_SECONDS = 2.0
 
@@ -65,8 +68,13 @@ def score_stream(events: Iterator[TokenUsageEvent], engine: ScoringEngine
 
 def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = None,
                 config: DetectorConfig | None = None,
-                progress: Callable[[str], None] | None = None) -> ReplaySummary:
-    """Score every event of a JSONL file; write alerts (and scores) as JSONL."""
+                progress: Callable[[str], None] | None = None,
+                report: ReportBuilder | None = None) -> ReplaySummary:
+    """Score every event of a JSONL file; write alerts (and scores) as JSONL.
+
+    With ``report``, every scored event (not the duplicates) is also handed to it,
+    with the user's expected hourly band after the event.
+    """
     engine = ScoringEngine(config or DetectorConfig())
     summary = ReplaySummary()
     started = last_report = time.perf_counter()
@@ -74,9 +82,11 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
             (open(scores_out, "w", encoding="utf-8") if scores_out
                  else contextlib.nullcontext()) as scores:
         events = _valid_events(source, summary)
-        for event, result, _ in score_stream(events, engine):
+        for event, result, state in score_stream(events, engine):
             summary.events += 1
             summary.duplicates += result.duplicate
+            if report is not None and not result.duplicate:
+                report.observe(event, result.score, result.alerts, engine.hour_band(state))
             if scores is not None:
                 scores.write(json.dumps({"event_id": event.event_id, "user_id": event.user_id,
                                          "score": round(result.score, 6)}) + "\n")
