@@ -8,7 +8,7 @@ would shadow the real packages of the same names.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,6 +64,70 @@ class EventLists:
         if state is None:
             state = engine.new_state(events[0].user_id)
         return [engine.score_event(state, event, event.timestamp) for event in events]
+
+    def request(self, number: int, at: datetime, input_tokens: int, output_tokens: int = 600,
+                user: str = "ana", team: str | None = "core",
+                model: str = "claude-sonnet-4-5", client: str | None = "ide",
+                session: str | None = None, fingerprint: str | None = None
+                ) -> TokenUsageEvent:
+        """One request with every field a behaviour detector reads."""
+        return TokenUsageEvent(
+            event_id=f"{user}-{number}", user_id=user, team=team, model=model,
+            timestamp=at, input_tokens=input_tokens, output_tokens=output_tokens,
+            client=client, session_id=session, prompt_fingerprint=fingerprint)
+
+    def workdays(self, rng: random.Random, days: int, start: datetime = START,
+                 user: str = "ana", team: str | None = "core", input_tokens: int = 3000,
+                 output_tokens: int = 600, requests: tuple[int, int] = (26, 34),
+                 scale: Callable[[int], float] = lambda workday: 1.0, first: int = 0
+                 ) -> list[TokenUsageEvent]:
+        """A person at work: weekdays 09:00-17:00 UTC from ``start``'s date, ``days``
+        calendar days; irregular gaps, varied tokens (lognormal), mostly fresh prompts
+        (~5% re-sent), hour-long sessions. Day ``d``'s tokens are times ``scale(d)``,
+        ``d`` counting working days from 0."""
+        events: list[TokenUsageEvent] = []
+        midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+        workday = 0
+        for day in range(days):
+            date = midnight + timedelta(days=day)
+            if date.weekday() >= 5:
+                continue
+            factor = scale(workday)
+            seconds = sorted(rng.uniform(9 * 3600, 17 * 3600)
+                             for _ in range(rng.randint(*requests)))
+            for second in seconds:
+                number = first + len(events)
+                resent = rng.random() < 0.05 and number > first
+                events.append(self.request(
+                    number, date + timedelta(seconds=second),
+                    int(input_tokens * factor * rng.lognormvariate(0.0, 0.4)),
+                    int(output_tokens * factor * rng.lognormvariate(0.0, 0.4)),
+                    user=user, team=team, session=f"{user}-s{day}-{int(second // 3600)}",
+                    fingerprint=f"{user}-p{number - 1 if resent else number}"))
+            workday += 1
+        return events
+
+    def team_days(self, members: int, days: int, team: str = "core",
+                  scale: Callable[[int, int], float] = lambda member, workday: 1.0,
+                  seed: int = 0) -> list[TokenUsageEvent]:
+        """``members`` people of one team at work (see ``workdays``), users m0, m1, ...
+        of different sizes; member ``m``'s working day ``d`` is times ``scale(m, d)``."""
+        events: list[TokenUsageEvent] = []
+        for member in range(members):
+            events += self.workdays(
+                random.Random(seed * 1000 + member), days, user=f"m{member}", team=team,
+                input_tokens=int(3000 * 1.3 ** (member % 4)),
+                scale=lambda workday, member=member: scale(member, workday))
+        return events
+
+    def score_people(self, engine: ScoringEngine, events: Iterable[TokenUsageEvent]
+                     ) -> list[EventScore]:
+        """Score several users' events in time order with their teams' states, as
+        replay and the worker do; one result per event, in time order."""
+        from tokenradar.replay import score_stream
+
+        ordered = sorted(events, key=lambda e: e.timestamp)
+        return [result for _, result, _ in score_stream(iter(ordered), engine)]
 
 
 @pytest.fixture

@@ -1,0 +1,265 @@
+"""Behaviour detectors through the engine: gaming, scripted loop, runaway agent, new
+pattern, creep; and the worker == replay guarantee on a stream that fires several kinds.
+
+Every story starts with a person at work (weekdays 09:00-17:00 UTC, irregular gaps,
+varied tokens) for 12 days from Monday 2 November 2026, so the usual-hours profile
+exists; the behaviour follows on Monday 16 November (or that night).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import EventLists
+
+from detectors import ScoringEngine, UserState
+from detectors.team import TeamState
+from schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
+
+MONDAY = datetime(2026, 11, 16, 10, tzinfo=UTC)
+"""The Monday after the 12 days of history, mid-morning: a usual working hour."""
+NIGHT = datetime(2026, 11, 17, 1, tzinfo=UTC)
+"""The following night, 01:00 UTC: an hour this person never works."""
+
+
+def _history(event_lists: EventLists, seed: int = 1, days: int = 12,
+             user: str = "ana") -> list[TokenUsageEvent]:
+    return event_lists.workdays(random.Random(seed), days, user=user)
+
+
+def _alerts(event_lists: EventLists, events: list[TokenUsageEvent],
+            config: DetectorConfig | None = None) -> list[AnomalyEvent]:
+    engine = ScoringEngine(config or DetectorConfig())
+    return [alert for result in event_lists.score_people(engine, events)
+            for alert in result.alerts]
+
+
+def _kinds(alerts: list[AnomalyEvent]) -> list[str]:
+    return [alert.kind for alert in alerts]
+
+
+# -- gaming ---------------------------------------------------------------------------
+
+def _work_session(event_lists: EventLists, count: int, filler: int = 0,
+                  input_factor: float = 1.0, output_factor: float = 1.0,
+                  repeated: bool = True, user: str = "ana") -> list[TokenUsageEvent]:
+    """A Monday of requests 5-15 min apart, each the person's own prompt (3,000 input,
+    600 output, varied) times the factors, plus ``filler`` padding input tokens;
+    ``repeated``: the same three prompts again and again."""
+    rng = random.Random(2)
+    events, at = [], MONDAY
+    for i in range(count):
+        at += timedelta(seconds=rng.uniform(300, 900))
+        events.append(event_lists.request(
+            10_000 + i, at,
+            int(3000 * input_factor * rng.lognormvariate(0.0, 0.4)) + filler,
+            int(600 * output_factor * rng.lognormvariate(0.0, 0.4)), user=user,
+            session=f"{user}-padded-{i // 10}",
+            fingerprint=f"padded-{i % 3}" if repeated else f"{user}-fresh-{i}"))
+    return events
+
+
+def test_padded_prompts_with_repeats_are_one_gaming_incident_naming_the_ratio(
+        event_lists: EventLists) -> None:
+    padded = _work_session(event_lists, 60, filler=12_000)  # input ~5x, output unchanged
+    gaming = [a for a in _alerts(event_lists, _history(event_lists) + padded)
+              if a.kind == "gaming"]
+    assert gaming, "padding went unnoticed"
+    assert len({alert.alert_id for alert in gaming}) == 1
+    ratio = re.search(r"Input tokens per request (\d+\.\d)x", gaming[0].explanation)
+    assert ratio is not None, gaming[0].explanation
+    assert DetectorConfig().gaming.min_input_ratio <= float(ratio.group(1)) <= 5.5
+    assert gaming[0].observed > 2.5 * gaming[0].expected
+
+
+def test_inflated_input_without_repeats_below_the_strong_ratio_is_not_gaming(
+        event_lists: EventLists) -> None:
+    inflated = _work_session(event_lists, 60, filler=9_000, repeated=False)  # input ~4x
+    assert "gaming" not in _kinds(_alerts(event_lists, _history(event_lists) + inflated))
+
+
+def test_a_bigger_task_with_output_up_too_is_not_gaming(event_lists: EventLists) -> None:
+    bigger = _work_session(event_lists, 60, input_factor=5.0, output_factor=5.0)
+    assert "gaming" not in _kinds(_alerts(event_lists, _history(event_lists) + bigger))
+
+
+# -- scripted loop --------------------------------------------------------------------
+
+def _loop(event_lists: EventLists, regular: bool, count: int = 120,
+          user: str = "ana") -> list[TokenUsageEvent]:
+    """An hour of the same prompt every ~30 s: within 1% (a script) or 0.3x-1.7x (a person)."""
+    rng = random.Random(5)
+    events, at = [], MONDAY
+    for i in range(count):
+        events.append(event_lists.request(
+            20_000 + i, at, int(2000 * rng.lognormvariate(0.0, 0.1)), 400, user=user,
+            client="cli", fingerprint="the-same-prompt"))
+        jitter = rng.uniform(0.99, 1.01) if regular else rng.uniform(0.3, 1.7)
+        at += timedelta(seconds=30 * jitter)
+    return events
+
+
+def test_regular_requests_for_an_hour_are_a_scripted_loop_found_within_the_run_length(
+        event_lists: EventLists) -> None:
+    history, loop = _history(event_lists), _loop(event_lists, regular=True)
+    loops = [a for a in _alerts(event_lists, history + loop) if a.kind == "scripted_loop"]
+    assert len(loops) == 1
+    found_at = next(i for i, e in enumerate(loop) if e.timestamp == loops[0].event_time)
+    assert found_at <= DetectorConfig().scripted_loop.min_regular_requests + 3
+
+
+def test_as_many_requests_with_human_gaps_are_not_a_scripted_loop(
+        event_lists: EventLists) -> None:
+    human = _loop(event_lists, regular=False)
+    assert "scripted_loop" not in _kinds(_alerts(event_lists, _history(event_lists) + human))
+
+
+# -- runaway agent --------------------------------------------------------------------
+
+def _agent(event_lists: EventLists, start: datetime, hours: float = 3.0,
+           user: str = "ana") -> list[TokenUsageEvent]:
+    """An agent client every ~20 s (10-30 s), its context growing within 40-turn sessions."""
+    rng = random.Random(7)
+    events: list[TokenUsageEvent] = []
+    at = start
+    while at < start + timedelta(hours=hours):
+        turn = len(events) % 40
+        events.append(event_lists.request(
+            30_000 + len(events), at, int(4000 * (1 + 0.1 * turn) * rng.lognormvariate(0, 0.2)),
+            int(500 * rng.lognormvariate(0.0, 0.3)), user=user, client="agent",
+            session=f"{user}-agent-{len(events) // 40}", fingerprint=f"agent-{len(events)}"))
+        at += timedelta(seconds=rng.uniform(10, 30))
+    return events
+
+
+def test_agent_running_through_the_night_is_a_runaway_agent(event_lists: EventLists) -> None:
+    night = _agent(event_lists, NIGHT)
+    runaway = [a for a in _alerts(event_lists, _history(event_lists) + night)
+               if a.kind == "runaway_agent"]
+    assert len(runaway) == 1
+    assert runaway[0].event_time - NIGHT <= timedelta(minutes=30)
+
+
+def test_the_same_agent_during_working_hours_is_not_runaway(event_lists: EventLists) -> None:
+    day = _agent(event_lists, MONDAY)
+    assert "runaway_agent" not in _kinds(_alerts(event_lists, _history(event_lists) + day))
+
+
+def test_a_young_profile_is_not_judged_for_runaway_agents(event_lists: EventLists) -> None:
+    two_days = _history(event_lists, days=2)
+    night = _agent(event_lists, datetime(2026, 11, 4, 1, tzinfo=UTC))
+    assert "runaway_agent" not in _kinds(_alerts(event_lists, two_days + night))
+
+
+# -- new pattern ----------------------------------------------------------------------
+
+def _new_model_burst(event_lists: EventLists, start: datetime) -> list[TokenUsageEvent]:
+    """20 requests in ~20 min on a model and client this person never used."""
+    rng = random.Random(8)
+    events, at = [], start
+    for i in range(20):
+        events.append(event_lists.request(
+            40_000 + i, at, int(3000 * rng.lognormvariate(0.0, 0.4)), 600,
+            model="gpt-unfamiliar", client="python-requests", fingerprint=f"stranger-{i}"))
+        at += timedelta(seconds=rng.uniform(30, 90))
+    return events
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: new_pattern.py:83 decades = -log10(max(usual, 0.01)) + len(new_things) "
+    "+ log10(burst_requests) is at most 2 + 2 + log10(n): 5.3 decades (score 0.53) for "
+    "20 requests, below alert_threshold 0.6 unless n >= 100 within burst_minutes"))
+def test_a_night_burst_on_a_never_used_model_and_client_is_a_new_pattern(
+        event_lists: EventLists) -> None:
+    burst = _new_model_burst(event_lists, NIGHT)
+    assert "new_pattern" in _kinds(_alerts(event_lists, _history(event_lists) + burst))
+
+
+def test_a_new_model_during_working_hours_is_a_normal_switch(event_lists: EventLists) -> None:
+    switch = _new_model_burst(event_lists, MONDAY)
+    assert "new_pattern" not in _kinds(_alerts(event_lists, _history(event_lists) + switch))
+
+
+# -- creep ----------------------------------------------------------------------------
+
+def _creeping(workday: int) -> float:
+    """Level 1 for 10 working days, then x1.08 more each working day."""
+    return 1.0 if workday < 10 else 1.08 ** (workday - 9)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: creep.py:88 score tail_score((cusum + slack*rising_days)/sqrt(rising_days)) "
+    "is at most ~0.50 when the CUSUM first crosses threshold 5 (each day adds at most "
+    "MAX_DAY_Z - slack = 1.5), below alert_threshold 0.6; and creep.py:98 re-learns "
+    "the reference even when that finding is below threshold, so the rise is absorbed"))
+def test_daily_level_rising_8_percent_a_workday_is_creep_caught_before_it_doubles(
+        event_lists: EventLists) -> None:
+    events = event_lists.workdays(random.Random(3), 40, scale=_creeping)
+    creep = [a for a in _alerts(event_lists, events) if a.kind == "creep"]
+    assert creep
+    workdays_of_rise = sum(1 for day in range(creep[0].event_time.toordinal()
+                                              - events[0].timestamp.toordinal())
+                           if (events[0].timestamp + timedelta(days=day)).weekday() < 5) - 10
+    assert 1.08 ** workdays_of_rise < 2.0, f"caught after {workdays_of_rise} working days"
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_steady_days_with_daily_noise_are_not_creep(event_lists: EventLists,
+                                                    seed: int) -> None:
+    events = event_lists.workdays(random.Random(seed), 28)  # 20 working days
+    assert "creep" not in _kinds(_alerts(event_lists, events))
+
+
+def test_one_huge_day_is_not_creep(event_lists: EventLists) -> None:
+    events = event_lists.workdays(random.Random(6), 28,
+                                  scale=lambda workday: 20.0 if workday == 10 else 1.0)
+    assert "creep" not in _kinds(_alerts(event_lists, events))
+
+
+# -- determinism: two engines, and state stored after every event --------------------
+
+def _mixed_stream(event_lists: EventLists) -> list[TokenUsageEvent]:
+    """Three people of one team: one pads prompts, one runs a loop, one leaves an agent
+    running overnight."""
+    events = []
+    for seed, user in enumerate(("ana", "bob", "cid")):
+        events += _history(event_lists, seed=seed, user=user)
+    events += _work_session(event_lists, 60, filler=12_000, user="ana")
+    events += _loop(event_lists, regular=True, user="bob")
+    events += _agent(event_lists, NIGHT, user="cid")
+    return sorted(events, key=lambda e: e.timestamp)
+
+
+def test_two_fresh_engines_give_the_same_alert_ids_and_scores(event_lists: EventLists) -> None:
+    events = _mixed_stream(event_lists)
+    first = event_lists.score_people(ScoringEngine(DetectorConfig()), events)
+    second = event_lists.score_people(ScoringEngine(DetectorConfig()), events)
+    assert [r.score for r in first] == [r.score for r in second]
+    assert ([a.alert_id for r in first for a in r.alerts]
+            == [a.alert_id for r in second for a in r.alerts])
+    assert {"gaming", "scripted_loop", "runaway_agent"} <= {
+        a.kind for r in first for a in r.alerts}
+
+
+def test_storing_user_and_team_state_after_every_event_changes_no_alert(
+        event_lists: EventLists) -> None:
+    """The worker stores state per batch, replay never does: both must alert alike."""
+    events = _mixed_stream(event_lists)
+    never_stored = event_lists.score_people(ScoringEngine(DetectorConfig()), events)
+    engine = ScoringEngine(DetectorConfig())
+    users: dict[str, bytes] = {}
+    teams: dict[str, bytes] = {}
+    stored = []
+    for event in events:
+        assert event.team is not None
+        user = (UserState.from_bytes(users[event.user_id]) if event.user_id in users
+                else engine.new_state(event.user_id))
+        team = (TeamState.from_bytes(teams[event.team]) if event.team in teams
+                else engine.new_team_state(event.team))
+        stored.append(engine.score_event(user, event, event.timestamp, team_state=team))
+        users[event.user_id], teams[event.team] = user.to_bytes(), team.to_bytes()
+    assert stored == never_stored
+    assert sum(len(r.alerts) for r in stored) >= 3
