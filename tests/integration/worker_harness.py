@@ -126,23 +126,32 @@ START = datetime(2026, 11, 24, 9, tzinfo=UTC)
 
 
 def steady_usage(user_id: str, count: int = 60, seed: int = 0) -> list[dict]:  # type: ignore[type-arg]
-    """``count`` requests of ~1,000 tokens (+-10 %), three minutes apart."""
+    """``count`` requests of ~1,000 tokens (+-10 %), one to five minutes apart.
+
+    Irregular gaps and distinct prompts, like a person: perfectly periodic
+    requests would rightly look scripted to the detectors.
+    """
     rng = random.Random(f"{user_id}-{seed}")
-    return [
-        {
-            "event_id": f"{user_id}-{i}",
-            "timestamp": (START + timedelta(minutes=3 * i)).isoformat(),
-            "user_id": user_id,
-            "team": "platform",
-            "model": "claude-sonnet",
-            "input_tokens": int(900 * rng.uniform(0.9, 1.1)),
-            "output_tokens": int(100 * rng.uniform(0.9, 1.1)),
-        }
-        for i in range(count)
-    ]
+    events, at = [], START
+    for i in range(count):
+        at += timedelta(seconds=rng.uniform(60, 300))
+        events.append(
+            {
+                "event_id": f"{user_id}-{i}",
+                "timestamp": at.isoformat(),
+                "user_id": user_id,
+                "team": "platform",
+                "model": "claude-sonnet",
+                "input_tokens": int(900 * rng.uniform(0.9, 1.1)),
+                "output_tokens": int(100 * rng.uniform(0.9, 1.1)),
+                "session_id": f"{user_id}-session-{i // 10}",
+                "prompt_fingerprint": f"{rng.getrandbits(64):016x}",
+            }
+        )
+    return events
 
 
-def huge_request(user_id: str, minutes_after_start: int = 200) -> dict:  # type: ignore[type-arg]
+def huge_request(user_id: str, minutes_after_start: int = 310) -> dict:  # type: ignore[type-arg]
     return {
         "event_id": f"{user_id}-huge",
         "timestamp": (START + timedelta(minutes=minutes_after_start)).isoformat(),
