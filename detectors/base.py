@@ -43,19 +43,28 @@ class Observation:
     repeat_share: float
     """Share of the user's recent prompts that repeat an earlier one."""
     session_requests: int
-    session_growth: float
-    """Input tokens now over the session's first request's."""
+    session_first_input: int
+    """Input tokens of the session's first request: what the user asked before the
+    conversation's own context piled up."""
+    usual_hourly_requests: EWStats
+    """The user's requests per active hour."""
     usual_activity: float
     """How often the user is active at this hour and weekday, 0..1 (see profile_days)."""
     profile_days: int
     """Active days behind ``usual_activity``; young profiles are not to be trusted."""
-    day_vs_usual: float | None = None
-    """log10 of the day just closed over the user's usual day; None while young."""
+    usual_day_tokens: float | None = None
+    """The user's usual tokens per active day, before the day just closed; None while
+    young or when no day closed."""
     team_shift: float = 0.0
     """How far (log10) the user's whole team has moved up lately; 0 without a team."""
     team_per_request: EWStats | None = None
     """The team's pooled baseline of log10 tokens per request, for a cold start."""
     team_per_hour: EWStats | None = None
+
+    @property
+    def session_growth(self) -> float:
+        """Input tokens now over the session's first request's."""
+        return (self.event.input_tokens + 1) / (self.session_first_input + 1)
 
 
 @dataclass(frozen=True, slots=True)

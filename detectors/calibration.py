@@ -25,7 +25,72 @@ def tail_score(z: float) -> float:
     """
     if z <= -8.0:
         return 0.0
+    return decades_score(normal_tail_decades(z))
+
+
+def decades_score(decades: float) -> float:
+    """Score of a surprise given in decades, ``-log10(probability)``.
+
+    >>> decades_score(6.0), decades_score(25.0), decades_score(-1.0)
+    (0.6, 1.0, 0.0)
+    """
+    return min(1.0, max(0.0, decades / SCORE_DECADES))
+
+
+def normal_tail_decades(z: float) -> float:
+    """``-log10`` of the standard normal's upper tail beyond ``z``."""
     p_upper = 0.5 * math.erfc(z / math.sqrt(2.0))
-    if p_upper <= 0.0:
-        return 1.0
-    return min(1.0, max(0.0, -math.log10(p_upper) / SCORE_DECADES))
+    if p_upper <= 1e-300:
+        return 300.0
+    return -math.log10(p_upper)
+
+
+def poisson_tail_decades(count: int, mean: float) -> float:
+    """``-log10 P(N >= count)`` for N ~ Poisson(mean): how surprising so many events are.
+
+    >>> round(poisson_tail_decades(10, 2.0), 2)
+    4.33
+    >>> poisson_tail_decades(0, 2.0)
+    0.0
+    """
+    if count <= 0:
+        return 0.0
+    mean = max(mean, 1e-9)
+    # Sum the tail from ``count`` upwards in log space; terms shrink fast past the mean.
+    log_term = count * math.log(mean) - mean - math.lgamma(count + 1)
+    total, term, k = 0.0, 1.0, count
+    while term > 1e-12 and k < count + 1000:
+        total += term
+        k += 1
+        term *= mean / k
+    log_tail = log_term + math.log(total)
+    return max(0.0, -log_tail / math.log(10.0))
+
+
+def combined_decades(*decades: float) -> float:
+    """Fisher's method: the surprise of several independent tail probabilities together.
+
+    >>> round(combined_decades(3.0, 3.0), 2)  # two 1-in-1,000s: ~1 in 67,000, not 1 in 10**6
+    4.83
+    """
+    statistic = 2.0 * math.log(10.0) * sum(decades)  # -2 * sum(ln p)
+    half = statistic / 2.0
+    # Upper tail of chi-square with 2k degrees of freedom, in closed form.
+    term, total = 1.0, 1.0
+    for i in range(1, len(decades)):
+        term *= half / i
+        total += term
+    return max(0.0, (half - math.log(total)) / math.log(10.0))
+
+
+def binomial_tail_decades(successes: int, trials: int, probability: float) -> float:
+    """``-log10 P(X >= successes)`` for X ~ Binomial(trials, probability).
+
+    >>> round(binomial_tail_decades(8, 10, 0.2), 2)
+    4.11
+    """
+    if successes <= 0:
+        return 0.0
+    tail = sum(math.comb(trials, k) * probability**k * (1.0 - probability) ** (trials - k)
+               for k in range(successes, trials + 1))
+    return 300.0 if tail <= 1e-300 else -math.log10(tail)

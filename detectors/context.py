@@ -25,9 +25,9 @@ ABSENCE_DAYS = 4
 """A longer silence is an absence: its days do not count as inactive weekdays."""
 LOCAL_MIDDAY = 13.0
 DAILY_FADING = 0.05
+HOURLY_FADING = 0.05
 MIN_LEVEL_DAYS = 5
 """Days of history before a user's day is compared with their usual level."""
-MIN_LOG_STD = 0.05
 
 
 def digest32(text: str) -> int:
@@ -52,20 +52,25 @@ class UsageContext:
     session: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
     """[session digest, requests, first input tokens, last input tokens]"""
     daily_level: EWStats = field(default_factory=lambda: EWStats(DAILY_FADING))
-    """log10 tokens per active day: the user's long-run level, which the team compares."""
+    """Tokens per active day (linear, so short days barely move it): the user's long-run
+    level, which the team compares."""
+    hourly_requests: EWStats = field(default_factory=lambda: EWStats(HOURLY_FADING))
+    """Requests per active hour: the user's usual pace."""
 
     def to_list(self) -> list[Any]:
         return [self.last_time, self.hour, self.window, self.day, self.utc_offset_hours,
                 self.profile_days, self.hour_profile, self.weekday_profile,
-                list(self.fingerprints), self.session, self.daily_level.to_list()]
+                list(self.fingerprints), self.session, self.daily_level.to_list(),
+                self.hourly_requests.to_list()]
 
     @classmethod
     def from_list(cls, values: list[Any]) -> UsageContext:
         (last_time, hour, window, day, offset, profile_days, hour_profile, weekday_profile,
-         fingerprints, session, daily_level) = values
+         fingerprints, session, daily_level, hourly_requests) = values
         return cls(last_time, hour, window, day, offset, profile_days, hour_profile,
                    weekday_profile, deque(fingerprints, maxlen=FINGERPRINTS), session,
-                   EWStats.from_list(DAILY_FADING, daily_level))
+                   EWStats.from_list(DAILY_FADING, daily_level),
+                   EWStats.from_list(HOURLY_FADING, hourly_requests))
 
     def local_day(self, time: float) -> int:
         return int((time + self.utc_offset_hours * HOUR) // DAY)
@@ -80,6 +85,8 @@ class UsageContext:
                         ) -> tuple[ClosedBucket | None, ClosedBucket | None, ClosedBucket | None]:
         """Add the event to the running hour, window and day; return those it closed."""
         closed_hour = _advance(self.hour, time - time % HOUR, tokens)
+        if closed_hour is not None:
+            self.hourly_requests.update(closed_hour.requests)
         closed_window = _advance(self.window, time - time % window_seconds, tokens)
         closed_day = None
         today = self.local_day(time)
@@ -96,12 +103,15 @@ class UsageContext:
         return closed_hour, closed_window, closed_day
 
     def learn_daily_level(self, day: ClosedBucket) -> float | None:
-        """log10 of the day over the user's usual day (None while young), then learn it."""
-        level = math.log10(day.tokens + 1)
-        usual = self.daily_level
-        ratio = level - usual.mean if usual.count >= MIN_LEVEL_DAYS else None
-        usual.update_clipped(level, MIN_LOG_STD)
-        return ratio
+        """The user's usual tokens per day before ``day`` (None while young); then learn it."""
+        level = self.daily_level
+        if level.count < MIN_LEVEL_DAYS or level.mean <= 0:
+            level.update(day.tokens)
+            return None
+        usual = level.mean
+        # A day counts at most three usual days, so one wild day cannot move the level far.
+        level.update(min(day.tokens, 3.0 * usual))
+        return usual
 
     def _learn_day(self, day: int, hours_mask: int, today: int) -> None:
         """Learn the usual hours and weekdays from one active day."""
@@ -128,14 +138,14 @@ class UsageContext:
             return 0.0
         return sum(entry & 1 for entry in ring) / len(ring)
 
-    def advance_session(self, session_id: str | None, input_tokens: int) -> tuple[int, float]:
-        """(requests so far, input growth since the session's first request)."""
+    def advance_session(self, session_id: str | None, input_tokens: int) -> tuple[int, int]:
+        """(requests so far, input tokens of the session's first request)."""
         digest = digest32(session_id) if session_id is not None else 0
         if digest != self.session[0] or session_id is None:
             self.session = [digest, 0, input_tokens, input_tokens]
         self.session[1] += 1
         self.session[3] = input_tokens
-        return self.session[1], (input_tokens + 1) / (self.session[2] + 1)
+        return self.session[1], self.session[2]
 
 
 def _advance(bucket: list[float], start: float, tokens: int) -> ClosedBucket | None:

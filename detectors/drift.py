@@ -83,9 +83,10 @@ class DriftDetector(Detector):
         closed = observation.closed_hour
         if closed is None:
             return None
-        level = math.log10(closed.tokens + 1) - observation.team_shift
+        level = math.log10(closed.tokens + 1)
         slot.recent.update(level)
-        if slot.baseline.count < self.config.min_history_hours:
+        if slot.baseline.count < self.config.min_history_hours or observation.team_shift > 0:
+            # While the whole team moves, the member's level follows it: learned, not tested.
             slot.baseline.update(level)
             return None
         slot.test.update(level)  # type: ignore[no-untyped-call]  # River is untyped

@@ -69,20 +69,23 @@ class ScoringEngine:
     def __init__(self, config: DetectorConfig) -> None:
         self.config = config
         self.config_version = config.version
-        self._window_seconds = config.rate.window_minutes * 60.0
         self.detectors = _build_detectors(config)
         """The enabled detectors, for every team without overrides."""
-        self._detectors_by_team: dict[str, list[Detector]] = {}
+        self._overridden: dict[str, tuple[DetectorConfig, list[Detector]]] = {}
+
+    def _setup_for(self, team: str | None) -> tuple[DetectorConfig, list[Detector]]:
+        """The configuration and detectors in force for a team (its overrides applied)."""
+        if team is None or team not in self.config.teams:
+            return self.config, self.detectors
+        setup = self._overridden.get(team)
+        if setup is None:
+            config = self.config.for_team(team)
+            setup = self._overridden[team] = (config, _build_detectors(config))
+        return setup
 
     def detectors_for(self, team: str | None) -> list[Detector]:
         """The enabled detectors, with the team's overrides applied."""
-        if team is None or team not in self.config.teams:
-            return self.detectors
-        detectors = self._detectors_by_team.get(team)
-        if detectors is None:
-            detectors = self._detectors_by_team[team] = _build_detectors(
-                self.config.for_team(team))
-        return detectors
+        return self._setup_for(team)[1]
 
 
     def new_state(self, user_id: str) -> UserState:
@@ -96,11 +99,14 @@ class ScoringEngine:
         """Score ``event`` against the user's ``state`` (and their team's), then learn."""
         if state.seen_before(event.event_id, self.config.scoring.dedupe_event_ids):
             return EventScore(score=0.0, duplicate=True)
-        observation = self._observe(state, event, team_state)
+        if event.team is not None:
+            state.team = event.team
+        config, detectors = self._setup_for(state.team)
+        observation = self._observe(state, event, team_state, config)
         allowlisted = self.config.allowlist.allows(state.user_id, state.team)
         best = 0.0
         alerts = []
-        for detector in self.detectors_for(state.team):
+        for detector in detectors:
             finding = detector.observe(self._slot(state, detector), observation)
             if finding is None:
                 continue
@@ -109,8 +115,10 @@ class ScoringEngine:
                 alert = self._incident_alert(state, detector, finding, observation, detected_at)
                 if alert is not None:
                     alerts.append(alert)
-        if team_state is not None:
-            alerts.extend(self._learn_team(team_state, state, observation, detected_at))
+        if team_state is not None and not allowlisted:
+            # Service accounts and batch jobs are not people: they stay out of the team.
+            alerts.extend(self._learn_team(team_state, state, observation, config,
+                                           detected_at))
         return EventScore(score=best, alerts=alerts)
 
     def hour_band(self, state: UserState) -> tuple[float, float, float] | None:
@@ -129,34 +137,30 @@ class ScoringEngine:
         return (10.0 ** baseline.mean, 10.0 ** (baseline.mean - spread),
                 10.0 ** (baseline.mean + spread))
 
-    def _observe(self, state: UserState, event: TokenUsageEvent,
-                 team_state: TeamState | None) -> Observation:
+    def _observe(self, state: UserState, event: TokenUsageEvent, team_state: TeamState | None,
+                 config: DetectorConfig) -> Observation:
         context = state.context
         time = event.epoch_seconds
         gap = time - context.last_time if context.last_time >= 0 else None
         state.events += 1
-        if event.team is not None:
-            state.team = event.team
         state.recent_ids.append(event.event_id)
         tokens = event.total_tokens
         closed_hour, closed_window, closed_day = context.advance_buckets(
-            time, tokens, self._window_seconds)
-        day_vs_usual = None if closed_day is None else context.learn_daily_level(closed_day)
+            time, tokens, config.rate.window_minutes * 60.0)
+        usual_day_tokens = None if closed_day is None else context.learn_daily_level(closed_day)
         repeat_share = context.remember_fingerprint(event.prompt_fingerprint)
-        session_requests, session_growth = context.advance_session(event.session_id,
-                                                                   event.input_tokens)
-        team_shift = 0.0
-        if team_state is not None:
-            team_shift = team_state.expected_shift(
-                self.config.for_team(team_state.team).population_shift)
+        session_requests, session_first_input = context.advance_session(event.session_id,
+                                                                        event.input_tokens)
+        team_shift = 0.0 if team_state is None else team_state.expected_shift()
         return Observation(
             event=event, time=time, tokens=tokens, gap=gap,
             hour_tokens=int(context.hour[1]), hour_requests=int(context.hour[2]),
             window_requests=int(context.window[2]), closed_hour=closed_hour,
             closed_window=closed_window, closed_day=closed_day, repeat_share=repeat_share,
-            session_requests=session_requests, session_growth=session_growth,
+            session_requests=session_requests, session_first_input=session_first_input,
+            usual_hourly_requests=context.hourly_requests,
             usual_activity=context.usual_activity(time), profile_days=context.profile_days,
-            day_vs_usual=day_vs_usual, team_shift=team_shift,
+            usual_day_tokens=usual_day_tokens, team_shift=team_shift,
             team_per_request=team_state.per_request if team_state is not None else None,
             team_per_hour=team_state.per_hour if team_state is not None else None,
         )
@@ -197,19 +201,20 @@ class ScoringEngine:
                            observation.event, event_ids, detected_at)
 
     def _learn_team(self, team: TeamState, state: UserState, observation: Observation,
-                    detected_at: datetime) -> list[AnomalyEvent]:
+                    user_config: DetectorConfig, detected_at: datetime) -> list[AnomalyEvent]:
         """Pool the member's usage into the team; a population shift alert when due."""
         team.see_member(state.user_id)
         team.per_request.update(math.log10(observation.tokens + 1))
         if observation.closed_hour is not None:
             team.per_hour.update(math.log10(observation.closed_hour.tokens + 1))
-        config = self.config.for_team(team.team).population_shift
-        if observation.day_vs_usual is None:
+        config = user_config.population_shift
+        day, usual = observation.closed_day, observation.usual_day_tokens
+        if day is None or usual is None:
             return []
-        team.learn_member_day(observation.day_vs_usual, config.min_ratio)
-        finding = team.population_finding(config)
+        finding = team.learn_member_day(int(day.start), day.tokens, usual, config)
         if (finding is None or not config.enabled
-                or finding.score < self.config.scoring.alert_threshold):
+                or finding.score < self.config.scoring.alert_threshold
+                or team.team in self.config.allowlist.teams):
             return []
         time = observation.time
         if team.incident is not None and time < team.incident.until:

@@ -2,8 +2,10 @@
 
 The tell is input tokens per request several times the user's norm while the
 output stays where it was (filler asks nothing new), usually with the same
-prompts sent again and again. A fast fading mean of recent requests is compared
-with a slow baseline that stops learning while requests look inflated.
+prompts sent again and again. Input is read at each session's first request, so
+the context a long conversation piles up is not mistaken for filler. A fast fading
+mean of recent requests is compared with a slow baseline that stops learning while
+requests look inflated.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ class GamingDetector(Detector):
     def observe(self, slot: GamingSlot, observation: Observation) -> Finding | None:
         config = self.config
         event = observation.event
-        log_input = math.log10(event.input_tokens + 1)
+        # The session's first request: padding inflates it, a long conversation does not.
+        log_input = math.log10(observation.session_first_input + 1)
         log_output = math.log10(event.output_tokens + 1)
         slot.recent_input.update(log_input)
         slot.recent_output.update(log_output)

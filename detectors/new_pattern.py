@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 from detectors.base import Detector, Finding, Observation
-from detectors.calibration import SCORE_DECADES
+from detectors.calibration import SCORE_DECADES, poisson_tail_decades
 from detectors.context import digest32
 from schemas import AnomalyKind
 from schemas.config import NewPatternConfig
@@ -19,6 +19,8 @@ from schemas.config import NewPatternConfig
 MAX_KNOWN = 24
 """Models and clients remembered per user; the least recently used is forgotten."""
 MIN_USUAL_ACTIVITY = 0.01
+NOVELTY_DECADES = 1.0
+"""A model or client never used before: about a 1-in-10 event for a given burst."""
 WARM_UP = 0.0
 """First-seen time recorded for what the user used during warm-up: never new."""
 
@@ -80,8 +82,13 @@ class NewPatternDetector(Detector):
         if (slot.burst_requests < config.min_burst_requests
                 or usual >= config.unusual_hour_probability):
             return None
-        decades = (-math.log10(max(usual, MIN_USUAL_ACTIVITY)) + len(new_things)
-                   + math.log10(slot.burst_requests))
+        # Three rarities together: the hour (how seldom this user is active now), the
+        # novelty (each never-used model or client), and the burst (so many requests
+        # in the window, against the user's usual pace).
+        usual_in_window = observation.usual_hourly_requests.mean * window / 3600.0
+        decades = (-math.log10(max(usual, MIN_USUAL_ACTIVITY))
+                   + NOVELTY_DECADES * len(new_things)
+                   + poisson_tail_decades(slot.burst_requests, max(usual_in_window, 1.0)))
         what = " and ".join(f"{kind} {getattr(event, kind)}" for kind in new_things)
         minutes = (time - slot.burst_start) / 60.0
         return Finding(

@@ -12,12 +12,22 @@ from dataclasses import dataclass
 
 from detectors.base import Detector, Finding, Observation
 from detectors.baseline import EWStats
-from detectors.calibration import tail_score
+from detectors.calibration import (
+    combined_decades,
+    decades_score,
+    normal_tail_decades,
+    poisson_tail_decades,
+    tail_score,
+)
 from schemas import AnomalyKind
 from schemas.config import SpikeConfig
 
 MIN_LOG_STD = 0.1
 """Spread floor (log10): a very regular user still tolerates ~25% variation."""
+LOG10_MEAN_CORRECTION = math.log(10.0) / 2.0
+"""For log-normal sizes, log10 of the mean is the mean log10 plus this times the variance."""
+OVERDISPERSION = 1.5
+"""People's request counts vary more than Poisson; the pace is widened by this much."""
 COLD_START_MIN_TEAM_COUNT = 50
 COLD_START_MIN_LOG_STD = 0.4
 """A newcomer is judged by the team's spread at least this wide: people differ a lot."""
@@ -49,13 +59,13 @@ class SpikeDetector(Detector):
         self.config = config
 
     def new_slot(self) -> SpikeSlot:
-        fading = self.config.fading_factor
-        return SpikeSlot(EWStats(fading), EWStats(fading))
+        config = self.config
+        return SpikeSlot(EWStats(config.request_fading_factor), EWStats(config.fading_factor))
 
     def restore(self, values: list[float]) -> SpikeSlot:
-        fading = self.config.fading_factor
-        return SpikeSlot(EWStats.from_list(fading, values[:3]),
-                         EWStats.from_list(fading, values[3:]))
+        config = self.config
+        return SpikeSlot(EWStats.from_list(config.request_fading_factor, values[:3]),
+                         EWStats.from_list(config.fading_factor, values[3:]))
 
     def observe(self, slot: SpikeSlot, observation: Observation) -> Finding | None:
         config = self.config
@@ -64,10 +74,16 @@ class SpikeDetector(Detector):
             _baseline_or_team(slot.per_request, observation.team_per_request,
                               config.min_history_requests),
             observation.tokens, shift, config)
-        hour = _scored(
-            _baseline_or_team(slot.per_hour, observation.team_per_hour, config.min_history_hours),
-            observation.hour_tokens, shift, config)
-        slot.per_request.update_clipped(math.log10(observation.tokens + 1), MIN_LOG_STD)
+        if observation.usual_hourly_requests.count >= config.min_history_hours and (
+                slot.per_request.count >= config.min_history_requests):
+            hour = _scored_hour(slot.per_request, observation, config)
+        else:
+            hour = _scored(_baseline_or_team(slot.per_hour, observation.team_per_hour,
+                                             config.min_history_hours),
+                           observation.hour_tokens, shift, config)
+        if hour is None:
+            # Requests of an hour already out of line are not learned as normal ones.
+            slot.per_request.update_clipped(math.log10(observation.tokens + 1), MIN_LOG_STD)
         if observation.closed_hour is not None:
             slot.per_hour.update_clipped(math.log10(observation.closed_hour.tokens + 1),
                                          MIN_LOG_STD)
@@ -108,6 +124,31 @@ def _baseline_or_team(own: EWStats, team: EWStats | None, min_history: int) -> E
         return None
     return EWStats(team.fading_factor, team.count, team.mean,
                    max(team.var, COLD_START_MIN_LOG_STD**2))
+
+
+def _scored_hour(per_request: EWStats, observation: Observation, config: SpikeConfig
+                 ) -> tuple[float, float] | None:
+    """(score, expected tokens) of the running hour: its pace and its request sizes.
+
+    An hour's total is a count of requests times their sizes; each part is judged
+    against the user's own (requests per active hour, log10 size per request), and
+    the two surprises are combined. Partial hours (arriving, leaving) do not widen
+    the baseline, as they would for hourly totals.
+    """
+    shift = observation.team_shift
+    requests = observation.hour_requests
+    spread = max(per_request.std, MIN_LOG_STD)
+    mean_size = 10.0 ** (per_request.mean + LOG10_MEAN_CORRECTION * spread**2 + shift)
+    pace = observation.usual_hourly_requests.mean
+    expected = pace * mean_size
+    tokens = observation.hour_tokens
+    if tokens < config.min_tokens or tokens < config.min_ratio * expected:
+        return None
+    count_decades = poisson_tail_decades(requests, pace * OVERDISPERSION)
+    size_z = (math.log10(tokens / requests) - math.log10(mean_size)) / (
+        spread / math.sqrt(requests))
+    decades = combined_decades(count_decades, normal_tail_decades(size_z))
+    return decades_score(decades), expected
 
 
 def _scored(baseline: EWStats | None, tokens: int, team_shift: float,

@@ -1,11 +1,12 @@
-"""The team: a peer group's baselines, and population shifts reported once per team.
+"""The team: a peer group's movement, and population shifts reported once per team.
 
-Each member's closed day is compared with that member's own long-run daily level;
-the team keeps a fading mean of those log-ratios (``shift``) and of how many are
-clearly up (``share_up``). When most of a team moves up together, that is one
-``population_shift`` alert for ``team:<team>``, and the members' own detectors
-expect the team's movement instead of alerting on each of them. The pooled
-per-request and per-hour baselines of members give new joiners a cold start.
+Each member's closed day is added to the team's day: what the member used (capped
+at three of their usual days, so one member's spike cannot move a team) against
+what they usually use. The team's day ratio, day after day, is the team's own
+movement. When a team stays well above its members' usual levels for several
+days, that is one ``population_shift`` alert for ``team:<team>``; meanwhile the
+members' own detectors expect the team's movement instead of alerting on each of
+them. The pooled per-request and per-hour baselines give new joiners a cold start.
 """
 
 from __future__ import annotations
@@ -18,15 +19,20 @@ from typing import Any
 
 from detectors.base import Finding
 from detectors.baseline import EWStats
+from detectors.calibration import decades_score, normal_tail_decades
 from detectors.state import Incident
 from schemas.config import PopulationShiftConfig
 
-MEMBER_DAY_FADING = 0.1
-"""The team's view remembers roughly its last 10-20 member-days."""
+RECENT_FADING = 0.5
+"""The team's current movement remembers its last few days."""
+NOISE_FADING = 0.05
+"""Day-to-day variation of the team's ratio, learned over weeks of quiet days."""
 POOL_FADING = 0.01
 MAX_MEMBERS = 512
-CLIP = 1.0
-"""One member's day moves the team's shift by at most 10x (log10 1.0)."""
+MEMBER_DAY_CAP = 3.0
+MIN_LOG_STD = 0.05
+MOVING = math.log10(1.15)
+"""Below this the team is not moving, and members are judged on their own."""
 CODEC_VERSION = 1
 
 
@@ -38,8 +44,13 @@ def team_key(team: str) -> str:
 @dataclass(slots=True)
 class TeamState:
     team: str
-    shift: EWStats = field(default_factory=lambda: EWStats(MEMBER_DAY_FADING))
-    share_up: EWStats = field(default_factory=lambda: EWStats(MEMBER_DAY_FADING))
+    day: list[float] = field(default_factory=lambda: [-1, 0.0, 0.0, 0])
+    """[day number, members' tokens (capped), members' usual tokens, members]"""
+    recent: EWStats = field(default_factory=lambda: EWStats(RECENT_FADING))
+    noise: EWStats = field(default_factory=lambda: EWStats(NOISE_FADING))
+    up_days: int = 0
+    evidence: float = 0.0
+    """Surprise (decades) of the current run of up days, each judged by the team's noise."""
     per_request: EWStats = field(default_factory=lambda: EWStats(POOL_FADING))
     per_hour: EWStats = field(default_factory=lambda: EWStats(POOL_FADING))
     members: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_MEMBERS))
@@ -49,40 +60,53 @@ class TeamState:
         if user_id not in self.members:
             self.members.append(user_id)
 
-    def learn_member_day(self, log_ratio: float, min_ratio: float) -> None:
-        clipped = max(-CLIP, min(CLIP, log_ratio))
-        self.shift.update(clipped)
-        self.share_up.update(1.0 if log_ratio >= math.log10(min_ratio) else 0.0)
+    def learn_member_day(self, day: int, tokens: float, usual: float,
+                         config: PopulationShiftConfig) -> Finding | None:
+        """Add one member's closed day; a finding when the team's movement is a shift."""
+        finding = None
+        if day > self.day[0]:
+            finding = self._close_day(config)
+            self.day = [day, 0.0, 0.0, 0]
+        self.day[1] += min(tokens, MEMBER_DAY_CAP * usual)
+        self.day[2] += usual
+        self.day[3] += 1
+        return finding
 
-    def expected_shift(self, config: PopulationShiftConfig) -> float:
-        """The team's current upward movement (log10) members should be judged against."""
-        if (len(self.members) < config.min_members or self.shift.count < config.min_members
-                or self.share_up.mean < config.min_share_up / 2):
-            return 0.0
-        return max(0.0, self.shift.mean)
-
-    def population_finding(self, config: PopulationShiftConfig) -> Finding | None:
-        """A finding when most of the team is up together, else None."""
-        shift = self.expected_shift(config)
-        if shift < math.log10(config.min_ratio) or self.share_up.mean < config.min_share_up:
+    def _close_day(self, config: PopulationShiftConfig) -> Finding | None:
+        _, tokens, usual, members = self.day
+        if members < config.min_members or usual <= 0:
             return None
-        ratio = 10.0 ** shift
-        # The chance that this many independent members are up together, were they not.
-        surprise = self.share_up.mean * min(len(self.members), self.shift.count)
+        ratio = math.log10((tokens + 1.0) / usual)
+        self.recent.update(ratio)
+        if ratio < math.log10(config.min_ratio):
+            self.up_days, self.evidence = 0, 0.0
+            self.noise.update(ratio)
+            return None
+        self.up_days += 1
+        spread = max(self.noise.std, MIN_LOG_STD)
+        self.evidence += normal_tail_decades((ratio - self.noise.mean) / spread)
+        if self.up_days < config.min_days:
+            return None
+        times = 10.0 ** self.recent.mean
         return Finding(
-            score=min(1.0, surprise / 10.0), feature="team_tokens_vs_member_baselines",
-            observed=ratio, expected=1.0,
+            score=decades_score(self.evidence),
+            feature="team_tokens_vs_member_baselines", observed=times, expected=1.0,
             explanation=(
-                f"Team {self.team} as a whole uses {ratio:.1f}x its members' own usual "
-                f"levels, with {self.share_up.mean:.0%} of recent member-days up: a "
-                "population change (e.g. an adoption push), reported once for the team."
+                f"Team {self.team} as a whole has used {times:.1f}x its members' own usual "
+                f"levels for {self.up_days} days ({int(members)} members active): a "
+                "population change such as an adoption push, reported once for the team."
             ),
         )
 
+    def expected_shift(self) -> float:
+        """The team's current upward movement (log10) members should be judged against."""
+        return self.recent.mean if self.recent.count and self.recent.mean >= MOVING else 0.0
+
     def to_bytes(self) -> bytes:
         document: dict[str, Any] = {
-            "v": CODEC_VERSION, "team": self.team,
-            "stats": [s.to_list() for s in (self.shift, self.share_up, self.per_request,
+            "v": CODEC_VERSION, "team": self.team, "day": self.day,
+            "up": [self.up_days, self.evidence],
+            "stats": [s.to_list() for s in (self.recent, self.noise, self.per_request,
                                              self.per_hour)],
             "members": list(self.members),
             "incident": None if self.incident is None else self.incident.to_list(),
@@ -95,11 +119,12 @@ class TeamState:
         if document.get("v") != CODEC_VERSION:
             raise ValueError(f"team state codec version {document.get('v')!r} is not "
                              f"{CODEC_VERSION}: this worker is older than the state it reads")
-        shift, share_up, per_request, per_hour = document["stats"]
+        recent, noise, per_request, per_hour = document["stats"]
         return cls(
-            team=document["team"],
-            shift=EWStats.from_list(MEMBER_DAY_FADING, shift),
-            share_up=EWStats.from_list(MEMBER_DAY_FADING, share_up),
+            team=document["team"], day=document["day"], up_days=document["up"][0],
+            evidence=document["up"][1],
+            recent=EWStats.from_list(RECENT_FADING, recent),
+            noise=EWStats.from_list(NOISE_FADING, noise),
             per_request=EWStats.from_list(POOL_FADING, per_request),
             per_hour=EWStats.from_list(POOL_FADING, per_hour),
             members=deque(document["members"], maxlen=MAX_MEMBERS),

@@ -70,7 +70,10 @@ class SpikeConfig(DetectorSection):
     """A request, or an hour, far above the user's own baseline."""
 
     fading_factor: FadingFactor = Field(
-        0.05, description="Weight of each new request or hour in the user's baseline."
+        0.05, description="Weight of each new active hour in the user's hourly baseline."
+    )
+    request_fading_factor: FadingFactor = Field(
+        0.02, description="Weight of each new request in the user's per-request baseline."
     )
     min_history_requests: Annotated[int, Field(ge=1)] = Field(
         30, description="Requests seen before single requests are scored."
@@ -131,10 +134,10 @@ class GamingConfig(DetectorSection):
         0.2, description="Share of recent prompts repeated (same fingerprint) to alert..."
     )
     strong_input_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        6.0, description="...unless input is at least this many times usual."
+        10.0, description="...unless input is at least this many times usual."
     )
     min_requests: Annotated[int, Field(ge=1)] = Field(
-        12, description="Requests inflated in a row before alerting."
+        8, description="Requests inflated in a row before alerting."
     )
 
 
@@ -175,8 +178,9 @@ class RunawayAgentConfig(DetectorSection):
 class NewPatternConfig(DetectorSection):
     """A burst on a model or client the user never used, at an unusual hour."""
 
-    min_history_requests: Annotated[int, Field(ge=1)] = 100
-    min_profile_days: Annotated[int, Field(ge=1)] = 3
+    min_profile_days: Annotated[int, Field(ge=1)] = Field(
+        3, description="Active days seen before anything the user uses counts as new."
+    )
     min_burst_requests: Annotated[int, Field(ge=1)] = 10
     burst_minutes: Annotated[float, Field(gt=0)] = 45.0
     unusual_hour_probability: Probability = Field(
@@ -203,12 +207,14 @@ class CreepConfig(DetectorSection):
 class PopulationShiftConfig(DetectorSection):
     """A whole team moving together: one alert for the team, none for its members."""
 
-    min_members: Annotated[int, Field(ge=2)] = 4
-    min_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        1.5, description="The team's usage over its members' own baselines, to alert."
+    min_members: Annotated[int, Field(ge=2)] = Field(
+        4, description="Members with a closed day before a team's day counts."
     )
-    min_share_up: Probability = Field(
-        0.5, description="Share of recent member-days clearly above their own level, to alert."
+    min_ratio: Annotated[float, Field(ge=1.0)] = Field(
+        1.5, description="The team's usage over its members' own usual levels, per day."
+    )
+    min_days: Annotated[int, Field(ge=1)] = Field(
+        2, description="Days in a row the team must stay at min_ratio to alert."
     )
     cooldown_minutes: Annotated[float, Field(ge=0)] | None = 14 * 24 * 60.0
 

@@ -10,6 +10,8 @@ no non-benign label are false alerts, including those on the members of a team
 whose shift should have been reported once, for the team (CONTRACT.md section 2).
 Labels marked ``"benign": true`` (a return from vacation, a new joiner) are context
 that must not alert: alerts on them are false alerts, also counted on their own.
+Alerts are counted once per ``alert_id``: an incident that worsens is re-published
+under its id (one incident, one alert, updated), and consumers drop repeats by id.
 
 Examples
 --------
@@ -213,7 +215,7 @@ def evaluate(labels: Iterable[IncidentLabel], alerts: Iterable[AnomalyEvent],
     incidents = [label for label in all_labels if not label.benign]
     benign = [label for label in all_labels if label.benign]
     by_user: dict[str, list[AnomalyEvent]] = defaultdict(list)
-    ordered = sorted(alerts, key=lambda alert: alert.event_time)  # stable: file order on ties
+    ordered = _first_of_each_id(sorted(alerts, key=lambda alert: alert.event_time))
     for alert in ordered:
         by_user[alert.user_id].append(alert)
 
@@ -266,6 +268,18 @@ def evaluate(labels: Iterable[IncidentLabel], alerts: Iterable[AnomalyEvent],
         benign_labels=benign,
         active_user_days=active_user_days,
     )
+
+
+def _first_of_each_id(alerts: list[AnomalyEvent]) -> list[AnomalyEvent]:
+    """One alert per alert_id: a worsening incident is re-published under its id, and a
+    redelivered alert repeats it; both are the same alert."""
+    seen: set[str] = set()
+    first = []
+    for alert in alerts:
+        if alert.alert_id not in seen:
+            seen.add(alert.alert_id)
+            first.append(alert)
+    return first
 
 
 def _in_window(alerts: list[AnomalyEvent], first: datetime, last: datetime

@@ -139,7 +139,7 @@ def _plan_population_shifts(spec: SimulationSpec, rng: random.Random, people: li
             person.changes.append(AdoptionRamp(start, end, requests, tokens))
         shifted.add(team)
         labels.append(Label("", "population_shift", f"team:{team}", team, iso(start),
-                            iso(end + 2 * DAY), benign=True,
+                            iso(end + 2 * DAY), benign=False,
                             members=tuple(p.user_id for p in members[team]),
                             params=(("requests_factor", round(requests, 4)),
                                     ("tokens_factor", round(tokens, 4)))))

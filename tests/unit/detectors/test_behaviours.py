@@ -168,10 +168,6 @@ def _new_model_burst(event_lists: EventLists, start: datetime) -> list[TokenUsag
     return events
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: new_pattern.py:83 decades = -log10(max(usual, 0.01)) + len(new_things) "
-    "+ log10(burst_requests) is at most 2 + 2 + log10(n): 5.3 decades (score 0.53) for "
-    "20 requests, below alert_threshold 0.6 unless n >= 100 within burst_minutes"))
 def test_a_night_burst_on_a_never_used_model_and_client_is_a_new_pattern(
         event_lists: EventLists) -> None:
     burst = _new_model_burst(event_lists, NIGHT)
@@ -190,11 +186,6 @@ def _creeping(workday: int) -> float:
     return 1.0 if workday < 10 else 1.08 ** (workday - 9)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: creep.py:88 score tail_score((cusum + slack*rising_days)/sqrt(rising_days)) "
-    "is at most ~0.50 when the CUSUM first crosses threshold 5 (each day adds at most "
-    "MAX_DAY_Z - slack = 1.5), below alert_threshold 0.6; and creep.py:98 re-learns "
-    "the reference even when that finding is below threshold, so the rise is absorbed"))
 def test_daily_level_rising_8_percent_a_workday_is_creep_caught_before_it_doubles(
         event_lists: EventLists) -> None:
     events = event_lists.workdays(random.Random(3), 40, scale=_creeping)

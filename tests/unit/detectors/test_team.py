@@ -44,10 +44,6 @@ def test_a_team_ramping_up_together_is_one_population_shift_not_member_alerts(
     assert len(members_alerted) <= 1, members_alerted
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: team.py:73 score = share_up * min(members, count) / 10 is at most 0.5 for a "
-    "team of 5, below alert_threshold 0.6, although min_members = 4; members' own "
-    "detectors still subtract the team shift, so nobody is alerted at all"))
 def test_a_team_of_five_ramping_up_together_is_a_population_shift(
         event_lists: EventLists) -> None:
     alerts = _alerts(event_lists, event_lists.team_days(5, 26, scale=_ramp))
@@ -60,9 +56,6 @@ def test_one_member_creeping_in_a_steady_team_is_no_population_shift(
     assert "population_shift" not in {a.kind for a in alerts}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: creep can never reach alert_threshold 0.6 (creep.py:88, see "
-    "test_behaviours.py creep xfail)"))
 def test_one_member_creeping_in_a_steady_team_is_that_members_creep(
         event_lists: EventLists) -> None:
     alerts = _alerts(event_lists, event_lists.team_days(8, 40, scale=_creeper))

@@ -18,8 +18,10 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_example_configuration_loads_and_equals_the_defaults() -> None:
-    assert load_config(EXAMPLE) == DetectorConfig()
+def test_example_configuration_loads_and_equals_the_defaults_but_its_allowlist() -> None:
+    example = load_config(EXAMPLE)
+    assert example.allowlist.users  # the example shows how to allowlist service accounts
+    assert example.model_copy(update={"allowlist": DetectorConfig().allowlist}) == DetectorConfig()
 
 
 def test_empty_file_gives_the_defaults(tmp_path: Path) -> None:

@@ -82,10 +82,6 @@ def test_organisation_wide_sections_cannot_be_overridden_per_team(section: str) 
         DetectorConfig.model_validate({"teams": {"research": {section: {}}}})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: engine.py:72 buckets every user's rate window with the organisation's "
-    "rate.window_minutes; a team's override changes only the RateDetector's text, so "
-    "60 requests over 10 min are alerted as '40 requests in 5 minutes'"))
 def test_a_team_rate_window_override_counts_requests_in_that_window(
         event_lists: EventLists) -> None:
     config = DetectorConfig.model_validate({"teams": {"research": {"rate": {
@@ -100,9 +96,6 @@ def test_a_team_rate_window_override_counts_requests_in_that_window(
     assert not alerts, alerts[0].explanation
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: engine.py _learn_team never consults the allowlist: an allowlisted team still "
-    "gets its population_shift alert, though allowlisted means 'never alerted on'"))
 def test_an_allowlisted_team_gets_no_population_shift_alert(event_lists: EventLists) -> None:
     def ramp(member: int, workday: int) -> float:
         return 1.0 if workday < 10 else 2.5 ** (min(workday - 9, 4) / 4)
