@@ -236,6 +236,6 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from tokenradar.demo import run_demo
+    from streams.demo import run_demo
 
     return run_demo(seconds=args.seconds, users=args.users)
