@@ -81,7 +81,8 @@ def run_bare_agent(broker: str, topic: str, group: str, metrics_port: int) -> No
 
     @app.agent(source)
     async def parse_and_count(stream: faust.StreamT[bytes]) -> None:
-        async for batch in stream.take_events(BATCH_SIZE, within=BATCH_SECONDS):
+        batches = stream.take_events(BATCH_SIZE, within=BATCH_SECONDS)  # type: ignore[attr-defined]
+        async for batch in batches:
             for event in batch:
                 with contextlib.suppress(InvalidEvent):  # the worker dead-letters these
                     parse_event(event.message.value or b"")

@@ -26,7 +26,7 @@ from schemas import AnomalyEvent, DeadLetter, InvalidEvent, TokenUsageEvent, par
 
 def partition_for(user_id: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives the key ``utf8(user_id)``."""
-    return (murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
+    return int(murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 @dataclass(frozen=True, slots=True)

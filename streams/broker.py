@@ -90,7 +90,7 @@ def kafka_broker(environ: dict[str, str] | None = None) -> Iterator[str]:
 def _docker_answers() -> bool:
     """A quick, guarded ping: no Docker, or a slow one, means 'no'."""
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         client = docker.from_env(timeout=2)
         try:
@@ -103,7 +103,7 @@ def _docker_answers() -> bool:
 
 @contextlib.contextmanager
 def _kafka_container() -> Iterator[str]:
-    from testcontainers.kafka import KafkaContainer  # type: ignore[import-untyped]
+    from testcontainers.kafka import KafkaContainer
 
     with KafkaContainer() as container:
         yield "kafka://" + container.get_bootstrap_server()

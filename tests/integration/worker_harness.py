@@ -74,8 +74,13 @@ class Worker:
         wait_until(lambda: self.events(outcome) >= count, timeout_s, self.describe)
 
     def describe(self) -> str:
+        """Counts, and the log with every task's stack (SIGUSR1 makes Faust's worker
+        print them), so a stuck worker shows where it waits."""
         counts = {o: self.events(o) for o in ("scored", "duplicate", "rekeyed", "dead_lettered")}
-        log_tail = self.log_path.read_text(errors="replace")[-2000:]
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+        log_tail = self.log_path.read_text(errors="replace")[-12000:]
         return f"worker counts {counts}; log tail:\n{log_tail}"
 
     def stop(self) -> None:
