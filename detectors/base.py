@@ -23,6 +23,8 @@ class ClosedBucket:
     start: float
     tokens: int
     requests: int
+    active_hours: int = 1
+    """For a day: the hours in it with at least one request."""
 
 
 @dataclass(frozen=True, slots=True)

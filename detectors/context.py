@@ -92,7 +92,8 @@ class UsageContext:
         today = self.local_day(time)
         if today > self.day[0]:
             if self.day[2]:
-                closed_day = ClosedBucket(self.day[0], int(self.day[1]), int(self.day[2]))
+                closed_day = ClosedBucket(self.day[0], int(self.day[1]), int(self.day[2]),
+                                          int(self.day[3]).bit_count())
                 self._learn_day(int(self.day[0]), int(self.day[3]), today)
                 today = self.local_day(time)
             self.day = [today, 0, 0, 0]

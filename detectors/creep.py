@@ -1,7 +1,7 @@
-"""Creep: the daily level rising a few percent per working day, for weeks.
+"""Creep: the level rising a few percent per working day, for weeks.
 
-Each closed active day is standardised against a reference level that stops
-learning while the evidence of a rise accumulates (a CUSUM), so a slow climb is
+Each closed active day (its tokens per active hour) is standardised against a
+reference level that stops learning while the evidence of a rise accumulates (a CUSUM), so a slow climb is
 not absorbed into the baseline before it is noticed. While the member's whole team
 moves, the rise is learned instead: a team ramping together is one population shift.
 """
@@ -68,7 +68,8 @@ class CreepDetector(Detector):
         if day is None:
             return None
         config = self.config
-        level = math.log10(day.tokens + 1)
+        # Per active hour: a short day (a late start, an early leave) is not a drop.
+        level = math.log10(day.tokens / day.active_hours + 1)
         slot.recent.update(level)
         reference = slot.reference
         if reference.count < config.min_history_days or observation.team_shift > 0:
@@ -93,11 +94,11 @@ class CreepDetector(Detector):
         old = 10.0 ** reference.mean
         finding = Finding(
             score=decades_score(slot.evidence),
-            feature="tokens_per_active_day", observed=old * ratio, expected=old,
+            feature="tokens_per_active_hour_by_day", observed=old * ratio, expected=old,
             explanation=(
-                f"Daily usage has risen for {slot.rising_days} active days to "
-                f"{old * ratio:,.0f} tokens, {ratio:.2f}x this user's reference of "
-                f"{old:,.0f}, beyond what their team did."
+                f"Usage has risen day after day for {slot.rising_days} active days to "
+                f"{old * ratio:,.0f} tokens per active hour, {ratio:.2f}x this user's "
+                f"earlier {old:,.0f}, while their team did not move."
             ),
         )
         if slot.cusum >= RELEARN_AFTER * config.threshold:

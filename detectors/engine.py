@@ -209,9 +209,13 @@ class ScoringEngine:
             team.per_hour.update(math.log10(observation.closed_hour.tokens + 1))
         config = user_config.population_shift
         day, usual = observation.closed_day, observation.usual_day_tokens
-        if day is None or usual is None:
-            return []
-        finding = team.learn_member_day(int(day.start), day.tokens, usual, config)
+        finding = None
+        if day is not None and usual is not None:
+            finding = team.learn_member_day(int(day.start), day.tokens, usual, config)
+        context = state.context
+        local = observation.time + context.utc_offset_hours * 3600.0
+        finding = finding or team.advance(context.local_day(observation.time),
+                                          int(local % 86_400 // 3600), config)
         if (finding is None or not config.enabled
                 or finding.score < self.config.scoring.alert_threshold
                 or team.team in self.config.allowlist.teams):

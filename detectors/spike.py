@@ -26,7 +26,7 @@ MIN_LOG_STD = 0.1
 """Spread floor (log10): a very regular user still tolerates ~25% variation."""
 LOG10_MEAN_CORRECTION = math.log(10.0) / 2.0
 """For log-normal sizes, log10 of the mean is the mean log10 plus this times the variance."""
-OVERDISPERSION = 1.5
+OVERDISPERSION = 3.0
 """People's request counts vary more than Poisson; the pace is widened by this much."""
 COLD_START_MIN_TEAM_COUNT = 50
 COLD_START_MIN_LOG_STD = 0.4

@@ -31,6 +31,7 @@ POOL_FADING = 0.01
 MAX_MEMBERS = 512
 MEMBER_DAY_CAP = 3.0
 MIN_LOG_STD = 0.05
+CLOSE_HOUR = 12
 MOVING = math.log10(1.15)
 """Below this the team is not moving, and members are judged on their own."""
 CODEC_VERSION = 1
@@ -67,10 +68,25 @@ class TeamState:
         if day > self.day[0]:
             finding = self._close_day(config)
             self.day = [day, 0.0, 0.0, 0]
+        # A member whose day closes after the team's closed is counted in the next one.
         self.day[1] += min(tokens, MEMBER_DAY_CAP * usual)
         self.day[2] += usual
         self.day[3] += 1
         return finding
+
+    def advance(self, member_day: int, member_hour: int,
+                config: PopulationShiftConfig) -> Finding | None:
+        """Close the team's day once a member is past noon of the next day.
+
+        A member's day closes at their next request, usually the next morning; by
+        noon most of the team's have. Waiting for the next member-day of the day
+        after would cost the team a whole extra day of lag.
+        """
+        if member_day > self.day[0] >= 0 and member_hour >= CLOSE_HOUR and self.day[3]:
+            finding = self._close_day(config)
+            self.day = [self.day[0] + 1, 0.0, 0.0, 0]
+            return finding
+        return None
 
     def _close_day(self, config: PopulationShiftConfig) -> Finding | None:
         _, tokens, usual, members = self.day

@@ -139,6 +139,9 @@ class GamingConfig(DetectorSection):
     min_requests: Annotated[int, Field(ge=1)] = Field(
         8, description="Requests inflated in a row before alerting."
     )
+    cooldown_minutes: Annotated[float, Field(ge=0)] | None = Field(
+        24 * 60.0, description="Padding goes on for days: one alert a day at most."
+    )
 
 
 class ScriptedLoopConfig(DetectorSection):
@@ -153,6 +156,9 @@ class ScriptedLoopConfig(DetectorSection):
     max_period_seconds: Annotated[float, Field(gt=0)] = 900.0
     min_repeat_share: Probability = Field(
         0.5, description="Share of recent prompts repeated, or tokens near-constant, to alert."
+    )
+    cooldown_minutes: Annotated[float, Field(ge=0)] | None = Field(
+        12 * 60.0, description="A loop runs for hours: one alert per half day at most."
     )
 
 
@@ -173,18 +179,24 @@ class RunawayAgentConfig(DetectorSection):
     max_gap_minutes: Annotated[float, Field(gt=0)] = Field(
         15.0, description="A longer pause ends the run of agent requests."
     )
+    cooldown_minutes: Annotated[float, Field(ge=0)] | None = Field(
+        12 * 60.0, description="A runaway night is one incident."
+    )
 
 
 class NewPatternConfig(DetectorSection):
     """A burst on a model or client the user never used, at an unusual hour."""
 
     min_profile_days: Annotated[int, Field(ge=1)] = Field(
-        3, description="Active days seen before anything the user uses counts as new."
+        7, description="Active days seen before anything the user uses counts as new."
     )
     min_burst_requests: Annotated[int, Field(ge=1)] = 10
     burst_minutes: Annotated[float, Field(gt=0)] = 45.0
     unusual_hour_probability: Probability = Field(
         0.15, description="An hour the user is active on fewer than this share of days."
+    )
+    cooldown_minutes: Annotated[float, Field(ge=0)] | None = Field(
+        12 * 60.0, description="One misuse episode, one alert."
     )
 
 
@@ -211,7 +223,7 @@ class PopulationShiftConfig(DetectorSection):
         4, description="Members with a closed day before a team's day counts."
     )
     min_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        1.5, description="The team's usage over its members' own usual levels, per day."
+        1.3, description="The team's usage over its members' own usual levels, per day."
     )
     min_days: Annotated[int, Field(ge=1)] = Field(
         2, description="Days in a row the team must stay at min_ratio to alert."

@@ -42,7 +42,9 @@ def test_one_incident_gives_one_alert_per_user_and_kind(event_lists: EventLists)
 
 def test_a_new_incident_after_the_quiet_time_alerts_again(event_lists: EventLists) -> None:
     events = _two_incidents(event_lists, gap_hours=8)
-    config = DetectorConfig()
+    # Huge inputs with small outputs also read as padding, and an open gaming incident
+    # rightly folds spikes into it: this test is about the spike's own quiet time.
+    config = DetectorConfig.model_validate({"gaming": {"enabled": False}})
     first, second = _spikes(config, event_lists, events)
     quiet = timedelta(minutes=config.scoring.cooldown_minutes)
     assert second.event_time >= first.event_time + quiet
