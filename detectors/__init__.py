@@ -5,7 +5,8 @@ The worker and ``replay`` both call :class:`ScoringEngine`, so a backtest predic
 production.
 """
 
-from detectors.engine import EventScore, ScoringEngine
+from detectors.engine import EventScore, ScoringEngine, routing_key
 from detectors.state import UserState
+from detectors.team import TeamState
 
-__all__ = ["EventScore", "ScoringEngine", "UserState"]
+__all__ = ["EventScore", "ScoringEngine", "TeamState", "UserState", "routing_key"]

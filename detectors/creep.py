@@ -1,9 +1,10 @@
 """Creep: the level rising a few percent per working day, for weeks.
 
 Each closed active day (its tokens per active hour) is standardised against a
-reference level that stops learning while the evidence of a rise accumulates (a CUSUM), so a slow climb is
-not absorbed into the baseline before it is noticed. While the member's whole team
-moves, the rise is learned instead: a team ramping together is one population shift.
+reference level that stops learning while the evidence of a rise accumulates (a
+CUSUM), so a slow climb is not absorbed into the baseline before it is noticed.
+While the member's whole team moves, the rise is learned instead: a team ramping
+together is one population shift.
 """
 
 from __future__ import annotations

@@ -35,6 +35,16 @@ BEHAVIOUR_KINDS = frozenset({AnomalyKind.GAMING, AnomalyKind.SCRIPTED_LOOP,
 GENERIC_KINDS = frozenset({AnomalyKind.SPIKE, AnomalyKind.RATE, AnomalyKind.DRIFT})
 
 
+def routing_key(event: TokenUsageEvent) -> str:
+    """Where an event is scored: with its team (whose members share a baseline), or alone.
+
+    The worker keeps each routing key's events in one partition, in order, and replay
+    keeps them in file order; so a team's state and its members' see the same events
+    in the same order everywhere, and the alerts are the same.
+    """
+    return event.team if event.team is not None else event.user_id
+
+
 @dataclass(frozen=True, slots=True)
 class EventScore:
     """What scoring one event gave: the highest detector score and any new alerts."""

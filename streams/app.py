@@ -7,9 +7,10 @@ Topics (``n`` = partitions of the input topic):
 
 - input (``token-usage``), alerts, dead letters;
 - ``<group>-<input>-by-user``: events read from a partition other than their
-  user's, forwarded with key = user id; ``n`` partitions;
+  routing key's (team, else user id), forwarded with key = routing key; ``n``
+  partitions;
 - ``<group>-user-state-changelog``: Faust's changelog of the table; ``n``
-  partitions, partitioned by key like the input (``use_partitioner=True``).
+  partitions, each record in its routing key's partition (:class:`RoutedTable`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import faust
 
 from detectors import ScoringEngine
 from schemas import DetectorConfig, WorkerSettings
-from streams.batch import Received, partition_for, process_batch
+from streams.batch import Received, partition_for, process_batch, routing_of
 from streams.broker import create_topics, partition_count
 from streams.metrics import WorkerMetrics
 
@@ -32,6 +33,19 @@ log = logging.getLogger("tokenradar.worker")
 
 RAW: dict[str, Any] = {"value_type": bytes, "value_serializer": "raw", "key_serializer": "raw"}
 TABLE_NAME = "user-state"
+
+
+class RoutedTable(faust.Table[bytes, bytes]):
+    """The state table: a key's changelog partition is its routing key's partition.
+
+    Keys are ``routing key + 0x1f + user id`` (or nothing, for the team's own state),
+    so a team's state and all its members' share the partition their events are
+    scored from, whichever event of the batch Faust thinks is current.
+    """
+
+    def partition_for_key(self, key: Any) -> int | None:
+        assert self.partitions is not None, "the state table is declared with partitions"
+        return partition_for(routing_of(key), self.partitions)
 
 
 def rekey_topic_name(settings: WorkerSettings) -> str:
@@ -108,13 +122,15 @@ def create_app(
     rekey_topic = app.topic(rekey_topic_name(settings), partitions=partitions, **RAW)
     alerts_topic = app.topic(settings.alerts_topic, **RAW)
     dlq_topic = app.topic(settings.dlq_topic, **RAW)
-    table = app.Table(
-        TABLE_NAME,
+    table = RoutedTable(
+        app,
+        name=TABLE_NAME,
+        beacon=app.tables.beacon,
         partitions=partitions,
-        use_partitioner=True,
         key_type=bytes,
         value_type=bytes,  # bytes types select Faust's "raw" codec
     )
+    app.tables.add(table)
     sources = app.topic(
         settings.input_topic, rekey_topic_name(settings), partitions=partitions, **RAW
     )
@@ -129,7 +145,7 @@ def create_app(
         write a batch of its own: recovery is then complete on Tansu too. The cost
         is one producer flush per agent batch; on Kafka it changes nothing else.
         """
-        last_of_partition = {partition_for(key.decode(), partitions): key for key in states}
+        last_of_partition = {partition_for(routing_of(key), partitions): key for key in states}
         deferred = set(last_of_partition.values())
         for key, state in states.items():
             metrics.state_bytes.observe(len(state))

@@ -4,12 +4,14 @@ A plain function over plain data, so the agent only moves bytes between Kafka,
 the table and this step. The step decides, for every message, exactly one fate:
 scored, duplicate, re-keyed or dead-lettered; nothing is dropped silently.
 
-Routing invariant: user ``U`` is only ever scored from partition
-``P(U) = murmur2(utf8(U)) % n`` (aiokafka's and Kafka's default partitioner) of the
-input topic or of the re-key topic. The table's changelog record for ``U`` lands
-in the same partition number, so with Faust's co-partitioned assignment one
-worker owns the input, re-key and changelog partitions of ``U``: its state is
-always local, loaded once and stored once per batch.
+Routing invariant: an event is scored under its routing key ``R`` (its team, or its
+user id when it has none; see :func:`detectors.routing_key`), and only ever from
+partition ``P(R) = murmur2(utf8(R)) % n`` (aiokafka's and Kafka's default
+partitioner) of the input topic or of the re-key topic. The table's changelog
+records of ``R`` (the team's state, its members' states) land in the same partition
+number, so with Faust's co-partitioned assignment one worker owns the input, re-key
+and changelog partitions of ``R``: a team and its members are scored in one place,
+in one order, as in replay; each state is loaded once and stored once per batch.
 """
 
 from __future__ import annotations
@@ -20,13 +22,31 @@ from datetime import datetime
 
 from aiokafka.partitioner import murmur2
 
-from detectors import ScoringEngine, UserState
+from detectors import ScoringEngine, TeamState, UserState, routing_key
 from schemas import AnomalyEvent, DeadLetter, InvalidEvent, TokenUsageEvent, parse_event
 
 
-def partition_for(user_id: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives the key ``utf8(user_id)``."""
-    return int(murmur2(user_id.encode()) & 0x7FFFFFFF) % partitions
+def partition_for(routing: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives the key ``utf8(routing)``."""
+    return int(murmur2(routing.encode()) & 0x7FFFFFFF) % partitions
+
+
+KEY_SEPARATOR = b"\x1f"
+
+
+def user_state_key(routing: str, user_id: str) -> bytes:
+    """Table key of a user's state: routing key, separator, user id."""
+    return routing.encode() + KEY_SEPARATOR + user_id.encode()
+
+
+def team_state_key(team: str) -> bytes:
+    """Table key of a team's state: the team (its routing key) and the separator."""
+    return team.encode() + KEY_SEPARATOR
+
+
+def routing_of(state_key: bytes) -> str:
+    """The routing key a table key belongs to, which decides its changelog partition."""
+    return state_key.split(KEY_SEPARATOR, 1)[0].decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +67,9 @@ class BatchOutcome:
     alerts: list[AnomalyEvent] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     rekeyed: list[tuple[bytes, bytes]] = field(default_factory=list)
-    """(key = utf8 user id, original value) for the re-key topic."""
+    """(key = utf8 routing key, original value) for the re-key topic."""
     states: dict[bytes, bytes] = field(default_factory=dict)
-    """utf8 user id -> encoded state, one entry per user scored in the batch."""
+    """Table key -> encoded state, one entry per user and team scored in the batch."""
     scored: int = 0
     duplicates: int = 0
 
@@ -62,41 +82,58 @@ def process_batch(
     partitions: int,
     detected_at: datetime,
 ) -> BatchOutcome:
-    """Parse, route and score ``messages``; per user, state is loaded and encoded once.
+    """Parse, route and score ``messages``; each state is loaded and encoded once.
 
-    ``load_state(utf8 user id)`` returns the stored state, or None for a new user.
+    ``load_state(table key)`` returns the stored state, or None for a new user or team.
     Messages from a topic other than ``input_topic`` (the re-key topic) are always
     scored: they were sent to the right partition, and re-routing them could loop.
     """
     outcome = BatchOutcome()
-    by_user: dict[str, list[TokenUsageEvent]] = {}
+    by_route: dict[str, list[TokenUsageEvent]] = {}
     for message in messages:
         try:
             event = parse_event(message.value)
         except InvalidEvent as exc:
             outcome.dead_letters.append(dead_letter(message, exc, detected_at))
             continue
-        if (
-            message.topic == input_topic
-            and partition_for(event.user_id, partitions) != message.partition
-        ):
-            outcome.rekeyed.append((event.user_id.encode(), message.value))
+        route = routing_key(event)
+        if message.topic == input_topic and partition_for(route, partitions) != message.partition:
+            outcome.rekeyed.append((route.encode(), message.value))
             continue
-        by_user.setdefault(event.user_id, []).append(event)
+        by_route.setdefault(route, []).append(event)
 
-    for user_id, events in by_user.items():
-        key = user_id.encode()
-        raw = load_state(key)
-        state = engine.new_state(user_id) if raw is None else UserState.from_bytes(raw)
+    for route, events in by_route.items():
+        team = _load_team(route, events, engine, load_state)
+        users: dict[str, UserState] = {}
         for event in events:
-            result = engine.score_event(state, event, detected_at)
+            state = users.get(event.user_id)
+            if state is None:
+                raw = load_state(user_state_key(route, event.user_id))
+                state = users[event.user_id] = (
+                    engine.new_state(event.user_id) if raw is None else UserState.from_bytes(raw)
+                )
+            result = engine.score_event(
+                state, event, detected_at, team_state=team if event.team is not None else None
+            )
             if result.duplicate:
                 outcome.duplicates += 1
             else:
                 outcome.scored += 1
                 outcome.alerts.extend(result.alerts)
-        outcome.states[key] = state.to_bytes()
+        for user_id, state in users.items():
+            outcome.states[user_state_key(route, user_id)] = state.to_bytes()
+        if team is not None:
+            outcome.states[team_state_key(route)] = team.to_bytes()
     return outcome
+
+
+def _load_team(route: str, events: list[TokenUsageEvent], engine: ScoringEngine,
+               load_state: Callable[[bytes], bytes | None]) -> TeamState | None:
+    """The team's state when the route is a team's (some of its events name it)."""
+    if not any(event.team == route for event in events):
+        return None
+    raw = load_state(team_state_key(route))
+    return engine.new_team_state(route) if raw is None else TeamState.from_bytes(raw)
 
 
 def dead_letter(message: Received, error: InvalidEvent, at: datetime) -> DeadLetter:

@@ -72,8 +72,14 @@ class WorkerProcess:
         wait_until(lambda: self.events(outcome) >= count, timeout_s, self.describe)
 
     def describe(self) -> str:
-        log_tail = self.log_path.read_text(errors="replace")[-2000:]
-        return f"worker counts {self.outcomes()}; log tail:\n{log_tail}"
+        """Counts, and the log with every task's stack (SIGUSR1 makes Faust's worker
+        print them), so a stuck worker shows where it waits."""
+        counts = self.outcomes()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+        log_tail = self.log_path.read_text(errors="replace")[-12000:]
+        return f"worker counts {counts}; log tail:\n{log_tail}"
 
     def stop(self) -> None:
         """SIGTERM this worker by PID (Faust shuts down cleanly); kill it if it hangs."""

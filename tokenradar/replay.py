@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from detectors import EventScore, ScoringEngine, UserState
-from detectors.team import TeamState
+from detectors import EventScore, ScoringEngine, TeamState, UserState, routing_key
 from schemas import DetectorConfig, InvalidEvent, TokenUsageEvent, parse_event
 
 if TYPE_CHECKING:
@@ -50,13 +49,18 @@ class ReplaySummary:
 
 def score_stream(events: Iterator[TokenUsageEvent], engine: ScoringEngine
                  ) -> Iterator[tuple[TokenUsageEvent, EventScore, UserState]]:
-    """(event, its score, the user's state after it), users' and teams' states in memory."""
-    states: dict[str, UserState] = {}
+    """(event, its score, the user's state after it), users' and teams' states in memory.
+
+    A user's state is kept per routing key, as the worker keeps it: a person who
+    changes team starts afresh in the new one, on both.
+    """
+    states: dict[tuple[str, str], UserState] = {}
     teams: dict[str, TeamState] = {}
     for event in events:
-        state = states.get(event.user_id)
+        key = (routing_key(event), event.user_id)
+        state = states.get(key)
         if state is None:
-            state = states[event.user_id] = engine.new_state(event.user_id)
+            state = states[key] = engine.new_state(event.user_id)
         team = None
         if event.team is not None:
             team = teams.get(event.team)

@@ -17,6 +17,8 @@ from streams.batch import partition_for
 
 pytestmark = pytest.mark.integration
 
+TEAM = "platform"
+"""The team of every event of steady_usage: their routing key."""
 MALFORMED = {
     b"this is not json": "not_json",
     b'{"event_id": "e1", "user_id": "u"}': "schema",
@@ -31,29 +33,31 @@ def test_spike_alerts_malformed_dead_lettered_and_every_message_counted(
     users = [f"user-{i}" for i in range(5)]
     send = producer(broker_url)
     produced = rekeyed = 0
+    # Keyed by routing key (the team, as the README recommends): scored where they land.
+    route = TEAM.encode()
     for user in users:
         for event in steady_usage(user):
-            send.send(topics.input, key=user.encode(), value=encode(event))
+            send.send(topics.input, key=route, value=encode(event))
             produced += 1
-    # user-3 arrives unkeyed and user-4 keyed otherwise, both on a partition that is
-    # not their own: the worker must forward them to the re-key topic, then score them.
+    # user-3 arrives unkeyed and user-4 keyed otherwise, both on a partition that is not
+    # their team's: the worker must forward them to the re-key topic, then score them.
     for event in steady_usage("user-3", seed=1)[:5]:
         event["event_id"] += "-unkeyed"
-        wrong = (partition_for("user-3", PARTITIONS) + 1) % PARTITIONS
+        wrong = (partition_for(TEAM, PARTITIONS) + 1) % PARTITIONS
         send.send(topics.input, key=None, value=encode(event), partition=wrong)
         produced += 1
         rekeyed += 1
     for event in steady_usage("user-4", seed=1)[:5]:
         event["event_id"] += "-wrong-key"
-        wrong = (partition_for("user-4", PARTITIONS) + 2) % PARTITIONS
+        wrong = (partition_for(TEAM, PARTITIONS) + 2) % PARTITIONS
         send.send(topics.input, key=b"someone-else", value=encode(event), partition=wrong)
         produced += 1
         rekeyed += 1
     duplicate = steady_usage("user-1")[10]
-    send.send(topics.input, key=b"user-1", value=encode(duplicate))
+    send.send(topics.input, key=route, value=encode(duplicate))
     for raw in MALFORMED:
         send.send(topics.input, key=b"user-2", value=raw)
-    send.send(topics.input, key=b"user-0", value=encode(huge_request("user-0")))
+    send.send(topics.input, key=route, value=encode(huge_request("user-0")))
     produced += 1 + len(MALFORMED) + 1  # duplicate, malformed, spike
     send.flush()
     send.close()

@@ -1,11 +1,9 @@
 """The worker and ``tokenradar replay`` give the same alerts for the same events.
 
-The events are a simulated organisation with injected incidents, produced keyed by
-user in file order, so each user's events reach the worker in replay's order.
-
-Team fields are removed: the worker keeps per-user state only (users are spread
-over partitions by user id), while replay also pools each team's usage, which
-changes scores. Team-level scoring in the worker needs a stage keyed by team.
+The events are a simulated organisation with injected incidents (teams included),
+produced in file order keyed by routing key (the team, else the user id), as the
+README recommends: so each team's events reach the worker in replay's order, and the
+team's baselines and its members' are updated in the same order on both.
 """
 
 from __future__ import annotations
@@ -23,9 +21,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_worker_alerts_equal_replay_alerts(broker_url, topics, start_worker, tmp_path):
-    events, _labels = simulate(SimulationSpec(users=10, teams=2, days=10, seed=3))
-    for event in events:
-        event.pop("team", None)
+    events, _labels = simulate(SimulationSpec(users=24, teams=3, days=12, seed=3,
+                                             incidents_per_kind=1, shifted_teams=1))
+    assert any(event.get("team") for event in events)
     events_path, replay_alerts_path = tmp_path / "events.jsonl", tmp_path / "alerts.jsonl"
     events_path.write_text("".join(json.dumps(event) + "\n" for event in events))
     summary = replay_file(events_path, replay_alerts_path)
@@ -37,7 +35,8 @@ def test_worker_alerts_equal_replay_alerts(broker_url, topics, start_worker, tmp
 
     send = producer(broker_url)
     for event in events:
-        send.send(topics.input, key=event["user_id"].encode(), value=encode(event))
+        route = event.get("team") or event["user_id"]
+        send.send(topics.input, key=str(route).encode(), value=encode(event))
     send.flush()
     send.close()
     worker = start_worker(topics)
