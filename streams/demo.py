@@ -20,7 +20,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from schemas import AnomalyEvent
 from streams.broker import BROKER_ENV, bootstrap_of, create_topics, kafka_broker
 from streams.process import WorkerProcess
-from tokenradar.simulate import SimulationSpec, build_organisation, iter_events
+from tokenradar.simulation import SimulationSpec, build_organisation, iter_events
 
 PARTITIONS = 4
 SESSION_TIMEOUT_SECONDS = 6

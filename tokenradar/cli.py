@@ -184,7 +184,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     import os
 
-    from tokenradar.simulate import (
+    from tokenradar.simulation import (
         SimulationSpec,
         build_organisation,
         iter_events,

@@ -15,7 +15,7 @@ from worker_harness import encode, producer, read_topic
 
 from schemas import AnomalyEvent
 from tokenradar.replay import replay_file
-from tokenradar.simulate import SimulationSpec, simulate
+from tokenradar.simulation import SimulationSpec, simulate
 
 pytestmark = pytest.mark.integration
 

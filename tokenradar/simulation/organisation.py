@@ -3,7 +3,8 @@ through (vacations, new joiners, model adoptions, a team told to adopt AI).
 
 Teams mostly sit in one time zone and differ in culture (how much they use AI); people
 differ by orders of magnitude. Benign changes carry a label with ``benign: true``, so an
-evaluation can count alerts on them as false alerts.
+evaluation can count alerts on them as false alerts; a team's adoption push carries a
+``population_shift`` label, to be reported once for the team.
 """
 
 from __future__ import annotations

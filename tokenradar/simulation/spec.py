@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 INCIDENT_KINDS = ("gaming", "scripted_loop", "runaway_agent", "new_pattern", "creep", "spike")
 """Injected anomalies, each labelled; a detector should alert on them."""
 
-BENIGN_KINDS = ("vacation_return", "new_joiner", "model_adoption", "allowlisted",
-                "population_shift")
+BENIGN_KINDS = ("vacation_return", "new_joiner", "model_adoption", "allowlisted")
 """Labelled changes that are normal; an alert on them is a false alert (a team alert excepted)."""
 
 
@@ -31,7 +30,8 @@ class SimulationSpec:
         Injected incidents of each kind in ``incident_kinds``, on distinct people; fewer
         when the organisation is too small (at most half of the eligible people).
     shifted_teams
-        Teams told to adopt AI during the run (a benign ``population_shift``).
+        Teams told to adopt AI during the run: a ``population_shift``, expected to be
+        reported once for the team, and for none of its members.
     vacation_share, new_joiner_share, adoption_share
         Share of people away for two weeks, joining mid-run, switching main model for good.
     service_accounts

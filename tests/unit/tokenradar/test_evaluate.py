@@ -244,7 +244,7 @@ def test_bad_alert_line_names_file_line_and_field(tmp_path: Path) -> None:
 
 
 def test_labels_written_by_the_simulator_load(tmp_path: Path) -> None:
-    from tokenradar.simulate import SimulationSpec, simulate, write_labels
+    from tokenradar.simulation import SimulationSpec, simulate, write_labels
 
     _, labels = simulate(SimulationSpec(users=12, days=14, seed=3))
     write_labels(tmp_path / "labels.jsonl", labels)

@@ -10,7 +10,7 @@ import pytest
 from schemas import AnomalyEvent, DetectorConfig
 from schemas.config import DetectorSection
 from tokenradar.replay import replay_file
-from tokenradar.simulate import SimulationSpec, simulate
+from tokenradar.simulation import SimulationSpec, simulate
 
 INVALID_LINES = [
     "{not json",

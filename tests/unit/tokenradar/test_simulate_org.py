@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from schemas import parse_event
-from tokenradar.simulate import (
+from tokenradar.simulation import (
     INCIDENT_KINDS,
     Label,
     SimulationSpec,
