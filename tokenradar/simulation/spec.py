@@ -9,7 +9,7 @@ INCIDENT_KINDS = ("gaming", "scripted_loop", "runaway_agent", "new_pattern", "cr
 """Injected anomalies, each labelled; a detector should alert on them."""
 
 BENIGN_KINDS = ("vacation_return", "new_joiner", "model_adoption", "allowlisted")
-"""Labelled changes that are normal; an alert on them is a false alert (a team alert excepted)."""
+"""Labelled changes that are normal; an alert on them is a false alert."""
 
 
 @dataclass(frozen=True)
