@@ -24,6 +24,7 @@ integration: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/bench_worker.py
+	$(BIN)/python bench/bench_replay.py
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

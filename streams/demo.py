@@ -118,7 +118,9 @@ def _produce(url: str, topic: str, spec: SimulationSpec, pace_seconds: float,
 
 
 def _send(producer: KafkaProducer, topic: str, event: dict[str, object]) -> None:
-    producer.send(topic, key=str(event["user_id"]).encode(),
+    """Keyed by routing key (team, else user), as the README recommends: no re-keying."""
+    route = event.get("team") or event["user_id"]
+    producer.send(topic, key=str(route).encode(),
                   value=json.dumps(event, separators=(",", ":")).encode())
 
 
