@@ -45,6 +45,7 @@ def run_demo(seconds: float = 60.0, users: int = 40,
     """Run the demo for about ``seconds``; return 0 when alerts were shown."""
     run = uuid.uuid4().hex[:8]
     started = time.monotonic()
+    say = _timed(say, started)
     with tempfile.TemporaryDirectory(prefix="tokenradar-demo-") as tmp, kafka_broker() as url:
         say(f"broker: {url}" + ("" if _given_broker() else " (embedded Tansu, memory only)"))
         topics = {name: f"demo-{run}-{name}"
@@ -75,6 +76,11 @@ def run_demo(seconds: float = 60.0, users: int = 40,
                 say(f"the worker stopped early; its log:\n{worker.describe()}")
         _summary(say, produced, outcomes, printer.kinds, time.monotonic() - started)
     return 0 if printer.kinds else 1
+
+
+def _timed(say: Callable[[str], None], started: float) -> Callable[[str], None]:
+    """``say`` with the seconds since the demo started in front of each line."""
+    return lambda line: say(f"[{time.monotonic() - started:5.1f}s] {line}" if line else "")
 
 
 def _given_broker() -> bool:
