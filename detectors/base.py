@@ -37,6 +37,7 @@ class Observation:
     gap: float | None
     """Seconds since the user's previous request; None for their first."""
     hour_tokens: int
+    """Tokens of the user's last 60 minutes (estimated from the clock hours)."""
     hour_requests: int
     window_requests: int
     closed_hour: ClosedBucket | None

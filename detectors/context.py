@@ -39,6 +39,7 @@ def digest32(text: str) -> int:
 class UsageContext:
     last_time: float = -1.0
     hour: list[float] = field(default_factory=lambda: [-1.0, 0, 0])
+    previous_hour: list[float] = field(default_factory=lambda: [-1.0, 0, 0])
     window: list[float] = field(default_factory=lambda: [-1.0, 0, 0])
     day: list[float] = field(default_factory=lambda: [-1.0, 0, 0, 0])
     """[local day number, tokens, requests, bit mask of active UTC hours]"""
@@ -58,19 +59,36 @@ class UsageContext:
     """Requests per active hour: the user's usual pace."""
 
     def to_list(self) -> list[Any]:
-        return [self.last_time, self.hour, self.window, self.day, self.utc_offset_hours,
+        return [self.last_time, self.hour, self.previous_hour, self.window, self.day,
+                self.utc_offset_hours,
                 self.profile_days, self.hour_profile, self.weekday_profile,
                 list(self.fingerprints), self.session, self.daily_level.to_list(),
                 self.hourly_requests.to_list()]
 
     @classmethod
     def from_list(cls, values: list[Any]) -> UsageContext:
-        (last_time, hour, window, day, offset, profile_days, hour_profile, weekday_profile,
-         fingerprints, session, daily_level, hourly_requests) = values
-        return cls(last_time, hour, window, day, offset, profile_days, hour_profile,
+        (last_time, hour, previous_hour, window, day, offset, profile_days, hour_profile,
+         weekday_profile, fingerprints, session, daily_level, hourly_requests) = values
+        return cls(last_time, hour, previous_hour, window, day, offset, profile_days,
+                   hour_profile,
                    weekday_profile, deque(fingerprints, maxlen=FINGERPRINTS), session,
                    EWStats.from_list(DAILY_FADING, daily_level),
                    EWStats.from_list(HOURLY_FADING, hourly_requests))
+
+    def last_hour(self, time: float) -> tuple[int, int]:
+        """(tokens, requests) of the last 60 minutes, estimated from the clock hours.
+
+        The current hour counts whole; the previous one for the part of it still within
+        60 minutes, as if its requests were spread evenly. A burst that straddles the
+        top of the hour is then not split in two halves that each look ordinary.
+        """
+        tokens, requests = self.hour[1], self.hour[2]
+        previous = self.previous_hour
+        if previous[0] == self.hour[0] - HOUR:
+            left = 1.0 - (time - self.hour[0]) / HOUR
+            tokens += previous[1] * left
+            requests += previous[2] * left
+        return round(tokens), max(1, round(requests))
 
     def local_day(self, time: float) -> int:
         return int((time + self.utc_offset_hours * HOUR) // DAY)
@@ -87,6 +105,7 @@ class UsageContext:
         closed_hour = _advance(self.hour, time - time % HOUR, tokens)
         if closed_hour is not None:
             self.hourly_requests.update(closed_hour.requests)
+            self.previous_hour = [closed_hour.start, closed_hour.tokens, closed_hour.requests]
         closed_window = _advance(self.window, time - time % window_seconds, tokens)
         closed_day = None
         today = self.local_day(time)

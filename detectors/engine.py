@@ -157,6 +157,7 @@ class ScoringEngine:
         tokens = event.total_tokens
         closed_hour, closed_window, closed_day = context.advance_buckets(
             time, tokens, config.rate.window_minutes * 60.0)
+        last_hour_tokens, last_hour_requests = context.last_hour(time)
         usual_day_tokens = None if closed_day is None else context.learn_daily_level(closed_day)
         repeat_share = context.remember_fingerprint(event.prompt_fingerprint)
         session_requests, session_first_input = context.advance_session(event.session_id,
@@ -164,7 +165,7 @@ class ScoringEngine:
         team_shift = 0.0 if team_state is None else team_state.expected_shift()
         return Observation(
             event=event, time=time, tokens=tokens, gap=gap,
-            hour_tokens=int(context.hour[1]), hour_requests=int(context.hour[2]),
+            hour_tokens=last_hour_tokens, hour_requests=last_hour_requests,
             window_requests=int(context.window[2]), closed_hour=closed_hour,
             closed_window=closed_window, closed_day=closed_day, repeat_share=repeat_share,
             session_requests=session_requests, session_first_input=session_first_input,

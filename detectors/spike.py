@@ -96,8 +96,8 @@ class SpikeDetector(Detector):
                 score=score, feature="tokens_per_hour", observed=observation.hour_tokens,
                 expected=expected,
                 explanation=(
-                    f"This hour's usage reached {observation.hour_tokens:,} tokens over "
-                    f"{observation.hour_requests} requests, "
+                    f"Usage in the last hour reached {observation.hour_tokens:,} tokens over "
+                    f"about {observation.hour_requests} requests, "
                     f"{observation.hour_tokens / expected:.1f}x this user's usual "
                     f"{expected:,.0f} tokens in an active hour."
                 ),

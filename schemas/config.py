@@ -82,7 +82,7 @@ class SpikeConfig(DetectorSection):
         8, description="Active hours seen before hourly totals are scored."
     )
     min_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        4.0, description="Alert only when observed is at least this many times expected."
+        5.0, description="Alert only when observed is at least this many times expected."
     )
     min_tokens: Annotated[int, Field(ge=0)] = Field(
         20_000, description="Ignore requests and hours below this many tokens, however unusual."
