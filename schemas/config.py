@@ -208,7 +208,7 @@ class CreepConfig(DetectorSection):
         0.5, description="CUSUM allowance k, in standard deviations of the daily level."
     )
     threshold: Annotated[float, Field(gt=0)] = Field(
-        5.0, description="CUSUM decision interval h, in standard deviations."
+        7.0, description="CUSUM decision interval h, in standard deviations."
     )
     min_ratio: Annotated[float, Field(ge=1.0)] = Field(
         1.25, description="Alert only when recent days are this many times the reference."
