@@ -20,6 +20,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from schemas import AnomalyEvent
 from streams.broker import BROKER_ENV, bootstrap_of, create_topics, kafka_broker
 from streams.process import WorkerProcess
+from streams.publish import message_key
 from tokenradar.simulation import SimulationSpec, build_organisation, iter_events
 
 PARTITIONS = 4
@@ -124,9 +125,7 @@ def _produce(url: str, topic: str, spec: SimulationSpec, pace_seconds: float,
 
 
 def _send(producer: KafkaProducer, topic: str, event: dict[str, object]) -> None:
-    """Keyed by routing key (team, else user), as the README recommends: no re-keying."""
-    route = event.get("team") or event["user_id"]
-    producer.send(topic, key=str(route).encode(),
+    producer.send(topic, key=message_key(event),
                   value=json.dumps(event, separators=(",", ":")).encode())
 
 

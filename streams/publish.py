@@ -1,4 +1,4 @@
-"""Producing token-usage events to a topic, keyed by user id as the contract recommends."""
+"""Producing token-usage events to a topic, keyed by routing key (team, else user id)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,17 @@ from collections.abc import Iterable, Mapping
 from kafka import KafkaProducer
 
 
+def message_key(event: Mapping[str, object]) -> bytes:
+    """The key to produce an event with: its routing key, the team, else the user id.
+
+    That is where the worker scores the event, so keyed so, no event needs the
+    worker's re-keying hop.
+    """
+    return str(event.get("team") or event["user_id"]).encode()
+
+
 def produce_events(bootstrap: list[str], topic: str, events: Iterable[Mapping[str, object]]) -> int:
-    """Send each event as compact JSON with key = utf8(user_id); return how many were sent.
+    """Send each event as compact JSON keyed by :func:`message_key`; return how many.
 
     Flushes before returning, so every counted event has reached the broker.
     """
@@ -24,7 +33,7 @@ def produce_events(bootstrap: list[str], topic: str, events: Iterable[Mapping[st
     try:
         for event in events:
             value = json.dumps(event, separators=(",", ":")).encode()
-            producer.send(topic, key=str(event["user_id"]).encode(), value=value)
+            producer.send(topic, key=message_key(event), value=value)
             count += 1
         producer.flush()
     finally:
