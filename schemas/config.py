@@ -280,7 +280,7 @@ class DetectorConfig(_Section):
         for team, sections in self.teams.items():
             for section in sections:
                 if section in ("teams", "allowlist", "scoring", "severity"):
-                    raise ValueError(f"teams.{team}.{section} cannot be overridden per team")
+                    raise ValueError(f"teams.{team}.{section}: cannot be overridden per team")
             self._merged_for(team)
         return self
 
@@ -289,7 +289,7 @@ class DetectorConfig(_Section):
         document["teams"] = {}
         for section, values in self.teams[team].items():
             if section not in document or not isinstance(document[section], dict):
-                raise ValueError(f"teams.{team}.{section} is not a detector section")
+                raise ValueError(f"teams.{team}.{section}: not a detector section")
             document[section] = {**document[section], **values}
         try:
             return DetectorConfig.model_validate(document)

@@ -12,6 +12,7 @@ from schemas.config import DetectorConfig
 
 _TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- ]+?)\s*\]\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*=")
+_NESTED = re.compile(r"^Value error, (teams\.[^:\s]+): (.*)$")
 
 
 class ConfigFileError(ValueError):
@@ -49,6 +50,10 @@ def parse_config(text: str, path: Path) -> DetectorConfig:
 def _problem(error: object, lines: dict[str, int]) -> str:
     assert isinstance(error, dict)
     location = [str(part) for part in error["loc"]]
+    if nested := _NESTED.match(error["msg"]):
+        # A check over the whole file (a team's override) names its own key path.
+        location = nested.group(1).split(".")
+        error = {**error, "msg": nested.group(2), "type": "nested"}
     key = ".".join(location) or "(top level)"
     line = next((lines[".".join(location[:n])] for n in range(len(location), 0, -1)
                  if ".".join(location[:n]) in lines), None)

@@ -72,3 +72,12 @@ def test_missing_file_is_reported_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigFileError, match="cannot read the file") as caught:
         load_config(path)
     assert str(path) in str(caught.value)
+
+
+def test_team_override_errors_name_the_line_and_key_path(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[scoring]\nalert_threshold = 0.6\n\n[teams.research.spike]\n"
+                            "min_ratoi = 3\n")
+    with pytest.raises(ConfigFileError) as error:
+        load_config(path)
+    assert error.value.problems == [
+        "line 5, key 'teams.research.spike.min_ratoi': Extra inputs are not permitted"]

@@ -72,13 +72,13 @@ def test_an_invalid_team_override_is_rejected_naming_its_key_path(
 
 @pytest.mark.parametrize("section", ["spikes", "version"])
 def test_an_unknown_team_section_is_rejected(section: str) -> None:
-    with pytest.raises(ValidationError, match=f"teams.research.{section} is not a detector"):
+    with pytest.raises(ValidationError, match=f"teams.research.{section}: not a detector"):
         DetectorConfig.model_validate({"teams": {"research": {section: {"enabled": False}}}})
 
 
 @pytest.mark.parametrize("section", ["scoring", "severity", "allowlist", "teams"])
 def test_organisation_wide_sections_cannot_be_overridden_per_team(section: str) -> None:
-    with pytest.raises(ValidationError, match=f"teams.research.{section} cannot be overridden"):
+    with pytest.raises(ValidationError, match=f"teams.research.{section}: cannot be overridden"):
         DetectorConfig.model_validate({"teams": {"research": {section: {}}}})
 
 
