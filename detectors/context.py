@@ -93,6 +93,9 @@ class UsageContext:
     def local_day(self, time: float) -> int:
         return int((time + self.utc_offset_hours * HOUR) // DAY)
 
+    def local_hour(self, time: float) -> int:
+        return int((time + self.utc_offset_hours * HOUR) % DAY // HOUR)
+
     def usual_activity(self, time: float) -> float:
         """How often the user is active at this hour and weekday (0 = never, 1 = always)."""
         hour = int(time % DAY // HOUR)

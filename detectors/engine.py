@@ -25,6 +25,7 @@ from detectors.spike import SpikeDetector
 from detectors.state import Incident, UserState
 from detectors.team import TeamState, team_key
 from schemas import MAX_EVENT_IDS, AnomalyEvent, AnomalyKind, DetectorConfig, TokenUsageEvent
+from schemas.config import DetectorSection
 
 SCORE_DIGITS = 4
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -96,7 +97,6 @@ class ScoringEngine:
     def detectors_for(self, team: str | None) -> list[Detector]:
         """The enabled detectors, with the team's overrides applied."""
         return self._setup_for(team)[1]
-
 
     def new_state(self, user_id: str) -> UserState:
         return UserState(user_id=user_id)
@@ -194,7 +194,7 @@ class ScoringEngine:
                 for k, incident in state.incidents.items()):
             return None
         severity = self.config.severity_of(round(finding.score, SCORE_DIGITS))
-        quiet_until = time + self._cooldown_seconds(detector)
+        quiet_until = time + self._cooldown_seconds(detector.config)
         incident = state.incidents.get(kind)
         if incident is not None and time < incident.until:
             incident.until = max(incident.until, quiet_until)
@@ -224,9 +224,8 @@ class ScoringEngine:
         if day is not None and usual is not None:
             finding = team.learn_member_day(int(day.start), day.tokens, usual, config)
         context = state.context
-        local = observation.time + context.utc_offset_hours * 3600.0
         finding = finding or team.advance(context.local_day(observation.time),
-                                          int(local % 86_400 // 3600), config)
+                                          context.local_hour(observation.time), config)
         if (finding is None or not config.enabled
                 or finding.score < self.config.scoring.alert_threshold
                 or team.team in self.config.allowlist.teams):
@@ -234,17 +233,16 @@ class ScoringEngine:
         time = observation.time
         if team.incident is not None and time < team.incident.until:
             return []
-        cooldown = (config.cooldown_minutes if config.cooldown_minutes is not None
-                    else self.config.scoring.cooldown_minutes) * 60.0
         key = team_key(team.team)
         alert_id = _alert_id(key, AnomalyKind.POPULATION_SHIFT, "population_shift",
                              observation.event.event_id, self.config_version)
-        team.incident = Incident(alert_id, time + cooldown)
+        team.incident = Incident(alert_id, time + self._cooldown_seconds(config))
         return [self._alert(alert_id, key, team.team, None, finding, observation.event,
                             [observation.event.event_id], detected_at)]
 
-    def _cooldown_seconds(self, detector: Detector) -> float:
-        minutes = detector.config.cooldown_minutes
+    def _cooldown_seconds(self, section: DetectorSection) -> float:
+        """A detector's own quiet time after an alert, else the configuration's."""
+        minutes = section.cooldown_minutes
         if minutes is None:
             minutes = self.config.scoring.cooldown_minutes
         return float(minutes) * 60.0
