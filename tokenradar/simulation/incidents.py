@@ -142,6 +142,18 @@ def _workdays(spec: SimulationSpec, person: Person, last: int | None = None) -> 
             if person.weekday(d) < 5 and person.local_midnight(d) >= warm]
 
 
+def _during_work(spec: SimulationSpec, rng: random.Random, person: Person,
+                 room_hours: float) -> float | None:
+    """A moment on one of the person's working days, half an hour after they start and
+    leaving ``room_hours`` before they stop; None if they have no working day left."""
+    days = _workdays(spec, person)
+    if not days:
+        return None
+    window_start, window_end = person.work_window(rng.choice(days))
+    hours = (window_end - window_start) / HOUR
+    return window_start + rng.uniform(0.5, max(0.6, hours - room_hours)) * HOUR
+
+
 def _log_uniform(rng: random.Random, low: float, high: float) -> float:
     return math.exp(rng.uniform(math.log(low), math.log(high)))
 
@@ -180,13 +192,8 @@ def plan_creep(spec: SimulationSpec, rng: random.Random, person: Person, number:
 
 def plan_spike(spec: SimulationSpec, rng: random.Random, person: Person, number: str
                ) -> Plan | None:
-    days = _workdays(spec, person)
-    if not days:
-        return None
-    window_start, window_end = person.work_window(rng.choice(days))
-    hours = (window_end - window_start) / HOUR
-    start = window_start + rng.uniform(0.5, max(0.6, hours - 1.5)) * HOUR
-    if start + HOUR > spec.end:
+    start = _during_work(spec, rng, person, room_hours=1.5)
+    if start is None or start + HOUR > spec.end:
         return None
     factor = rng.uniform(4, 12)
     shape = rng.choice(("requests", "size", "both"))
@@ -215,12 +222,9 @@ def plan_spike(spec: SimulationSpec, rng: random.Random, person: Person, number:
 
 def plan_scripted_loop(spec: SimulationSpec, rng: random.Random, person: Person, number: str
                        ) -> Plan | None:
-    days = _workdays(spec, person)
-    if not days:
+    start = _during_work(spec, rng, person, room_hours=1.0)
+    if start is None:
         return None
-    window_start, window_end = person.work_window(rng.choice(days))
-    hours = (window_end - window_start) / HOUR
-    start = window_start + rng.uniform(0.5, max(0.6, hours - 1)) * HOUR
     end = min(spec.end, start + rng.uniform(2, 8) * HOUR)
     if end - start < HOUR:
         return None
