@@ -41,7 +41,10 @@ class WorkerSettings(BaseModel):
     )
     data_dir: Path = Field(Path("tokenradar-data"), description="Faust's local data directory.")
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = Field(
-        0, description="Port for Prometheus /metrics on 127.0.0.1; 0 turns it off."
+        0, description="Port for Prometheus /metrics; 0 turns it off."
+    )
+    metrics_host: str = Field(
+        "127.0.0.1", description="Address /metrics listens on; 0.0.0.0 inside a container."
     )
 
     @field_validator("broker")

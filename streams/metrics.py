@@ -67,6 +67,6 @@ class WorkerMetrics:
         for outcome in OUTCOMES:  # export zeros, so "nothing dead-lettered" is visible
             self.events.labels(outcome)
 
-    def serve(self, port: int) -> None:
-        """Expose ``/metrics`` on 127.0.0.1 only."""
-        start_http_server(port, addr="127.0.0.1", registry=self.registry)
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        """Expose ``/metrics`` on ``host`` (loopback unless told otherwise)."""
+        start_http_server(port, addr=host, registry=self.registry)

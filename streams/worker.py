@@ -23,7 +23,7 @@ def run_worker(settings: WorkerSettings, config: DetectorConfig) -> None:
     """Run until SIGTERM/SIGINT; logs "tokenradar worker ready: ..." once consuming."""
     metrics = WorkerMetrics()
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port)
+        metrics.serve(settings.metrics_port, settings.metrics_host)
     app = create_app(settings, config, metrics)
     worker = faust.Worker(app, loglevel="warning", quiet=True)
     worker.execute_from_commandline()
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         "session-timeout-seconds",
         "data-dir",
         "metrics-port",
+        "metrics-host",
     ):
         parser.add_argument(f"--{name}")
     parser.add_argument("--config", type=Path, help="detector configuration (TOML)")

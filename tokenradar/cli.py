@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
                         ("--dlq-topic", "TOKENRADAR_DLQ_TOPIC"),
                         ("--group-id", "TOKENRADAR_GROUP_ID"),
                         ("--partitions", "TOKENRADAR_PARTITIONS"),
-                        ("--metrics-port", "TOKENRADAR_METRICS_PORT")):
+                        ("--metrics-port", "TOKENRADAR_METRICS_PORT"),
+                        ("--metrics-host", "TOKENRADAR_METRICS_HOST")):
         worker.add_argument(option, help=f"also ${env}")
     worker.set_defaults(run=_worker)
 
