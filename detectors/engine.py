@@ -31,9 +31,9 @@ SCORE_DIGITS = 4
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 BEHAVIOUR_KINDS = frozenset({AnomalyKind.GAMING, AnomalyKind.SCRIPTED_LOOP,
                              AnomalyKind.RUNAWAY_AGENT, AnomalyKind.NEW_PATTERN})
-"""Kinds that name a behaviour. While one is open for a user, the generic kinds
-(spike, rate, drift) that the same behaviour sets off are folded into it."""
-GENERIC_KINDS = frozenset({AnomalyKind.SPIKE, AnomalyKind.RATE, AnomalyKind.DRIFT})
+"""Kinds that name a behaviour. While one is open for a user, whatever else the same
+behaviour sets off (a spike, a rate, another behaviour's traits: an agent left running
+is also a new client, its growing context also looks padded) is folded into it."""
 
 
 def routing_key(event: TokenUsageEvent) -> str:
@@ -189,9 +189,8 @@ class ScoringEngine:
         """A new incident's alert, an update of an open one that got worse, or None."""
         kind = detector.kind
         time = observation.time
-        if kind in GENERIC_KINDS and any(
-                k in BEHAVIOUR_KINDS and time < incident.until
-                for k, incident in state.incidents.items()):
+        if any(k != kind and k in BEHAVIOUR_KINDS and time < incident.until
+               for k, incident in state.incidents.items()):
             return None
         severity = self.config.severity_of(round(finding.score, SCORE_DIGITS))
         quiet_until = time + self._cooldown_seconds(detector.config)
