@@ -29,11 +29,12 @@ from schemas.config import DetectorSection
 
 SCORE_DIGITS = 4
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-BEHAVIOUR_KINDS = frozenset({AnomalyKind.GAMING, AnomalyKind.SCRIPTED_LOOP,
-                             AnomalyKind.RUNAWAY_AGENT, AnomalyKind.NEW_PATTERN})
-"""Kinds that name a behaviour. While one is open for a user, whatever else the same
-behaviour sets off (a spike, a rate, another behaviour's traits: an agent left running
-is also a new client, its growing context also looks padded) is folded into it."""
+BEHAVIOUR_RANK = {AnomalyKind.NEW_PATTERN: 1, AnomalyKind.GAMING: 2,
+                  AnomalyKind.SCRIPTED_LOOP: 3, AnomalyKind.RUNAWAY_AGENT: 3}
+"""Kinds that name a behaviour, the more specific ranked higher. While one is open for
+a user, whatever else the same behaviour sets off (a spike, a rate, the traits of a
+less specific behaviour: an agent left running is also a new client, its growing
+context also looks padded) is folded into it; a more specific one still alerts."""
 
 
 def routing_key(event: TokenUsageEvent) -> str:
@@ -189,7 +190,8 @@ class ScoringEngine:
         """A new incident's alert, an update of an open one that got worse, or None."""
         kind = detector.kind
         time = observation.time
-        if any(k != kind and k in BEHAVIOUR_KINDS and time < incident.until
+        rank = BEHAVIOUR_RANK.get(kind, 0)
+        if any(k != kind and BEHAVIOUR_RANK.get(k, 0) >= max(rank, 1) and time < incident.until
                for k, incident in state.incidents.items()):
             return None
         severity = self.config.severity_of(round(finding.score, SCORE_DIGITS))
