@@ -89,8 +89,10 @@ class GamingDetector(Detector):
 
         input_ratio = 10.0 ** (slot.recent_input.mean - slot.usual_input.mean)
         output_ratio = 10.0 ** (slot.recent_output.mean - slot.usual_output.mean)
-        if (slot.inflated_in_a_row < config.min_requests or input_ratio < config.min_input_ratio
-                or output_ratio > config.max_output_ratio):
+        # Only an inflated request can raise the alarm: the first normal one after a
+        # pause must not re-open an incident from the memory of the last one.
+        if (not inflated or slot.inflated_in_a_row < config.min_requests
+                or input_ratio < config.min_input_ratio or output_ratio > config.max_output_ratio):
             return None
         if (observation.repeat_share < config.min_repeat_share
                 and input_ratio < config.strong_input_ratio):
