@@ -29,8 +29,8 @@ from schemas.config import DetectorSection
 
 SCORE_DIGITS = 4
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-BEHAVIOUR_RANK = {AnomalyKind.NEW_PATTERN: 1, AnomalyKind.GAMING: 2,
-                  AnomalyKind.SCRIPTED_LOOP: 3, AnomalyKind.RUNAWAY_AGENT: 3}
+BEHAVIOUR_RANK: dict[str, int] = {AnomalyKind.NEW_PATTERN: 1, AnomalyKind.GAMING: 2,
+                                   AnomalyKind.SCRIPTED_LOOP: 3, AnomalyKind.RUNAWAY_AGENT: 3}
 """Kinds that name a behaviour, the more specific ranked higher. While one is open for
 a user, whatever else the same behaviour sets off (a spike, a rate, the traits of a
 less specific behaviour: an agent left running is also a new client, its growing

@@ -73,14 +73,14 @@ class SpikeDetector(Detector):
         request = _scored(
             _baseline_or_team(slot.per_request, observation.team_per_request,
                               config.min_history_requests),
-            observation.tokens, shift, config)
+            observation.tokens, shift, config, config.min_request_ratio)
         if observation.usual_hourly_requests.count >= config.min_history_hours and (
                 slot.per_request.count >= config.min_history_requests):
             hour = _scored_hour(slot.per_request, observation, config)
         else:
             hour = _scored(_baseline_or_team(slot.per_hour, observation.team_per_hour,
                                              config.min_history_hours),
-                           observation.hour_tokens, shift, config)
+                           observation.hour_tokens, shift, config, config.min_ratio)
         if hour is None:
             # Requests of an hour already out of line are not learned as normal ones.
             slot.per_request.update_clipped(math.log10(observation.tokens + 1), MIN_LOG_STD)
@@ -151,12 +151,12 @@ def _scored_hour(per_request: EWStats, observation: Observation, config: SpikeCo
     return decades_score(decades), expected
 
 
-def _scored(baseline: EWStats | None, tokens: int, team_shift: float,
-            config: SpikeConfig) -> tuple[float, float] | None:
+def _scored(baseline: EWStats | None, tokens: int, team_shift: float, config: SpikeConfig,
+            min_ratio: float) -> tuple[float, float] | None:
     """(score, expected tokens) if ``tokens`` is scoreable and large enough to matter."""
     if baseline is None or tokens < config.min_tokens:
         return None
     expected = 10.0 ** (baseline.mean + team_shift)
-    if tokens < config.min_ratio * expected:
+    if tokens < min_ratio * expected:
         return None
     return tail_score(baseline.z(math.log10(tokens + 1) - team_shift, MIN_LOG_STD)), expected

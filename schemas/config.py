@@ -82,7 +82,11 @@ class SpikeConfig(DetectorSection):
         8, description="Active hours seen before hourly totals are scored."
     )
     min_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        5.0, description="Alert only when observed is at least this many times expected."
+        5.0, description="An hour alerts only at this many times the usual."
+    )
+    min_request_ratio: Annotated[float, Field(ge=1.0)] = Field(
+        10.0, description="A single request alerts only at this many times the usual: "
+        "people paste documents, single requests are heavy-tailed."
     )
     min_tokens: Annotated[int, Field(ge=0)] = Field(
         20_000, description="Ignore requests and hours below this many tokens, however unusual."
@@ -223,7 +227,7 @@ class PopulationShiftConfig(DetectorSection):
         4, description="Members with a closed day before a team's day counts."
     )
     min_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        1.3, description="The team's usage over its members' own usual levels, per day."
+        1.4, description="The team's usage over its members' own usual levels, per day."
     )
     min_days: Annotated[int, Field(ge=1)] = Field(
         2, description="Days in a row the team must stay at min_ratio to alert."

@@ -50,9 +50,10 @@ def _spike_kinds(event_lists: EventLists, config: DetectorConfig, team: str) -> 
 
 def test_a_team_override_changes_that_team_only_and_the_config_version(
         event_lists: EventLists) -> None:
-    config = DetectorConfig.model_validate({"teams": {"research": {"spike": {"min_ratio": 50}}}})
+    config = DetectorConfig.model_validate(
+        {"teams": {"research": {"spike": {"min_ratio": 50, "min_request_ratio": 50}}}})
     assert config.version != DetectorConfig().version
-    assert config.for_team("research").spike.min_ratio == 50
+    assert config.for_team("research").spike.min_request_ratio == 50
     assert config.for_team("core") is config
     assert "spike" in _spike_kinds(event_lists, config, team="core")
     assert "spike" not in _spike_kinds(event_lists, config, team="research")
