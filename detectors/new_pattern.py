@@ -78,7 +78,9 @@ class NewPatternDetector(Detector):
         if time - slot.burst_start > window:
             slot.burst_start, slot.burst_requests = time, 0
         slot.burst_requests += 1
-        usual = observation.usual_activity
+        # An hour never seen in N days is not "never": at most about 1 in N+1 (Laplace),
+        # so a young profile cannot make an hour look rarer than it can know.
+        usual = max(observation.usual_activity, 1.0 / (observation.profile_days + 1))
         if (slot.burst_requests < config.min_burst_requests
                 or usual >= config.unusual_hour_probability):
             return None

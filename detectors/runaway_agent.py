@@ -77,7 +77,8 @@ class RunawayAgentDetector(Detector):
             slot.max_growth = max(slot.max_growth, observation.session_growth)
         if observation.profile_days < config.min_profile_days:
             return None
-        usual = observation.usual_activity
+        # An hour never seen in N days is at most about 1 in N+1 (Laplace), not never.
+        usual = max(observation.usual_activity, 1.0 / (observation.profile_days + 1))
         if usual < config.off_hours_probability:
             if slot.off_requests == 0:
                 slot.off_start = observation.time

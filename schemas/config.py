@@ -192,7 +192,7 @@ class NewPatternConfig(DetectorSection):
     """A burst on a model or client the user never used, at an unusual hour."""
 
     min_profile_days: Annotated[int, Field(ge=1)] = Field(
-        7, description="Active days seen before anything the user uses counts as new."
+        5, description="Active days seen before anything the user uses counts as new."
     )
     min_burst_requests: Annotated[int, Field(ge=1)] = 10
     burst_minutes: Annotated[float, Field(gt=0)] = 45.0
