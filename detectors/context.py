@@ -100,7 +100,10 @@ class UsageContext:
         """How often the user is active at this hour and weekday (0 = never, 1 = always)."""
         hour = int(time % DAY // HOUR)
         weekday = (self.local_day(time) + 3) % 7  # day 0 of the epoch was a Thursday
-        return min(self.hour_profile[hour], self.weekday_profile[weekday])
+        seen = min(self.hour_profile[hour], self.weekday_profile[weekday])
+        # An hour never seen in N days is not "never", only about 1 in N+1 (Laplace): a
+        # young profile cannot make an hour look rarer than it can know.
+        return max(seen, 1.0 / (self.profile_days + 1))
 
     def advance_buckets(self, time: float, tokens: int, window_seconds: float
                         ) -> tuple[ClosedBucket | None, ClosedBucket | None, ClosedBucket | None]:

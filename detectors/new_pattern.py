@@ -18,7 +18,6 @@ from schemas.config import NewPatternConfig
 
 MAX_KNOWN = 24
 """Models and clients remembered per user; the least recently used is forgotten."""
-MIN_USUAL_ACTIVITY = 0.01
 NOVELTY_DECADES = 1.0
 """A model or client never used before: about a 1-in-10 event for a given burst."""
 WARM_UP = 0.0
@@ -78,9 +77,7 @@ class NewPatternDetector(Detector):
         if time - slot.burst_start > window:
             slot.burst_start, slot.burst_requests = time, 0
         slot.burst_requests += 1
-        # An hour never seen in N days is not "never": at most about 1 in N+1 (Laplace),
-        # so a young profile cannot make an hour look rarer than it can know.
-        usual = max(observation.usual_activity, 1.0 / (observation.profile_days + 1))
+        usual = observation.usual_activity
         if (slot.burst_requests < config.min_burst_requests
                 or usual >= config.unusual_hour_probability):
             return None
@@ -88,7 +85,7 @@ class NewPatternDetector(Detector):
         # novelty (each never-used model or client), and the burst (so many requests
         # in the window, against the user's usual pace).
         usual_in_window = observation.usual_hourly_requests.mean * window / 3600.0
-        decades = (-math.log10(max(usual, MIN_USUAL_ACTIVITY))
+        decades = (-math.log10(usual)
                    + NOVELTY_DECADES * len(new_things)
                    + poisson_tail_decades(slot.burst_requests, max(usual_in_window, 1.0)))
         what = " and ".join(f"{kind} {getattr(event, kind)}" for kind in new_things)

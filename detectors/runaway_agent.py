@@ -16,7 +16,6 @@ from detectors.calibration import SCORE_DECADES
 from schemas import AnomalyKind
 from schemas.config import RunawayAgentConfig
 
-MIN_USUAL_ACTIVITY = 0.01
 DEPENDENCE_DISCOUNT = 0.1
 """Requests of one run are not independent: each counts for a tenth of its surprise."""
 GROWTH_EVIDENCE_DECADES = 1.0
@@ -77,13 +76,12 @@ class RunawayAgentDetector(Detector):
             slot.max_growth = max(slot.max_growth, observation.session_growth)
         if observation.profile_days < config.min_profile_days:
             return None
-        # An hour never seen in N days is at most about 1 in N+1 (Laplace), not never.
-        usual = max(observation.usual_activity, 1.0 / (observation.profile_days + 1))
+        usual = observation.usual_activity
         if usual < config.off_hours_probability:
             if slot.off_requests == 0:
                 slot.off_start = observation.time
             slot.off_requests += 1
-            slot.surprise += -math.log10(max(usual, MIN_USUAL_ACTIVITY)) * DEPENDENCE_DISCOUNT
+            slot.surprise += -math.log10(usual) * DEPENDENCE_DISCOUNT
 
         off_minutes = (observation.time - slot.off_start) / 60.0 if slot.off_requests else 0.0
         if (slot.off_requests < config.min_requests or off_minutes < config.min_minutes
