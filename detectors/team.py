@@ -31,6 +31,7 @@ POOL_FADING = 0.01
 MAX_MEMBERS = 512
 MEMBER_DAY_CAP = 3.0
 MIN_LOG_STD = 0.05
+MIN_QUIET_DAYS = 5
 CLOSE_HOUR = 12
 MOVING = math.log10(1.15)
 """Below this the team is not moving, and members are judged on their own."""
@@ -101,7 +102,8 @@ class TeamState:
         self.up_days += 1
         spread = max(self.noise.std, MIN_LOG_STD)
         self.evidence += normal_tail_decades((ratio - self.noise.mean) / spread)
-        if self.up_days < config.min_days:
+        if self.up_days < config.min_days or self.noise.count < MIN_QUIET_DAYS:
+            # A team whose quiet days have not been seen yet has no noise to judge by.
             return None
         times = 10.0 ** self.recent.mean
         return Finding(
