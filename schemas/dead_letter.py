@@ -13,7 +13,10 @@ class DeadLetter(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     reason: str = Field(description="Why the message was not scored, naming the field at fault.")
-    error_type: str = Field(description="not_json, not_utf8, schema or not_an_object.")
+    error_type: str = Field(
+        description="not_utf8, not_json, not_an_object, schema; or scoring_error when a "
+        "valid event made the detectors fail (a bug to report, the event kept)."
+    )
     original_base64: str = Field(description="The message value exactly as received, base64.")
     original_key_base64: str | None = None
     source_topic: str

@@ -89,7 +89,7 @@ def process_batch(
     scored: they were sent to the right partition, and re-routing them could loop.
     """
     outcome = BatchOutcome()
-    by_route: dict[str, list[TokenUsageEvent]] = {}
+    by_route: dict[str, list[tuple[TokenUsageEvent, Received]]] = {}
     for message in messages:
         try:
             event = parse_event(message.value)
@@ -100,21 +100,28 @@ def process_batch(
         if message.topic == input_topic and partition_for(route, partitions) != message.partition:
             outcome.rekeyed.append((route.encode(), message.value))
             continue
-        by_route.setdefault(route, []).append(event)
+        by_route.setdefault(route, []).append((event, message))
 
-    for route, events in by_route.items():
-        team = _load_team(route, events, engine, load_state)
+    for route, received in by_route.items():
+        team = _load_team(route, [event for event, _ in received], engine, load_state)
         users: dict[str, UserState] = {}
-        for event in events:
+        for event, message in received:
             state = users.get(event.user_id)
             if state is None:
                 raw = load_state(user_state_key(route, event.user_id))
                 state = users[event.user_id] = (
                     engine.new_state(event.user_id) if raw is None else UserState.from_bytes(raw)
                 )
-            result = engine.score_event(
-                state, event, detected_at, team_state=team if event.team is not None else None
-            )
+            try:
+                result = engine.score_event(
+                    state, event, detected_at, team_state=team if event.team is not None else None
+                )
+            except Exception as exc:  # noqa: BLE001  # one bad event must not stop the stream
+                # A bug in a detector, not in the event: the event is kept, with the error,
+                # where an operator looks, and the worker goes on with the next one.
+                failure = InvalidEvent("scoring_error", f"the detectors failed: {exc!r}")
+                outcome.dead_letters.append(dead_letter(message, failure, detected_at))
+                continue
             if result.duplicate:
                 outcome.duplicates += 1
             else:
