@@ -16,11 +16,21 @@ import faust
 
 from schemas import DetectorConfig, WorkerSettings
 from streams.app import create_app
+from streams.broker import BrokerUnavailable, broker_answers
 from streams.metrics import WorkerMetrics
 
 
 def run_worker(settings: WorkerSettings, config: DetectorConfig) -> None:
-    """Run until SIGTERM/SIGINT; logs "tokenradar worker ready: ..." once consuming."""
+    """Run until SIGTERM/SIGINT; logs "tokenradar worker ready: ..." once consuming.
+
+    Raises :class:`BrokerUnavailable` at once when the broker does not answer, rather
+    than letting the Kafka clients retry without end.
+    """
+    if not broker_answers(settings.broker, timeout_s=10.0):
+        raise BrokerUnavailable(
+            f"the broker {settings.broker} does not answer Kafka requests: start it, or give "
+            "the right address with --broker or TOKENRADAR_BROKER (host:port[,host:port])"
+        )
     metrics = WorkerMetrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings.metrics_host)
@@ -58,7 +68,10 @@ def main(argv: list[str] | None = None) -> None:
             config = load_config(settings.config)
         except ConfigFileError as exc:
             sys.exit(str(exc))
-    run_worker(settings, config)
+    try:
+        run_worker(settings, config)
+    except BrokerUnavailable as exc:
+        sys.exit(f"tokenradar worker: {exc}")
 
 
 if __name__ == "__main__":

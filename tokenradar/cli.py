@@ -129,9 +129,13 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def _worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     config = _load_config(settings.config)
+    from streams.broker import BrokerUnavailable
     from streams.worker import run_worker
 
-    run_worker(settings, config)
+    try:
+        run_worker(settings, config)
+    except BrokerUnavailable as exc:
+        raise _UserError(str(exc)) from None
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,14 @@ def test_installed_command_runs_simulate_then_replay(tmp_path: Path) -> None:
                           check=True, capture_output=True, text=True, timeout=60)
     assert "events scored" in done.stdout
     assert alerts.exists()
+
+
+def test_worker_with_a_broker_that_does_not_answer_exits_2_saying_how_to_fix(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as sock:  # a free loopback port, closed again: nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert main(["worker", "--broker", f"127.0.0.1:{port}"]) == 2
+    error = capsys.readouterr().err
+    assert f"127.0.0.1:{port} does not answer" in error
+    assert "--broker or TOKENRADAR_BROKER" in error
