@@ -136,12 +136,12 @@ def create_app(
     )
 
     async def store_states(states: dict[bytes, bytes]) -> None:
-        """One table write per user; each changelog partition's last write goes alone.
+        """One table write per user and team; each changelog partition's last write goes alone.
 
         Tansu 0.6.0 answers ListOffsets "latest" with the base offset of the last
         record batch + 1, so Faust's recovery stops before the other records of a
-        multi-record last batch, and a restarted worker would miss those users'
-        newest state. Flushing before the last write of each partition makes that
+        multi-record last batch, and a restarted worker would miss those records'
+        newest states. Flushing before the last write of each partition makes that
         write a batch of its own: recovery is then complete on Tansu too. The cost
         is one producer flush per agent batch; on Kafka it changes nothing else.
         """
