@@ -25,7 +25,7 @@ import faust
 
 from detectors import ScoringEngine
 from schemas import DetectorConfig, WorkerSettings
-from streams.batch import Received, partition_for, process_batch, routing_of
+from streams.batch import DecodedStates, Received, partition_for, process_batch, routing_of
 from streams.broker import create_topics, partition_count
 from streams.metrics import WorkerMetrics
 
@@ -118,6 +118,7 @@ def create_app(
     partitions = prepare_topics(settings)
     metrics = WorkerMetrics() if metrics is None else metrics
     engine = ScoringEngine(config)
+    decoded = DecodedStates()
     app = faust.App(settings.group_id, **faust_options(settings, partitions))
     rekey_topic = app.topic(rekey_topic_name(settings), partitions=partitions, **RAW)
     alerts_topic = app.topic(settings.alerts_topic, **RAW)
@@ -174,7 +175,13 @@ def create_app(
                 for e in batch
             ]
             outcome = process_batch(
-                messages, engine, table.get, settings.input_topic, partitions, datetime.now(UTC)
+                messages,
+                engine,
+                table.get,
+                settings.input_topic,
+                partitions,
+                datetime.now(UTC),
+                decoded,
             )
             await store_states(outcome.states)
             for key, value in outcome.rekeyed:

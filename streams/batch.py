@@ -74,6 +74,42 @@ class BatchOutcome:
     duplicates: int = 0
 
 
+class DecodedStates:
+    """The states this worker last stored, kept decoded between batches.
+
+    A state whose stored bytes are still exactly the ones written from it is reused
+    instead of decoded again: the codec is exact, so the object is what decoding would
+    give. Anything else (a new worker, a partition that moved and came back changed)
+    is decoded afresh, so this only saves time, never changes a result.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[bytes, tuple[bytes, UserState | TeamState]] = {}
+
+    def user(self, key: bytes, raw: bytes | None, engine: ScoringEngine,
+             user_id: str) -> UserState:
+        state = self._reused(key, raw)
+        if isinstance(state, UserState):
+            return state
+        return engine.new_state(user_id) if raw is None else UserState.from_bytes(raw)
+
+    def team(self, key: bytes, raw: bytes | None, engine: ScoringEngine, team: str
+             ) -> TeamState:
+        state = self._reused(key, raw)
+        if isinstance(state, TeamState):
+            return state
+        return engine.new_team_state(team) if raw is None else TeamState.from_bytes(raw)
+
+    def remember(self, key: bytes, raw: bytes, state: UserState | TeamState) -> None:
+        self._entries[key] = (raw, state)
+
+    def _reused(self, key: bytes, raw: bytes | None) -> UserState | TeamState | None:
+        entry = self._entries.get(key)
+        if raw is None or entry is None or entry[0] != raw:
+            return None
+        return entry[1]
+
+
 def process_batch(
     messages: Iterable[Received],
     engine: ScoringEngine,
@@ -81,13 +117,16 @@ def process_batch(
     input_topic: str,
     partitions: int,
     detected_at: datetime,
+    decoded: DecodedStates | None = None,
 ) -> BatchOutcome:
     """Parse, route and score ``messages``; each state is loaded and encoded once.
 
     ``load_state(table key)`` returns the stored state, or None for a new user or team.
     Messages from a topic other than ``input_topic`` (the re-key topic) are always
     scored: they were sent to the right partition, and re-routing them could loop.
+    ``decoded`` carries the worker's decoded states from one batch to the next.
     """
+    decoded = DecodedStates() if decoded is None else decoded
     outcome = BatchOutcome()
     by_route: dict[str, list[tuple[TokenUsageEvent, Received]]] = {}
     for message in messages:
@@ -103,15 +142,17 @@ def process_batch(
         by_route.setdefault(route, []).append((event, message))
 
     for route, received in by_route.items():
-        team = _load_team(route, [event for event, _ in received], engine, load_state)
+        team = None
+        if any(event.team == route for event, _ in received):  # the route is a team's
+            team_key = team_state_key(route)
+            team = decoded.team(team_key, load_state(team_key), engine, route)
         users: dict[str, UserState] = {}
         for event, message in received:
             state = users.get(event.user_id)
             if state is None:
-                raw = load_state(user_state_key(route, event.user_id))
-                state = users[event.user_id] = (
-                    engine.new_state(event.user_id) if raw is None else UserState.from_bytes(raw)
-                )
+                key = user_state_key(route, event.user_id)
+                state = users[event.user_id] = decoded.user(key, load_state(key), engine,
+                                                            event.user_id)
             try:
                 result = engine.score_event(
                     state, event, detected_at, team_state=team if event.team is not None else None
@@ -127,20 +168,15 @@ def process_batch(
             else:
                 outcome.scored += 1
                 outcome.alerts.extend(result.alerts)
-        for user_id, state in users.items():
-            outcome.states[user_state_key(route, user_id)] = state.to_bytes()
+        stored: list[tuple[bytes, UserState | TeamState]] = [
+            (user_state_key(route, user_id), state) for user_id, state in users.items()]
         if team is not None:
-            outcome.states[team_state_key(route)] = team.to_bytes()
+            stored.append((team_state_key(route), team))
+        for key, scored_state in stored:
+            raw = scored_state.to_bytes()
+            outcome.states[key] = raw
+            decoded.remember(key, raw, scored_state)
     return outcome
-
-
-def _load_team(route: str, events: list[TokenUsageEvent], engine: ScoringEngine,
-               load_state: Callable[[bytes], bytes | None]) -> TeamState | None:
-    """The team's state when the route is a team's (some of its events name it)."""
-    if not any(event.team == route for event in events):
-        return None
-    raw = load_state(team_state_key(route))
-    return engine.new_team_state(route) if raw is None else TeamState.from_bytes(raw)
 
 
 def dead_letter(message: Received, error: InvalidEvent, at: datetime) -> DeadLetter:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from detectors import ScoringEngine
 from schemas import DeadLetter, DetectorConfig
-from streams.batch import Received, partition_for, process_batch
+from streams.batch import DecodedStates, Received, partition_for, process_batch
 
 PARTITIONS = 4
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -50,3 +50,46 @@ def test_an_event_on_another_partition_than_its_team_is_rekeyed_by_team() -> Non
                             PARTITIONS, NOW)
     assert outcome.rekeyed == [(b"core", message.value)]
     assert outcome.scored == 0 and not outcome.states
+
+
+def _simulated_batches(size: int = 500) -> list[list[Received]]:
+    from tokenradar.simulation import SimulationSpec, simulate
+
+    events, _ = simulate(SimulationSpec(users=12, teams=2, days=9, seed=4,
+                                        incidents_per_kind=1, shifted_teams=0))
+    messages = []
+    for offset, event in enumerate(events):
+        route = str(event.get("team") or event["user_id"])
+        messages.append(Received(route.encode(), json.dumps(event).encode(), "usage",
+                                 partition_for(route, PARTITIONS), offset))
+    return [messages[i:i + size] for i in range(0, len(messages), size)]
+
+
+def _run(batches: list[list[Received]], decoded: DecodedStates | None
+         ) -> tuple[list[str], dict[bytes, bytes]]:
+    engine, table, alert_ids = ScoringEngine(DetectorConfig()), {}, []
+    for batch in batches:
+        outcome = process_batch(batch, engine, table.get, "usage", PARTITIONS, NOW, decoded)
+        table.update(outcome.states)
+        alert_ids += [alert.alert_id for alert in outcome.alerts]
+    return alert_ids, table
+
+
+def test_states_kept_decoded_between_batches_change_no_result() -> None:
+    batches = _simulated_batches()
+    fresh_alerts, fresh_table = _run(batches, None)
+    kept_alerts, kept_table = _run(batches, DecodedStates())
+    assert fresh_alerts, "the simulation should give alerts to compare"
+    assert kept_alerts == fresh_alerts
+    assert kept_table == fresh_table
+
+
+def test_a_stored_state_changed_elsewhere_is_decoded_not_reused() -> None:
+    engine, decoded = ScoringEngine(DetectorConfig()), DecodedStates()
+    mine = engine.new_state("ana")
+    decoded.remember(b"core\x1fana", mine.to_bytes(), mine)
+    theirs = engine.new_state("ana")
+    theirs.events = 41  # another worker scored more of ana's events meanwhile
+    loaded = decoded.user(b"core\x1fana", theirs.to_bytes(), engine, "ana")
+    assert loaded is not mine
+    assert loaded.events == 41
