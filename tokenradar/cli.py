@@ -150,7 +150,7 @@ def _replay(args: argparse.Namespace) -> int:
                          "`tokenradar evaluate`")
     report = labels = None
     if args.report is not None:
-        from tokenradar.evaluate import EvaluationInputError, load_labels
+        from tokenradar.evaluation_files import EvaluationInputError, load_labels
         from tokenradar.report import ReportBuilder
 
         try:  # read the labels first: a typo in them should not cost a whole replay
@@ -167,7 +167,8 @@ def _replay(args: argparse.Namespace) -> int:
     if report is not None:
         evaluation = None
         if labels is not None:
-            from tokenradar.evaluate import count_active_user_days, evaluate, load_alerts
+            from tokenradar.evaluate import evaluate
+            from tokenradar.evaluation_files import count_active_user_days, load_alerts
 
             evaluation = evaluate(labels, load_alerts(args.alerts_out),
                                   count_active_user_days(args.input))
@@ -177,7 +178,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from tokenradar.evaluate import EvaluationInputError, run_evaluation
+    from tokenradar.evaluation_files import EvaluationInputError
+    from tokenradar.evaluation_text import run_evaluation
 
     try:
         run_evaluation(args.labels, args.alerts, args.events, args.json_out)

@@ -25,18 +25,14 @@ Examples
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
-from schemas import AnomalyEvent, InvalidEvent, parse_event
+from schemas import AnomalyEvent
 
 MATCH_BEFORE = timedelta(minutes=5)
 """An alert up to this long before a label's start still matches: the simulator's
@@ -47,10 +43,6 @@ close when the hour does, and a baseline-relative detector needs some evidence."
 KIND_ORDER = ("spike", "gaming", "scripted_loop", "runaway_agent", "new_pattern", "creep",
               "population_shift", "rate", "drift")
 """Kinds in the order tables list them; other kinds follow, alphabetically."""
-
-
-class EvaluationInputError(ValueError):
-    """A labels, alerts or events file that cannot be read; the message names file and line."""
 
 
 @dataclass(frozen=True)
@@ -347,206 +339,3 @@ def _alert_dict(f: AlertFigures) -> dict[str, Any]:
     return {"alerts": f.alerts, "matched": f.matched, "precision": f.precision,
             "false_alerts": f.false_alerts, "false_alerts_on_benign_labels": f.on_benign,
             "false_alerts_per_1000_user_days": f.false_alerts_per_1000_user_days}
-
-
-# --- reading the inputs ---------------------------------------------------------------
-
-
-def load_labels(path: Path) -> list[IncidentLabel]:
-    """The labels of a JSONL file; raises :class:`EvaluationInputError` naming the line."""
-    labels = []
-    for number, record in _json_lines(path):
-        where = f"{path}:{number}"
-        try:
-            start, end = _timestamp(record, "start"), _timestamp(record, "end")
-            members = record.get("members") or []
-            if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-                raise ValueError("'members' must be a list of user ids")
-            if not isinstance(record.get("benign", False), bool):
-                raise ValueError("'benign' must be true or false")
-            for key in ("incident_id", "kind", "user_id"):
-                if not isinstance(record.get(key), str) or not record[key]:
-                    raise ValueError(f"'{key}' must be a non-empty string")
-            if end < start:
-                raise ValueError(f"'end' ({record['end']}) is before 'start' ({record['start']})")
-        except ValueError as exc:
-            raise EvaluationInputError(f"{where}: bad label: {exc}") from None
-        labels.append(IncidentLabel(record["incident_id"], record["kind"], record["user_id"],
-                                    record.get("team"), start, end,
-                                    benign=record.get("benign", False),
-                                    members=tuple(members)))
-    return labels
-
-
-def load_alerts(path: Path) -> list[AnomalyEvent]:
-    """The anomaly events of a JSONL file; raises :class:`EvaluationInputError` naming the line."""
-    alerts = []
-    for number, record in _json_lines(path):
-        try:
-            alerts.append(AnomalyEvent.model_validate(record))
-        except ValidationError as exc:
-            problems = "; ".join(f"field '{'.'.join(map(str, e['loc'])) or '(line)'}': {e['msg']}"
-                                 for e in exc.errors(include_url=False)[:3])
-            raise EvaluationInputError(f"{path}:{number}: not an anomaly event: {problems}"
-                                       ) from None
-    return alerts
-
-
-def count_active_user_days(events_path: Path) -> int:
-    """Distinct (user_id, UTC date) pairs with at least one event.
-
-    Lines that ``replay`` would skip as invalid are skipped here too, so the count
-    covers exactly the events that were scored.
-    """
-    days = set()
-    try:
-        with open(events_path, "rb") as source:
-            for line in source:
-                if not line.strip():
-                    continue
-                try:
-                    event = parse_event(line)
-                except InvalidEvent:
-                    continue
-                days.add((event.user_id, event.timestamp.astimezone(UTC).date()))
-    except OSError as exc:
-        raise EvaluationInputError(f"{events_path}: cannot read: {exc.strerror}") from None
-    return len(days)
-
-
-def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        with open(path, encoding="utf-8") as source:
-            for number, line in enumerate(source, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise EvaluationInputError(f"{path}:{number}: not valid JSON: {exc.msg}"
-                                               ) from None
-                if not isinstance(record, dict):
-                    raise EvaluationInputError(f"{path}:{number}: expected a JSON object")
-                yield number, record
-    except OSError as exc:
-        raise EvaluationInputError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise EvaluationInputError(f"{path}: not UTF-8 text: {exc.reason}") from None
-
-
-def _timestamp(record: dict[str, Any], key: str) -> datetime:
-    value = record.get(key)
-    if not isinstance(value, str):
-        raise ValueError(f"'{key}' must be an RFC 3339 string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"'{key}' is not an RFC 3339 time: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"'{key}' has no UTC offset: {value!r}")
-    return parsed
-
-
-# --- printing -------------------------------------------------------------------------
-
-
-def evaluation_tables(evaluation: Evaluation) -> list[tuple[str, list[list[str]]]]:
-    """(title, rows) of each table, the first row the header; for text and for HTML."""
-    rows = [["kind", "incidents", "detected", "recall", "kind acc", "median delay",
-             "p90 delay", "alerts/incident (max)"]]
-    for f in [*evaluation.by_kind, evaluation.overall]:
-        rows.append([f.kind, str(f.incidents), str(f.detected), _share(f.recall),
-                     _share(f.kind_accuracy), _delay(f.median_delay, f.kind),
-                     _delay(f.p90_delay, f.kind), _per_incident(f)])
-    tables = [("Incidents by labelled kind", rows)]
-
-    rows = [["alert kind", "alerts", "matched", "precision", "false", "on benign",
-             "false /1000 user-days"]]
-    for a in [*evaluation.alerts_by_kind, evaluation.alerts_overall]:
-        rows.append([a.kind, str(a.alerts), str(a.matched), _share(a.precision),
-                     str(a.false_alerts), str(a.on_benign),
-                     _number(a.false_alerts_per_1000_user_days)])
-    days = evaluation.active_user_days
-    tables.append((f"Alerts ({'n/a' if days is None else f'{days:,}'} active user-days)", rows))
-
-    if evaluation.population_shifts:
-        rows = [["population shift", "team", "benign", "members", "alerted", "share"]]
-        rows += [[s.incident_id, s.team or "", "yes" if s.benign else "no", str(s.members),
-                  str(s.members_alerted), _share(s.share)] for s in evaluation.population_shifts]
-        rows.append(["all", "", "", str(sum(s.members for s in evaluation.population_shifts)),
-                     str(sum(s.members_alerted for s in evaluation.population_shifts)),
-                     _share(evaluation.population_shift_share)])
-        tables.append(("Population shifts: members with an individual alert", rows))
-    if evaluation.benign:
-        rows = [["benign kind", "labels", "labels alerted", "false alerts"]]
-        rows += [[b.kind, str(b.labels), str(b.labels_alerted), str(b.alerts)]
-                 for b in evaluation.benign]
-        tables.append(("Benign context (must not alert)", rows))
-    return tables
-
-
-def evaluation_notes(evaluation: Evaluation) -> list[str]:
-    """The missed incidents and the matching rule, one sentence each."""
-    notes = []
-    missed = [o.label.incident_id for o in evaluation.outcomes if not o.detected]
-    if missed:
-        more = f" and {len(missed) - 12} more" if len(missed) > 12 else ""
-        notes.append(f"missed: {', '.join(missed[:12])}{more}")
-    before, after = MATCH_BEFORE / timedelta(minutes=1), MATCH_AFTER / timedelta(hours=1)
-    notes.append(f"an alert matches a label of its user from {before:g} min before its start "
-                 f"to {after:g} h after its end; kind acc: the first matching alert has the "
-                 "label's kind")
-    return notes
-
-
-def format_evaluation(evaluation: Evaluation) -> str:
-    """Aligned plain-text tables of an evaluation, for a terminal."""
-    out: list[str] = []
-    for title, rows in evaluation_tables(evaluation):
-        out += ["", title, _table(rows)] if out else [title, _table(rows)]
-    return "\n".join(out + [""] + evaluation_notes(evaluation))
-
-
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [cell.ljust(width) if i == 0 else cell.rjust(width)
-                 for i, (cell, width) in enumerate(zip(row, widths, strict=True))]
-        lines.append("  ".join(cells).rstrip())
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
-def _share(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.0f}%"
-
-
-def _number(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}"
-
-
-def _delay(delay: timedelta | None, kind: str) -> str:
-    if delay is None:
-        return "-"
-    text = f"{delay / timedelta(minutes=1):.0f} min"
-    if kind == "creep":
-        text += f" ({delay / timedelta(days=1):.1f} d)"
-    return text
-
-
-def _per_incident(f: IncidentFigures) -> str:
-    if f.alerts_per_incident_mean is None:
-        return "-"
-    return f"{f.alerts_per_incident_mean:.1f} ({f.alerts_per_incident_max})"
-
-
-def run_evaluation(labels_path: Path, alerts_path: Path, events_path: Path | None = None,
-                   json_out: Path | None = None) -> Evaluation:
-    """What ``tokenradar evaluate`` does: read, evaluate, print, and write the JSON."""
-    days = count_active_user_days(events_path) if events_path is not None else None
-    evaluation = evaluate(load_labels(labels_path), load_alerts(alerts_path), days)
-    print(format_evaluation(evaluation))
-    if json_out is not None:
-        json_out.write_text(json.dumps(evaluation.to_dict(), indent=2) + "\n", encoding="utf-8")
-    return evaluation

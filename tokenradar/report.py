@@ -32,7 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from schemas import AnomalyEvent, TokenUsageEvent
-from tokenradar.evaluate import Evaluation, IncidentLabel, evaluation_notes, evaluation_tables
+from tokenradar.evaluate import Evaluation, IncidentLabel
+from tokenradar.evaluation_text import evaluation_notes, evaluation_tables
 from tokenradar.svg import (
     LinearScale,
     LogScale,

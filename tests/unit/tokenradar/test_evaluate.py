@@ -9,16 +9,14 @@ from pathlib import Path
 import pytest
 
 from schemas import AnomalyEvent
-from tokenradar.evaluate import (
+from tokenradar.evaluate import IncidentLabel, evaluate
+from tokenradar.evaluation_files import (
     EvaluationInputError,
-    IncidentLabel,
     count_active_user_days,
-    evaluate,
-    format_evaluation,
     load_alerts,
     load_labels,
-    run_evaluation,
 )
+from tokenradar.evaluation_text import format_evaluation, run_evaluation
 
 T0 = datetime(2026, 11, 10, 10, tzinfo=UTC)
 MIN = timedelta(minutes=1)
