@@ -34,7 +34,8 @@ from urllib.request import urlopen
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.broker import bootstrap_of, create_topics, free_port, kafka_broker
+from schemas.settings import bootstrap_of
+from streams.broker import create_topics, free_port, kafka_broker
 from streams.publish import produce_events
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,6 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 ENV_PREFIX = "TOKENRADAR_"
 
 
+def bootstrap_of(url: str) -> list[str]:
+    """``kafka://h:p,h2:p2`` or ``h:p`` -> ``["h:p", "h2:p2"]``, as Kafka clients take it."""
+    return [host.strip() for host in url.strip().removeprefix("kafka://").split(",")]
+
+
 class WorkerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -50,7 +55,7 @@ class WorkerSettings(BaseModel):
     @field_validator("broker")
     @classmethod
     def _broker_url(cls, value: str) -> str:
-        hosts = [host.strip() for host in value.strip().removeprefix("kafka://").split(",")]
+        hosts = bootstrap_of(value)
         for host in hosts:
             name, _, port = host.rpartition(":")
             if not name or "/" in name or not port.isdigit():
@@ -63,7 +68,7 @@ class WorkerSettings(BaseModel):
     @property
     def bootstrap_servers(self) -> list[str]:
         """The broker addresses as kafka-python and aiokafka take them."""
-        return self.broker.removeprefix("kafka://").split(",")
+        return bootstrap_of(self.broker)
 
     @classmethod
     def from_sources(

@@ -23,17 +23,14 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from schemas.settings import bootstrap_of
+
 BROKER_ENV = "TOKENRADAR_BROKER"
 DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000
 
 
 class BrokerUnavailable(RuntimeError):
     """No broker could be reached or started; the message says what to do."""
-
-
-def bootstrap_of(url: str) -> list[str]:
-    """``kafka://h:p,h2:p2`` or ``h:p`` -> ``["h:p", "h2:p2"]``."""
-    return url.strip().removeprefix("kafka://").split(",")
 
 
 def broker_answers(url: str, timeout_s: float = 3.0) -> bool:

@@ -18,7 +18,8 @@ from pathlib import Path
 from kafka import KafkaConsumer, KafkaProducer
 
 from schemas import AnomalyEvent
-from streams.broker import BROKER_ENV, bootstrap_of, create_topics, kafka_broker
+from schemas.settings import bootstrap_of
+from streams.broker import BROKER_ENV, create_topics, kafka_broker
 from streams.process import WorkerProcess
 from streams.publish import message_key
 from tokenradar.simulation import SimulationSpec, build_organisation, iter_events

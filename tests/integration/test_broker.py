@@ -7,10 +7,10 @@ import uuid
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
+from schemas.settings import bootstrap_of
 from streams.broker import (
     BROKER_ENV,
     BrokerUnavailable,
-    bootstrap_of,
     create_topics,
     free_port,
     kafka_broker,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from streams.broker import bootstrap_of
+from schemas.settings import bootstrap_of
 from streams.process import WorkerProcess
 
 PARTITIONS = 4
