@@ -90,8 +90,8 @@ class IncidentFigures:
     detected: int
     median_delay: timedelta | None
     p90_delay: timedelta | None
-    kind_correct: int
-    """Detected incidents whose first matching alert has the label's kind."""
+    kind_detected: int
+    """Incidents with a matching alert of the label's own kind."""
     alerts_per_incident_mean: float | None
     alerts_per_incident_max: int | None
 
@@ -100,8 +100,9 @@ class IncidentFigures:
         return self.detected / self.incidents if self.incidents else None
 
     @property
-    def kind_accuracy(self) -> float | None:
-        return self.kind_correct / self.detected if self.detected else None
+    def kind_recall(self) -> float | None:
+        """Recall when only an alert of the label's kind counts: did it say what happened?"""
+        return self.kind_detected / self.incidents if self.incidents else None
 
 
 @dataclass(frozen=True)
@@ -287,7 +288,7 @@ def _incident_figures(kind: str, outcomes: list[IncidentOutcome]) -> IncidentFig
         kind=kind, incidents=len(outcomes), detected=len(detected),
         median_delay=_seconds(percentile(delays, 0.5)),
         p90_delay=_seconds(percentile(delays, 0.9)),
-        kind_correct=sum(o.alerts[0].kind == o.label.kind for o in detected),
+        kind_detected=sum(any(a.kind == o.label.kind for a in o.alerts) for o in detected),
         alerts_per_incident_mean=sum(counts) / len(counts) if counts else None,
         alerts_per_incident_max=max(counts) if counts else None,
     )
@@ -327,7 +328,7 @@ def _days(delay: timedelta | None) -> float | None:
 
 def _incident_dict(f: IncidentFigures) -> dict[str, Any]:
     return {"incidents": f.incidents, "detected": f.detected, "recall": f.recall,
-            "kind_accuracy": f.kind_accuracy,
+            "kind_recall": f.kind_recall,
             "median_delay_minutes": _minutes(f.median_delay),
             "p90_delay_minutes": _minutes(f.p90_delay),
             "median_delay_days": _days(f.median_delay), "p90_delay_days": _days(f.p90_delay),

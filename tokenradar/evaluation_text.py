@@ -13,11 +13,11 @@ from tokenradar.evaluation_files import count_active_user_days, load_alerts, loa
 
 def evaluation_tables(evaluation: Evaluation) -> list[tuple[str, list[list[str]]]]:
     """(title, rows) of each table, the first row the header; for text and for HTML."""
-    rows = [["kind", "incidents", "detected", "recall", "kind acc", "median delay",
+    rows = [["kind", "incidents", "detected", "recall", "kind recall", "median delay",
              "p90 delay", "alerts/incident (max)"]]
     for f in [*evaluation.by_kind, evaluation.overall]:
         rows.append([f.kind, str(f.incidents), str(f.detected), _share(f.recall),
-                     _share(f.kind_accuracy), _delay(f.median_delay, f.kind),
+                     _share(f.kind_recall), _delay(f.median_delay, f.kind),
                      _delay(f.p90_delay, f.kind), _per_incident(f)])
     tables = [("Incidents by labelled kind", rows)]
 
@@ -55,8 +55,8 @@ def evaluation_notes(evaluation: Evaluation) -> list[str]:
         notes.append(f"missed: {', '.join(missed[:12])}{more}")
     before, after = MATCH_BEFORE / timedelta(minutes=1), MATCH_AFTER / timedelta(hours=1)
     notes.append(f"an alert matches a label of its user from {before:g} min before its start "
-                 f"to {after:g} h after its end; kind acc: the first matching alert has the "
-                 "label's kind")
+                 f"to {after:g} h after its end; kind recall counts only "
+                 "alerts of the label's kind")
     return notes
 
 

@@ -96,17 +96,18 @@ def test_median_and_p90_delay_and_recall_per_kind() -> None:
     assert spike.p90_delay == 46 * MIN
 
 
-def test_kind_accuracy_looks_at_the_first_matching_alert() -> None:
+def test_kind_recall_counts_only_alerts_of_the_labels_kind() -> None:
     labels = [label(user="ana", kind="gaming", number=1), label(user="bob", kind="gaming",
-                                                                 number=2)]
-    alerts = [alert("ana", T0 + 2 * MIN, "gaming"), alert("ana", T0 + MIN, "spike"),
-              alert("bob", T0 + MIN, "gaming")]
+                                                                 number=2),
+              label(user="cy", kind="gaming", number=3)]
+    alerts = [alert("ana", T0 + MIN, "spike"), alert("ana", T0 + 2 * MIN, "gaming"),
+              alert("bob", T0 + MIN, "spike")]  # cy: no alert at all
 
     gaming = evaluate(labels, alerts, 10).by_kind[0]
 
     assert gaming.detected == 2
-    assert gaming.kind_correct == 1
-    assert gaming.kind_accuracy == 0.5
+    assert gaming.kind_detected == 1
+    assert gaming.kind_recall == pytest.approx(1 / 3)
 
 
 def test_precision_and_alerts_per_incident_over_detected_incidents() -> None:
@@ -137,7 +138,7 @@ def test_population_shift_member_alerts_are_counted() -> None:
     result = evaluate([shift], alerts, 100)
 
     assert result.overall.detected == 1
-    assert result.by_kind[0].kind_accuracy == 1.0
+    assert result.by_kind[0].kind_recall == 1.0
     figures = result.population_shifts[0]
     assert (figures.members, figures.members_alerted) == (4, 2)
     assert result.population_shift_share == 0.5
