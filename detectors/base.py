@@ -64,6 +64,15 @@ class Observation:
     """The team's pooled baseline of log10 tokens per request, for a cold start."""
     team_per_hour: EWStats | None = None
 
+    def off_hours(self, probability: float, min_profile_days: int) -> bool:
+        """Is the user seldom active now: on fewer than ``probability`` of days, or never
+        yet? A young profile (``min_profile_days``) can only say the latter, and says it
+        weakly: an hour unseen in N days is still about 1 in N+1, which scores the lower."""
+        if self.profile_days < min_profile_days:
+            return False
+        never_seen = self.usual_activity <= 1.0 / (self.profile_days + 1)
+        return self.usual_activity < probability or never_seen
+
     @property
     def session_growth(self) -> float:
         """Input tokens now over the session's first request's."""

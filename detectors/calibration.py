@@ -11,6 +11,9 @@ import math
 
 SCORE_DECADES = 10.0
 """Tail probability 10**-SCORE_DECADES maps to score 1."""
+REQUEST_OVERDISPERSION = 3.0
+"""People send requests in sessions, so their counts vary more than Poisson: a count is
+judged against a pace widened by this much."""
 
 
 def tail_score(z: float) -> float:

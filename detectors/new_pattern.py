@@ -11,15 +11,15 @@ import math
 from dataclasses import dataclass, field
 
 from detectors.base import Detector, Finding, Observation
-from detectors.calibration import SCORE_DECADES, poisson_tail_decades
+from detectors.calibration import REQUEST_OVERDISPERSION, SCORE_DECADES, poisson_tail_decades
 from detectors.context import digest32
 from schemas import AnomalyKind
 from schemas.config import NewPatternConfig
 
 MAX_KNOWN = 24
 """Models and clients remembered per user; the least recently used is forgotten."""
-NOVELTY_DECADES = 1.0
-"""A model or client never used before: about a 1-in-10 event for a given burst."""
+MAX_NOVELTY_DECADES = 1.0
+"""A model or client never used before: at most a 1-in-10 event for a given burst."""
 WARM_UP = 0.0
 """First-seen time recorded for what the user used during warm-up: never new."""
 
@@ -79,15 +79,17 @@ class NewPatternDetector(Detector):
         slot.burst_requests += 1
         usual = observation.usual_activity
         if (slot.burst_requests < config.min_burst_requests
-                or usual >= config.unusual_hour_probability):
+                or not observation.off_hours(config.unusual_hour_probability,
+                                             config.min_profile_days)):
             return None
         # Three rarities together: the hour (how seldom this user is active now), the
         # novelty (each never-used model or client), and the burst (so many requests
         # in the window, against the user's usual pace).
         usual_in_window = observation.usual_hourly_requests.mean * window / 3600.0
         decades = (-math.log10(usual)
-                   + NOVELTY_DECADES * len(new_things)
-                   + poisson_tail_decades(slot.burst_requests, max(usual_in_window, 1.0)))
+                   + _novelty_decades(observation.profile_days) * len(new_things)
+                   + poisson_tail_decades(slot.burst_requests,
+                                        max(usual_in_window * REQUEST_OVERDISPERSION, 1.0)))
         what = " and ".join(f"{kind} {getattr(event, kind)}" for kind in new_things)
         minutes = (time - slot.burst_start) / 60.0
         return Finding(
@@ -113,3 +115,9 @@ class NewPatternDetector(Detector):
                 del slot.known[oldest]
         seen[1] = time
         return seen[0] != WARM_UP and time - seen[0] <= window
+
+
+def _novelty_decades(profile_days: int) -> float:
+    """Surprise of something unused in ``profile_days`` active days: about 1 in N+1
+    (Laplace), so a newcomer still trying things out is not taken for a stolen key."""
+    return min(MAX_NOVELTY_DECADES, math.log10(profile_days + 1))

@@ -74,10 +74,8 @@ class RunawayAgentDetector(Detector):
             slot.agent_requests += 1
         if observation.session_requests >= 5:
             slot.max_growth = max(slot.max_growth, observation.session_growth)
-        if observation.profile_days < config.min_profile_days:
-            return None
         usual = observation.usual_activity
-        if usual < config.off_hours_probability:
+        if observation.off_hours(config.off_hours_probability, config.min_profile_days):
             if slot.off_requests == 0:
                 slot.off_start = observation.time
             slot.off_requests += 1

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from detectors.base import Detector, Finding, Observation
 from detectors.baseline import EWStats
 from detectors.calibration import (
+    REQUEST_OVERDISPERSION,
     combined_decades,
     decades_score,
     normal_tail_decades,
@@ -26,8 +27,6 @@ MIN_LOG_STD = 0.1
 """Spread floor (log10): a very regular user still tolerates ~25% variation."""
 LOG10_MEAN_CORRECTION = math.log(10.0) / 2.0
 """For log-normal sizes, log10 of the mean is the mean log10 plus this times the variance."""
-OVERDISPERSION = 3.0
-"""People's request counts vary more than Poisson; the pace is widened by this much."""
 COLD_START_MIN_TEAM_COUNT = 50
 COLD_START_MIN_LOG_STD = 0.4
 """A newcomer is judged by the team's spread at least this wide: people differ a lot."""
@@ -144,7 +143,7 @@ def _scored_hour(per_request: EWStats, observation: Observation, config: SpikeCo
     tokens = observation.hour_tokens
     if tokens < config.min_tokens or tokens < config.min_ratio * expected:
         return None
-    count_decades = poisson_tail_decades(requests, pace * OVERDISPERSION)
+    count_decades = poisson_tail_decades(requests, pace * REQUEST_OVERDISPERSION)
     size_z = (math.log10(tokens / requests) - math.log10(mean_size)) / (
         spread / math.sqrt(requests))
     decades = combined_decades(count_decades, normal_tail_decades(size_z))

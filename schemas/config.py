@@ -173,7 +173,8 @@ class RunawayAgentConfig(DetectorSection):
         default_factory=lambda: ["agent"], description="Clients that run autonomously."
     )
     min_profile_days: Annotated[int, Field(ge=1)] = Field(
-        5, description="Active days seen before the user's usual hours are trusted."
+        2, description="Active days seen before an hour never seen counts as off-hours "
+        "(weakly: an hour unseen in N days scores as 1 in N+1)."
     )
     off_hours_probability: Probability = Field(
         0.1, description="An hour the user is active on fewer than this share of days is off."
@@ -192,7 +193,8 @@ class NewPatternConfig(DetectorSection):
     """A burst on a model or client the user never used, at an unusual hour."""
 
     min_profile_days: Annotated[int, Field(ge=1)] = Field(
-        5, description="Active days seen before anything the user uses counts as new."
+        2, description="Active days seen before anything the user uses counts as new, "
+        "and an hour never seen as unusual."
     )
     min_burst_requests: Annotated[int, Field(ge=1)] = 10
     burst_minutes: Annotated[float, Field(gt=0)] = 45.0

@@ -149,10 +149,23 @@ def test_the_same_agent_during_working_hours_is_not_runaway(event_lists: EventLi
     assert "runaway_agent" not in _kinds(_alerts(event_lists, _history(event_lists) + day))
 
 
-def test_a_young_profile_is_not_judged_for_runaway_agents(event_lists: EventLists) -> None:
-    two_days = _history(event_lists, days=2)
-    night = _agent(event_lists, datetime(2026, 11, 4, 1, tzinfo=UTC))
-    assert "runaway_agent" not in _kinds(_alerts(event_lists, two_days + night))
+def _first_runaway_delay(event_lists: EventLists, history_days: int) -> timedelta | None:
+    history = _history(event_lists, days=history_days)
+    start = history[-1].timestamp.replace(hour=1, minute=0) + timedelta(days=1)
+    runaway = [a for a in _alerts(event_lists, history + _agent(event_lists, start))
+               if a.kind == "runaway_agent"]
+    return runaway[0].event_time - start if runaway else None
+
+
+def test_a_young_profile_needs_a_longer_run_before_a_runaway_alert(
+        event_lists: EventLists) -> None:
+    # One day says nothing of usual hours; after two, an hour never seen is off-hours,
+    # but only weakly (about 1 in 3), so it takes more requests than with a long history.
+    assert _first_runaway_delay(event_lists, history_days=1) is None
+    young = _first_runaway_delay(event_lists, history_days=2)
+    mature = _first_runaway_delay(event_lists, history_days=12)
+    assert young is not None and mature is not None
+    assert young > mature
 
 
 # -- new pattern ----------------------------------------------------------------------
