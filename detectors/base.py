@@ -55,6 +55,9 @@ class Observation:
     """How often the user is active at this hour and weekday, 0..1 (see profile_days)."""
     profile_days: int
     """Active days behind ``usual_activity``; young profiles are not to be trusted."""
+    usual_activity_nearby: float
+    """``usual_activity`` of the busiest hour within one of now: the edges of a working
+    day that a young profile has not seen yet are not the middle of the night."""
     usual_day_tokens: float | None = None
     """The user's usual tokens per active day, before the day just closed; None while
     young or when no day closed."""
@@ -64,14 +67,16 @@ class Observation:
     """The team's pooled baseline of log10 tokens per request, for a cold start."""
     team_per_hour: EWStats | None = None
 
-    def off_hours(self, probability: float, min_profile_days: int) -> bool:
-        """Is the user seldom active now: on fewer than ``probability`` of days, or never
-        yet? A young profile (``min_profile_days``) can only say the latter, and says it
-        weakly: an hour unseen in N days is still about 1 in N+1, which scores the lower."""
+    def off_hours(self, probability: float, min_profile_days: int, *,
+                  nearby: bool = False) -> bool:
+        """Is the user seldom active now (``nearby``: nor within an hour of now): on fewer
+        than ``probability`` of days, or never yet? A young profile (``min_profile_days``)
+        can only say the latter, and says it weakly: an hour unseen in N days is still
+        about 1 in N+1, which scores the lower."""
         if self.profile_days < min_profile_days:
             return False
-        never_seen = self.usual_activity <= 1.0 / (self.profile_days + 1)
-        return self.usual_activity < probability or never_seen
+        usual = self.usual_activity_nearby if nearby else self.usual_activity
+        return usual < probability or usual <= 1.0 / (self.profile_days + 1)
 
     @property
     def session_growth(self) -> float:

@@ -96,11 +96,13 @@ class UsageContext:
     def local_hour(self, time: float) -> int:
         return int((time + self.utc_offset_hours * HOUR) % DAY // HOUR)
 
-    def usual_activity(self, time: float) -> float:
-        """How often the user is active at this hour and weekday (0 = never, 1 = always)."""
+    def usual_activity(self, time: float, around: int = 0) -> float:
+        """How often the user is active at this hour and weekday (0 = never, 1 = always);
+        with ``around``, at the busiest hour within that many hours of this one."""
         hour = int(time % DAY // HOUR)
         weekday = (self.local_day(time) + 3) % 7  # day 0 of the epoch was a Thursday
-        seen = min(self.hour_profile[hour], self.weekday_profile[weekday])
+        nearby = max(self.hour_profile[(hour + step) % 24] for step in range(-around, around + 1))
+        seen = min(nearby, self.weekday_profile[weekday])
         # An hour never seen in N days is not "never", only about 1 in N+1 (Laplace): a
         # young profile cannot make an hour look rarer than it can know.
         return max(seen, 1.0 / (self.profile_days + 1))

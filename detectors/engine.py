@@ -172,6 +172,7 @@ class ScoringEngine:
             session_requests=session_requests, session_first_input=session_first_input,
             usual_hourly_requests=context.hourly_requests,
             usual_activity=context.usual_activity(time), profile_days=context.profile_days,
+            usual_activity_nearby=context.usual_activity(time, around=1),
             usual_day_tokens=usual_day_tokens, team_shift=team_shift,
             team_per_request=team_state.per_request if team_state is not None else None,
             team_per_hour=team_state.per_hour if team_state is not None else None,

@@ -20,6 +20,8 @@ MAX_KNOWN = 24
 """Models and clients remembered per user; the least recently used is forgotten."""
 MAX_NOVELTY_DECADES = 1.0
 """A model or client never used before: at most a 1-in-10 event for a given burst."""
+SESSION_UNIT = 10
+"""Requests of one session that count as one independent request of a burst."""
 WARM_UP = 0.0
 """First-seen time recorded for what the user used during warm-up: never new."""
 
@@ -30,9 +32,13 @@ class PatternSlot:
     """digest -> [first seen, last seen]"""
     burst_start: float = 0.0
     burst_requests: int = 0
+    burst_units: int = 0
+    """Independent requests of the burst: a session (a conversation, an agent loop) is
+    one decision to use the tool, so it counts once per SESSION_UNIT requests; a request
+    without a session counts once."""
 
     def to_list(self) -> list[object]:
-        return [self.known, self.burst_start, self.burst_requests]
+        return [self.known, self.burst_start, self.burst_requests, self.burst_units]
 
 
 class NewPatternDetector(Detector):
@@ -56,10 +62,12 @@ class NewPatternDetector(Detector):
         return PatternSlot()
 
     def restore(self, values: list[object]) -> PatternSlot:
-        known, start, requests = values
+        known, start, requests, *units = values  # states written before units: 3 values
         assert isinstance(known, dict) and isinstance(start, float | int)
         assert isinstance(requests, int)
-        return PatternSlot(known, float(start), requests)
+        burst_units = units[0] if units else requests
+        assert isinstance(burst_units, int)
+        return PatternSlot(known, float(start), requests, burst_units)
 
     def observe(self, slot: PatternSlot, observation: Observation) -> Finding | None:
         config = self.config
@@ -75,21 +83,23 @@ class NewPatternDetector(Detector):
         if not new_things:
             return None
         if time - slot.burst_start > window:
-            slot.burst_start, slot.burst_requests = time, 0
+            slot.burst_start, slot.burst_requests, slot.burst_units = time, 0, 0
         slot.burst_requests += 1
-        usual = observation.usual_activity
+        if event.session_id is None or observation.session_requests % SESSION_UNIT == 1:
+            slot.burst_units += 1
+        usual = observation.usual_activity_nearby
         if (slot.burst_requests < config.min_burst_requests
                 or not observation.off_hours(config.unusual_hour_probability,
-                                             config.min_profile_days)):
+                                             config.min_profile_days, nearby=True)):
             return None
         # Three rarities together: the hour (how seldom this user is active now), the
         # novelty (each never-used model or client), and the burst (so many requests
         # in the window, against the user's usual pace).
-        usual_in_window = observation.usual_hourly_requests.mean * window / 3600.0
-        decades = (-math.log10(usual)
-                   + _novelty_decades(observation.profile_days) * len(new_things)
-                   + poisson_tail_decades(slot.burst_requests,
-                                        max(usual_in_window * REQUEST_OVERDISPERSION, 1.0)))
+        usual_in_window = (observation.usual_hourly_requests.mean * window / 3600.0
+                           * max(usual, 1.0 / (observation.profile_days + 1)))
+        decades = (_novelty_decades(observation.profile_days) * len(new_things)
+                   + poisson_tail_decades(slot.burst_units,
+                                          max(usual_in_window * REQUEST_OVERDISPERSION, 1.0)))
         what = " and ".join(f"{kind} {getattr(event, kind)}" for kind in new_things)
         minutes = (time - slot.burst_start) / 60.0
         return Finding(

@@ -170,15 +170,19 @@ def test_a_young_profile_needs_a_longer_run_before_a_runaway_alert(
 
 # -- new pattern ----------------------------------------------------------------------
 
-def _new_model_burst(event_lists: EventLists, start: datetime) -> list[TokenUsageEvent]:
-    """20 requests in ~20 min on a model and client this person never used."""
+def _new_model_burst(event_lists: EventLists, start: datetime, count: int = 20,
+                     session: str | None = None, gap_seconds: float = 60.0
+                     ) -> list[TokenUsageEvent]:
+    """``count`` requests about ``gap_seconds`` apart on a model and client this person
+    never used."""
     rng = random.Random(8)
     events, at = [], start
-    for i in range(20):
+    for i in range(count):
         events.append(event_lists.request(
             40_000 + i, at, int(3000 * rng.lognormvariate(0.0, 0.4)), 600,
-            model="gpt-unfamiliar", client="python-requests", fingerprint=f"stranger-{i}"))
-        at += timedelta(seconds=rng.uniform(30, 90))
+            model="gpt-unfamiliar", client="python-requests", session=session,
+            fingerprint=f"stranger-{i}"))
+        at += timedelta(seconds=gap_seconds * rng.uniform(0.5, 1.5))
     return events
 
 
@@ -186,6 +190,16 @@ def test_a_night_burst_on_a_never_used_model_and_client_is_a_new_pattern(
         event_lists: EventLists) -> None:
     burst = _new_model_burst(event_lists, NIGHT)
     assert "new_pattern" in _kinds(_alerts(event_lists, _history(event_lists) + burst))
+
+
+def test_one_session_is_one_decision_not_a_burst_of_them(event_lists: EventLists) -> None:
+    # The same 20 requests as one conversation: one use of a new tool, judged as such.
+    one_session = _new_model_burst(event_lists, NIGHT, session="ana-tryout")
+    assert "new_pattern" not in _kinds(_alerts(event_lists, _history(event_lists) + one_session))
+    # A long one still counts once per ten requests, so a heavy burst is not hidden in it.
+    long_session = _new_model_burst(event_lists, NIGHT, count=100, session="ana-tryout",
+                                    gap_seconds=20.0)
+    assert "new_pattern" in _kinds(_alerts(event_lists, _history(event_lists) + long_session))
 
 
 def test_a_new_model_during_working_hours_is_a_normal_switch(event_lists: EventLists) -> None:

@@ -1,0 +1,32 @@
+"""UsageContext: how often a user is active at an hour, as the behaviour detectors ask it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from detectors.context import UsageContext
+
+MONDAY = datetime(2026, 11, 16, tzinfo=UTC).timestamp()
+HOUR = 3600.0
+
+
+def _nine_to_five(days: int) -> UsageContext:
+    """A profile learned from ``days`` days active at 09:00-16:59 UTC, every weekday."""
+    context = UsageContext(profile_days=days, weekday_profile=[1.0] * 7)
+    context.hour_profile = [1.0 if 9 <= hour < 17 else 0.0 for hour in range(24)]
+    return context
+
+
+def test_an_hour_never_seen_is_about_one_in_n_plus_one() -> None:
+    # A young profile cannot make an hour look rarer than it can know.
+    assert _nine_to_five(days=3).usual_activity(MONDAY + 3 * HOUR) == 0.25
+    assert _nine_to_five(days=19).usual_activity(MONDAY + 3 * HOUR) == 0.05
+    assert _nine_to_five(days=19).usual_activity(MONDAY + 10 * HOUR) == 1.0
+
+
+def test_around_looks_at_the_busiest_neighbouring_hour() -> None:
+    context = _nine_to_five(days=19)
+    # 08:00 borders the working day; 03:00 is the middle of the night either way.
+    assert context.usual_activity(MONDAY + 8 * HOUR) == 0.05
+    assert context.usual_activity(MONDAY + 8 * HOUR, around=1) == 1.0
+    assert context.usual_activity(MONDAY + 3 * HOUR, around=1) == 0.05
