@@ -92,9 +92,9 @@ class NewPatternDetector(Detector):
                 or not observation.off_hours(config.unusual_hour_probability,
                                              config.min_profile_days, nearby=True)):
             return None
-        # Three rarities together: the hour (how seldom this user is active now), the
-        # novelty (each never-used model or client), and the burst (so many requests
-        # in the window, against the user's usual pace).
+        # Two rarities together: the novelty (each never-used model or client) and the
+        # burst (so many independent requests in the window, against the user's pace at
+        # this hour: their requests per active hour times how often they are active now).
         usual_in_window = (observation.usual_hourly_requests.mean * window / 3600.0
                            * max(usual, 1.0 / (observation.profile_days + 1)))
         decades = (_novelty_decades(observation.profile_days) * len(new_things)
