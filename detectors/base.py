@@ -45,6 +45,8 @@ class Observation:
     closed_day: ClosedBucket | None
     repeat_share: float
     """Share of the user's recent prompts that repeat an earlier one."""
+    repeated: bool
+    """This prompt repeats one of the user's recent ones."""
     session_requests: int
     session_first_input: int
     """Input tokens of the session's first request: what the user asked before the

@@ -155,16 +155,18 @@ class UsageContext:
         self.weekday_profile = [round(p, 4) for p in weekdays]
         self.utc_offset_hours = _offset_from(self.hour_profile)
 
-    def remember_fingerprint(self, fingerprint: str | None) -> float:
-        """Remember the prompt's fingerprint; return the share of recent prompts repeated."""
+    def remember_fingerprint(self, fingerprint: str | None) -> tuple[float, bool]:
+        """Remember the prompt's fingerprint; return the share of recent prompts repeated,
+        and whether this one repeats a recent one."""
         ring = self.fingerprints
+        repeated = False
         if fingerprint is not None:
             entry = digest32(fingerprint) << 1
             repeated = entry in ring or entry | 1 in ring
             ring.append(entry | repeated)
         if not ring:
-            return 0.0
-        return sum(entry & 1 for entry in ring) / len(ring)
+            return 0.0, repeated
+        return sum(entry & 1 for entry in ring) / len(ring), repeated
 
     def advance_session(self, session_id: str | None, input_tokens: int) -> tuple[int, int]:
         """(requests so far, input tokens of the session's first request)."""

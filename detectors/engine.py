@@ -160,7 +160,7 @@ class ScoringEngine:
             time, tokens, config.rate.window_minutes * 60.0)
         last_hour_tokens, last_hour_requests = context.last_hour(time)
         usual_day_tokens = None if closed_day is None else context.learn_daily_level(closed_day)
-        repeat_share = context.remember_fingerprint(event.prompt_fingerprint)
+        repeat_share, repeated = context.remember_fingerprint(event.prompt_fingerprint)
         session_requests, session_first_input = context.advance_session(event.session_id,
                                                                         event.input_tokens)
         team_shift = 0.0 if team_state is None else team_state.expected_shift()
@@ -169,6 +169,7 @@ class ScoringEngine:
             hour_tokens=last_hour_tokens, hour_requests=last_hour_requests,
             window_requests=int(context.window[2]), closed_hour=closed_hour,
             closed_window=closed_window, closed_day=closed_day, repeat_share=repeat_share,
+            repeated=repeated,
             session_requests=session_requests, session_first_input=session_first_input,
             usual_hourly_requests=context.hourly_requests,
             usual_activity=context.usual_activity(time), profile_days=context.profile_days,

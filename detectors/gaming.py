@@ -22,6 +22,8 @@ from schemas.config import GamingConfig
 SLOW_FADING = 0.02
 FAST_FADING = 0.15
 MIN_LOG_STD = 0.1
+MIN_REPEATS = 3
+"""Repeated prompts in an inflated run before repetition counts as padding's."""
 
 
 @dataclass(slots=True)
@@ -31,11 +33,18 @@ class GamingSlot:
     recent_input: EWStats
     recent_output: EWStats
     inflated_in_a_row: int = 0
+    repeats_in_a_row: int = 0
+    """Of the inflated requests in a row, those whose prompt repeats a recent one: the
+    padding's own repetition, not what the user repeated days ago."""
+
+    @property
+    def run_repeat_share(self) -> float:
+        return self.repeats_in_a_row / self.inflated_in_a_row if self.inflated_in_a_row else 0.0
 
     def to_list(self) -> list[float]:
         return [*self.usual_input.to_list(), *self.usual_output.to_list(),
                 *self.recent_input.to_list(), *self.recent_output.to_list(),
-                self.inflated_in_a_row]
+                self.inflated_in_a_row, self.repeats_in_a_row]
 
 
 class GamingDetector(Detector):
@@ -62,7 +71,8 @@ class GamingDetector(Detector):
         return GamingSlot(EWStats.from_list(SLOW_FADING, values[0:3]),
                           EWStats.from_list(SLOW_FADING, values[3:6]),
                           EWStats.from_list(FAST_FADING, values[6:9]),
-                          EWStats.from_list(FAST_FADING, values[9:12]), int(values[12]))
+                          EWStats.from_list(FAST_FADING, values[9:12]), int(values[12]),
+                          int(values[13]) if len(values) > 13 else 0)  # older states: 13
 
     def observe(self, slot: GamingSlot, observation: Observation) -> Finding | None:
         config = self.config
@@ -80,10 +90,12 @@ class GamingDetector(Detector):
         inflated = log_input - slot.usual_input.mean >= math.log10(config.min_input_ratio)
         if inflated:
             slot.inflated_in_a_row += 1
+            slot.repeats_in_a_row += observation.repeated
         else:
             # A normal request slows the run down but does not wipe it out: padders
             # still send the odd real prompt.
             slot.inflated_in_a_row = max(0, slot.inflated_in_a_row - 3)
+            slot.repeats_in_a_row = min(slot.repeats_in_a_row, slot.inflated_in_a_row)
             slot.usual_input.update_clipped(log_input, MIN_LOG_STD)
             slot.usual_output.update_clipped(log_output, MIN_LOG_STD)
 
@@ -94,8 +106,14 @@ class GamingDetector(Detector):
         if (not inflated or slot.inflated_in_a_row < config.min_requests
                 or input_ratio < config.min_input_ratio or output_ratio > config.max_output_ratio):
             return None
-        if (observation.repeat_share < config.min_repeat_share
-                and input_ratio < config.strong_input_ratio):
+        # Recent prompts repeat often, and this run's own do: not the memory of a
+        # prompt repeated days ago, nor one or two chance repeats.
+        repeat_share = observation.repeat_share
+        repeated = repeat_share >= config.min_repeat_share and (
+            slot.repeats_in_a_row >= MIN_REPEATS)
+        if not repeated and (
+                input_ratio < config.strong_input_ratio
+                or slot.inflated_in_a_row < config.unrepeated_min_requests):
             return None
         standard_error = max(slot.usual_input.std, MIN_LOG_STD) * math.sqrt(
             FAST_FADING / (2.0 - FAST_FADING))
@@ -107,7 +125,7 @@ class GamingDetector(Detector):
             explanation=(
                 f"Input tokens per request {input_ratio:.1f}x this user's usual {usual:,.0f} "
                 f"for the last {slot.inflated_in_a_row} requests while output stayed at "
-                f"{output_ratio:.1f}x usual; {observation.repeat_share:.0%} of recent prompts "
+                f"{output_ratio:.1f}x usual; {repeat_share:.0%} of these prompts "
                 "repeated: looks like padded prompts."
             ),
         )

@@ -135,10 +135,15 @@ class GamingConfig(DetectorSection):
         1.6, description="Output per request must stay within this factor of usual."
     )
     min_repeat_share: Probability = Field(
-        0.2, description="Share of recent prompts repeated (same fingerprint) to alert..."
+        0.2, description="Share of recent prompts repeated (same fingerprint), some of "
+        "them in the inflated run, to alert..."
     )
     strong_input_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        10.0, description="...unless input is at least this many times usual."
+        10.0, description="...unless input is at least this many times usual..."
+    )
+    unrepeated_min_requests: Annotated[int, Field(ge=1)] = Field(
+        30, description="...for this many requests in a row: one big pasted document is "
+        "not padding, hours of them may be."
     )
     min_requests: Annotated[int, Field(ge=1)] = Field(
         8, description="Requests inflated in a row before alerting."

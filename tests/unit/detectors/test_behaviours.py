@@ -45,16 +45,17 @@ def _kinds(alerts: list[AnomalyEvent]) -> list[str]:
 
 def _work_session(event_lists: EventLists, count: int, filler: int = 0,
                   input_factor: float = 1.0, output_factor: float = 1.0,
-                  repeated: bool = True, user: str = "ana") -> list[TokenUsageEvent]:
-    """A Monday of requests 5-15 min apart, each the person's own prompt (3,000 input,
-    600 output, varied) times the factors, plus ``filler`` padding input tokens;
-    ``repeated``: the same three prompts again and again."""
+                  repeated: bool = True, user: str = "ana", start: datetime = MONDAY,
+                  first: int = 10_000) -> list[TokenUsageEvent]:
+    """Requests 5-15 min apart from ``start`` (a Monday), each the person's own prompt
+    (3,000 input, 600 output, varied) times the factors, plus ``filler`` padding input
+    tokens; ``repeated``: the same three prompts again and again."""
     rng = random.Random(2)
-    events, at = [], MONDAY
-    for i in range(count):
+    events, at = [], start
+    for i in range(first, first + count):
         at += timedelta(seconds=rng.uniform(300, 900))
         events.append(event_lists.request(
-            10_000 + i, at,
+            i, at,
             int(3000 * input_factor * rng.lognormvariate(0.0, 0.4)) + filler,
             int(600 * output_factor * rng.lognormvariate(0.0, 0.4)), user=user,
             session=f"{user}-padded-{i // 10}",
@@ -79,6 +80,26 @@ def test_inflated_input_without_repeats_below_the_strong_ratio_is_not_gaming(
         event_lists: EventLists) -> None:
     inflated = _work_session(event_lists, 60, filler=9_000, repeated=False)  # input ~4x
     assert "gaming" not in _kinds(_alerts(event_lists, _history(event_lists) + inflated))
+
+
+def test_prompts_repeated_earlier_do_not_make_fresh_big_inputs_padding(
+        event_lists: EventLists) -> None:
+    # The morning: the same three questions, at the usual size; then fresh big ones.
+    repeats = _work_session(event_lists, 12)
+    fresh = _work_session(event_lists, 20, filler=9_000, repeated=False,
+                          start=repeats[-1].timestamp, first=20_000)
+    assert "gaming" not in _kinds(_alerts(event_lists, _history(event_lists) + repeats + fresh))
+
+
+def test_hours_of_huge_inputs_are_padding_even_without_repeats(
+        event_lists: EventLists) -> None:
+    huge = _work_session(event_lists, 60, filler=40_000, repeated=False)  # input ~14x
+    gaming = [a for a in _alerts(event_lists, _history(event_lists) + huge)
+              if a.kind == "gaming"]
+    assert gaming, "hours of 14x inputs went unnoticed"
+    # one big pasted document is not padding: it takes a long run of them
+    first = next(i for i, event in enumerate(huge) if event.timestamp == gaming[0].event_time)
+    assert first + 1 >= DetectorConfig().gaming.unrepeated_min_requests
 
 
 def test_a_bigger_task_with_output_up_too_is_not_gaming(event_lists: EventLists) -> None:
