@@ -125,7 +125,7 @@ class GamingDetector(Detector):
             explanation=(
                 f"Input tokens per request {input_ratio:.1f}x this user's usual {usual:,.0f} "
                 f"for the last {slot.inflated_in_a_row} requests while output stayed at "
-                f"{output_ratio:.1f}x usual; {repeat_share:.0%} of these prompts "
+                f"{output_ratio:.1f}x usual; {repeat_share:.0%} of recent prompts "
                 "repeated: looks like padded prompts."
             ),
         )
