@@ -212,14 +212,27 @@ class NewPatternConfig(DetectorSection):
 
 
 class CreepConfig(DetectorSection):
-    """A gradual rise of the daily level (CUSUM on standardised daily tokens)."""
+    """A gradual rise of the daily level (held days tested against a frozen reference)."""
 
-    min_history_days: Annotated[int, Field(ge=2)] = 7
-    slack: Annotated[float, Field(ge=0)] = Field(
-        0.5, description="CUSUM allowance k, in standard deviations of the daily level."
+    min_history_days: Annotated[int, Field(ge=2)] = Field(
+        7, description="Active days learned into the reference before any is tested."
     )
-    threshold: Annotated[float, Field(gt=0)] = Field(
-        7.0, description="CUSUM decision interval h, in standard deviations."
+    slack: Annotated[float, Field(ge=0)] = Field(
+        0.5, description="CUSUM allowance k, in standard deviations of the daily level: "
+        "days above the reference by more than this start holding the reference still."
+    )
+    prior_day_std: Annotated[float, Field(gt=0)] = Field(
+        0.12, description="Usual day-to-day spread of a user's level (log10), which a "
+        "young reference's own spread is shrunk toward."
+    )
+    prior_days: Annotated[float, Field(ge=0)] = Field(
+        2.0, description="How many days of evidence the prior spread weighs."
+    )
+    min_rising_days: Annotated[int, Field(ge=2)] = Field(
+        3, description="Held days (the running one included) before a rise is reported."
+    )
+    provisional_hours: Annotated[int, Field(ge=1, le=24)] = Field(
+        3, description="Active hours after which the running day is scored, not yet learned."
     )
     min_ratio: Annotated[float, Field(ge=1.0)] = Field(
         1.25, description="Alert only when recent days are this many times the reference."

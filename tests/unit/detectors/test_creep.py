@@ -1,0 +1,132 @@
+"""Creep, day by day: a steady rise is found within days; busy and quiet days, one wild
+day and a whole team moving are not creep; the slot survives the state codec."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from detectors.base import ClosedBucket, Finding, Observation
+from detectors.baseline import EWStats
+from detectors.creep import CreepDetector, CreepSlot
+from schemas import TokenUsageEvent
+from schemas.config import CreepConfig
+
+START = datetime(2026, 3, 2, tzinfo=UTC)
+HOURS = range(9, 15)
+"""Six active hours a day, two requests in each."""
+BASE = 20_000.0
+"""Tokens per active hour of the steady user."""
+ALERT = 0.6
+
+
+def _observation(at: datetime, tokens: int, closed_day: ClosedBucket | None,
+                 team_shift: float) -> Observation:
+    event = TokenUsageEvent(event_id=f"e-{at.timestamp():.0f}", timestamp=at, user_id="ana",
+                            team="core", model="m", input_tokens=tokens, output_tokens=0)
+    return Observation(
+        event=event, time=at.timestamp(), tokens=tokens, gap=None, hour_tokens=tokens,
+        hour_requests=1, window_requests=1, closed_hour=None, closed_window=None,
+        closed_day=closed_day, repeat_share=0.0, session_requests=1, session_first_input=tokens,
+        usual_hourly_requests=EWStats(0.05), usual_activity=1.0, profile_days=30,
+        team_shift=team_shift)
+
+
+def _days(levels: list[float], team_shift: float = 0.0) -> Iterator[tuple[int, Observation]]:
+    """(day, observation) of a user whose day ``d`` has ``levels[d]`` tokens per active
+    hour; each day closes at the next day's first request."""
+    closed = None
+    for day, level in enumerate(levels):
+        tokens = round(level / 2)
+        for hour in HOURS:
+            for minute in (10, 40):
+                at = START + timedelta(days=day, hours=hour, minutes=minute)
+                yield day, _observation(at, tokens, closed, team_shift)
+                closed = None
+        closed = ClosedBucket(0.0, tokens * 2 * len(HOURS), 2 * len(HOURS), len(HOURS))
+
+
+def _noisy(days: int, spread: float, seed: int,
+           trend: Callable[[int], float] = lambda day: 1.0) -> list[float]:
+    """Levels with day-to-day noise of ``spread`` (log10), times ``trend(day)``."""
+    rng = random.Random(seed)
+    return [BASE * trend(day) * 10 ** rng.gauss(0.0, spread) for day in range(days)]
+
+
+def _rising(day: int) -> float:
+    """Steady for 10 days, then 6% more every day."""
+    return 1.06 ** max(0, day - 9)
+
+
+def _findings(levels: list[float], team_shift: float = 0.0
+              ) -> list[tuple[int, Observation, Finding]]:
+    detector = CreepDetector(CreepConfig())
+    slot = detector.new_slot()
+    return [(day, observation, finding) for day, observation in _days(levels, team_shift)
+            if (finding := detector.observe(slot, observation)) is not None]
+
+
+def _first_alert(levels: list[float]) -> tuple[int, Observation] | None:
+    return next(((day, obs) for day, obs, finding in _findings(levels)
+                 if finding.score >= ALERT), None)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_steady_user_with_busy_and_quiet_days_is_not_creep(seed: int) -> None:
+    levels = _noisy(40, spread=0.15, seed=seed)
+    assert max((f.score for _, _, f in _findings(levels)), default=0.0) < ALERT
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_rise_of_6_percent_a_day_is_found_before_it_doubles(seed: int) -> None:
+    first = _first_alert(_noisy(40, spread=0.03, seed=seed, trend=_rising))
+    assert first is not None
+    days_of_rise = first[0] - 9
+    assert 1.06 ** days_of_rise < 2.0, f"found after {days_of_rise} days of rise"
+
+
+def test_the_running_day_is_scored_before_it_closes() -> None:
+    first = _first_alert(_noisy(40, spread=0.03, seed=0, trend=_rising))
+    assert first is not None
+    assert first[1].closed_day is None, "found only when the day closed"
+
+
+def test_a_rise_while_the_team_shifts_is_learned_not_creep() -> None:
+    levels = _noisy(40, spread=0.05, seed=0, trend=_rising)
+    assert _findings(levels, team_shift=0.3) == []
+
+
+def test_one_wild_day_is_not_creep() -> None:
+    levels = _noisy(40, spread=0.1, seed=1)
+    levels[15] *= 30.0
+    assert max((f.score for _, _, f in _findings(levels)), default=0.0) < ALERT
+
+
+def test_a_lasting_jump_becomes_the_new_reference() -> None:
+    detector = CreepDetector(CreepConfig())
+    slot = detector.new_slot()
+    levels = _noisy(60, spread=0.05, seed=2, trend=lambda day: 1.0 if day < 15 else 30.0)
+    for _, observation in _days(levels):
+        detector.observe(slot, observation)
+    assert slot.reference.mean == pytest.approx(math.log10(30 * BASE), abs=0.1)
+
+
+def test_slot_round_trips_through_plain_numbers_and_scores_on_identically() -> None:
+    detector = CreepDetector(CreepConfig())
+    levels = _noisy(40, spread=0.05, seed=3, trend=_rising)
+    observations = [observation for _, observation in _days(levels)]
+    slot = detector.new_slot()
+    for observation in observations[:220]:  # mid-rise, in the middle of a day
+        detector.observe(slot, observation)
+    assert slot.held.count > 0 and slot.day_hours
+    values = json.loads(json.dumps(slot.to_list()))
+    restored = detector.restore(values)
+    assert isinstance(restored, CreepSlot)
+    assert restored.to_list() == slot.to_list()
+    for observation in observations[220:]:
+        assert detector.observe(restored, observation) == detector.observe(slot, observation)
