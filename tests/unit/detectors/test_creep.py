@@ -32,9 +32,9 @@ def _observation(at: datetime, tokens: int, closed_day: ClosedBucket | None,
     return Observation(
         event=event, time=at.timestamp(), tokens=tokens, gap=None, hour_tokens=tokens,
         hour_requests=1, window_requests=1, closed_hour=None, closed_window=None,
-        closed_day=closed_day, repeat_share=0.0, session_requests=1, session_first_input=tokens,
-        usual_hourly_requests=EWStats(0.05), usual_activity=1.0, profile_days=30,
-        team_shift=team_shift)
+        closed_day=closed_day, repeat_share=0.0, repeated=False, session_requests=1,
+        session_first_input=tokens, usual_hourly_requests=EWStats(0.05), usual_activity=1.0,
+        profile_days=30, usual_activity_nearby=1.0, team_shift=team_shift)
 
 
 def _days(levels: list[float], team_shift: float = 0.0) -> Iterator[tuple[int, Observation]]:
