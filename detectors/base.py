@@ -37,7 +37,7 @@ class Observation:
     gap: float | None
     """Seconds since the user's previous request; None for their first."""
     hour_tokens: int
-    """Tokens of the user's last 60 minutes (estimated from the clock hours)."""
+    """Tokens of the user's last hour (50 to 60 minutes: whole 10-minute slices)."""
     hour_requests: int
     window_requests: int
     closed_hour: ClosedBucket | None

@@ -28,6 +28,10 @@ DAILY_FADING = 0.05
 HOURLY_FADING = 0.05
 MIN_LEVEL_DAYS = 5
 """Days of history before a user's day is compared with their usual level."""
+SLICE = 600.0
+SLICES = 6
+"""The last hour is kept as six 10-minute slices: a burst across the top of the hour
+is counted whole, to within 10 minutes."""
 
 
 def digest32(text: str) -> int:
@@ -39,7 +43,8 @@ def digest32(text: str) -> int:
 class UsageContext:
     last_time: float = -1.0
     hour: list[float] = field(default_factory=lambda: [-1.0, 0, 0])
-    previous_hour: list[float] = field(default_factory=lambda: [-1.0, 0, 0])
+    last_slices: list[float] = field(default_factory=lambda: [-1.0] + [0] * 2 * SLICES)
+    """[start of the newest slice, tokens of each slice, requests of each], newest first."""
     window: list[float] = field(default_factory=lambda: [-1.0, 0, 0])
     day: list[float] = field(default_factory=lambda: [-1.0, 0, 0, 0])
     """[local day number, tokens, requests, bit mask of active UTC hours]"""
@@ -59,7 +64,7 @@ class UsageContext:
     """Requests per active hour: the user's usual pace."""
 
     def to_list(self) -> list[Any]:
-        return [self.last_time, self.hour, self.previous_hour, self.window, self.day,
+        return [self.last_time, self.hour, self.last_slices, self.window, self.day,
                 self.utc_offset_hours,
                 self.profile_days, self.hour_profile, self.weekday_profile,
                 list(self.fingerprints), self.session, self.daily_level.to_list(),
@@ -67,28 +72,20 @@ class UsageContext:
 
     @classmethod
     def from_list(cls, values: list[Any]) -> UsageContext:
-        (last_time, hour, previous_hour, window, day, offset, profile_days, hour_profile,
+        (last_time, hour, last_slices, window, day, offset, profile_days, hour_profile,
          weekday_profile, fingerprints, session, daily_level, hourly_requests) = values
-        return cls(last_time, hour, previous_hour, window, day, offset, profile_days,
+        if len(last_slices) != 1 + 2 * SLICES:  # a state from before the slices
+            last_slices = [-1.0] + [0] * 2 * SLICES
+        return cls(last_time, hour, last_slices, window, day, offset, profile_days,
                    hour_profile,
                    weekday_profile, deque(fingerprints, maxlen=FINGERPRINTS), session,
                    EWStats.from_list(DAILY_FADING, daily_level),
                    EWStats.from_list(HOURLY_FADING, hourly_requests))
 
-    def last_hour(self, time: float) -> tuple[int, int]:
-        """(tokens, requests) of the last 60 minutes, estimated from the clock hours.
-
-        The current hour counts whole; the previous one for the part of it still within
-        60 minutes, as if its requests were spread evenly. A burst that straddles the
-        top of the hour is then not split in two halves that each look ordinary.
-        """
-        tokens, requests = self.hour[1], self.hour[2]
-        previous = self.previous_hour
-        if previous[0] == self.hour[0] - HOUR:
-            left = 1.0 - (time - self.hour[0]) / HOUR
-            tokens += previous[1] * left
-            requests += previous[2] * left
-        return round(tokens), max(1, round(requests))
+    def last_hour(self) -> tuple[int, int]:
+        """(tokens, requests) of the last hour (50 to 60 minutes, by whole slices)."""
+        slices = self.last_slices
+        return int(sum(slices[1:1 + SLICES])), max(1, int(sum(slices[1 + SLICES:])))
 
     def local_day(self, time: float) -> int:
         return int((time + self.utc_offset_hours * HOUR) // DAY)
@@ -113,7 +110,7 @@ class UsageContext:
         closed_hour = _advance(self.hour, time - time % HOUR, tokens)
         if closed_hour is not None:
             self.hourly_requests.update(closed_hour.requests)
-            self.previous_hour = [closed_hour.start, closed_hour.tokens, closed_hour.requests]
+        self._advance_slices(time, tokens)
         closed_window = _advance(self.window, time - time % window_seconds, tokens)
         closed_day = None
         today = self.local_day(time)
@@ -176,6 +173,21 @@ class UsageContext:
         self.session[1] += 1
         self.session[3] = input_tokens
         return self.session[1], self.session[2]
+
+
+    def _advance_slices(self, time: float, tokens: int) -> None:
+        slices = self.last_slices
+        start = time - time % SLICE
+        age = int((slices[0] - start) // SLICE) if slices[0] >= 0 else 0
+        if age < 0 or slices[0] < 0:  # a newer slice: older ones move down, the oldest go
+            moved = min(SLICES, -age) if slices[0] >= 0 else SLICES
+            tokens_by_slice = [0] * moved + slices[1:1 + SLICES - moved]
+            requests_by_slice = [0] * moved + slices[1 + SLICES:1 + 2 * SLICES - moved]
+            slices[:] = [start, *tokens_by_slice, *requests_by_slice]
+            age = 0
+        if age < SLICES:  # a late event lands in its own slice, if still within the hour
+            slices[1 + age] += tokens
+            slices[1 + SLICES + age] += 1
 
 
 def _advance(bucket: list[float], start: float, tokens: int) -> ClosedBucket | None:

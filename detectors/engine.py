@@ -158,7 +158,7 @@ class ScoringEngine:
         tokens = event.total_tokens
         closed_hour, closed_window, closed_day = context.advance_buckets(
             time, tokens, config.rate.window_minutes * 60.0)
-        last_hour_tokens, last_hour_requests = context.last_hour(time)
+        last_hour_tokens, last_hour_requests = context.last_hour()
         usual_day_tokens = None if closed_day is None else context.learn_daily_level(closed_day)
         repeat_share, repeated = context.remember_fingerprint(event.prompt_fingerprint)
         session_requests, session_first_input = context.advance_session(event.session_id,

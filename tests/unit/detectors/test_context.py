@@ -30,3 +30,26 @@ def test_around_looks_at_the_busiest_neighbouring_hour() -> None:
     assert context.usual_activity(MONDAY + 8 * HOUR) == 0.05
     assert context.usual_activity(MONDAY + 8 * HOUR, around=1) == 1.0
     assert context.usual_activity(MONDAY + 3 * HOUR, around=1) == 0.05
+
+
+def _advanced(context: UsageContext, minute: float, tokens: int) -> None:
+    context.advance_buckets(MONDAY + minute * 60.0, tokens, window_seconds=600.0)
+
+
+def test_a_burst_across_the_top_of_the_hour_is_counted_whole() -> None:
+    context = UsageContext()
+    for minute in (9 * 60 + 40, 9 * 60 + 50, 10 * 60 + 5, 10 * 60 + 20):
+        _advanced(context, minute, 1000)
+    assert context.last_hour() == (4000, 4)
+
+
+def test_requests_older_than_the_hour_drop_out_and_a_late_one_still_counts() -> None:
+    context = UsageContext()
+    _advanced(context, 0, 5000)
+    _advanced(context, 30, 1000)
+    _advanced(context, 65, 200)  # the first slice is now over an hour old
+    assert context.last_hour() == (1200, 2)
+    _advanced(context, 45, 300)  # delivered late, but within the last hour
+    assert context.last_hour() == (1500, 3)
+    _advanced(context, 6 * 60, 7)  # hours later: only itself
+    assert context.last_hour() == (7, 1)
