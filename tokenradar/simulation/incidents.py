@@ -199,10 +199,11 @@ def plan_spike(spec: SimulationSpec, rng: random.Random, person: Person, number:
     shape = rng.choice(("requests", "size", "both"))
     more = {"requests": factor - 1, "size": 1.0}.get(shape, math.sqrt(factor - 1))
     count = max(2, round(person.requests_per_hour * more))
-    size = (factor - 1) * person.active_hour_tokens() / count
     model, client = person.model_at(start), person.clients[0]
 
     def make(rng: random.Random, log: RequestLog) -> Events:
+        # Against the person's hourly norm as it is by then: the hours drawn so far.
+        size = (factor - 1) * person.active_hour_tokens() / count
         events: Events = []
         times = sorted(rng.uniform(start, start + HOUR) for _ in range(count))
         session = log.new_session()

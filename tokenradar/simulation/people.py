@@ -11,11 +11,14 @@ import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
+from typing import cast
 
 from tokenradar.simulation.usage import DAY, HOUR, RequestLog
 
 MAX_CONTEXT = 190_000
 """Input tokens past which a session is restarted (a model's context window)."""
+MIN_OBSERVED_HOURS = 20
+"""Active hours drawn before a person's own record of them is their hourly norm."""
 
 
 class UsageChange:
@@ -79,6 +82,8 @@ class Person:
         self._rng = random.Random(f"{self.seed}/{self.user_id}")
         self._log = RequestLog(self.seed, self.user_id, self.user_id, self.team)
         self._recent: deque[str] = deque(maxlen=30)
+        self._active_hours = 0
+        self._active_hour_tokens = 0
 
     # -- calendar --------------------------------------------------------------------------
     def local_midnight(self, day: int) -> float:
@@ -115,10 +120,13 @@ class Person:
         return self.requests_per_hour * self.work_hours / self.session_length
 
     def active_hour_tokens(self) -> float:
-        """Expected tokens in an hour with some use, before any change.
+        """Tokens in an hour with some use: the mean of the clock hours drawn so far, or
+        before there are enough of them, an estimate from the habits.
 
         A light user's active hour holds about one session, more than their average hour.
         """
+        if self._active_hours >= MIN_OBSERVED_HOURS:
+            return self._active_hour_tokens / self._active_hours
         requests = max(self.requests_per_hour, self.session_length)
         return requests * (self.mean_input() + self.mean_output())
 
@@ -170,7 +178,16 @@ class Person:
         if not weekend and not self.night_owl and rng.random() < 0.04:
             # now and then, one more question late in the evening
             self._session(midnight + rng.uniform(20.5, 23.5) * HOUR, weekend, events)
+        self._record_active_hours(events)
         return events
+
+    def _record_active_hours(self, events: list[tuple[int, dict[str, object]]]) -> None:
+        hours: dict[int, int] = {}
+        for ms, event in events:
+            tokens = cast(int, event["input_tokens"]) + cast(int, event["output_tokens"])
+            hours[ms // 3_600_000] = hours.get(ms // 3_600_000, 0) + tokens
+        self._active_hours += len(hours)
+        self._active_hour_tokens += sum(hours.values())
 
     def _session(self, at: float, weekend: bool, events: list[tuple[int, dict[str, object]]]
                  ) -> None:
