@@ -31,7 +31,11 @@ POOL_FADING = 0.01
 MAX_MEMBERS = 512
 MEMBER_DAY_CAP = 3.0
 MIN_LOG_STD = 0.05
-MIN_QUIET_DAYS = 5
+PRIOR_NOISE_STD = 0.05
+PRIOR_NOISE_DAYS = 3.0
+"""A team's day-to-day spread (log10) before its own days show it, and how many days
+that guess weighs: a team's few quiet days can look steadier than the team is."""
+MIN_QUIET_DAYS = 3
 CLOSE_HOUR = 12
 MOVING = math.log10(1.15)
 """Below this the team is not moving, and members are judged on their own."""
@@ -100,7 +104,10 @@ class TeamState:
             self.noise.update(ratio)
             return None
         self.up_days += 1
-        spread = max(self.noise.std, MIN_LOG_STD)
+        seen = self.noise.count
+        spread = max(MIN_LOG_STD, math.sqrt(
+            (seen * self.noise.var + PRIOR_NOISE_DAYS * PRIOR_NOISE_STD**2)
+            / (seen + PRIOR_NOISE_DAYS)))
         self.evidence += normal_tail_decades((ratio - self.noise.mean) / spread)
         if self.up_days < config.min_days or self.noise.count < MIN_QUIET_DAYS:
             # A team whose quiet days have not been seen yet has no noise to judge by.

@@ -23,6 +23,11 @@ def _ramp(member: int, workday: int) -> float:
     return 1.0 if workday < 10 else 2.5 ** (min(workday - 9, 4) / 4)
 
 
+def _early_ramp(member: int, workday: int) -> float:
+    """Only 7 working days steady, then up x2.5 over 4 working days."""
+    return 1.0 if workday < 7 else 2.5 ** (min(workday - 6, 4) / 4)
+
+
 def _creeper(member: int, workday: int) -> float:
     """Member m3 alone rises 8% a working day after 10; everyone else is steady."""
     return 1.08 ** (workday - 9) if member == 3 and workday >= 10 else 1.0
@@ -48,6 +53,17 @@ def test_a_team_of_five_ramping_up_together_is_a_population_shift(
         event_lists: EventLists) -> None:
     alerts = _alerts(event_lists, event_lists.team_days(5, 26, scale=_ramp))
     assert "population_shift" in {a.kind for a in alerts}
+
+
+def test_a_team_ramping_after_a_week_is_reported_while_it_ramps(
+        event_lists: EventLists) -> None:
+    # Two quiet days seen, and a prior for the rest: the team needs no week of quiet
+    # days before its movement can count.
+    events = event_lists.team_days(8, 26, scale=_early_ramp)
+    shifts = [a for a in _alerts(event_lists, events) if a.kind == "population_shift"]
+    assert shifts
+    ramp_end = sorted({e.timestamp.date() for e in events if e.timestamp.weekday() < 5})[10]
+    assert shifts[0].event_time.date() <= ramp_end
 
 
 def test_one_member_creeping_in_a_steady_team_is_no_population_shift(
