@@ -123,3 +123,8 @@ class Detector(ABC):
     @abstractmethod
     def observe(self, slot: Any, observation: Observation) -> Finding | None:
         """Score the observation against the slot, then learn from it."""
+
+    def forming(self, slot: Any, observation: Observation) -> bool:
+        """Is evidence of this behaviour building up, not yet enough to alert? Alerts of
+        the less specific kinds it would explain wait for it meanwhile."""
+        return False

@@ -29,12 +29,13 @@ from schemas.config import DetectorSection
 
 SCORE_DIGITS = 4
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-BEHAVIOUR_RANK: dict[str, int] = {AnomalyKind.NEW_PATTERN: 1, AnomalyKind.GAMING: 2,
+BEHAVIOUR_RANK: dict[str, int] = {AnomalyKind.GAMING: 1, AnomalyKind.NEW_PATTERN: 2,
                                    AnomalyKind.SCRIPTED_LOOP: 3, AnomalyKind.RUNAWAY_AGENT: 3}
 """Kinds that name a behaviour, the more specific ranked higher. While one is open for
-a user, whatever else the same behaviour sets off (a spike, a rate, the traits of a
-less specific behaviour: an agent left running is also a new client, its growing
-context also looks padded) is folded into it; a more specific one still alerts."""
+a user (or, for a runaway agent, building up), whatever else the same behaviour sets
+off (a spike, a rate, the traits of a less specific behaviour: an agent left running
+is also a new client, a burst on a stolen key also looks padded) is folded into it; a
+more specific one still alerts."""
 
 
 def routing_key(event: TokenUsageEvent) -> str:
@@ -115,14 +116,20 @@ class ScoringEngine:
         config, detectors = self._setup_for(state.team)
         observation = self._observe(state, event, team_state, config)
         allowlisted = self.config.allowlist.allows(state.user_id, state.team)
+        findings = [(detector, detector.observe(self._slot(state, detector), observation))
+                    for detector in detectors]
+        # A behaviour still building up holds back the less specific alerts it explains.
+        forming = max((BEHAVIOUR_RANK.get(detector.kind, 0) for detector in detectors
+                       if detector.forming(state.slots[detector.name], observation)),
+                      default=0)
         best = 0.0
         alerts = []
-        for detector in detectors:
-            finding = detector.observe(self._slot(state, detector), observation)
+        for detector, finding in findings:
             if finding is None:
                 continue
             best = max(best, finding.score)
-            if finding.score >= self.config.scoring.alert_threshold and not allowlisted:
+            if (finding.score >= self.config.scoring.alert_threshold and not allowlisted
+                    and BEHAVIOUR_RANK.get(detector.kind, 0) >= forming):
                 alert = self._incident_alert(state, detector, finding, observation, detected_at)
                 if alert is not None:
                     alerts.append(alert)

@@ -61,6 +61,14 @@ class NewPatternDetector(Detector):
     def new_slot(self) -> PatternSlot:
         return PatternSlot()
 
+    def forming(self, slot: PatternSlot, observation: Observation) -> bool:
+        """A burst on something new, at an unusual hour, within its window."""
+        config = self.config
+        return (slot.burst_requests > 0
+                and observation.time - slot.burst_start <= config.burst_minutes * 60.0
+                and observation.off_hours(config.unusual_hour_probability,
+                                          config.min_profile_days, nearby=True))
+
     def restore(self, values: list[object]) -> PatternSlot:
         known, start, requests, *units = values  # states written before units: 3 values
         assert isinstance(known, dict) and isinstance(start, float | int)

@@ -18,6 +18,9 @@ from schemas.config import RunawayAgentConfig
 
 DEPENDENCE_DISCOUNT = 0.1
 """Requests of one run are not independent: each counts for a tenth of its surprise."""
+HOLD_FACTOR = 1.5
+"""How long an agent run into off-hours may hold back a spike or rate alert it would
+explain, in ``min_minutes``: long enough to be called a runaway, not much longer."""
 GROWTH_EVIDENCE_DECADES = 1.0
 """Extra surprise when the context has at least doubled within a session."""
 
@@ -57,6 +60,12 @@ class RunawayAgentDetector(Detector):
 
     def new_slot(self) -> RunSlot:
         return RunSlot()
+
+    def forming(self, slot: RunSlot, observation: Observation) -> bool:
+        """An agent run into off-hours, younger than HOLD_FACTOR times ``min_minutes``."""
+        return (slot.off_requests > 0 and slot.agent_requests >= slot.requests / 2
+                and observation.time - slot.off_start
+                < HOLD_FACTOR * self.config.min_minutes * 60.0)
 
     def restore(self, values: list[float]) -> RunSlot:
         start, off_start, off, agent, requests, surprise, growth = values

@@ -165,6 +165,15 @@ def test_agent_running_through_the_night_is_a_runaway_agent(event_lists: EventLi
     assert runaway[0].event_time - NIGHT <= timedelta(minutes=30)
 
 
+def test_a_night_agent_is_called_a_runaway_agent_not_first_a_spike(
+        event_lists: EventLists) -> None:
+    # Its first hour is also a spike, but the runaway is building up: the spike waits
+    # for it and is folded in, so the first alert names what happened.
+    alerts = _alerts(event_lists, _history(event_lists) + _agent(event_lists, NIGHT))
+    assert alerts and alerts[0].kind == "runaway_agent"
+    assert {a.kind for a in alerts} <= {"runaway_agent"}
+
+
 def test_the_same_agent_during_working_hours_is_not_runaway(event_lists: EventLists) -> None:
     day = _agent(event_lists, MONDAY)
     assert "runaway_agent" not in _kinds(_alerts(event_lists, _history(event_lists) + day))
@@ -211,6 +220,16 @@ def test_a_night_burst_on_a_never_used_model_and_client_is_a_new_pattern(
         event_lists: EventLists) -> None:
     burst = _new_model_burst(event_lists, NIGHT)
     assert "new_pattern" in _kinds(_alerts(event_lists, _history(event_lists) + burst))
+
+
+def test_a_stolen_key_sending_big_repeated_prompts_is_a_new_pattern_not_gaming(
+        event_lists: EventLists) -> None:
+    burst = [event.model_copy(update={"input_tokens": event.input_tokens * 6,
+                                      "prompt_fingerprint": f"stranger-{i % 3}"})
+             for i, event in enumerate(_new_model_burst(event_lists, NIGHT, count=40))]
+    kinds = _kinds(_alerts(event_lists, _history(event_lists) + burst))
+    assert "new_pattern" in kinds
+    assert "gaming" not in kinds
 
 
 def test_one_session_is_one_decision_not_a_burst_of_them(event_lists: EventLists) -> None:
