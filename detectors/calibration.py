@@ -11,9 +11,10 @@ import math
 
 SCORE_DECADES = 10.0
 """Tail probability 10**-SCORE_DECADES maps to score 1."""
-REQUEST_OVERDISPERSION = 3.0
-"""People send requests in sessions, so their counts vary more than Poisson: a count is
-judged against a pace widened by this much."""
+REQUEST_OVERDISPERSION = 4.0
+"""People send requests in sessions of several, so their counts come in clumps: a count
+is judged against a pace this many times the usual one (a simple, deliberately wary
+stand-in for a clumped distribution, which backtests showed to be too ready to alert)."""
 
 
 def tail_score(z: float) -> float:

@@ -27,6 +27,9 @@ MIN_LOG_STD = 0.1
 """Spread floor (log10): a very regular user still tolerates ~25% variation."""
 LOG10_MEAN_CORRECTION = math.log(10.0) / 2.0
 """For log-normal sizes, log10 of the mean is the mean log10 plus this times the variance."""
+REQUESTS_PER_INDEPENDENT_SIZE = 3.0
+"""An hour's requests are not independent draws of size: a session's grow together.
+Their mean size is judged as if from one request in this many."""
 COLD_START_MIN_TEAM_COUNT = 50
 COLD_START_MIN_LOG_STD = 0.4
 """A newcomer is judged by the team's spread at least this wide: people differ a lot."""
@@ -144,8 +147,9 @@ def _scored_hour(per_request: EWStats, observation: Observation, config: SpikeCo
     if tokens < config.min_tokens or tokens < config.min_ratio * expected:
         return None
     count_decades = poisson_tail_decades(requests, pace * REQUEST_OVERDISPERSION)
+    independent = max(1.0, requests / REQUESTS_PER_INDEPENDENT_SIZE)
     size_z = (math.log10(tokens / requests) - math.log10(mean_size)) / (
-        spread / math.sqrt(requests))
+        spread / math.sqrt(independent))
     decades = combined_decades(count_decades, normal_tail_decades(size_z))
     return decades_score(decades), expected
 

@@ -48,9 +48,9 @@ def test_huge_request_after_warm_up_alerts_naming_that_request(event_lists: Even
 def test_an_hour_of_many_moderate_requests_is_a_spike_on_tokens_per_hour(
         event_lists: EventLists) -> None:
     events = event_lists.steady(random.Random(3), hours=40, tokens=5000)
-    # Each request under 2x the usual, far below spike.min_ratio; the hour is ~9x.
+    # Each request under 4x the usual, far below spike.min_request_ratio; the hour is ~18x.
     busy = event_lists.burst(30, events[-1].timestamp + timedelta(minutes=61),
-                             every_seconds=100, tokens=9000)
+                             every_seconds=100, tokens=18000)
     alerts = _alerts(ScoringEngine(DetectorConfig()), event_lists, events + busy)
     # One incident: the alert may be re-published as the hour grows, under the same id.
     assert {(a.alert_id, a.kind, a.feature) for a in alerts} == {
