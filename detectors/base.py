@@ -80,6 +80,13 @@ class Observation:
         usual = self.usual_activity_nearby if nearby else self.usual_activity
         return usual < probability or usual <= 1.0 / (self.profile_days + 1)
 
+    def hour_phrase(self, *, nearby: bool = False) -> str:
+        """How often the user is active at this hour, in words for an explanation."""
+        usual = self.usual_activity_nearby if nearby else self.usual_activity
+        if usual <= 1.0 / (self.profile_days + 1):
+            return f"at an hour not seen in this user's {self.profile_days} active days"
+        return f"at an hour this user is active on {usual:.0%} of days"
+
     @property
     def session_growth(self) -> float:
         """Input tokens now over the session's first request's."""

@@ -115,7 +115,7 @@ class NewPatternDetector(Detector):
             observed=slot.burst_requests, expected=0.0,
             explanation=(
                 f"{slot.burst_requests} requests in {minutes:.0f} min on {what}, never used "
-                f"by this user before, at an hour they are active on {usual:.0%} of days: "
+                f"by this user before, {observation.hour_phrase(nearby=True)}: "
                 "check that the credential is theirs."
             ),
         )

@@ -102,7 +102,7 @@ class RunawayAgentDetector(Detector):
             observed=slot.off_requests, expected=0.0,
             explanation=(
                 f"An agent has sent {slot.off_requests} requests over {off_minutes:.0f} min "
-                f"at an hour this user is active on {usual:.0%} of days{context}: "
+                f"{observation.hour_phrase()}{context}: "
                 "an agent may have been left running."
             ),
         )

@@ -179,11 +179,17 @@ def test_the_same_agent_during_working_hours_is_not_runaway(event_lists: EventLi
     assert "runaway_agent" not in _kinds(_alerts(event_lists, _history(event_lists) + day))
 
 
-def _first_runaway_delay(event_lists: EventLists, history_days: int) -> timedelta | None:
+def _runaway_after(event_lists: EventLists, history_days: int
+                   ) -> tuple[datetime, list[AnomalyEvent]]:
+    """(start, runaway alerts) of a night agent after ``history_days`` working days."""
     history = _history(event_lists, days=history_days)
     start = history[-1].timestamp.replace(hour=1, minute=0) + timedelta(days=1)
-    runaway = [a for a in _alerts(event_lists, history + _agent(event_lists, start))
-               if a.kind == "runaway_agent"]
+    alerts = _alerts(event_lists, history + _agent(event_lists, start))
+    return start, [a for a in alerts if a.kind == "runaway_agent"]
+
+
+def _first_runaway_delay(event_lists: EventLists, history_days: int) -> timedelta | None:
+    start, runaway = _runaway_after(event_lists, history_days)
     return runaway[0].event_time - start if runaway else None
 
 
@@ -196,6 +202,12 @@ def test_a_young_profile_needs_a_longer_run_before_a_runaway_alert(
     mature = _first_runaway_delay(event_lists, history_days=12)
     assert young is not None and mature is not None
     assert young > mature
+
+
+def test_an_hour_never_seen_is_explained_as_such_not_as_a_share(
+        event_lists: EventLists) -> None:
+    _, runaway = _runaway_after(event_lists, history_days=2)
+    assert "at an hour not seen in this user's 2 active days" in runaway[0].explanation
 
 
 # -- new pattern ----------------------------------------------------------------------
