@@ -86,8 +86,12 @@ def build_organisation(spec: SimulationSpec) -> Organisation:
             benign.append(Label("", "allowlisted", account.user_id, SERVICE_TEAM,
                                 iso(spec.origin), iso(spec.end), benign=True))
     actors.extend(traffic)
-    numbered = [Label(**{**vars(label), "incident_id": f"benign-{n:03d}"})
-                for n, label in enumerate(benign, 1)]
+    # Population shifts are expected team alerts, not benign context: named for what they are.
+    shifts = [label for label in benign if label.kind == "population_shift"]
+    context = [label for label in benign if label.kind != "population_shift"]
+    numbered = [Label(**{**vars(label), "incident_id": f"{prefix}-{n:03d}"})
+                for prefix, group in (("shift", shifts), ("benign", context))
+                for n, label in enumerate(group, 1)]
     labels = sorted(incidents + numbered, key=lambda label: (label.start, label.incident_id))
     return Organisation(people, actors, labels)
 
