@@ -172,6 +172,7 @@ def plan_gaming(spec: SimulationSpec, rng: random.Random, person: Person, number
     share = rng.uniform(0.6, 0.9)
     filler = (factor - 1) * person.mean_input()
     person.changes.append(Gaming(start, end, filler, more, pool, share))
+    person.working_days.update(days[first:first + length])
     return _label(number, "gaming", person, start, end, input_factor=factor,
                   request_factor=more, prompt_pool=len(pool), pooled_share=share), None
 

@@ -77,6 +77,8 @@ class Person:
     adoption: tuple[float, str] | None = None
     """From this time on, this model is the main one."""
     changes: list[UsageChange] = field(default_factory=list)
+    working_days: set[int] = field(default_factory=set)
+    """Local days the person surely works (an incident's): no random day off on them."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(f"{self.seed}/{self.user_id}")
@@ -150,7 +152,7 @@ class Person:
             window_end = window_start + rng.uniform(0.5, 2.5) * HOUR
             intensity = rng.uniform(0.3, 0.8)
         else:
-            if rng.random() < 0.03 and day != self.joined_day:
+            if rng.random() < 0.03 and day != self.joined_day and day not in self.working_days:
                 return []  # a day off, ill, in meetings all day
             window_start = midnight + (self.start_hour + rng.gauss(0, 0.25)) * HOUR
             window_end = midnight + (self.start_hour + self.work_hours + rng.gauss(0, 0.4)) * HOUR
