@@ -56,7 +56,6 @@ class RunawayAgentDetector(Detector):
 
     def __init__(self, config: RunawayAgentConfig) -> None:
         self.config = config
-        self._agent_clients = frozenset(config.agent_clients)
 
     def new_slot(self) -> RunSlot:
         return RunSlot()
@@ -79,7 +78,7 @@ class RunawayAgentDetector(Detector):
             slot.off_requests = slot.agent_requests = slot.requests = 0
             slot.surprise, slot.max_growth = 0.0, 1.0
         slot.requests += 1
-        if observation.event.client in self._agent_clients:
+        if config.is_agent(observation.event.client):
             slot.agent_requests += 1
         if observation.session_requests >= 5:
             slot.max_growth = max(slot.max_growth, observation.session_growth)

@@ -175,8 +175,14 @@ class RunawayAgentConfig(DetectorSection):
     """Agent traffic sustained through hours the user is normally not active."""
 
     agent_clients: list[str] = Field(
-        default_factory=lambda: ["agent"], description="Clients that run autonomously."
+        default_factory=lambda: ["*agent*"],
+        description="Clients that run autonomously: names or shell patterns (case-insensitive).",
     )
+
+    def is_agent(self, client: str | None) -> bool:
+        """Is ``client`` one of ``agent_clients``?"""
+        return client is not None and any(
+            fnmatch.fnmatchcase(client.lower(), pattern.lower()) for pattern in self.agent_clients)
     min_profile_days: Annotated[int, Field(ge=1)] = Field(
         2, description="Active days seen before an hour never seen counts as off-hours "
         "(weakly: an hour unseen in N days scores as 1 in N+1)."

@@ -174,6 +174,14 @@ def test_a_night_agent_is_called_a_runaway_agent_not_first_a_spike(
     assert {a.kind for a in alerts} <= {"runaway_agent"}
 
 
+@pytest.mark.parametrize(("client", "runaway"), [("Claude-Agent", True), ("chat", False)])
+def test_agent_clients_are_matched_by_pattern(event_lists: EventLists, client: str,
+                                              runaway: bool) -> None:
+    night = [e.model_copy(update={"client": client}) for e in _agent(event_lists, NIGHT)]
+    kinds = _kinds(_alerts(event_lists, _history(event_lists) + night))
+    assert ("runaway_agent" in kinds) is runaway
+
+
 def test_the_same_agent_during_working_hours_is_not_runaway(event_lists: EventLists) -> None:
     day = _agent(event_lists, MONDAY)
     assert "runaway_agent" not in _kinds(_alerts(event_lists, _history(event_lists) + day))
