@@ -40,6 +40,8 @@ MAX_DAY_Z = 4.0
 a creep's next step."""
 TESTS = 2
 """Mean and ramp: the better of two tests is reported, so its tail is doubled."""
+SLOT_LENGTH = 16
+"""Numbers in a stored creep slot (``CreepSlot.to_list``)."""
 MAX_HELD_DAYS = 20
 """Days held this long are the user's new level, reported or not: they become the
 reference rather than stay surprising forever."""
@@ -165,6 +167,10 @@ class CreepDetector(Detector):
         return CreepSlot()
 
     def restore(self, values: list[float]) -> CreepSlot:
+        if len(values) != SLOT_LENGTH:
+            # Written by the CUSUM-only creep of before (9 numbers): start it afresh
+            # rather than misread it; its reference is relearned within a week.
+            return self.new_slot()
         ramp, ramp_days, ramp_squares, cusum, jumps, recent, day_tokens, day_hours = values[8:]
         return CreepSlot(Days(*values[0:4]), Days(*values[4:8]), ramp, ramp_days,
                          ramp_squares, cusum, int(jumps), recent, day_tokens, int(day_hours))

@@ -130,3 +130,9 @@ def test_slot_round_trips_through_plain_numbers_and_scores_on_identically() -> N
     assert restored.to_list() == slot.to_list()
     for observation in observations[220:]:
         assert detector.observe(restored, observation) == detector.observe(slot, observation)
+
+
+def test_a_slot_stored_by_the_older_cusum_creep_starts_afresh() -> None:
+    detector = CreepDetector(CreepConfig())
+    older = [10.0, 4.4, 0.02, 3.0, 0.5, 0.01, 1.2, 2.0, 0.8]  # what it stored: 9 numbers
+    assert detector.restore(older).to_list() == detector.new_slot().to_list()
