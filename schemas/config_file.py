@@ -13,6 +13,11 @@ from schemas.config import DetectorConfig
 _TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- ]+?)\s*\]\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*=")
 _NESTED = re.compile(r"^Value error, (teams\.[^:\s]+): (.*)$")
+REMOVED_KEYS = {
+    ("creep", "threshold"): "removed: creep's score is now a calibrated tail probability, "
+    "judged by scoring.alert_threshold like every detector's; delete this line",
+}
+"""Keys earlier versions took, with what to do now (they apply in team overrides too)."""
 
 
 class ConfigFileError(ValueError):
@@ -53,14 +58,18 @@ def _problem(error: object, lines: dict[str, int]) -> str:
     if nested := _NESTED.match(error["msg"]):
         # A check over the whole file (a team's override) names its own key path.
         location = nested.group(1).split(".")
-        error = {**error, "msg": nested.group(2), "type": "nested"}
+        unknown = nested.group(2).startswith("Extra inputs are not permitted")
+        error = {**error, "msg": nested.group(2),
+                 "type": "extra_forbidden" if unknown else "nested"}
     key = ".".join(location) or "(top level)"
     line = next((lines[".".join(location[:n])] for n in range(len(location), 0, -1)
                  if ".".join(location[:n]) in lines), None)
     where = f"line {line}, " if line is not None else ""
     message = error["msg"]
     if error["type"] == "extra_forbidden":
-        message = "unknown key: check its spelling against the example configuration"
+        message = REMOVED_KEYS.get(tuple(location[-2:]),
+                                   "unknown key: check its spelling against the example "
+                                   "configuration")
     elif "input" in error and not isinstance(error["input"], dict):
         message += f" (got {error['input']!r})"
     return f"{where}key '{key}': {message}"

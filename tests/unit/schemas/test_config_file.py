@@ -60,6 +60,13 @@ def test_unknown_key_message_says_how_to_fix(tmp_path: Path) -> None:
         load_config(_write(tmp_path, "[drift]\ntreshold = 2\n"))
 
 
+@pytest.mark.parametrize("text", ["[creep]\nthreshold = 7.0\n",
+                                  "[teams.web.creep]\nthreshold = 7.0\n"])
+def test_a_removed_key_says_it_was_removed_and_what_to_do(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigFileError, match="threshold': removed: .* delete this line"):
+        load_config(_write(tmp_path, text))
+
+
 def test_invalid_toml_is_reported_as_such(tmp_path: Path) -> None:
     path = _write(tmp_path, "[scoring\n")
     with pytest.raises(ConfigFileError, match="not valid TOML") as caught:
@@ -80,4 +87,5 @@ def test_team_override_errors_name_the_line_and_key_path(tmp_path: Path) -> None
     with pytest.raises(ConfigFileError) as error:
         load_config(path)
     assert error.value.problems == [
-        "line 5, key 'teams.research.spike.min_ratoi': Extra inputs are not permitted"]
+        "line 5, key 'teams.research.spike.min_ratoi': unknown key: check its spelling "
+        "against the example configuration"]
