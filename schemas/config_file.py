@@ -13,7 +13,7 @@ from schemas.config import DetectorConfig
 _TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- ]+?)\s*\]\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*=")
 _NESTED = re.compile(r"^Value error, (teams\.[^:\s]+): (.*)$")
-REMOVED_KEYS = {
+REMOVED_KEYS: dict[tuple[str, ...], str] = {
     ("creep", "threshold"): "removed: creep's score is now a calibrated tail probability, "
     "judged by scoring.alert_threshold like every detector's; delete this line",
 }
