@@ -78,14 +78,18 @@ class Observation:
         if self.profile_days < min_profile_days:
             return False
         usual = self.usual_activity_nearby if nearby else self.usual_activity
-        return usual < probability or usual <= 1.0 / (self.profile_days + 1)
+        return usual < probability or self._never_seen(usual)
 
     def hour_phrase(self, *, nearby: bool = False) -> str:
         """How often the user is active at this hour, in words for an explanation."""
         usual = self.usual_activity_nearby if nearby else self.usual_activity
-        if usual <= 1.0 / (self.profile_days + 1):
+        if self._never_seen(usual):
             return f"at an hour not seen in this user's {self.profile_days} active days"
         return f"at an hour this user is active on {usual:.0%} of days"
+
+    def _never_seen(self, usual: float) -> bool:
+        """``usual`` is the floor the context gives an hour unseen in N days: 1 / (N+1)."""
+        return usual <= 1.0 / (self.profile_days + 1)
 
     @property
     def session_growth(self) -> float:

@@ -37,10 +37,6 @@ class GamingSlot:
     """Of the inflated requests in a row, those whose prompt repeats a recent one: the
     padding's own repetition, not what the user repeated days ago."""
 
-    @property
-    def run_repeat_share(self) -> float:
-        return self.repeats_in_a_row / self.inflated_in_a_row if self.inflated_in_a_row else 0.0
-
     def to_list(self) -> list[float]:
         return [*self.usual_input.to_list(), *self.usual_output.to_list(),
                 *self.recent_input.to_list(), *self.recent_output.to_list(),

@@ -103,8 +103,7 @@ class NewPatternDetector(Detector):
         # Two rarities together: the novelty (each never-used model or client) and the
         # burst (so many independent requests in the window, against the user's pace at
         # this hour: their requests per active hour times how often they are active now).
-        usual_in_window = (observation.usual_hourly_requests.mean * window / 3600.0
-                           * max(usual, 1.0 / (observation.profile_days + 1)))
+        usual_in_window = observation.usual_hourly_requests.mean * window / 3600.0 * usual
         decades = (_novelty_decades(observation.profile_days) * len(new_things)
                    + poisson_tail_decades(slot.burst_units,
                                           max(usual_in_window * REQUEST_OVERDISPERSION, 1.0)))
