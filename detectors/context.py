@@ -178,9 +178,9 @@ class UsageContext:
     def _advance_slices(self, time: float, tokens: int) -> None:
         slices = self.last_slices
         start = time - time % SLICE
-        age = int((slices[0] - start) // SLICE) if slices[0] >= 0 else 0
-        if age < 0 or slices[0] < 0:  # a newer slice: older ones move down, the oldest go
-            moved = min(SLICES, -age) if slices[0] >= 0 else SLICES
+        age = int((slices[0] - start) // SLICE)  # an empty ring (start -1) is ages old
+        if age < 0:  # a newer slice: older ones move down, the oldest go
+            moved = min(SLICES, -age)
             tokens_by_slice = [0] * moved + slices[1:1 + SLICES - moved]
             requests_by_slice = [0] * moved + slices[1 + SLICES:1 + 2 * SLICES - moved]
             slices[:] = [start, *tokens_by_slice, *requests_by_slice]
