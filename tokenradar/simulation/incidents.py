@@ -196,7 +196,9 @@ def plan_spike(spec: SimulationSpec, rng: random.Random, person: Person, number:
     start = _during_work(spec, rng, person, room_hours=1.5)
     if start is None or start + HOUR > spec.end:
         return None
-    factor = rng.uniform(4, 12)
+    # Far above the person's norm: a busy hour of their own reaches 4x their mean active
+    # hour about one day in a hundred, and 10x once in a few thousand user-days.
+    factor = _log_uniform(rng, 10, 30)
     shape = rng.choice(("requests", "size", "both"))
     more = {"requests": factor - 1, "size": 1.0}.get(shape, math.sqrt(factor - 1))
     count = max(2, round(person.requests_per_hour * more))
