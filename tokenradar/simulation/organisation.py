@@ -143,10 +143,13 @@ def _plan_population_shifts(spec: SimulationSpec, rng: random.Random, people: li
         for person in members[team]:
             person.changes.append(AdoptionRamp(start, end, requests, tokens))
         shifted.add(team)
+        # The team stays at its new level: like a creep, the change lasts to the run's
+        # end, so a shift reported after its ramp is late (its delay says so), not false.
         labels.append(Label("", "population_shift", f"team:{team}", team, iso(start),
-                            iso(end + 2 * DAY), benign=False,
+                            iso(spec.end), benign=False,
                             members=tuple(p.user_id for p in members[team]),
-                            params=(("requests_factor", round(requests, 4)),
+                            params=(("ramp_days", ramp_days),
+                                    ("requests_factor", round(requests, 4)),
                                     ("tokens_factor", round(tokens, 4)))))
     return shifted
 
