@@ -165,14 +165,17 @@ class UsageContext:
             return 0.0, repeated
         return sum(entry & 1 for entry in ring) / len(ring), repeated
 
-    def advance_session(self, session_id: str | None, input_tokens: int) -> tuple[int, int]:
-        """(requests so far, input tokens of the session's first request)."""
+    def advance_session(self, session_id: str | None, input_tokens: int
+                        ) -> tuple[int, int, int]:
+        """(requests so far, input tokens of the session's first request and of its
+        previous one: this one's own for a session's first)."""
         digest = digest32(session_id) if session_id is not None else 0
         if digest != self.session[0] or session_id is None:
             self.session = [digest, 0, input_tokens, input_tokens]
+        previous_input = self.session[3]
         self.session[1] += 1
         self.session[3] = input_tokens
-        return self.session[1], self.session[2]
+        return self.session[1], self.session[2], previous_input
 
 
     def _advance_slices(self, time: float, tokens: int) -> None:

@@ -30,6 +30,9 @@ LOG10_MEAN_CORRECTION = math.log(10.0) / 2.0
 REQUESTS_PER_INDEPENDENT_SIZE = 3.0
 """An hour's requests are not independent draws of size: a session's grow together.
 Their mean size is judged as if from one request in this many."""
+CONTEXT_GROWTH_PER_REQUEST = 1.5
+"""A conversation's request may carry up to this many times the previous one's input
+and still be its context piling up, not a spike of its own (the hour still counts it)."""
 COLD_START_MIN_TEAM_COUNT = 50
 COLD_START_MIN_LOG_STD = 0.4
 """A newcomer is judged by the team's spread at least this wide: people differ a lot."""
@@ -72,7 +75,7 @@ class SpikeDetector(Detector):
     def observe(self, slot: SpikeSlot, observation: Observation) -> Finding | None:
         config = self.config
         shift = observation.team_shift
-        request = _scored(
+        request = None if observation.grew_with_session(CONTEXT_GROWTH_PER_REQUEST) else _scored(
             _baseline_or_team(slot.per_request, observation.team_per_request,
                               config.min_history_requests),
             observation.tokens, shift, config, config.min_request_ratio)

@@ -45,6 +45,35 @@ def test_huge_request_after_warm_up_alerts_naming_that_request(event_lists: Even
     assert alerts[0].event_time == huge.timestamp
 
 
+def _conversation(event_lists: EventLists, after: TokenUsageEvent, inputs: list[int],
+                  minutes_apart: float = 2.0) -> list[TokenUsageEvent]:
+    """One chat session with these input sizes, a turn every ``minutes_apart``."""
+    return [event_lists.request(500 + turn, after.timestamp + timedelta(
+                                    minutes=5 + minutes_apart * turn),
+                                size, output_tokens=300, client=None, session="chat-1")
+            for turn, size in enumerate(inputs)]
+
+
+def test_a_conversation_whose_context_piles_up_is_no_single_request_spike(
+        event_lists: EventLists) -> None:
+    events = event_lists.steady(random.Random(4), hours=40)
+    # Turns half an hour apart, so no hour of them is far above the usual 12,000.
+    growing = _conversation(event_lists, events[-1],
+                            [int(2000 * 1.4**turn) for turn in range(9)], minutes_apart=30)
+    assert growing[-1].input_tokens > 10 * 2000  # past spike.min_request_ratio
+    alerts = _alerts(ScoringEngine(DetectorConfig()), event_lists, events + growing)
+    assert "tokens_per_request" not in [alert.feature for alert in alerts]
+
+
+def test_a_document_pasted_into_a_conversation_is_a_single_request_spike(
+        event_lists: EventLists) -> None:
+    events = event_lists.steady(random.Random(4), hours=40)
+    pasted = _conversation(event_lists, events[-1], [2000, 2200, 2400, 40_000])
+    alerts = _alerts(ScoringEngine(DetectorConfig()), event_lists, events + pasted)
+    assert [(alert.feature, alert.event_ids) for alert in alerts] == [
+        ("tokens_per_request", [pasted[-1].event_id])]
+
+
 def test_an_hour_of_many_moderate_requests_is_a_spike_on_tokens_per_hour(
         event_lists: EventLists) -> None:
     events = event_lists.steady(random.Random(3), hours=40, tokens=5000)
