@@ -200,8 +200,11 @@ def plan_spike(spec: SimulationSpec, rng: random.Random, person: Person, number:
     # active hour on 6% of days, 8x on 0.3% and 10x on 0.05% (seed 7).
     factor = _log_uniform(rng, 10, 30)
     shape = rng.choice(("requests", "size", "both"))
+    # "size": a few huge requests. "requests": (factor - 1) active hours' worth of
+    # requests of about the usual size; "both": halfway between, on a log scale.
     more = {"requests": factor - 1, "size": 1.0}.get(shape, math.sqrt(factor - 1))
-    count = max(2, round(person.requests_per_hour * more))
+    per_hour = person.requests_per_hour if shape == "size" else person.active_hour_requests()
+    count = max(2, round(per_hour * more))
     model, client = person.model_at(start), person.clients[0]
 
     def make(rng: random.Random, log: RequestLog) -> Events:

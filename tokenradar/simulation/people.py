@@ -129,8 +129,11 @@ class Person:
         """
         if self._active_hours >= MIN_OBSERVED_HOURS:
             return self._active_hour_tokens / self._active_hours
-        requests = max(self.requests_per_hour, self.session_length)
-        return requests * (self.mean_input() + self.mean_output())
+        return self.active_hour_requests() * (self.mean_input() + self.mean_output())
+
+    def active_hour_requests(self) -> float:
+        """Requests in an hour with some use, from the habits: at least one session."""
+        return max(self.requests_per_hour, self.session_length)
 
     def model_at(self, at: float) -> str:
         if self.adoption is not None and at >= self.adoption[0]:
