@@ -40,7 +40,9 @@ def test_restarted_worker_resumes_baselines_from_changelog(broker_url, topics, s
 
     assert {record.key.decode() for record in alerts} == set(USERS), "baselines lost"
     # Only the spikes are scored: every probe was known, so each user's newest state
-    # came back. (Tansu may also redeliver some baseline events after a restart;
-    # they are dropped as duplicates too, which at-least-once delivery allows.)
+    # came back. (A restarted worker may be handed some events a second time, as
+    # at-least-once delivery allows; they are dropped as duplicates too. An event
+    # never handed over at all is the failure this test exists to catch: see
+    # hold_input_until_seeked in streams/app.py.)
     assert second.events("scored") == len(USERS), second.describe()
     assert second.events("duplicate") >= len(USERS), second.describe()
