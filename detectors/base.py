@@ -51,8 +51,8 @@ class Observation:
     session_first_input: int
     """Input tokens of the session's first request: what the user asked before the
     conversation's own context piled up."""
-    session_previous_input: int
-    """Input tokens of the session's previous request (this one's, for its first)."""
+    session_most_input: int
+    """The most input tokens of the session's earlier requests (this one's, for its first)."""
     usual_hourly_requests: EWStats
     """The user's requests per active hour."""
     usual_activity: float
@@ -93,13 +93,13 @@ class Observation:
         """``usual`` is the floor the context gives an hour unseen in N days: 1 / (N+1)."""
         return usual <= 1.0 / (self.profile_days + 1)
 
-    def grew_with_session(self, most_per_request: float) -> bool:
+    def grew_with_session(self, step: float) -> bool:
         """Is this request large only because its conversation's context piled up: input
-        at most ``most_per_request`` times the session's previous request's, and more
-        input than output? A document pasted into a conversation jumps, it does not grow."""
+        at most ``step`` times the most of the session's earlier requests, and more input
+        than output? A document pasted into a conversation jumps, it does not grow."""
         event = self.event
         return (self.session_requests > 1
-                and event.input_tokens <= most_per_request * self.session_previous_input
+                and event.input_tokens <= step * self.session_most_input
                 and event.output_tokens < event.input_tokens)
 
     @property

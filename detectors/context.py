@@ -167,15 +167,15 @@ class UsageContext:
 
     def advance_session(self, session_id: str | None, input_tokens: int
                         ) -> tuple[int, int, int]:
-        """(requests so far, input tokens of the session's first request and of its
-        previous one: this one's own for a session's first)."""
+        """(requests so far, input tokens of the session's first request and the most of
+        its earlier ones: this one's own for a session's first)."""
         digest = digest32(session_id) if session_id is not None else 0
         if digest != self.session[0] or session_id is None:
             self.session = [digest, 0, input_tokens, input_tokens]
-        previous_input = self.session[3]
+        most_input = self.session[3]
         self.session[1] += 1
-        self.session[3] = input_tokens
-        return self.session[1], self.session[2], previous_input
+        self.session[3] = max(most_input, input_tokens)
+        return self.session[1], self.session[2], most_input
 
 
     def _advance_slices(self, time: float, tokens: int) -> None:

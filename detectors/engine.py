@@ -168,7 +168,7 @@ class ScoringEngine:
         last_hour_tokens, last_hour_requests = context.last_hour()
         usual_day_tokens = None if closed_day is None else context.learn_daily_level(closed_day)
         repeat_share, repeated = context.remember_fingerprint(event.prompt_fingerprint)
-        session_requests, session_first_input, session_previous_input = (
+        session_requests, session_first_input, session_most_input = (
             context.advance_session(event.session_id, event.input_tokens))
         team_shift = 0.0 if team_state is None else team_state.expected_shift()
         return Observation(
@@ -178,7 +178,7 @@ class ScoringEngine:
             closed_window=closed_window, closed_day=closed_day, repeat_share=repeat_share,
             repeated=repeated,
             session_requests=session_requests, session_first_input=session_first_input,
-            session_previous_input=session_previous_input,
+            session_most_input=session_most_input,
             usual_hourly_requests=context.hourly_requests,
             usual_activity=context.usual_activity(time), profile_days=context.profile_days,
             usual_activity_nearby=context.usual_activity(time, around=1),

@@ -29,10 +29,11 @@ LOG10_MEAN_CORRECTION = math.log(10.0) / 2.0
 """For log-normal sizes, log10 of the mean is the mean log10 plus this times the variance."""
 REQUESTS_PER_INDEPENDENT_SIZE = 3.0
 """An hour's requests are not independent draws of size: a session's grow together.
-Their mean size is judged as if from one request in this many."""
-CONTEXT_GROWTH_PER_REQUEST = 1.5
-"""A conversation's request may carry up to this many times the previous one's input
-and still be its context piling up, not a spike of its own (the hour still counts it)."""
+Their mean size is judged as if from one request in this many, or in as many as the
+running session has had: a long conversation re-sends its growing context each turn."""
+CONTEXT_STEP = 1.5
+"""A conversation's request may carry up to this many times the input of its earlier
+ones and still be its context piling up, not a spike of its own (the hour counts it)."""
 COLD_START_MIN_TEAM_COUNT = 50
 COLD_START_MIN_LOG_STD = 0.4
 """A newcomer is judged by the team's spread at least this wide: people differ a lot."""
@@ -75,10 +76,11 @@ class SpikeDetector(Detector):
     def observe(self, slot: SpikeSlot, observation: Observation) -> Finding | None:
         config = self.config
         shift = observation.team_shift
-        request = None if observation.grew_with_session(CONTEXT_GROWTH_PER_REQUEST) else _scored(
-            _baseline_or_team(slot.per_request, observation.team_per_request,
-                              config.min_history_requests),
-            observation.tokens, shift, config, config.min_request_ratio)
+        request = None
+        if not observation.grew_with_session(CONTEXT_STEP):
+            request = _scored(_baseline_or_team(slot.per_request, observation.team_per_request,
+                                                config.min_history_requests),
+                              observation.tokens, shift, config, config.min_request_ratio)
         if observation.usual_hourly_requests.count >= config.min_history_hours and (
                 slot.per_request.count >= config.min_history_requests):
             hour = _scored_hour(slot.per_request, observation, config)
@@ -150,7 +152,8 @@ def _scored_hour(per_request: EWStats, observation: Observation, config: SpikeCo
     if tokens < config.min_tokens or tokens < config.min_ratio * expected:
         return None
     count_decades = poisson_tail_decades(requests, pace * REQUEST_OVERDISPERSION)
-    independent = max(1.0, requests / REQUESTS_PER_INDEPENDENT_SIZE)
+    per_draw = max(REQUESTS_PER_INDEPENDENT_SIZE, observation.session_requests)
+    independent = max(1.0, requests / per_draw)
     size_z = (math.log10(tokens / requests) - math.log10(mean_size)) / (
         spread / math.sqrt(independent))
     decades = combined_decades(count_decades, normal_tail_decades(size_z))

@@ -267,6 +267,29 @@ def test_a_new_model_during_working_hours_is_a_normal_switch(event_lists: EventL
     assert "new_pattern" not in _kinds(_alerts(event_lists, _history(event_lists) + switch))
 
 
+# -- spike: a conversation is one draw, not many -------------------------------------
+
+def _busy_hour(event_lists: EventLists, one_conversation: bool) -> list[TokenUsageEvent]:
+    """20 requests in 50 minutes, input growing 12% a turn from the usual 3,000 (~16x
+    the usual hour in all): one conversation, or as many fresh sessions."""
+    return [event_lists.request(
+                5000 + turn, MONDAY + timedelta(seconds=150 * turn), int(3000 * 1.12**turn),
+                session="long-chat" if one_conversation else f"fresh-{turn}",
+                fingerprint=f"turn-{turn}")
+            for turn in range(20)]
+
+
+def test_one_long_conversation_is_not_a_spike(event_lists: EventLists) -> None:
+    # Its requests grow together: their sizes are one draw of the user's, not 20.
+    assert _alerts(event_lists, _history(event_lists) + _busy_hour(event_lists, True)) == []
+
+
+def test_as_many_big_fresh_requests_in_an_hour_are_a_spike(event_lists: EventLists) -> None:
+    alerts = _alerts(event_lists, _history(event_lists) + _busy_hour(event_lists, False))
+    assert [(alert.kind, alert.feature) for alert in alerts][:1] == [
+        ("spike", "tokens_per_hour")]
+
+
 # -- creep ----------------------------------------------------------------------------
 
 def _creeping(workday: int) -> float:
