@@ -24,6 +24,9 @@ FAST_FADING = 0.15
 MIN_LOG_STD = 0.1
 MIN_REPEATS = 3
 """Repeated prompts in an inflated run before repetition counts as padding's."""
+MIN_SESSIONS = 2
+"""Sessions an inflated run must span: one conversation that starts big (a pasted
+document) is one draw of the user's, however many requests it has; padding pads them all."""
 
 
 @dataclass(slots=True)
@@ -36,11 +39,13 @@ class GamingSlot:
     repeats_in_a_row: int = 0
     """Of the inflated requests in a row, those whose prompt repeats a recent one: the
     padding's own repetition, not what the user repeated days ago."""
+    sessions_in_a_row: int = 0
+    """Of the inflated requests in a row, those that started a session."""
 
     def to_list(self) -> list[float]:
         return [*self.usual_input.to_list(), *self.usual_output.to_list(),
                 *self.recent_input.to_list(), *self.recent_output.to_list(),
-                self.inflated_in_a_row, self.repeats_in_a_row]
+                self.inflated_in_a_row, self.repeats_in_a_row, self.sessions_in_a_row]
 
 
 class GamingDetector(Detector):
@@ -67,8 +72,8 @@ class GamingDetector(Detector):
         return GamingSlot(EWStats.from_list(SLOW_FADING, values[0:3]),
                           EWStats.from_list(SLOW_FADING, values[3:6]),
                           EWStats.from_list(FAST_FADING, values[6:9]),
-                          EWStats.from_list(FAST_FADING, values[9:12]), int(values[12]),
-                          int(values[13]) if len(values) > 13 else 0)  # older states: 13
+                          EWStats.from_list(FAST_FADING, values[9:12]),
+                          *(int(value) for value in values[12:15]))  # older states: 13 or 14
 
     def observe(self, slot: GamingSlot, observation: Observation) -> Finding | None:
         config = self.config
@@ -87,11 +92,13 @@ class GamingDetector(Detector):
         if inflated:
             slot.inflated_in_a_row += 1
             slot.repeats_in_a_row += observation.repeated
+            slot.sessions_in_a_row += observation.session_requests == 1
         else:
             # A normal request slows the run down but does not wipe it out: padders
             # still send the odd real prompt.
             slot.inflated_in_a_row = max(0, slot.inflated_in_a_row - 3)
             slot.repeats_in_a_row = min(slot.repeats_in_a_row, slot.inflated_in_a_row)
+            slot.sessions_in_a_row = min(slot.sessions_in_a_row, slot.inflated_in_a_row)
             slot.usual_input.update_clipped(log_input, MIN_LOG_STD)
             slot.usual_output.update_clipped(log_output, MIN_LOG_STD)
 
@@ -100,6 +107,7 @@ class GamingDetector(Detector):
         # Only an inflated request can raise the alarm: the first normal one after a
         # pause must not re-open an incident from the memory of the last one.
         if (not inflated or slot.inflated_in_a_row < config.min_requests
+                or slot.sessions_in_a_row < MIN_SESSIONS
                 or input_ratio < config.min_input_ratio or output_ratio > config.max_output_ratio):
             return None
         # Recent prompts repeat often, and this run's own do: not the memory of a

@@ -46,10 +46,11 @@ def _kinds(alerts: list[AnomalyEvent]) -> list[str]:
 def _work_session(event_lists: EventLists, count: int, filler: int = 0,
                   input_factor: float = 1.0, output_factor: float = 1.0,
                   repeated: bool = True, user: str = "ana", start: datetime = MONDAY,
-                  first: int = 10_000) -> list[TokenUsageEvent]:
-    """Requests 5-15 min apart from ``start`` (a Monday), each the person's own prompt
-    (3,000 input, 600 output, varied) times the factors, plus ``filler`` padding input
-    tokens; ``repeated``: the same three prompts again and again."""
+                  first: int = 10_000, per_session: int = 10) -> list[TokenUsageEvent]:
+    """Requests 5-15 min apart from ``start`` (a Monday), ``per_session`` to a session,
+    each the person's own prompt (3,000 input, 600 output, varied) times the factors,
+    plus ``filler`` padding input tokens; ``repeated``: the same three prompts again
+    and again."""
     rng = random.Random(2)
     events, at = [], start
     for i in range(first, first + count):
@@ -58,7 +59,7 @@ def _work_session(event_lists: EventLists, count: int, filler: int = 0,
             i, at,
             int(3000 * input_factor * rng.lognormvariate(0.0, 0.4)) + filler,
             int(600 * output_factor * rng.lognormvariate(0.0, 0.4)), user=user,
-            session=f"{user}-padded-{i // 10}",
+            session=f"{user}-padded-{(i - first) // per_session}",
             fingerprint=f"padded-{i % 3}" if repeated else f"{user}-fresh-{i}"))
     return events
 
@@ -100,6 +101,12 @@ def test_hours_of_huge_inputs_are_padding_even_without_repeats(
     # one big pasted document is not padding: it takes a long run of them
     first = next(i for i, event in enumerate(huge) if event.timestamp == gaming[0].event_time)
     assert first + 1 >= DetectorConfig().gaming.unrepeated_min_requests
+
+
+def test_one_conversation_that_starts_big_is_not_padding(event_lists: EventLists) -> None:
+    # A document pasted at the start, then asked about, repeats and all: one session.
+    one = _work_session(event_lists, 14, filler=12_000, per_session=14)
+    assert "gaming" not in _kinds(_alerts(event_lists, _history(event_lists) + one))
 
 
 def test_a_bigger_task_with_output_up_too_is_not_gaming(event_lists: EventLists) -> None:

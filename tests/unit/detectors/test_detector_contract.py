@@ -88,3 +88,12 @@ def test_detector_is_documented_and_names_a_documented_kind(detector: Detector) 
     assert type(detector).__doc__ and type(detector).__doc__.strip()
     assert detector.kind in {kind.value for kind in AnomalyKind}
     assert detector.name
+
+
+@pytest.mark.parametrize("stored", [13, 14])
+def test_a_gaming_slot_stored_before_its_newer_counters_restores_them_at_zero(
+        stored: int, event_lists: EventLists) -> None:
+    (gaming,) = [d for d in DETECTORS if d.name == "gaming"]
+    values = _trained_slot(gaming, event_lists).to_list()  # type: ignore[attr-defined]
+    restored = gaming.restore(values[:stored]).to_list()  # type: ignore[attr-defined]
+    assert restored == values[:stored] + [0] * (len(values) - stored)
