@@ -146,7 +146,7 @@ class GamingConfig(DetectorSection):
         "not padding, hours of them may be."
     )
     min_requests: Annotated[int, Field(ge=1)] = Field(
-        8, description="Requests inflated in a row before alerting."
+        8, description="Requests inflated in a row (over at least two sessions) before alerting."
     )
     cooldown_minutes: Annotated[float, Field(ge=0)] | None = Field(
         24 * 60.0, description="Padding goes on for days: one alert a day at most."
