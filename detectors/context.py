@@ -27,6 +27,8 @@ LOCAL_MIDDAY = 13.0
 DAILY_FADING = 0.05
 HOURLY_FADING = 0.05
 MIN_LEVEL_DAYS = 5
+MIN_REQUESTS_STD = 1.0
+"""Spread floor of requests per active hour, for clipping what an hour teaches."""
 """Days of history before a user's day is compared with their usual level."""
 SLICE = 600.0
 SLICES = 6
@@ -109,7 +111,9 @@ class UsageContext:
         """Add the event to the running hour, window and day; return those it closed."""
         closed_hour = _advance(self.hour, time - time % HOUR, tokens)
         if closed_hour is not None:
-            self.hourly_requests.update(closed_hour.requests)
+            # Clipped: a burst's own hour, closing while the burst still fills the last
+            # hour, must not raise the pace that burst is judged by.
+            self.hourly_requests.update_clipped(closed_hour.requests, MIN_REQUESTS_STD)
         self._advance_slices(time, tokens)
         closed_window = _advance(self.window, time - time % window_seconds, tokens)
         closed_day = None

@@ -53,3 +53,15 @@ def test_requests_older_than_the_hour_drop_out_and_a_late_one_still_counts() -> 
     assert context.last_hour() == (1500, 3)
     _advanced(context, 6 * 60, 7)  # hours later: only itself
     assert context.last_hour() == (7, 1)
+
+
+def test_an_hour_far_above_the_pace_is_not_learned_in_full() -> None:
+    # A burst must not raise the pace it is judged by as soon as its clock hour closes.
+    context = UsageContext()
+    for hour in range(40):
+        for request in range(6):
+            _advanced(context, hour * 60 + 5 + 8 * request, 1000)
+    for request in range(60):
+        _advanced(context, 40 * 60 + request, 1000)
+    _advanced(context, 41 * 60 + 5, 1000)  # the burst's hour closes
+    assert context.hourly_requests.mean < 6.5  # learned in full it would be ~8.7
