@@ -27,9 +27,9 @@ LOCAL_MIDDAY = 13.0
 DAILY_FADING = 0.05
 HOURLY_FADING = 0.05
 MIN_LEVEL_DAYS = 5
+"""Days of history before a user's day is compared with their usual level."""
 MIN_REQUESTS_STD = 1.0
 """Spread floor of requests per active hour, for clipping what an hour teaches."""
-"""Days of history before a user's day is compared with their usual level."""
 SLICE = 600.0
 SLICES = 6
 """The last hour is kept as six 10-minute slices: a burst across the top of the hour
