@@ -118,21 +118,23 @@ class ScoringEngine:
         allowlisted = self.config.allowlist.allows(state.user_id, state.team)
         findings = [(detector, detector.observe(self._slot(state, detector), observation))
                     for detector in detectors]
-        # A behaviour still building up holds back the less specific alerts it explains.
-        forming = max((BEHAVIOUR_RANK.get(detector.kind, 0) for detector in detectors
-                       if detector.forming(state.slots[detector.name], observation)),
-                      default=0)
-        best = 0.0
+        best = max((finding.score for _, finding in findings if finding is not None),
+                   default=0.0)
+        alerting = [(detector, finding) for detector, finding in findings
+                    if finding is not None and not allowlisted
+                    and finding.score >= self.config.scoring.alert_threshold]
         alerts = []
-        for detector, finding in findings:
-            if finding is None:
-                continue
-            best = max(best, finding.score)
-            if (finding.score >= self.config.scoring.alert_threshold and not allowlisted
-                    and BEHAVIOUR_RANK.get(detector.kind, 0) >= forming):
-                alert = self._incident_alert(state, detector, finding, observation, detected_at)
-                if alert is not None:
-                    alerts.append(alert)
+        if alerting:  # the rare event: only then ask which behaviours are building up
+            # A behaviour still building up holds back the less specific alerts it explains.
+            forming = max((BEHAVIOUR_RANK.get(detector.kind, 0) for detector in detectors
+                           if detector.forming(state.slots[detector.name], observation)),
+                          default=0)
+            for detector, finding in alerting:
+                if BEHAVIOUR_RANK.get(detector.kind, 0) >= forming:
+                    alert = self._incident_alert(state, detector, finding, observation,
+                                                 detected_at)
+                    if alert is not None:
+                        alerts.append(alert)
         if team_state is not None and not allowlisted:
             # Service accounts and batch jobs are not people: they stay out of the team.
             alerts.extend(self._learn_team(team_state, state, observation, config,
