@@ -27,6 +27,12 @@ class ClosedBucket:
     """For a day: the hours in it with at least one request."""
 
 
+def unseen_share(days: int) -> float:
+    """How often something not seen in ``days`` days may still happen: about 1 in
+    days+1 (Laplace). A young history cannot make anything look rarer than that."""
+    return 1.0 / (days + 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
     """One event and the user's running context, computed once for all detectors."""
@@ -90,8 +96,8 @@ class Observation:
         return f"at an hour this user is active on {usual:.0%} of days"
 
     def _never_seen(self, usual: float) -> bool:
-        """``usual`` is the floor the context gives an hour unseen in N days: 1 / (N+1)."""
-        return usual <= 1.0 / (self.profile_days + 1)
+        """``usual`` is the floor the context gives an hour unseen in its active days."""
+        return usual <= unseen_share(self.profile_days)
 
     def grew_with_session(self, step: float) -> bool:
         """Is this request large only because its conversation's context piled up: input

@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.base import ClosedBucket
+from detectors.base import ClosedBucket, unseen_share
 from detectors.baseline import EWStats
 
 HOUR = 3600.0
@@ -102,9 +102,8 @@ class UsageContext:
         weekday = (self.local_day(time) + 3) % 7  # day 0 of the epoch was a Thursday
         nearby = max(self.hour_profile[(hour + step) % 24] for step in range(-around, around + 1))
         seen = min(nearby, self.weekday_profile[weekday])
-        # An hour never seen in N days is not "never", only about 1 in N+1 (Laplace): a
-        # young profile cannot make an hour look rarer than it can know.
-        return max(seen, 1.0 / (self.profile_days + 1))
+        # An hour never seen in N days is not "never", only about 1 in N+1.
+        return max(seen, unseen_share(self.profile_days))
 
     def advance_buckets(self, time: float, tokens: int, window_seconds: float
                         ) -> tuple[ClosedBucket | None, ClosedBucket | None, ClosedBucket | None]:
@@ -180,7 +179,6 @@ class UsageContext:
         self.session[1] += 1
         self.session[3] = max(most_input, input_tokens)
         return self.session[1], self.session[2], most_input
-
 
     def _advance_slices(self, time: float, tokens: int) -> None:
         slices = self.last_slices

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from detectors.base import Detector, Finding, Observation
+from detectors.base import Detector, Finding, Observation, unseen_share
 from detectors.calibration import REQUEST_OVERDISPERSION, SCORE_DECADES, poisson_tail_decades
 from detectors.context import digest32
 from schemas import AnomalyKind
@@ -135,6 +135,6 @@ class NewPatternDetector(Detector):
 
 
 def _novelty_decades(profile_days: int) -> float:
-    """Surprise of something unused in ``profile_days`` active days: about 1 in N+1
-    (Laplace), so a newcomer still trying things out is not taken for a stolen key."""
-    return min(MAX_NOVELTY_DECADES, math.log10(profile_days + 1))
+    """Surprise of something unused in ``profile_days`` active days, so a newcomer
+    still trying things out is not taken for a stolen key."""
+    return min(MAX_NOVELTY_DECADES, -math.log10(unseen_share(profile_days)))
