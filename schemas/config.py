@@ -178,11 +178,6 @@ class RunawayAgentConfig(DetectorSection):
         default_factory=lambda: ["*agent*"],
         description="Clients that run autonomously: names or shell patterns (case-insensitive).",
     )
-
-    def is_agent(self, client: str | None) -> bool:
-        """Is ``client`` one of ``agent_clients``?"""
-        return client is not None and any(
-            fnmatch.fnmatchcase(client.lower(), pattern.lower()) for pattern in self.agent_clients)
     min_profile_days: Annotated[int, Field(ge=1)] = Field(
         2, description="Active days seen before an hour never seen counts as off-hours "
         "(weakly: an hour unseen in N days scores as 1 in N+1)."
@@ -198,6 +193,11 @@ class RunawayAgentConfig(DetectorSection):
     cooldown_minutes: Annotated[float, Field(ge=0)] | None = Field(
         12 * 60.0, description="A runaway night is one incident."
     )
+
+    def is_agent(self, client: str | None) -> bool:
+        """Is ``client`` one of ``agent_clients``?"""
+        return client is not None and any(
+            fnmatch.fnmatchcase(client.lower(), pattern.lower()) for pattern in self.agent_clients)
 
 
 class NewPatternConfig(DetectorSection):
