@@ -6,7 +6,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from conftest import EventLists
+from conftest import START, EventLists
 
 from detectors import ScoringEngine
 from schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
@@ -85,6 +85,43 @@ def test_an_hour_of_many_moderate_requests_is_a_spike_on_tokens_per_hour(
     assert {(a.alert_id, a.kind, a.feature) for a in alerts} == {
         (alerts[0].alert_id, "spike", "tokens_per_hour")}
     assert alerts[0].observed >= DetectorConfig().spike.min_ratio * alerts[0].expected
+
+
+def _usual_size_through_a_busy_hour(event_lists: EventLists, history_hours: int
+                                    ) -> list[float]:
+    """The per-request baseline's mean (log10) after each request of a busy hour: 30
+    requests, each about six times the usual size, after a history of 6 requests an
+    hour of widely varying size."""
+    rng = random.Random(1)
+    events = []
+    for hour in range(history_hours):
+        for k in range(6):
+            at = START + timedelta(hours=hour, minutes=10 * k + rng.uniform(0, 5))
+            size = int(2000 * rng.lognormvariate(0.0, 0.7))
+            events.append(event_lists.event(len(events), at, size, team=None))
+    engine = ScoringEngine(DetectorConfig())
+    state = engine.new_state("ana")
+    event_lists.score_all(engine, events, state)
+    start = events[-1].timestamp + timedelta(minutes=61)
+    means = []
+    for i in range(30):
+        busy = event_lists.event(10_000 + i, start + timedelta(minutes=2 * i),
+                                 int(12_000 * rng.lognormvariate(0.0, 0.3)), team=None)
+        engine.score_event(state, busy, busy.timestamp)
+        means.append(state.slots["spike"].per_request.mean)
+    return means
+
+
+def test_requests_of_an_hour_far_above_the_usual_hours_are_not_learned(
+        event_lists: EventLists) -> None:
+    # Learned, the big requests raise the usual size the hour is judged by. Once the
+    # hour's total passes spike.min_ratio times the user's usual hour (by the 8th
+    # request here), they are not, before the pace-and-size test would say so.
+    means = _usual_size_through_a_busy_hour(event_lists, history_hours=60)
+    assert means[0] < means[6] == means[7] == means[-1]
+    # A profile too young for its hourly totals to judge goes on learning them.
+    means = _usual_size_through_a_busy_hour(event_lists, history_hours=20)
+    assert means[7] < means[-1]
 
 
 def test_burst_of_small_requests_is_a_rate_anomaly(event_lists: EventLists) -> None:
