@@ -27,6 +27,9 @@ MIN_REPEATS = 3
 MIN_SESSIONS = 2
 """Sessions an inflated run must span: one conversation that starts big (a pasted
 document) is one draw of the user's, however many requests it has; padding pads them all."""
+FRESH_START_GAP = 86_400.0
+"""After a pause longer than this (seconds), recent requests are judged afresh: padding
+that stopped days ago is no company for today's one big conversation."""
 
 
 @dataclass(slots=True)
@@ -41,6 +44,9 @@ class GamingSlot:
     padding's own repetition, not what the user repeated days ago."""
     sessions_in_a_row: int = 0
     """Of the inflated requests in a row, those that started a session."""
+
+    def end_run(self) -> None:
+        self.inflated_in_a_row = self.repeats_in_a_row = self.sessions_in_a_row = 0
 
     def to_list(self) -> list[float]:
         return [*self.usual_input.to_list(), *self.usual_output.to_list(),
@@ -78,6 +84,9 @@ class GamingDetector(Detector):
     def observe(self, slot: GamingSlot, observation: Observation) -> Finding | None:
         config = self.config
         event = observation.event
+        if observation.gap is not None and observation.gap > FRESH_START_GAP:
+            slot.recent_input, slot.recent_output = EWStats(FAST_FADING), EWStats(FAST_FADING)
+            slot.end_run()
         # The session's first request: padding inflates it, a long conversation does not.
         log_input = math.log10(observation.session_first_input + 1)
         log_output = math.log10(event.output_tokens + 1)
@@ -94,11 +103,16 @@ class GamingDetector(Detector):
             slot.repeats_in_a_row += observation.repeated
             slot.sessions_in_a_row += observation.session_requests == 1
         else:
-            # A normal request slows the run down but does not wipe it out: padders
-            # still send the odd real prompt.
-            slot.inflated_in_a_row = max(0, slot.inflated_in_a_row - 3)
-            slot.repeats_in_a_row = min(slot.repeats_in_a_row, slot.inflated_in_a_row)
-            slot.sessions_in_a_row = min(slot.sessions_in_a_row, slot.inflated_in_a_row)
+            if event.session_id is not None and observation.session_requests == 1:
+                # A conversation that starts at the usual size: the padding, which pads
+                # every session, has stopped.
+                slot.end_run()
+            else:
+                # A normal request slows the run down but does not wipe it out: padders
+                # still send the odd real prompt.
+                slot.inflated_in_a_row = max(0, slot.inflated_in_a_row - 3)
+                slot.repeats_in_a_row = min(slot.repeats_in_a_row, slot.inflated_in_a_row)
+                slot.sessions_in_a_row = min(slot.sessions_in_a_row, slot.inflated_in_a_row)
             slot.usual_input.update_clipped(log_input, MIN_LOG_STD)
             slot.usual_output.update_clipped(log_output, MIN_LOG_STD)
 

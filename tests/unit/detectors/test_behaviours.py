@@ -46,11 +46,12 @@ def _kinds(alerts: list[AnomalyEvent]) -> list[str]:
 def _work_session(event_lists: EventLists, count: int, filler: int = 0,
                   input_factor: float = 1.0, output_factor: float = 1.0,
                   repeated: bool = True, user: str = "ana", start: datetime = MONDAY,
-                  first: int = 10_000, per_session: int = 10) -> list[TokenUsageEvent]:
-    """Requests 5-15 min apart from ``start`` (a Monday), ``per_session`` to a session,
-    each the person's own prompt (3,000 input, 600 output, varied) times the factors,
-    plus ``filler`` padding input tokens; ``repeated``: the same three prompts again
-    and again."""
+                  first: int = 10_000, per_session: int = 10, name: str = "padded"
+                  ) -> list[TokenUsageEvent]:
+    """Requests 5-15 min apart from ``start`` (a Monday), ``per_session`` to a session
+    (named after ``name``), each the person's own prompt (3,000 input, 600 output,
+    varied) times the factors, plus ``filler`` padding input tokens; ``repeated``: the
+    same three prompts again and again."""
     rng = random.Random(2)
     events, at = [], start
     for i in range(first, first + count):
@@ -59,7 +60,7 @@ def _work_session(event_lists: EventLists, count: int, filler: int = 0,
             i, at,
             int(3000 * input_factor * rng.lognormvariate(0.0, 0.4)) + filler,
             int(600 * output_factor * rng.lognormvariate(0.0, 0.4)), user=user,
-            session=f"{user}-padded-{(i - first) // per_session}",
+            session=f"{user}-{name}-{(i - first) // per_session}",
             fingerprint=f"padded-{i % 3}" if repeated else f"{user}-fresh-{i}"))
     return events
 
@@ -107,6 +108,35 @@ def test_one_conversation_that_starts_big_is_not_padding(event_lists: EventLists
     # A document pasted at the start, then asked about, repeats and all: one session.
     one = _work_session(event_lists, 14, filler=12_000, per_session=14)
     assert "gaming" not in _kinds(_alerts(event_lists, _history(event_lists) + one))
+
+
+def _gaming_during(event_lists: EventLists, after_padding: list[TokenUsageEvent],
+                   big: list[TokenUsageEvent]) -> list[AnomalyEvent]:
+    """Gaming alerts on ``big``, after an hours-long padding run and ``after_padding``."""
+    padded = _work_session(event_lists, 60, filler=12_000)
+    alerts = _alerts(event_lists, _history(event_lists) + padded + after_padding + big)
+    assert "gaming" in _kinds(alerts)  # the padding itself
+    return [a for a in alerts if a.kind == "gaming" and a.event_time >= big[0].timestamp]
+
+
+def _big_conversation(start: datetime, event_lists: EventLists) -> list[TokenUsageEvent]:
+    return _work_session(event_lists, 14, filler=12_000, per_session=14, start=start,
+                         first=30_000, name="big")
+
+
+def test_a_conversation_at_the_usual_size_ends_a_padding_run(event_lists: EventLists) -> None:
+    # Padding pads every session: one that starts at the usual size says it stopped,
+    # and a conversation that starts big that evening, past the padding alert's
+    # cooldown, is judged on its own (one: not padding).
+    normal = _work_session(event_lists, 10, start=MONDAY + timedelta(hours=23), first=20_000,
+                           name="normal")
+    big = _big_conversation(MONDAY + timedelta(hours=35), event_lists)
+    assert _gaming_during(event_lists, normal, big) == []
+
+
+def test_a_pause_of_days_ends_a_padding_run(event_lists: EventLists) -> None:
+    big = _big_conversation(MONDAY + timedelta(days=2, hours=12), event_lists)
+    assert _gaming_during(event_lists, [], big) == []
 
 
 def test_a_bigger_task_with_output_up_too_is_not_gaming(event_lists: EventLists) -> None:
