@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from detectors.base import Detector, Finding, Observation
+from detectors.context import prompt_signature
 from detectors.creep import CreepDetector
 from detectors.drift import DriftDetector
 from detectors.gaming import GamingDetector
@@ -169,7 +170,9 @@ class ScoringEngine:
             time, tokens, config.rate.window_minutes * 60.0)
         last_hour_tokens, last_hour_requests = context.last_hour()
         usual_day_tokens = None if closed_day is None else context.learn_daily_level(closed_day)
-        repeat_share, repeated = context.remember_fingerprint(event.prompt_fingerprint)
+        repeat_share, repeated = context.remember_fingerprint(
+            event.prompt_fingerprint
+            or prompt_signature(event.input_tokens, event.output_tokens))
         session_requests, session_first_input, session_most_input = (
             context.advance_session(event.session_id, event.input_tokens))
         team_shift = 0.0 if team_state is None else team_state.expected_shift()

@@ -169,6 +169,16 @@ def test_regular_requests_for_an_hour_are_a_scripted_loop_found_within_the_run_l
     assert found_at <= DetectorConfig().scripted_loop.min_regular_requests + 3
 
 
+def test_a_loop_of_three_prompts_is_found_without_fingerprints(event_lists: EventLists) -> None:
+    # A producer that sends no prompt_fingerprint: the prompts' own token counts repeat.
+    sizes = [(1200, 300), (2600, 450), (5100, 200)]
+    loop = [event.model_copy(update={
+                "prompt_fingerprint": None,
+                "input_tokens": sizes[i % 3][0] + i % 7, "output_tokens": sizes[i % 3][1]})
+            for i, event in enumerate(_loop(event_lists, regular=True))]
+    assert "scripted_loop" in _kinds(_alerts(event_lists, _history(event_lists) + loop))
+
+
 def test_as_many_requests_with_human_gaps_are_not_a_scripted_loop(
         event_lists: EventLists) -> None:
     human = _loop(event_lists, regular=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from detectors.context import UsageContext
+from detectors.context import UsageContext, prompt_signature
 
 MONDAY = datetime(2026, 11, 16, tzinfo=UTC).timestamp()
 HOUR = 3600.0
@@ -65,3 +65,12 @@ def test_an_hour_far_above_the_pace_is_not_learned_in_full() -> None:
         _advanced(context, 40 * 60 + request, 1000)
     _advanced(context, 41 * 60 + 5, 1000)  # the burst's hour closes
     assert context.hourly_requests.mean < 6.5  # learned in full it would be ~8.7
+
+
+def test_a_prompt_signature_matches_a_resent_prompt_not_a_different_one() -> None:
+    resent = prompt_signature(5000, 300), prompt_signature(5020, 306)
+    assert resent[0] == resent[1]
+    assert prompt_signature(5000, 600) != resent[0]
+    assert prompt_signature(7000, 300) != resent[0]
+    # Input alone (an embedding has no answer) matches far too often by chance.
+    assert prompt_signature(5000, 0) is None
