@@ -229,6 +229,11 @@ def create_app(
         """
         app.consumer.stop_flow()
 
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # Faust stub too narrow
+    def forget_decoded_states(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Keep decoded only what this worker holds now: the rest is decoded when needed."""
+        decoded.forget()
+
     ready_logged = False
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # Faust stub too narrow

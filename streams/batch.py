@@ -103,6 +103,11 @@ class DecodedStates:
     def remember(self, key: bytes, raw: bytes, state: UserState | TeamState) -> None:
         self._entries[key] = (raw, state)
 
+    def forget(self) -> None:
+        """Drop every state: after a rebalance, those of partitions this worker no longer
+        holds would otherwise stay in memory for good."""
+        self._entries.clear()
+
     def _reused(self, key: bytes, raw: bytes | None) -> UserState | TeamState | None:
         entry = self._entries.get(key)
         if raw is None or entry is None or entry[0] != raw:

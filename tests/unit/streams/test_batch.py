@@ -93,3 +93,16 @@ def test_a_stored_state_changed_elsewhere_is_decoded_not_reused() -> None:
     loaded = decoded.user(b"core\x1fana", theirs.to_bytes(), engine, "ana")
     assert loaded is not mine
     assert loaded.events == 41
+
+
+def test_forgotten_states_are_decoded_afresh() -> None:
+    # After a rebalance: nothing kept from partitions that may have moved away.
+    engine, decoded = ScoringEngine(DetectorConfig()), DecodedStates()
+    mine = engine.new_state("ana")
+    raw = mine.to_bytes()
+    decoded.remember(b"core\x1fana", raw, mine)
+    assert decoded.user(b"core\x1fana", raw, engine, "ana") is mine
+    decoded.forget()
+    loaded = decoded.user(b"core\x1fana", raw, engine, "ana")
+    assert loaded is not mine
+    assert loaded.to_bytes() == raw
