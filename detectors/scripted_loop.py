@@ -2,7 +2,10 @@
 
 People are bursty: the gaps between their requests vary widely. A script sends
 the same few prompts with the same gap, for hours. Counts consecutive gaps within
-``max_jitter`` of the running period; each one a person would rarely produce.
+``max_jitter`` of the running period; each one a person would rarely produce. A
+gap of two or three periods (a beat missed, or its request delivered late) keeps the
+run without counting, and a request that arrives after a later one is left out:
+events from several producers do not reach Kafka in perfect order.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ HUMAN_REGULAR_GAP_PROBABILITY = 0.25
 """Generous chance that a person's next gap lands within the jitter of the last ones."""
 MIN_PERIOD_SECONDS = 1.0
 NEAR_CONSTANT_LOG_STD = 0.05
+MAX_BEATS_PER_GAP = 3
+"""A gap of two or three periods is a beat missed (or arrived late), not the end of a
+loop: it keeps the run, uncounted."""
 
 
 @dataclass(slots=True)
@@ -64,20 +70,28 @@ class ScriptedLoopDetector(Detector):
         config = self.config
         gap = observation.gap
         slot.tokens.update(math.log10(observation.tokens + 1))
+        if gap is not None and gap < 0:
+            # Arrived after a later request (producers on several hosts): its place in
+            # the rhythm is unknown, so it neither extends nor breaks the run.
+            return None
         if gap is None or gap > config.max_period_seconds:
             slot.period = EWStats(PERIOD_FADING)
             slot.regular_in_a_row = 0
             return None
         period = slot.period.mean
-        regular = (slot.period.count > 0 and period >= MIN_PERIOD_SECONDS
-                   and abs(gap - period) <= config.max_jitter * period)
-        if regular:
+        beats = round(gap / period) if slot.period.count and period >= MIN_PERIOD_SECONDS else 0
+        on_beat = (1 <= beats <= MAX_BEATS_PER_GAP
+                   and abs(gap - beats * period) <= config.max_jitter * period)
+        if on_beat and beats == 1:
             slot.regular_in_a_row += 1
-        else:
+            slot.period.update(gap)
+        elif not on_beat:
             slot.regular_in_a_row = 0
             slot.loop_start = observation.time
             slot.period = EWStats(PERIOD_FADING)
-        slot.period.update(gap)
+            slot.period.update(gap)
+        # A gap of a few whole periods (a beat missed, or its request arrived late) keeps
+        # the run without counting in it.
 
         if slot.regular_in_a_row < config.min_regular_requests:
             return None

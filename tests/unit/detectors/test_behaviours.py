@@ -169,6 +169,18 @@ def test_regular_requests_for_an_hour_are_a_scripted_loop_found_within_the_run_l
     assert found_at <= DetectorConfig().scripted_loop.min_regular_requests + 3
 
 
+def test_a_loop_delivered_slightly_out_of_order_is_still_a_scripted_loop(
+        event_lists: EventLists) -> None:
+    # Producers on several hosts: every fifth request arrives after the one sent next.
+    loop = _loop(event_lists, regular=True)
+    for i in range(0, len(loop) - 1, 5):
+        loop[i], loop[i + 1] = loop[i + 1], loop[i]
+    engine = ScoringEngine(DetectorConfig())
+    state = engine.new_state("ana")
+    results = event_lists.score_all(engine, _history(event_lists) + loop, state)  # as sent
+    assert "scripted_loop" in _kinds([a for result in results for a in result.alerts])
+
+
 def test_a_loop_of_three_prompts_is_found_without_fingerprints(event_lists: EventLists) -> None:
     # A producer that sends no prompt_fingerprint: the prompts' own token counts repeat.
     sizes = [(1200, 300), (2600, 450), (5100, 200)]
