@@ -89,7 +89,7 @@ class SpikeConfig(DetectorSection):
         "people paste documents, single requests are heavy-tailed."
     )
     min_tokens: Annotated[int, Field(ge=0)] = Field(
-        20_000, description="Ignore requests and hours below this many tokens, however unusual."
+        5_000, description="Ignore requests and hours below this many tokens, however unusual."
     )
 
 
