@@ -150,8 +150,7 @@ def _far_above_usual_hours(per_hour: EWStats, observation: Observation, config: 
         return False
     usual = 10.0 ** (per_hour.mean + LOG10_MEAN_CORRECTION * per_hour.var
                      + observation.team_shift)
-    tokens = observation.hour_tokens
-    return tokens >= config.min_tokens and tokens >= config.min_ratio * usual
+    return _large_enough(observation.hour_tokens, usual, config.min_ratio, config)
 
 
 def _scored_hour(per_request: EWStats, observation: Observation, config: SpikeConfig
@@ -170,7 +169,7 @@ def _scored_hour(per_request: EWStats, observation: Observation, config: SpikeCo
     pace = observation.usual_hourly_requests.mean
     expected = pace * mean_size
     tokens = observation.hour_tokens
-    if tokens < config.min_tokens or tokens < config.min_ratio * expected:
+    if not _large_enough(tokens, expected, config.min_ratio, config):
         return None
     count_decades = poisson_tail_decades(requests, pace * REQUEST_OVERDISPERSION)
     per_draw = max(REQUESTS_PER_INDEPENDENT_SIZE, observation.session_requests)
@@ -184,9 +183,14 @@ def _scored_hour(per_request: EWStats, observation: Observation, config: SpikeCo
 def _scored(baseline: EWStats | None, tokens: int, team_shift: float, config: SpikeConfig,
             min_ratio: float) -> tuple[float, float] | None:
     """(score, expected tokens) if ``tokens`` is scoreable and large enough to matter."""
-    if baseline is None or tokens < config.min_tokens:
+    if baseline is None:
         return None
     expected = 10.0 ** (baseline.mean + team_shift)
-    if tokens < min_ratio * expected:
+    if not _large_enough(tokens, expected, min_ratio, config):
         return None
     return tail_score(baseline.z(math.log10(tokens + 1) - team_shift, MIN_LOG_STD)), expected
+
+
+def _large_enough(tokens: int, expected: float, min_ratio: float, config: SpikeConfig) -> bool:
+    """Enough tokens to matter (``min_tokens``), and ``min_ratio`` times the expected."""
+    return tokens >= config.min_tokens and tokens >= min_ratio * expected
