@@ -8,6 +8,7 @@ is an alert; context (input tokens) growing within sessions adds to the evidence
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from dataclasses import dataclass
 
@@ -56,6 +57,14 @@ class RunawayAgentDetector(Detector):
 
     def __init__(self, config: RunawayAgentConfig) -> None:
         self.config = config
+        self._agent_patterns = tuple(pattern.lower() for pattern in config.agent_clients)
+
+    def _is_agent(self, client: str | None) -> bool:
+        """Is ``client`` one of ``agent_clients`` (names or shell patterns, any case)?"""
+        if client is None:
+            return False
+        client = client.lower()
+        return any(fnmatch.fnmatchcase(client, pattern) for pattern in self._agent_patterns)
 
     def new_slot(self) -> RunSlot:
         return RunSlot()
@@ -78,7 +87,7 @@ class RunawayAgentDetector(Detector):
             slot.off_requests = slot.agent_requests = slot.requests = 0
             slot.surprise, slot.max_growth = 0.0, 1.0
         slot.requests += 1
-        if config.is_agent(observation.event.client):
+        if self._is_agent(observation.event.client):
             slot.agent_requests += 1
         if observation.session_requests >= 5:
             slot.max_growth = max(slot.max_growth, observation.session_growth)

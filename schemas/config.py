@@ -194,11 +194,6 @@ class RunawayAgentConfig(DetectorSection):
         12 * 60.0, description="A runaway night is one incident."
     )
 
-    def is_agent(self, client: str | None) -> bool:
-        """Is ``client`` one of ``agent_clients``?"""
-        return client is not None and any(
-            fnmatch.fnmatchcase(client.lower(), pattern.lower()) for pattern in self.agent_clients)
-
 
 class NewPatternConfig(DetectorSection):
     """A burst on a model or client the user never used, at an unusual hour."""
