@@ -2,10 +2,12 @@
 
 People are bursty: the gaps between their requests vary widely. A script sends
 the same few prompts with the same gap, for hours. Counts consecutive gaps within
-``max_jitter`` of the running period; each one a person would rarely produce. A
-gap of two or three periods (a beat missed, or its request delivered late) keeps the
-run without counting, and a request that arrives after a later one is left out:
-events from several producers do not reach Kafka in perfect order.
+``max_jitter`` of the running period, each one a person would rarely produce, and the
+closer to the period, the rarer. A gap of two or three periods (a beat missed, or its
+request delivered late) keeps the run without counting, and a request that arrives
+after a later one is left out: events from several producers do not reach Kafka in
+perfect order. Once the run's requests repeat prompts, the person's own requests in
+between (new prompts) are left out too: a script keeps its beat while its owner works.
 """
 
 from __future__ import annotations
@@ -22,12 +24,21 @@ from schemas.config import ScriptedLoopConfig
 PERIOD_FADING = 0.2
 TOKENS_FADING = 0.1
 HUMAN_REGULAR_GAP_PROBABILITY = 0.25
-"""Generous chance that a person's next gap lands within the jitter of the last ones."""
+"""Generous chance that a person's next gap lands within 10% of the last ones'..."""
+HUMAN_GAP_DENSITY = 2.5
+"""...and within a share d of them, at most this times d: for gaps as spread as people's
+(log-normal, sd 0.75), about 0.75 d."""
+TIMING_PRECISION = 0.01
+"""Gaps closer than this share of the period count as this close: clocks and networks
+blur timing, so a closer gap is no rarer."""
 MIN_PERIOD_SECONDS = 1.0
 NEAR_CONSTANT_LOG_STD = 0.05
 MAX_BEATS_PER_GAP = 3
 """A gap of two or three periods is a beat missed (or arrived late), not the end of a
-loop: it keeps the run, uncounted."""
+loop: it keeps the run, uncounted..."""
+ESTABLISHED = 2
+"""...once this many regular gaps agree on the period; before, the period may be a
+chance half of the real one (a person's request between two of the script's)."""
 
 
 @dataclass(slots=True)
@@ -36,10 +47,23 @@ class LoopSlot:
     tokens: EWStats
     regular_in_a_row: int = 0
     loop_start: float = 0.0
+    last_time: float = -1.0
+    """The run's last request (-1: none yet); gaps are measured from it."""
+    decades: float = 0.0
+    """How unlikely the run's regular gaps are from a person (-log10)."""
+    on_repeats: bool = False
+    """The run's last request repeated a recent prompt."""
+    repeats: int = 0
+    """The run's regular requests that repeated a recent prompt."""
 
     def to_list(self) -> list[float]:
         return [*self.period.to_list(), *self.tokens.to_list(), self.regular_in_a_row,
-                self.loop_start]
+                self.loop_start, self.last_time, self.decades, float(self.on_repeats),
+                self.repeats]
+
+    def restart(self, time: float) -> None:
+        self.regular_in_a_row, self.repeats, self.decades, self.loop_start = 0, 0, 0.0, time
+        self.period = EWStats(PERIOD_FADING)
 
 
 class ScriptedLoopDetector(Detector):
@@ -62,33 +86,46 @@ class ScriptedLoopDetector(Detector):
         return LoopSlot(EWStats(PERIOD_FADING), EWStats(TOKENS_FADING))
 
     def restore(self, values: list[float]) -> LoopSlot:
-        return LoopSlot(EWStats.from_list(PERIOD_FADING, values[0:3]),
+        slot = LoopSlot(EWStats.from_list(PERIOD_FADING, values[0:3]),
                         EWStats.from_list(TOKENS_FADING, values[3:6]), int(values[6]),
                         values[7])
+        if len(values) > 8:
+            slot.last_time, slot.decades, slot.on_repeats = values[8], values[9], bool(values[10])
+            slot.repeats = int(values[11])
+        else:  # written before the run kept its own clock: the run starts afresh
+            slot.restart(values[7])
+        return slot
 
     def observe(self, slot: LoopSlot, observation: Observation) -> Finding | None:
         config = self.config
-        gap = observation.gap
-        slot.tokens.update(math.log10(observation.tokens + 1))
-        if gap is not None and gap < 0:
+        time = observation.time
+        gap = time - slot.last_time if slot.last_time >= 0 else math.inf
+        if gap < 0:
             # Arrived after a later request (producers on several hosts): its place in
             # the rhythm is unknown, so it neither extends nor breaks the run.
             return None
-        if gap is None or gap > config.max_period_seconds:
-            slot.period = EWStats(PERIOD_FADING)
-            slot.regular_in_a_row = 0
+        running = gap <= config.max_period_seconds
+        if running and slot.on_repeats and not observation.repeated:
+            # A new prompt between a script's repeated ones: its owner at work.
+            return None
+        slot.last_time, slot.on_repeats = time, observation.repeated
+        slot.tokens.update(math.log10(observation.tokens + 1))
+        if not running:
+            slot.restart(time)
             return None
         period = slot.period.mean
         beats = round(gap / period) if slot.period.count and period >= MIN_PERIOD_SECONDS else 0
-        on_beat = (1 <= beats <= MAX_BEATS_PER_GAP
-                   and abs(gap - beats * period) <= config.max_jitter * period)
+        most_beats = MAX_BEATS_PER_GAP if slot.regular_in_a_row >= ESTABLISHED else 1
+        deviation = abs(gap - beats * period) / period if beats else 1.0
+        on_beat = 1 <= beats <= most_beats and deviation <= config.max_jitter
         if on_beat and beats == 1:
             slot.regular_in_a_row += 1
+            slot.repeats += observation.repeated
+            slot.decades -= math.log10(min(HUMAN_REGULAR_GAP_PROBABILITY, HUMAN_GAP_DENSITY
+                                           * max(deviation, TIMING_PRECISION)))
             slot.period.update(gap)
         elif not on_beat:
-            slot.regular_in_a_row = 0
-            slot.loop_start = observation.time
-            slot.period = EWStats(PERIOD_FADING)
+            slot.restart(time)
             slot.period.update(gap)
         # A gap of a few whole periods (a beat missed, or its request arrived late) keeps
         # the run without counting in it.
@@ -96,9 +133,10 @@ class ScriptedLoopDetector(Detector):
         if slot.regular_in_a_row < config.min_regular_requests:
             return None
         near_constant = slot.tokens.std <= NEAR_CONSTANT_LOG_STD
-        if observation.repeat_share < config.min_repeat_share and not near_constant:
+        repeat_share = slot.repeats / slot.regular_in_a_row
+        if repeat_share < config.min_repeat_share and not near_constant:
             return None
-        decades = -math.log10(HUMAN_REGULAR_GAP_PROBABILITY) * slot.regular_in_a_row
+        decades = slot.decades
         minutes = (observation.time - slot.loop_start) / 60.0
         return Finding(
             score=min(1.0, decades / SCORE_DECADES), feature="regular_request_gaps",
@@ -106,6 +144,6 @@ class ScriptedLoopDetector(Detector):
             explanation=(
                 f"{slot.regular_in_a_row} requests in a row at a regular {period:.1f} s "
                 f"interval (within {config.max_jitter:.0%}) for {minutes:.0f} min, "
-                f"{observation.repeat_share:.0%} of prompts repeated: looks scripted."
+                f"{repeat_share:.0%} of them repeating a recent prompt: looks scripted."
             ),
         )

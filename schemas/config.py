@@ -157,14 +157,15 @@ class ScriptedLoopConfig(DetectorSection):
     """Near-identical requests at machine-regular intervals."""
 
     min_regular_requests: Annotated[int, Field(ge=3)] = Field(
-        20, description="Consecutive regular gaps before alerting."
+        6, description="Consecutive regular gaps before alerting."
     )
     max_jitter: Annotated[float, Field(gt=0, lt=1)] = Field(
         0.1, description="A gap is regular within this relative distance of the running period."
     )
     max_period_seconds: Annotated[float, Field(gt=0)] = 900.0
     min_repeat_share: Probability = Field(
-        0.5, description="Share of recent prompts repeated, or tokens near-constant, to alert."
+        0.5, description="Share of the run's regular requests repeating a recent prompt, or "
+        "tokens near-constant, to alert."
     )
     cooldown_minutes: Annotated[float, Field(ge=0)] | None = Field(
         12 * 60.0, description="A loop runs for hours: one alert per half day at most."

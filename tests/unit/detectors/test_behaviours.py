@@ -191,6 +191,35 @@ def test_a_loop_of_three_prompts_is_found_without_fingerprints(event_lists: Even
     assert "scripted_loop" in _kinds(_alerts(event_lists, _history(event_lists) + loop))
 
 
+def _every(event_lists: EventLists, seconds: float, count: int, start: datetime = MONDAY
+           ) -> list[TokenUsageEvent]:
+    """A script: the same prompt every ``seconds`` (within 0.5%)."""
+    rng = random.Random(6)
+    return [event_lists.request(30_000 + i, start + timedelta(seconds=seconds * (
+                i + rng.uniform(-0.005, 0.005))), 2000, 400, client="cli",
+                                fingerprint="nightly-report") for i in range(count)]
+
+
+def test_a_loop_every_five_minutes_is_found_within_ten_beats_while_its_owner_works(
+        event_lists: EventLists) -> None:
+    loop = _every(event_lists, 300.0, 24)
+    work = _work_session(event_lists, 12, repeated=False)  # new prompts 5-15 min apart
+    events = _history(event_lists) + sorted(loop + work, key=lambda e: e.timestamp)
+    loops = [a for a in _alerts(event_lists, events) if a.kind == "scripted_loop"]
+    assert loops, "the person's own requests in between hid the script"
+    assert loops[0].event_time <= loop[9].timestamp
+
+
+def test_a_request_between_a_loops_first_two_does_not_halve_its_period(
+        event_lists: EventLists) -> None:
+    loop = _every(event_lists, 30.0, 40)
+    between = event_lists.request(29_999, loop[0].timestamp + timedelta(seconds=15), 2500,
+                                  fingerprint="a-question")
+    events = _history(event_lists) + [loop[0], between, *loop[1:]]
+    loops = [a for a in _alerts(event_lists, events) if a.kind == "scripted_loop"]
+    assert loops and loops[0].event_time <= loop[12].timestamp
+
+
 def test_as_many_requests_with_human_gaps_are_not_a_scripted_loop(
         event_lists: EventLists) -> None:
     human = _loop(event_lists, regular=False)

@@ -97,3 +97,13 @@ def test_a_gaming_slot_stored_before_its_newer_counters_restores_them_at_zero(
     values = _trained_slot(gaming, event_lists).to_list()  # type: ignore[attr-defined]
     restored = gaming.restore(values[:stored]).to_list()  # type: ignore[attr-defined]
     assert restored == values[:stored] + [0] * (len(values) - stored)
+
+
+def test_a_loop_slot_stored_before_the_run_kept_its_own_clock_starts_the_run_afresh(
+        event_lists: EventLists) -> None:
+    (loop,) = [d for d in DETECTORS if d.name == "scripted_loop"]
+    values = _trained_slot(loop, event_lists).to_list()  # type: ignore[attr-defined]
+    stored = values[:6] + [12, values[7]]  # then: 12 regular gaps in a row, and its start
+    restored = loop.restore(stored)  # type: ignore[attr-defined]
+    assert restored.tokens.to_list() == values[3:6]
+    assert (restored.regular_in_a_row, restored.decades, restored.last_time) == (0, 0.0, -1.0)
