@@ -1,12 +1,13 @@
 """The team: a peer group's movement, and population shifts reported once per team.
 
 Each member's closed day is added to the team's day: what the member used (capped
-at three of their usual days, so one member's spike cannot move a team) against
-what they usually use. The team's day ratio, day after day, is the team's own
-movement. When a team stays well above its members' usual levels for several
-days, that is one ``population_shift`` alert for ``team:<team>``; meanwhile the
-members' own detectors expect the team's movement instead of alerting on each of
-them. The pooled per-request and per-hour baselines give new joiners a cold start.
+at three of their usual days) against what they usually use. The team's day ratio,
+day after day, is the team's own movement. When a team stays well above its
+members' usual levels for several days, even with its biggest mover of each day left
+out (a shift moves the many: one heavy member's agent must not make a small team on a
+weekend a shift), that is one ``population_shift`` alert for ``team:<team>``;
+meanwhile the members' own detectors expect the team's movement instead of alerting
+on each of them. The pooled per-request and per-hour baselines give new joiners a cold start.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ MOVING = math.log10(1.15)
 CODEC_VERSION = 1
 
 
+def new_day(day: float) -> list[float]:
+    """A team's day before any member's is added (see ``TeamState.day``)."""
+    return [day, 0.0, 0.0, 0, 0.0, 0.0]
+
+
 def team_key(team: str) -> str:
     """The user id and message key of a team's own alerts, as the contract says."""
     return f"team:{team}"
@@ -50,8 +56,9 @@ def team_key(team: str) -> str:
 @dataclass(slots=True)
 class TeamState:
     team: str
-    day: list[float] = field(default_factory=lambda: [-1, 0.0, 0.0, 0])
-    """[day number, members' tokens (capped), members' usual tokens, members]"""
+    day: list[float] = field(default_factory=lambda: new_day(-1))
+    """[day number, members' tokens (capped), members' usual tokens, members, and the
+    tokens (capped) and usual tokens of the member furthest above their usual]"""
     recent: EWStats = field(default_factory=lambda: EWStats(RECENT_FADING))
     noise: EWStats = field(default_factory=lambda: EWStats(NOISE_FADING))
     up_days: int = 0
@@ -72,11 +79,14 @@ class TeamState:
         finding = None
         if day > self.day[0]:
             finding = self._close_day(config)
-            self.day = [day, 0.0, 0.0, 0]
+            self.day = new_day(day)
         # A member whose day closes after the team's closed is counted in the next one.
-        self.day[1] += min(tokens, MEMBER_DAY_CAP * usual)
+        capped = min(tokens, MEMBER_DAY_CAP * usual)
+        self.day[1] += capped
         self.day[2] += usual
         self.day[3] += 1
+        if capped - usual > self.day[4] - self.day[5]:
+            self.day[4], self.day[5] = capped, usual
         return finding
 
     def advance(self, member_day: int, member_hour: int,
@@ -89,16 +99,18 @@ class TeamState:
         """
         if member_day > self.day[0] >= 0 and member_hour >= CLOSE_HOUR and self.day[3]:
             finding = self._close_day(config)
-            self.day = [self.day[0] + 1, 0.0, 0.0, 0]
+            self.day = new_day(self.day[0] + 1)
             return finding
         return None
 
     def _close_day(self, config: PopulationShiftConfig) -> Finding | None:
-        _, tokens, usual, members = self.day
-        if members < config.min_members or usual <= 0:
+        _, tokens, usual, members, top_tokens, top_usual = self.day
+        if members < config.min_members or usual - top_usual <= 0:
             return None
-        ratio = math.log10((tokens + 1.0) / usual)
-        self.recent.update(ratio)
+        # Members expect the team's whole movement; a shift is judged without its
+        # biggest mover.
+        self.recent.update(math.log10((tokens + 1.0) / usual))
+        ratio = math.log10((tokens - top_tokens + 1.0) / (usual - top_usual))
         if ratio < math.log10(config.min_ratio):
             self.up_days, self.evidence = 0, 0.0
             self.noise.update(ratio)
@@ -146,7 +158,9 @@ class TeamState:
                              f"{CODEC_VERSION}: this worker is older than the state it reads")
         recent, noise, per_request, per_hour = document["stats"]
         return cls(
-            team=document["team"], day=document["day"], up_days=document["up"][0],
+            # A day stored before the biggest mover was kept has none yet.
+            team=document["team"], day=[*document["day"], 0.0, 0.0][:6],
+            up_days=document["up"][0],
             evidence=document["up"][1],
             recent=EWStats.from_list(RECENT_FADING, recent),
             noise=EWStats.from_list(NOISE_FADING, noise),

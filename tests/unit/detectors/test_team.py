@@ -4,6 +4,7 @@ team's pooled baseline."""
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -11,8 +12,10 @@ import pytest
 from conftest import EventLists
 
 from detectors import ScoringEngine, UserState
+from detectors.base import Finding
 from detectors.team import TeamState
 from schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
+from schemas.config import PopulationShiftConfig
 
 MEMBER_KINDS = {"creep", "drift", "spike"}
 """What each member of a team that moves together must not be alerted for."""
@@ -78,6 +81,28 @@ def test_one_member_creeping_in_a_steady_team_is_that_members_creep(
     assert {a.user_id for a in alerts if a.kind == "creep"} == {"m3"}
 
 
+def _small_team_findings(heaviest: float, others: float) -> list[Finding]:
+    """Four members a day: four quiet days, then three with the heaviest (ten times the
+    others' usage) at ``heaviest`` times their usual and the other three at ``others``."""
+    team, config = TeamState("core"), PopulationShiftConfig()
+    findings = []
+    for day in range(8):
+        for member, usual in enumerate((100_000, 10_000, 10_000, 10_000)):
+            times = 1.0 if day < 4 else heaviest if member == 0 else others
+            finding = team.learn_member_day(day, usual * times, usual, config)
+            findings += [finding] if finding is not None else []
+    return findings
+
+
+def test_one_heavy_members_weekend_agent_is_no_population_shift_of_a_small_team() -> None:
+    assert _small_team_findings(heaviest=3.0, others=1.0) == []
+
+
+def test_a_small_team_all_up_together_is_a_population_shift() -> None:
+    findings = _small_team_findings(heaviest=2.0, others=2.0)
+    assert findings and findings[-1].score >= DetectorConfig().scoring.alert_threshold
+
+
 def test_team_state_round_trips_and_scoring_continues_identically(
         event_lists: EventLists) -> None:
     events = sorted(event_lists.team_days(8, 26, scale=_ramp), key=lambda e: e.timestamp)
@@ -97,6 +122,13 @@ def test_team_state_round_trips_and_scoring_continues_identically(
         user = users.setdefault(event.user_id, engine.new_state(event.user_id))
         results.append(engine.score_event(user, event, event.timestamp, team_state=team))
     assert results == never_encoded
+
+
+def test_a_team_day_stored_before_its_biggest_mover_was_kept_reads_with_none() -> None:
+    document = json.loads(TeamState("core").to_bytes())
+    document["day"] = [20_400, 5_000.0, 4_000.0, 3]
+    restored = TeamState.from_bytes(json.dumps(document).encode())
+    assert restored.day == [20_400, 5_000.0, 4_000.0, 3, 0.0, 0.0]
 
 
 def test_team_state_of_another_codec_version_is_refused() -> None:
