@@ -344,9 +344,10 @@ def test_one_session_is_one_decision_not_a_burst_of_them(event_lists: EventLists
     # The same 20 requests as one conversation: one use of a new tool, judged as such.
     one_session = _new_model_burst(event_lists, NIGHT, session="ana-tryout")
     assert "new_pattern" not in _kinds(_alerts(event_lists, _history(event_lists) + one_session))
-    # A long one still counts once per ten requests, so a heavy burst is not hidden in it.
-    long_session = _new_model_burst(event_lists, NIGHT, count=100, session="ana-tryout",
-                                    gap_seconds=20.0)
+    # A longer one still counts once per three requests, so a burst is not hidden in it:
+    # 40 requests in 20 min, as a tool holding one session would send them.
+    long_session = _new_model_burst(event_lists, NIGHT, count=40, session="ana-tryout",
+                                    gap_seconds=30.0)
     assert "new_pattern" in _kinds(_alerts(event_lists, _history(event_lists) + long_session))
 
 
