@@ -19,9 +19,11 @@ from schemas.config import RunawayAgentConfig
 
 DEPENDENCE_DISCOUNT = 0.1
 """Requests of one run are not independent: each counts for a tenth of its surprise."""
-HOLD_FACTOR = 1.5
-"""How long an agent run into off-hours may hold back a spike or rate alert it would
-explain, in ``min_minutes``: long enough to be called a runaway, not much longer."""
+HOLD_FACTOR = 2.5
+"""How long an agent run into off-hours may hold back an alert it would explain (a
+spike, a rate, a new pattern on its never-used agent client), in ``min_minutes``: long
+enough to be called a runaway, which takes up to twice ``min_minutes`` on a young
+profile, not much longer."""
 GROWTH_EVIDENCE_DECADES = 1.0
 """Extra surprise when the context has at least doubled within a session."""
 

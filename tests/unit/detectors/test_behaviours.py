@@ -262,6 +262,17 @@ def test_a_night_agent_is_called_a_runaway_agent_not_first_a_spike(
     assert {a.kind for a in alerts} <= {"runaway_agent"}
 
 
+def test_a_slower_runaway_on_a_new_client_is_not_first_a_new_pattern(
+        event_lists: EventLists) -> None:
+    # Two days of history: the runaway takes over half an hour to be sure. Its never
+    # used agent client at an unusual hour is also a new pattern, held back until then.
+    history = _history(event_lists, days=2)
+    start = history[-1].timestamp.replace(hour=1, minute=0) + timedelta(days=1)
+    alerts = _alerts(event_lists, history + _agent(event_lists, start))
+    assert alerts and alerts[0].event_time - start > timedelta(minutes=30)
+    assert {a.kind for a in alerts} == {"runaway_agent"}
+
+
 @pytest.mark.parametrize(("client", "runaway"), [("Claude-Agent", True), ("chat", False)])
 def test_agent_clients_are_matched_by_pattern(event_lists: EventLists, client: str,
                                               runaway: bool) -> None:
