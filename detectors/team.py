@@ -7,7 +7,8 @@ members' usual levels for several days, even with its biggest mover of each day 
 out (a shift moves the many: one heavy member's agent must not make a small team on a
 weekend a shift), that is one ``population_shift`` alert for ``team:<team>``;
 meanwhile the members' own detectors expect the team's movement instead of alerting
-on each of them. The pooled per-request and per-hour baselines give new joiners a cold start.
+on each of them. The pooled per-request and per-hour baselines give new joiners a
+cold start.
 """
 
 from __future__ import annotations
