@@ -1,16 +1,22 @@
 """Creep: the level rising a few percent per working day, for weeks.
 
-Each active day's level (log10 tokens per active hour) is compared with a reference
-level of the user's earlier days. Once days run above it (a CUSUM), the reference
-stops learning and the days since are *held*; while held, two calibrated tests ask
-whether they rose: their mean over the reference, and a ramp (later days weigh more,
-as a creep grows day by day). When the CUSUM falls back to zero the held days were
-no rise after all and are learned into the reference, so no day is ever left out of
-it (leaving out the high ones would bias it low).
+A creep shows in one of two day-by-day *aspects*, each compared with a reference of
+the user's earlier days: tokens per active hour (more or longer work), and output
+tokens per request (answers growing). The latter varies much less from day to day than
+the former (a day's output averages many answers, its input follows whichever
+conversations piled up context), so a rise in what each request asks for is found in
+days where the hourly level alone would take weeks.
+
+In each aspect, once days run above the reference (a CUSUM) it stops learning and the
+days since are *held*; while held, two calibrated tests ask whether they rose: their
+mean over the reference, and a ramp (later days weigh more, as a creep grows day by
+day). When the CUSUM falls back to zero the held days were no rise after all and are
+learned into the reference, so no day is ever left out of it (leaving out the high
+ones would bias it low).
 
 Both tests account for the reference's own uncertainty (a week of days tells its
-mean only roughly, and its spread is shrunk toward a prior), and weigh each day by
-its active hours (a one-hour evening is a noisy day). The running day is scored
+mean only roughly, and its spread is shrunk toward a prior), and weigh each day by how
+much it saw (a one-hour evening is a noisy day). The running day is scored
 provisionally once it has a few active hours, so a rise is seen the same day rather
 than only at the next request, often after a weekend. While the member's whole team
 moves, the rise is learned instead: a team ramping together is one population shift.
@@ -32,19 +38,42 @@ REFERENCE_FADING = 0.1
 """Share of the reference a newly learned day takes once ten days are in it."""
 RECENT_FADING = 0.4
 """The recent level (what an alert reports) follows the last few days."""
-HALF_WEIGHT_HOURS = 4.0
-"""Active hours at which a day weighs half an (impossibly) long one: a day's noise
-falls with its hours, as its level averages more sessions."""
 MAX_DAY_Z = 4.0
 """A day this many deviations above the reference and the recent level is a jump, not
 a creep's next step."""
-TESTS = 2
-"""Mean and ramp: the better of two tests is reported, so its tail is doubled."""
-SLOT_LENGTH = 16
-"""Numbers in a stored creep slot (``CreepSlot.to_list``)."""
+MIN_TREND_Z = 1.0
+"""The held days must still be rising, by this many standard errors of their slope: a
+level that stepped up and stays is a drift (or a model that answers at more length),
+not a creep."""
 MAX_HELD_DAYS = 20
 """Days held this long are the user's new level, reported or not: they become the
 reference rather than stay surprising forever."""
+
+
+@dataclass(frozen=True, slots=True)
+class Aspect:
+    """What a day's level measures, and how much a day of a given size tells."""
+
+    feature: str
+    noun: str
+    """The level in words, for an explanation."""
+    half_weight: float
+    """Size (active hours, or requests) at which a day weighs half an endless one: a
+    day's noise falls as it averages more."""
+
+
+HOURLY = Aspect("tokens_per_active_hour_by_day", "tokens per active hour", 4.0)
+ANSWERS = Aspect("output_tokens_per_request_by_day", "output tokens per request", 10.0)
+ASPECTS = (HOURLY, ANSWERS)
+TESTS = 2 * len(ASPECTS)
+"""Mean and ramp in each aspect: the best of them is reported, so its tail is
+multiplied by their number."""
+TRACK_LENGTH = 14
+"""Numbers in a stored track (``CreepTrack.to_list``)."""
+SLOT_LENGTH = TRACK_LENGTH * len(ASPECTS) + 4
+"""Numbers in a stored creep slot (``CreepSlot.to_list``)."""
+HOURLY_SLOT_LENGTH = 16
+"""Numbers stored by the creep of one aspect (tokens per active hour) before."""
 
 
 @dataclass(slots=True)
@@ -82,7 +111,9 @@ def one_day(level: float, weight: float) -> Days:
 
 
 @dataclass(slots=True)
-class CreepSlot:
+class CreepTrack:
+    """One aspect's days: the reference, and the days held against it."""
+
     reference: Days = field(default_factory=Days)
     held: Days = field(default_factory=Days)
     ramp: float = 0.0
@@ -95,15 +126,17 @@ class CreepSlot:
     jumps: int = 0
     """Days left out while held, each far above the reference (see MAX_DAY_Z)."""
     recent: float = 0.0
-    """The recent level, log10 tokens per active hour (exponentially weighted)."""
-    day_tokens: float = 0.0
-    """The running day, so far: tokens and the mask of its active UTC hours."""
-    day_hours: int = 0
+    """The recent level (log10), exponentially weighted."""
 
     def to_list(self) -> list[float]:
         return [*self.reference.to_list(), *self.held.to_list(), self.ramp,
-                self.ramp_days, self.ramp_squares, self.cusum, self.jumps, self.recent,
-                self.day_tokens, self.day_hours]
+                self.ramp_days, self.ramp_squares, self.cusum, self.jumps, self.recent]
+
+    @classmethod
+    def from_list(cls, values: list[float]) -> CreepTrack:
+        ramp, ramp_days, ramp_squares, cusum, jumps, recent = values[8:TRACK_LENGTH]
+        return cls(Days(*values[0:4]), Days(*values[4:8]), ramp, ramp_days, ramp_squares,
+                   cusum, int(jumps), recent)
 
     def follow(self, level: float) -> None:
         """Move the recent level toward a day's."""
@@ -131,28 +164,52 @@ class CreepSlot:
         self.hold(level, weight)
         self.release()
 
-
-def jump_level(slot: CreepSlot, std: float) -> float:
-    """Above this a day jumped: beyond both the reference and the recent days' level."""
-    return max(slot.reference.mean, slot.recent) + MAX_DAY_Z * std
-
-
-def day_weight(active_hours: int) -> float:
-    return active_hours / (active_hours + HALF_WEIGHT_HOURS)
+    def jump_level(self, std: float) -> float:
+        """Above this a day jumped: beyond both the reference and the recent days' level."""
+        return max(self.reference.mean, self.recent) + MAX_DAY_Z * std
 
 
-def day_level(tokens: float, active_hours: int) -> float:
-    """Tokens per active hour (log10): a short day (a late start) is not a drop."""
-    return math.log10(tokens / active_hours + 1.0)
+@dataclass(slots=True)
+class CreepSlot:
+    tracks: list[CreepTrack] = field(
+        default_factory=lambda: [CreepTrack() for _ in ASPECTS])
+    """One per aspect, in the order of ``ASPECTS``."""
+    day_tokens: float = 0.0
+    """The running day, so far: tokens, the mask of its active UTC hours, requests and
+    their output tokens' summed log10."""
+    day_hours: int = 0
+    day_requests: int = 0
+    day_output_logs: float = 0.0
+
+    def to_list(self) -> list[float]:
+        return [*(value for track in self.tracks for value in track.to_list()),
+                self.day_tokens, self.day_hours, self.day_requests, self.day_output_logs]
+
+    def day_levels(self) -> list[tuple[float, float] | None]:
+        """Each aspect's (level, weight) of the running day, None while it has none."""
+        hours, requests = self.day_hours.bit_count(), self.day_requests
+        return [hourly_level(self.day_tokens, hours) if hours else None,
+                (self.day_output_logs / requests, weight(ANSWERS, requests)) if requests else None]
+
+
+def weight(aspect: Aspect, size: int) -> float:
+    return size / (size + aspect.half_weight)
+
+
+def hourly_level(tokens: float, hours: int) -> tuple[float, float]:
+    """Tokens per active hour (log10) and the day's weight: a short day (a late start)
+    is not a drop."""
+    return math.log10(tokens / hours + 1.0), weight(HOURLY, hours)
 
 
 class CreepDetector(Detector):
-    """Finds a sustained, gradual rise of tokens per active hour, day by day.
+    """Finds a sustained, gradual rise of tokens per active hour or of output tokens
+    per request, day by day.
 
     Parameters
     ----------
     config
-        Warm-up, CUSUM allowance, prior spread and when the running day counts;
+        Warm-up, CUSUM allowance, prior spreads and when the running day counts;
         see :class:`schemas.config.CreepConfig`.
     """
 
@@ -162,111 +219,149 @@ class CreepDetector(Detector):
 
     def __init__(self, config: CreepConfig) -> None:
         self.config = config
+        self._prior_std = {HOURLY: config.prior_day_std, ANSWERS: config.prior_output_std}
 
     def new_slot(self) -> CreepSlot:
         return CreepSlot()
 
     def restore(self, values: list[float]) -> CreepSlot:
+        if len(values) == HOURLY_SLOT_LENGTH:
+            # Written before output per request was an aspect: its hourly track goes on,
+            # the new aspect starts now (it counts from the next day on).
+            hourly = CreepTrack.from_list(values[:TRACK_LENGTH])
+            return CreepSlot([hourly, CreepTrack()], values[14], int(values[15]), 0, 0.0)
         if len(values) != SLOT_LENGTH:
             # Written by the CUSUM-only creep of before (9 numbers): start it afresh
             # rather than misread it; its reference is relearned within a week.
             return self.new_slot()
-        ramp, ramp_days, ramp_squares, cusum, jumps, recent, day_tokens, day_hours = values[8:]
-        return CreepSlot(Days(*values[0:4]), Days(*values[4:8]), ramp, ramp_days,
-                         ramp_squares, cusum, int(jumps), recent, day_tokens, int(day_hours))
+        tracks = [CreepTrack.from_list(values[start:start + TRACK_LENGTH])
+                  for start in range(0, TRACK_LENGTH * len(ASPECTS), TRACK_LENGTH)]
+        day_tokens, day_hours, day_requests, day_output_logs = values[-4:]
+        return CreepSlot(tracks, day_tokens, int(day_hours), int(day_requests),
+                         day_output_logs)
 
     def observe(self, slot: CreepSlot, observation: Observation) -> Finding | None:
-        hour_bit = 1 << int(observation.time % DAY // HOUR)
-        day = observation.closed_day
         finding = None
-        if day is not None:
-            finding = self._close_day(slot, day, observation.team_shift)
+        if observation.closed_day is not None:
+            finding = self._close_day(slot, observation.closed_day, observation.team_shift)
             slot.day_tokens, slot.day_hours = 0.0, 0
+            slot.day_requests, slot.day_output_logs = 0, 0.0
         slot.day_tokens += observation.tokens
-        slot.day_hours |= hour_bit
-        hours = slot.day_hours.bit_count()
-        if (finding is None and slot.cusum > 0 and observation.team_shift <= 0
-                and hours >= self.config.provisional_hours):
+        slot.day_hours |= 1 << int(observation.time % DAY // HOUR)
+        slot.day_requests += 1
+        slot.day_output_logs += math.log10(observation.event.output_tokens + 1.0)
+        if (finding is None and observation.team_shift <= 0
+                and slot.day_hours.bit_count() >= self.config.provisional_hours):
             # The running day, scored as if it closed now but not learned: a rise is
             # seen today, not at the next request (after a weekend, or never).
-            finding = self._test_running_day(slot, day_level(slot.day_tokens, hours),
-                                             day_weight(hours))
+            finding = self._test_running_day(slot)
         return finding
 
     def _close_day(self, slot: CreepSlot, day: ClosedBucket, team_shift: float
                    ) -> Finding | None:
+        # The context's day is the one the slot's running day followed, but its tokens and
+        # hours are the context's: a slot restored mid-day missed some of its requests.
+        levels = slot.day_levels()
+        levels[0] = hourly_level(day.tokens, day.active_hours)
+        findings = [self._close_track(aspect, track, *level, team_shift)
+                    for aspect, track, level in zip(ASPECTS, slot.tracks, levels, strict=True)
+                    if level is not None]
+        return best(findings)
+
+    def _close_track(self, aspect: Aspect, track: CreepTrack, level: float, weight: float,
+                     team_shift: float) -> Finding | None:
         config = self.config
-        level = day_level(day.tokens, day.active_hours)
-        weight = day_weight(day.active_hours)
-        reference = slot.reference
+        reference = track.reference
         if reference.count < config.min_history_days or team_shift > 0:
             # While the whole team moves, what this member does with it is the team's
             # new normal, learned rather than tested: one population shift, not N creeps.
-            slot.follow(level)
-            slot.learn(level, weight)
+            track.follow(level)
+            track.learn(level, weight)
             return None
-        std = self._reference_std(reference)
+        std = self._reference_std(aspect, reference)
         finding = None
-        if level > jump_level(slot, std):
+        if level > track.jump_level(std):
             # A jump, not a creep's next step: an incident of its own (a spike, a loop, an
             # agent) for other detectors, left out of the held days and the recent level.
             # Learned (clipped) when nothing is held, so a lasting new level is adopted.
-            if slot.cusum == 0.0:
-                slot.learn(reference.mean + MAX_DAY_Z * std, weight)
+            if track.cusum == 0.0:
+                track.learn(reference.mean + MAX_DAY_Z * std, weight)
                 return None
-            slot.jumps += 1
+            track.jumps += 1
         else:
-            slot.follow(level)
-            slot.cusum = max(0.0, slot.cusum + weight * ((level - reference.mean) / std
-                                                         - config.slack))
-            slot.hold(level, weight)
-            if slot.cusum == 0.0:
-                slot.release()
+            track.follow(level)
+            track.cusum = max(0.0, track.cusum + weight * ((level - reference.mean) / std
+                                                           - config.slack))
+            track.hold(level, weight)
+            if track.cusum == 0.0:
+                track.release()
                 return None
-            finding = self._test(slot)
-        if slot.held.count + slot.jumps >= MAX_HELD_DAYS:
-            slot.release()
+            finding = self._test(aspect, track)
+        if track.held.count + track.jumps >= MAX_HELD_DAYS:
+            track.release()
         return finding
 
-    def _reference_std(self, reference: Days) -> float:
+    def _reference_std(self, aspect: Aspect, reference: Days) -> float:
         """The reference's day-to-day spread (for a day of weight 1), shrunk toward the
         prior: a week of days underestimates it as often as not."""
-        config = self.config
-        prior = config.prior_days
-        return math.sqrt((prior * config.prior_day_std ** 2 + reference.squares)
+        prior = self.config.prior_days
+        return math.sqrt((prior * self._prior_std[aspect] ** 2 + reference.squares)
                          / (prior + max(0.0, reference.count - 1.0)))
 
-    def _test_running_day(self, slot: CreepSlot, level: float, weight: float
-                          ) -> Finding | None:
+    def _test_running_day(self, slot: CreepSlot) -> Finding | None:
         """The held days and the running day, as if it closed now (nothing is learned)."""
-        if level > jump_level(slot, self._reference_std(slot.reference)):
-            return None
-        trial = replace(slot, held=replace(slot.held))
-        trial.follow(level)
-        trial.hold(level, weight)
-        return self._test(trial)
+        findings = []
+        for aspect, track, level in zip(ASPECTS, slot.tracks, slot.day_levels(), strict=True):
+            if track.cusum <= 0 or level is None:
+                continue
+            if level[0] > track.jump_level(self._reference_std(aspect, track.reference)):
+                continue
+            trial = replace(track, held=replace(track.held))
+            trial.follow(level[0])
+            trial.hold(*level)
+            findings.append(self._test(aspect, trial))
+        return best(findings)
 
-    def _test(self, slot: CreepSlot) -> Finding | None:
+    def _test(self, aspect: Aspect, track: CreepTrack) -> Finding | None:
         """The held days against the reference: their mean, and their ramp."""
         config = self.config
-        reference, held = slot.reference, slot.held
-        std = self._reference_std(reference)
-        ratio = 10.0 ** (slot.recent - reference.mean)
-        if held.count < config.min_rising_days or ratio < config.min_ratio:
+        reference, held = track.reference, track.held
+        std = self._reference_std(aspect, reference)
+        ratio = 10.0 ** (track.recent - reference.mean)
+        if (held.count < config.min_rising_days or ratio < config.min_ratio
+                or trend_z(track, std) < MIN_TREND_Z):
             return None
         # Each test's variance has the held days' noise and the reference mean's.
         mean_z = (held.mean - reference.mean) / (
             std * math.sqrt(1.0 / held.weight + 1.0 / reference.weight))
-        ramp_z = slot.ramp / (std * math.sqrt(slot.ramp_squares
-                                              + slot.ramp_days ** 2 / reference.weight))
+        ramp_z = track.ramp / (std * math.sqrt(track.ramp_squares
+                                               + track.ramp_days ** 2 / reference.weight))
         decades = normal_tail_decades(max(mean_z, ramp_z)) - math.log10(TESTS)
         old = 10.0 ** reference.mean
         return Finding(
             score=decades_score(decades),
-            feature="tokens_per_active_hour_by_day", observed=old * ratio, expected=old,
+            feature=aspect.feature, observed=old * ratio, expected=old,
             explanation=(
                 f"Usage has risen over {held.count:.0f} active days to {old * ratio:,.0f} "
-                f"tokens per active hour, {ratio:.2f}x this user's earlier {old:,.0f}, "
+                f"{aspect.noun}, {ratio:.2f}x this user's earlier {old:,.0f}, "
                 f"while their team did not move."
             ),
         )
+
+
+def trend_z(track: CreepTrack, std: float) -> float:
+    """The held days' own slope (weighted least squares of level on day number), in
+    standard errors."""
+    weight, days, squares = track.held.weight, track.ramp_days, track.ramp_squares
+    spread = weight * squares - days * days
+    if spread <= 0.0:
+        return 0.0
+    # The ramp is taken over the frozen reference mean: add it back for the levels.
+    levels_by_day = track.ramp + track.reference.mean * days
+    slope = (weight * levels_by_day - days * weight * track.held.mean) / spread
+    return slope / (std * math.sqrt(weight / spread))
+
+
+def best(findings: list[Finding | None]) -> Finding | None:
+    """The highest-scoring finding, if any."""
+    return max((f for f in findings if f is not None), key=lambda f: f.score, default=None)

