@@ -99,6 +99,7 @@ class _AlertMark:
     time: float
     kind: str
     score: float
+    explanation: str
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ class ReportBuilder:
             self.alerts_by_kind[alert.kind] += 1
             if len(self.alert_marks) < MAX_ALERT_MARKS:
                 self.alert_marks.append(_AlertMark(alert.user_id, alert.event_time.timestamp(),
-                                                   alert.kind, alert.score))
+                                                   alert.kind, alert.score, alert.explanation))
 
     def write(self, path: Path, evaluation: Evaluation | None = None) -> None:
         Path(path).write_text(self.render(evaluation), encoding="utf-8")
@@ -338,7 +339,8 @@ def _alert_marks(marks: list[_AlertMark], user_id: str, x: LinearScale, top: flo
             text = f"{mark.kind}{' (team)' if team_alert else ''} {mark.score:.2f}"
             lines.append((text, colour))
             parts.append(group([
-                element("title", f"{text} at {_date(mark.time, minutes=True)}"),
+                element("title",
+                        f"{text} at {_date(mark.time, minutes=True)}: {mark.explanation}"),
                 element("line", x1=px, x2=px, y1=top, y2=bottom, stroke=colour,
                         stroke_width=1.5, stroke_dasharray="3 2" if team_alert else None),
                 element("polygon", points=points([(px - 5, top - 8), (px + 5, top - 8),

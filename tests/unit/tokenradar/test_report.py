@@ -19,11 +19,12 @@ def event(number: int, user: str, at: datetime, tokens: int = 1000) -> TokenUsag
                            timestamp=at, input_tokens=tokens, output_tokens=0)
 
 
-def alert(user: str, at: datetime, kind: str = "spike", score: float = 0.9) -> AnomalyEvent:
+def alert(user: str, at: datetime, kind: str = "spike", score: float = 0.9,
+          explanation: str = "x") -> AnomalyEvent:
     return AnomalyEvent(alert_id=f"{user}-{kind}-{at.timestamp()}", user_id=user, team="core",
                         kind=kind, detector=kind, score=score, severity="high", event_time=at,
                         detected_at=at, feature="tokens_per_hour", observed=1.0, expected=1.0,
-                        event_ids=["e"], explanation="x", config_version="cfg")
+                        event_ids=["e"], explanation=explanation, config_version="cfg")
 
 
 def builder() -> ReportBuilder:
@@ -52,6 +53,21 @@ def test_report_is_self_contained_and_escapes_user_ids(tmp_path: Path) -> None:
     for reference in ("http://", "https://", "src=", "href=", "url(", "@import"):
         assert reference not in without_namespace
     assert page.count("<svg") == 2  # the score distribution and the one user
+
+
+def test_an_alert_mark_tells_its_explanation_on_hover() -> None:
+    # A creep of output per request does not show in the plotted tokens per hour: the
+    # mark's title says what rose.
+    report = builder()
+    report.observe(event(1, "ana", T0), 0.1, [], None)
+    said = "Usage has risen over 5 active days to 1,277 output tokens per request, 1.64x <x>"
+    report.observe(event(2, "ana", T0 + HOUR), 0.7,
+                   [alert("ana", T0 + HOUR, "creep", 0.7, said)], None)
+
+    titles = re.findall(r"<title>([^<]*)</title>", report.render())
+
+    escaped = said.replace("<", "&lt;").replace(">", "&gt;")
+    assert f"creep 0.70 at 2026-11-10 10:00: {escaped}" in titles
 
 
 def test_builder_keeps_hourly_buckets_not_events() -> None:
