@@ -244,37 +244,37 @@ class CreepDetector(Detector):
     def observe(self, slot: CreepSlot, observation: Observation) -> Finding | None:
         finding = None
         if observation.closed_day is not None:
-            finding = self._close_day(slot, observation.closed_day, observation.team_shift)
+            finding = self._close_day(slot, observation.closed_day, observation.team_shifting)
             slot.day_tokens, slot.day_hours = 0.0, 0
             slot.day_requests, slot.day_output_logs = 0, 0.0
         slot.day_tokens += observation.tokens
         slot.day_hours |= 1 << int(observation.time % DAY // HOUR)
         slot.day_requests += 1
         slot.day_output_logs += math.log10(observation.event.output_tokens + 1.0)
-        if (finding is None and observation.team_shift <= 0
+        if (finding is None and not observation.team_shifting
                 and slot.day_hours.bit_count() >= self.config.provisional_hours):
             # The running day, scored as if it closed now but not learned: a rise is
             # seen today, not at the next request (after a weekend, or never).
             finding = self._test_running_day(slot)
         return finding
 
-    def _close_day(self, slot: CreepSlot, day: ClosedBucket, team_shift: float
+    def _close_day(self, slot: CreepSlot, day: ClosedBucket, team_shifting: bool
                    ) -> Finding | None:
         # The context's day is the one the slot's running day followed, but its tokens and
         # hours are the context's: a slot restored mid-day missed some of its requests.
         levels = slot.day_levels()
         levels[0] = hourly_level(day.tokens, day.active_hours)
-        findings = [self._close_track(aspect, track, *level, team_shift)
+        findings = [self._close_track(aspect, track, *level, team_shifting)
                     for aspect, track, level in zip(ASPECTS, slot.tracks, levels, strict=True)
                     if level is not None]
         return best(findings)
 
     def _close_track(self, aspect: Aspect, track: CreepTrack, level: float, weight: float,
-                     team_shift: float) -> Finding | None:
+                     team_shifting: bool) -> Finding | None:
         config = self.config
         reference = track.reference
-        if reference.count < config.min_history_days or team_shift > 0:
-            # While the whole team moves, what this member does with it is the team's
+        if reference.count < config.min_history_days or team_shifting:
+            # While the whole team shifts, what this member does with it is the team's
             # new normal, learned rather than tested: one population shift, not N creeps.
             track.follow(level)
             track.learn(level, weight)

@@ -176,6 +176,7 @@ class ScoringEngine:
         session_requests, session_first_input, session_most_input = (
             context.advance_session(event.session_id, event.input_tokens))
         team_shift = 0.0 if team_state is None else team_state.expected_shift()
+        team_shifting = team_state is not None and team_state.shifting(time)
         return Observation(
             event=event, time=time, tokens=tokens, gap=gap,
             hour_tokens=last_hour_tokens, hour_requests=last_hour_requests,
@@ -188,6 +189,7 @@ class ScoringEngine:
             usual_activity=context.usual_activity(time), profile_days=context.profile_days,
             usual_activity_nearby=context.usual_activity(time, around=1),
             usual_day_tokens=usual_day_tokens, team_shift=team_shift,
+            team_shifting=team_shifting,
             team_per_request=team_state.per_request if team_state is not None else None,
             team_per_hour=team_state.per_hour if team_state is not None else None,
         )

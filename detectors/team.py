@@ -41,6 +41,9 @@ MIN_QUIET_DAYS = 3
 CLOSE_HOUR = 12
 MOVING = math.log10(1.15)
 """Below this the team is not moving, and members are judged on their own."""
+SHIFTING = math.log10(1.25)
+"""At this the team's movement is a shift under way, even before its days without their
+biggest movers are up (``shifting``)."""
 CODEC_VERSION = 1
 
 
@@ -139,6 +142,15 @@ class TeamState:
     def expected_shift(self) -> float:
         """The team's current upward movement (log10) members should be judged against."""
         return self.recent.mean if self.recent.count and self.recent.mean >= MOVING else 0.0
+
+    def shifting(self, time: float) -> bool:
+        """Is the team in a population shift, not just moving? A team of a dozen is 1.15x
+        its members' usual one day in ten, often by one member's own rise, so it must
+        move by a quarter, or be up on its last day even without its biggest mover, or
+        have been alerted as a shift within the alert's cooldown (and still move)."""
+        shift = self.expected_shift()
+        alerted = self.incident is not None and time < self.incident.until
+        return shift >= SHIFTING or (shift > 0 and (self.up_days > 0 or alerted))
 
     def to_bytes(self) -> bytes:
         document: dict[str, Any] = {

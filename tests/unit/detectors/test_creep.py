@@ -8,6 +8,7 @@ import json
 import math
 import random
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,7 +28,8 @@ ALERT = 0.6
 
 
 def _observation(at: datetime, tokens: int, closed_day: ClosedBucket | None,
-                 team_shift: float, output_tokens: int = 0) -> Observation:
+                 team_shift: float, output_tokens: int = 0, team_shifting: bool = False
+                 ) -> Observation:
     event = TokenUsageEvent(event_id=f"e-{at.timestamp():.0f}", timestamp=at, user_id="ana",
                             team="core", model="m", input_tokens=tokens - output_tokens,
                             output_tokens=output_tokens)
@@ -37,11 +39,13 @@ def _observation(at: datetime, tokens: int, closed_day: ClosedBucket | None,
         closed_day=closed_day, repeat_share=0.0, repeated=False, session_requests=1,
         session_first_input=tokens, session_most_input=tokens,
         usual_hourly_requests=EWStats(0.05), usual_activity=1.0,
-        profile_days=30, usual_activity_nearby=1.0, team_shift=team_shift)
+        profile_days=30, usual_activity_nearby=1.0, team_shift=team_shift,
+        team_shifting=team_shifting)
 
 
 def _days(levels: list[float], team_shift: float = 0.0,
-          answers: list[float] | None = None) -> Iterator[tuple[int, Observation]]:
+          answers: list[float] | None = None, team_shifting: bool = False
+          ) -> Iterator[tuple[int, Observation]]:
     """(day, observation) of a user whose day ``d`` has ``levels[d]`` tokens per active
     hour, of which each request's output is ``answers[d]`` times a log-normal noise of
     0.25 (log10) when given; each day closes at the next day's first request."""
@@ -53,7 +57,8 @@ def _days(levels: list[float], team_shift: float = 0.0,
             for minute in (10, 40):
                 at = START + timedelta(days=day, hours=hour, minutes=minute)
                 output = 0 if answers is None else round(answers[day] * 10 ** rng.gauss(0, 0.25))
-                yield day, _observation(at, tokens, closed, team_shift, min(output, tokens))
+                yield day, _observation(at, tokens, closed, team_shift, min(output, tokens),
+                                        team_shifting)
                 closed = None
         closed = ClosedBucket(0.0, tokens * 2 * len(HOURS), 2 * len(HOURS), len(HOURS))
 
@@ -71,11 +76,12 @@ def _rising(day: int) -> float:
 
 
 def _findings(levels: list[float], team_shift: float = 0.0,
-              answers: list[float] | None = None) -> list[tuple[int, Observation, Finding]]:
+              answers: list[float] | None = None, team_shifting: bool = False
+              ) -> list[tuple[int, Observation, Finding]]:
     detector = CreepDetector(CreepConfig())
     slot = detector.new_slot()
     return [(day, observation, finding)
-            for day, observation in _days(levels, team_shift, answers)
+            for day, observation in _days(levels, team_shift, answers, team_shifting)
             if (finding := detector.observe(slot, observation)) is not None]
 
 
@@ -146,7 +152,25 @@ def test_the_running_day_is_scored_before_it_closes() -> None:
 
 def test_a_rise_while_the_team_shifts_is_learned_not_creep() -> None:
     levels = _noisy(40, spread=0.05, seed=0, trend=_rising)
-    assert _findings(levels, team_shift=0.3) == []
+    assert _findings(levels, team_shift=0.3, team_shifting=True) == []
+
+
+def test_a_rise_while_the_team_moves_a_little_now_and_then_is_still_creep() -> None:
+    # A team of a dozen is 1.15x its members' usual one day in ten: those days must not
+    # learn away what the member's days have shown so far (here three in the rise's
+    # first nine days; learned, they put off the alert by five days).
+    levels = _noisy(40, spread=0.25, seed=0)
+    answers = [ANSWER * _rising(day) for day in range(40)]
+    detector = CreepDetector(CreepConfig())
+    slot = detector.new_slot()
+    first = None
+    for day, observation in _days(levels, answers=answers):
+        if day in (12, 15, 18):
+            observation = replace(observation, team_shift=0.07)
+        finding = detector.observe(slot, observation)
+        if first is None and finding is not None and finding.score >= ALERT:
+            first = day
+    assert first is not None and 1.06 ** (first - 9) < 1.8
 
 
 def test_one_wild_day_is_not_creep() -> None:

@@ -13,6 +13,7 @@ from conftest import EventLists
 
 from detectors import ScoringEngine, UserState
 from detectors.base import Finding
+from detectors.state import Incident
 from detectors.team import TeamState
 from schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 from schemas.config import PopulationShiftConfig
@@ -101,6 +102,40 @@ def test_one_heavy_members_weekend_agent_is_no_population_shift_of_a_small_team(
 def test_a_small_team_all_up_together_is_a_population_shift() -> None:
     findings = _small_team_findings(heaviest=2.0, others=2.0)
     assert findings and findings[-1].score >= DetectorConfig().scoring.alert_threshold
+
+
+def _small_team(heaviest: float, others: float) -> TeamState:
+    """The team of ``_small_team_findings``, after its eight days."""
+    team, config = TeamState("core"), PopulationShiftConfig()
+    for day in range(9):  # the ninth day's first member closes the eighth
+        for member, usual in enumerate((100_000, 10_000, 10_000, 10_000)):
+            times = 1.0 if day < 4 else heaviest if member == 0 else others
+            team.learn_member_day(day, usual * times, usual, config)
+    return team
+
+
+def test_one_heavy_member_up_a_third_moves_a_small_team_but_is_no_shift() -> None:
+    # Its members' spikes are judged against the movement; their creep is not learned.
+    team = _small_team(heaviest=1.3, others=1.0)
+    assert team.expected_shift() > 0
+    assert not team.shifting(time=0.0)
+
+
+def test_a_small_team_all_up_together_is_shifting() -> None:
+    assert _small_team(heaviest=2.0, others=2.0).shifting(time=0.0)
+
+
+def test_a_team_all_up_by_a_third_is_shifting_before_its_up_days() -> None:
+    team = _small_team(heaviest=1.3, others=1.3)
+    assert team.up_days == 0  # below population_shift.min_ratio (1.4)
+    assert team.shifting(time=0.0)
+
+
+def test_a_team_alerted_as_a_shift_is_shifting_while_it_moves_within_the_cooldown() -> None:
+    team = _small_team(heaviest=1.3, others=1.0)
+    team.incident = Incident("a1", until=100.0)
+    assert team.shifting(time=50.0)
+    assert not team.shifting(time=150.0)
 
 
 def test_team_state_round_trips_and_scoring_continues_identically(
