@@ -145,9 +145,9 @@ class TeamState:
 
     def shifting(self, time: float) -> bool:
         """Is the team in a population shift, not just moving? A team of a dozen is 1.15x
-        its members' usual one day in ten, often by one member's own rise, so it must
-        move by a quarter, or be up on its last day even without its biggest mover, or
-        have been alerted as a shift within the alert's cooldown (and still move)."""
+        its members' usual one day in ten (one heavy member's day can do it alone), so it
+        must move by a quarter, or be up on its last day even without its biggest mover,
+        or have been alerted as a shift within the alert's cooldown (and still move)."""
         shift = self.expected_shift()
         alerted = self.incident is not None and time < self.incident.until
         return shift >= SHIFTING or (shift > 0 and (self.up_days > 0 or alerted))
