@@ -19,8 +19,9 @@ Both tests account for the reference's own uncertainty (a week of days tells its
 mean only roughly, and its spread is shrunk toward a prior), and weigh each day by how
 much it saw (a one-hour evening is a noisy day). The running day is scored
 provisionally once it has a few active hours, so a rise is seen the same day rather
-than only at the next request, often after a weekend. While the member's whole team
-moves, the rise is learned instead: a team ramping together is one population shift.
+than only at the next request, often after a weekend. While the member's team shifts
+(``TeamState.shifting``), the rise is learned instead: a team ramping together is one
+population shift.
 """
 
 from __future__ import annotations
@@ -345,7 +346,7 @@ class CreepDetector(Detector):
             explanation=(
                 f"Usage has risen over {held.count:.0f} active days to {old * ratio:,.0f} "
                 f"{aspect.noun}, {ratio:.2f}x this user's earlier {old:,.0f}, "
-                f"while their team did not move."
+                f"while their team as a whole did not."
             ),
         )
 
