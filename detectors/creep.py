@@ -195,6 +195,7 @@ class CreepSlot:
 
 
 def weight(aspect: Aspect, size: int) -> float:
+    """How much a day of ``size`` (hours, or requests) tells, against an endless one."""
     return size / (size + aspect.half_weight)
 
 
@@ -354,14 +355,14 @@ class CreepDetector(Detector):
 def trend_z(track: CreepTrack, std: float) -> float:
     """The held days' own slope (weighted least squares of level on day number), in
     standard errors."""
-    weight, days, squares = track.held.weight, track.ramp_days, track.ramp_squares
-    spread = weight * squares - days * days
+    total, days, squares = track.held.weight, track.ramp_days, track.ramp_squares
+    spread = total * squares - days * days
     if spread <= 0.0:
         return 0.0
     # The ramp is taken over the frozen reference mean: add it back for the levels.
     levels_by_day = track.ramp + track.reference.mean * days
-    slope = (weight * levels_by_day - days * weight * track.held.mean) / spread
-    return slope / (std * math.sqrt(weight / spread))
+    slope = (total * levels_by_day - days * total * track.held.mean) / spread
+    return slope / (std * math.sqrt(total / spread))
 
 
 def best(findings: list[Finding | None]) -> Finding | None:
