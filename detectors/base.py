@@ -71,6 +71,10 @@ class Observation:
     usual_day_tokens: float | None = None
     """The user's usual tokens per active day, before the day just closed; None while
     young or when no day closed."""
+    day_tokens: int = 0
+    """The user's running day so far, this request included: its tokens..."""
+    day_active_hours: int = 0
+    """...and its hours with at least one request."""
     team_shift: float = 0.0
     """How far (log10) the user's whole team has moved up lately; 0 without a team."""
     team_shifting: bool = False

@@ -148,6 +148,10 @@ class UsageContext:
         self.last_time = max(self.last_time, time)
         return closed_hour, closed_window, closed_day
 
+    def running_day(self) -> tuple[int, int]:
+        """The running day so far: its tokens and its active hours."""
+        return int(self.day[1]), int(self.day[3]).bit_count()
+
     def learn_daily_level(self, day: ClosedBucket) -> float | None:
         """The user's usual tokens per day before ``day`` (None while young); then learn it."""
         level = self.daily_level

@@ -34,8 +34,6 @@ from detectors.calibration import decades_score, normal_tail_decades
 from schemas import AnomalyKind
 from schemas.config import CreepConfig
 
-HOUR = 3600.0
-DAY = 86_400.0
 REFERENCE_FADING = 0.1
 """Share of the reference a newly learned day takes once ten days are in it."""
 RECENT_FADING = 0.4
@@ -72,7 +70,7 @@ TESTS = 2 * len(ASPECTS)
 multiplied by their number."""
 TRACK_LENGTH = 14
 """Numbers in a stored track (``CreepTrack.to_list``)."""
-SLOT_LENGTH = TRACK_LENGTH * len(ASPECTS) + 4
+SLOT_LENGTH = TRACK_LENGTH * len(ASPECTS) + 2
 """Numbers in a stored creep slot (``CreepSlot.to_list``)."""
 HOURLY_SLOT_LENGTH = 16
 """Numbers stored by the creep of one aspect (tokens per active hour) before."""
@@ -176,21 +174,20 @@ class CreepSlot:
     tracks: list[CreepTrack] = field(
         default_factory=lambda: [CreepTrack() for _ in ASPECTS])
     """One per aspect, in the order of ``ASPECTS``."""
-    day_tokens: float = 0.0
-    """The running day, so far: tokens, the mask of its active UTC hours, requests and
-    their output tokens' summed log10."""
-    day_hours: int = 0
     day_requests: int = 0
+    """The running day's requests so far, and their output tokens' summed log10 (its
+    tokens and active hours are the context's: ``Observation.day_tokens``)."""
     day_output_logs: float = 0.0
 
     def to_list(self) -> list[float]:
         return [*(value for track in self.tracks for value in track.to_list()),
-                self.day_tokens, self.day_hours, self.day_requests, self.day_output_logs]
+                self.day_requests, self.day_output_logs]
 
-    def day_levels(self) -> list[tuple[float, float] | None]:
-        """Each aspect's (level, weight) of the running day, None while it has none."""
-        hours, requests = self.day_hours.bit_count(), self.day_requests
-        return [hourly_level(self.day_tokens, hours) if hours else None,
+    def day_levels(self, tokens: int, hours: int) -> list[tuple[float, float] | None]:
+        """Each aspect's (level, weight) of a day of ``tokens`` in ``hours`` active hours
+        and the requests counted here, None where the day has none."""
+        requests = self.day_requests
+        return [hourly_level(tokens, hours) if hours else None,
                 (self.day_output_logs / requests, weight(ANSWERS, requests)) if requests else None]
 
 
@@ -231,41 +228,34 @@ class CreepDetector(Detector):
         if len(values) == HOURLY_SLOT_LENGTH:
             # Written before output per request was an aspect: its hourly track goes on,
             # the new aspect starts now (it counts from the next day on).
-            hourly = CreepTrack.from_list(values[:TRACK_LENGTH])
-            return CreepSlot([hourly, CreepTrack()], values[14], int(values[15]), 0, 0.0)
+            return CreepSlot([CreepTrack.from_list(values[:TRACK_LENGTH]), CreepTrack()])
         if len(values) != SLOT_LENGTH:
             # Written by the CUSUM-only creep of before (9 numbers): start it afresh
             # rather than misread it; its reference is relearned within a week.
             return self.new_slot()
         tracks = [CreepTrack.from_list(values[start:start + TRACK_LENGTH])
                   for start in range(0, TRACK_LENGTH * len(ASPECTS), TRACK_LENGTH)]
-        day_tokens, day_hours, day_requests, day_output_logs = values[-4:]
-        return CreepSlot(tracks, day_tokens, int(day_hours), int(day_requests),
-                         day_output_logs)
+        day_requests, day_output_logs = values[-2:]
+        return CreepSlot(tracks, int(day_requests), day_output_logs)
 
     def observe(self, slot: CreepSlot, observation: Observation) -> Finding | None:
         finding = None
         if observation.closed_day is not None:
             finding = self._close_day(slot, observation.closed_day, observation.team_shifting)
-            slot.day_tokens, slot.day_hours = 0.0, 0
             slot.day_requests, slot.day_output_logs = 0, 0.0
-        slot.day_tokens += observation.tokens
-        slot.day_hours |= 1 << int(observation.time % DAY // HOUR)
         slot.day_requests += 1
         slot.day_output_logs += math.log10(observation.event.output_tokens + 1.0)
         if (finding is None and not observation.team_shifting
-                and slot.day_hours.bit_count() >= self.config.provisional_hours):
+                and observation.day_active_hours >= self.config.provisional_hours):
             # The running day, scored as if it closed now but not learned: a rise is
             # seen today, not at the next request (after a weekend, or never).
-            finding = self._test_running_day(slot)
+            finding = self._test_running_day(
+                slot, slot.day_levels(observation.day_tokens, observation.day_active_hours))
         return finding
 
     def _close_day(self, slot: CreepSlot, day: ClosedBucket, team_shifting: bool
                    ) -> Finding | None:
-        # The context's day is the one the slot's running day followed, but its tokens and
-        # hours are the context's: a slot restored mid-day missed some of its requests.
-        levels = slot.day_levels()
-        levels[0] = hourly_level(day.tokens, day.active_hours)
+        levels = slot.day_levels(day.tokens, day.active_hours)
         findings = [self._close_track(aspect, track, *level, team_shifting)
                     for aspect, track, level in zip(ASPECTS, slot.tracks, levels, strict=True)
                     if level is not None]
@@ -311,10 +301,12 @@ class CreepDetector(Detector):
         return math.sqrt((prior * self._prior_std[aspect] ** 2 + reference.squares)
                          / (prior + max(0.0, reference.count - 1.0)))
 
-    def _test_running_day(self, slot: CreepSlot) -> Finding | None:
-        """The held days and the running day, as if it closed now (nothing is learned)."""
+    def _test_running_day(self, slot: CreepSlot, levels: list[tuple[float, float] | None]
+                          ) -> Finding | None:
+        """The held days and the running day (its ``levels``), as if it closed now
+        (nothing is learned)."""
         findings = []
-        for aspect, track, level in zip(ASPECTS, slot.tracks, slot.day_levels(), strict=True):
+        for aspect, track, level in zip(ASPECTS, slot.tracks, levels, strict=True):
             if track.cusum <= 0 or level is None:
                 continue
             if level[0] > track.jump_level(self._reference_std(aspect, track.reference)):

@@ -169,6 +169,7 @@ class ScoringEngine:
         closed_hour, closed_window, closed_day = context.advance_buckets(
             time, tokens, config.rate.window_minutes * 60.0)
         last_hour_tokens, last_hour_requests = context.last_hour()
+        day_tokens, day_active_hours = context.running_day()
         usual_day_tokens = None if closed_day is None else context.learn_daily_level(closed_day)
         repeat_share, repeated = context.remember_fingerprint(
             event.prompt_fingerprint
@@ -188,7 +189,8 @@ class ScoringEngine:
             usual_hourly_requests=context.hourly_requests,
             usual_activity=context.usual_activity(time), profile_days=context.profile_days,
             usual_activity_nearby=context.usual_activity(time, around=1),
-            usual_day_tokens=usual_day_tokens, team_shift=team_shift,
+            usual_day_tokens=usual_day_tokens, day_tokens=day_tokens,
+            day_active_hours=day_active_hours, team_shift=team_shift,
             team_shifting=team_shifting,
             team_per_request=team_state.per_request if team_state is not None else None,
             team_per_hour=team_state.per_hour if team_state is not None else None,

@@ -28,8 +28,8 @@ ALERT = 0.6
 
 
 def _observation(at: datetime, tokens: int, closed_day: ClosedBucket | None,
-                 team_shift: float, output_tokens: int = 0, team_shifting: bool = False
-                 ) -> Observation:
+                 team_shift: float, output_tokens: int = 0, team_shifting: bool = False,
+                 day: tuple[int, int] = (0, 0)) -> Observation:
     event = TokenUsageEvent(event_id=f"e-{at.timestamp():.0f}", timestamp=at, user_id="ana",
                             team="core", model="m", input_tokens=tokens - output_tokens,
                             output_tokens=output_tokens)
@@ -39,8 +39,8 @@ def _observation(at: datetime, tokens: int, closed_day: ClosedBucket | None,
         closed_day=closed_day, repeat_share=0.0, repeated=False, session_requests=1,
         session_first_input=tokens, session_most_input=tokens,
         usual_hourly_requests=EWStats(0.05), usual_activity=1.0,
-        profile_days=30, usual_activity_nearby=1.0, team_shift=team_shift,
-        team_shifting=team_shifting)
+        profile_days=30, usual_activity_nearby=1.0, day_tokens=day[0],
+        day_active_hours=day[1], team_shift=team_shift, team_shifting=team_shifting)
 
 
 def _days(levels: list[float], team_shift: float = 0.0,
@@ -53,12 +53,13 @@ def _days(levels: list[float], team_shift: float = 0.0,
     closed = None
     for day, level in enumerate(levels):
         tokens = round(level / 2)
-        for hour in HOURS:
-            for minute in (10, 40):
+        for hours_so_far, hour in enumerate(HOURS, start=1):
+            for requests_in_hour, minute in enumerate((10, 40), start=1):
                 at = START + timedelta(days=day, hours=hour, minutes=minute)
                 output = 0 if answers is None else round(answers[day] * 10 ** rng.gauss(0, 0.25))
+                so_far = tokens * (2 * (hours_so_far - 1) + requests_in_hour), hours_so_far
                 yield day, _observation(at, tokens, closed, team_shift, min(output, tokens),
-                                        team_shifting)
+                                        team_shifting, so_far)
                 closed = None
         closed = ClosedBucket(0.0, tokens * 2 * len(HOURS), 2 * len(HOURS), len(HOURS))
 
@@ -195,7 +196,7 @@ def test_slot_round_trips_through_plain_numbers_and_scores_on_identically() -> N
     slot = detector.new_slot()
     for observation in observations[:220]:  # mid-rise, in the middle of a day
         detector.observe(slot, observation)
-    assert slot.tracks[0].held.count > 0 and slot.day_hours
+    assert slot.tracks[0].held.count > 0 and slot.day_requests
     values = json.loads(json.dumps(slot.to_list()))
     restored = detector.restore(values)
     assert isinstance(restored, CreepSlot)
@@ -216,8 +217,10 @@ def test_a_slot_stored_before_answers_were_tracked_keeps_its_hourly_days() -> No
     for _, observation in _days(_noisy(12, spread=0.05, seed=5)):
         detector.observe(slot, observation)
     hourly = slot.tracks[0]
-    older = [*hourly.to_list(), slot.day_tokens, slot.day_hours]  # what it stored: 16
+    # What it stored: 16 numbers, its running day's tokens and hour mask last (that day
+    # is now the context's).
+    older = [*hourly.to_list(), 240_000.0, 0b111111000000000]
     restored = detector.restore(older)
     assert restored.tracks[0] == hourly
     assert restored.tracks[1] == detector.new_slot().tracks[1]
-    assert (restored.day_tokens, restored.day_hours) == (slot.day_tokens, slot.day_hours)
+    assert (restored.day_requests, restored.day_output_logs) == (0, 0.0)
