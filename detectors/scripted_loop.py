@@ -136,10 +136,9 @@ class ScriptedLoopDetector(Detector):
         repeat_share = slot.repeats / slot.regular_in_a_row
         if repeat_share < config.min_repeat_share and not near_constant:
             return None
-        decades = slot.decades
         minutes = (observation.time - slot.loop_start) / 60.0
         return Finding(
-            score=min(1.0, decades / SCORE_DECADES), feature="regular_request_gaps",
+            score=min(1.0, slot.decades / SCORE_DECADES), feature="regular_request_gaps",
             observed=slot.regular_in_a_row, expected=0.0,
             explanation=(
                 f"{slot.regular_in_a_row} requests in a row at a regular {period:.1f} s "
