@@ -110,6 +110,10 @@ class UsageContext:
     def local_day(self, time: float) -> int:
         return int((time + self.utc_offset_hours * HOUR) // DAY)
 
+    def local_midnight(self, day: int) -> float:
+        """When local day ``day`` began (epoch seconds), at today's offset."""
+        return float(day * DAY - self.utc_offset_hours * HOUR)
+
     def local_hour(self, time: float) -> int:
         return int((time + self.utc_offset_hours * HOUR) % DAY // HOUR)
 

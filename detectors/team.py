@@ -1,7 +1,8 @@
 """The team: a peer group's movement, and population shifts reported once per team.
 
 Each member's closed day is added to the team's day: what the member used (capped
-at three of their usual days) against what they usually use. The team's day ratio,
+at three of their usual days) against what they usually use; a member alerted that
+day counts at their usual, since their incident is theirs. The team's day ratio,
 day after day, is the team's own movement. When a team stays well above its
 members' usual levels for several days, even with its biggest mover of each day left
 out (a shift moves the many: one heavy member's agent must not make a small team on a

@@ -82,6 +82,18 @@ def test_one_member_creeping_in_a_steady_team_is_that_members_creep(
     assert {a.user_id for a in alerts if a.kind == "creep"} == {"m3"}
 
 
+def _three_members_incidents(member: int, workday: int) -> float:
+    """Members m0, m1 and m2 use eight times their usual on working days 12 and 13."""
+    return 8.0 if member in (0, 1, 2) and workday in (12, 13) else 1.0
+
+
+def test_three_members_own_incidents_on_the_same_days_are_no_population_shift(
+        event_lists: EventLists) -> None:
+    alerts = _alerts(event_lists, event_lists.team_days(8, 26, scale=_three_members_incidents))
+    assert {a.user_id for a in alerts if a.kind != "population_shift"} == {"m0", "m1", "m2"}
+    assert "population_shift" not in {a.kind for a in alerts}
+
+
 def _small_team_findings(heaviest: float, others: float) -> list[Finding]:
     """Four members a day: four quiet days, then three with the heaviest (ten times the
     others' usage) at ``heaviest`` times their usual and the other three at ``others``."""
