@@ -240,15 +240,15 @@ class ScoringEngine:
             team.per_hour.update(math.log10(observation.closed_hour.tokens + 1))
         config = user_config.population_shift
         day, usual = observation.closed_day, observation.usual_day_tokens
+        context = state.context
         finding = None
         if day is not None and usual is not None:
             # A member alerted on that day counts at their usual: what they did is their
             # own incident's, and two members' incidents on one day are no team's shift.
-            since = state.context.local_midnight(int(day.start))
+            since = context.local_midnight(int(day.start))
             alerted = any(incident.until > since for incident in state.incidents.values())
             finding = team.learn_member_day(int(day.start), usual if alerted else day.tokens,
                                             usual, config)
-        context = state.context
         finding = finding or team.advance(context.local_day(observation.time),
                                           context.local_hour(observation.time), config)
         if (finding is None or not config.enabled
