@@ -243,8 +243,9 @@ class ScoringEngine:
         context = state.context
         finding = None
         if day is not None and usual is not None:
-            # A member alerted on that day counts at their usual: what they did is their
-            # own incident's, and two members' incidents on one day are no team's shift.
+            # A member with an incident open that day (alerted then, or still in its
+            # quiet time) counts at their usual: what they did is their incident's, and
+            # two members' incidents on one day are no team's shift.
             since = context.local_midnight(int(day.start))
             alerted = any(incident.until > since for incident in state.incidents.values())
             finding = team.learn_member_day(int(day.start), usual if alerted else day.tokens,

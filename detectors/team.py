@@ -1,9 +1,10 @@
 """The team: a peer group's movement, and population shifts reported once per team.
 
 Each member's closed day is added to the team's day: what the member used (capped
-at three of their usual days) against what they usually use; a member alerted that
-day counts at their usual, since their incident is theirs. The team's day ratio,
-day after day, is the team's own movement. When a team stays well above its
+at three of their usual days) against what they usually use; a member with an
+incident open that day (alerted then, or still in its quiet time) counts at their
+usual, since their incident is theirs. The team's day ratio, day after day, is the
+team's own movement. When a team stays well above its
 members' usual levels for several days, even with its biggest mover of each day left
 out (a shift moves the many: one heavy member's agent must not make a small team on a
 weekend a shift), that is one ``population_shift`` alert for ``team:<team>``;
