@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -121,9 +122,11 @@ class ScoringEngine:
                     for detector in detectors]
         best = max((finding.score for _, finding in findings if finding is not None),
                    default=0.0)
+        if team_state is not None and not allowlisted:
+            _record_day_maxima(state, team_state, observation, findings)
         alerting = [(detector, finding) for detector, finding in findings
                     if finding is not None and not allowlisted
-                    and finding.score >= self.config.scoring.alert_threshold]
+                    and finding.score >= self._threshold(detector, finding, team_state)]
         alerts = []
         if alerting:  # the rare event: only then ask which behaviours are building up
             # A behaviour still building up holds back the less specific alerts it explains.
@@ -196,6 +199,18 @@ class ScoringEngine:
             team_per_hour=team_state.per_hour if team_state is not None else None,
         )
 
+    def _threshold(self, detector: Detector, finding: Finding,
+                   team_state: TeamState | None) -> float:
+        """The score at which ``detector`` alerts: the configured threshold, raised to
+        where the team's own ordinary days would alert at the configured budget."""
+        configured = self.config.scoring.alert_threshold
+        calibration = self.config.calibration
+        if finding.score < configured or team_state is None or not calibration.enabled:
+            return configured
+        return team_state.maxima.threshold(
+            detector.name, configured, calibration.false_alerts_per_1000_user_days,
+            min_days=calibration.min_user_days, tail_days=calibration.tail_user_days)
+
     def _slot(self, state: UserState, detector: Detector) -> Any:
         slot = state.slots.get(detector.name)
         if slot is None:
@@ -223,13 +238,58 @@ class ScoringEngine:
             incident.severity = SEVERITY_RANK[severity]
             alert_id = incident.alert_id
         else:
+            if self._too_noisy(state, kind, time):
+                return self._noisy_identity_alert(state, finding, observation, detected_at)
             alert_id = _alert_id(state.user_id, detector.kind, detector.name,
                                  observation.event.event_id, self.config_version)
             state.incidents[kind] = Incident(alert_id, quiet_until, SEVERITY_RANK[severity])
         event_ids = ([observation.event.event_id] if finding.single_event
                      else list(state.recent_ids))
-        return self._alert(alert_id, state.user_id, state.team, detector, finding,
-                           observation.event, event_ids, detected_at)
+        return self._alert(alert_id, state.user_id, state.team, detector.kind, detector.name,
+                           finding, observation.event, event_ids, detected_at)
+
+    def _too_noisy(self, state: UserState, kind: str, time: float) -> bool:
+        """Has the user raised their window's worth of new alerts, or been summarised as
+        noisy within the window? Else count this one."""
+        noisy = self.config.noisy_identity
+        if not noisy.enabled:
+            return False
+        summary = state.incidents.get(AnomalyKind.NOISY_IDENTITY)
+        if summary is not None and time < summary.until:
+            return True
+        since = time - noisy.window_days * 86_400.0
+        state.alert_times = [entry for entry in state.alert_times if entry[0] > since]
+        if len(state.alert_times) >= noisy.max_alerts:
+            return True
+        state.alert_times.append((time, kind))
+        return False
+
+    def _noisy_identity_alert(self, state: UserState, finding: Finding,
+                              observation: Observation,
+                              detected_at: datetime) -> AnomalyEvent | None:
+        """One summary for an identity past its alerts' budget; then quiet for the window."""
+        time = observation.time
+        kind = AnomalyKind.NOISY_IDENTITY
+        summary = state.incidents.get(kind)
+        if summary is not None and time < summary.until:
+            return None
+        noisy = self.config.noisy_identity
+        alert_id = _alert_id(state.user_id, kind, kind, observation.event.event_id,
+                             self.config_version)
+        state.incidents[kind] = Incident(alert_id, time + noisy.window_days * 86_400.0)
+        kinds = Counter(entry[1] for entry in state.alert_times)
+        listed = ", ".join(f"{count} {name}" for name, count in sorted(kinds.items()))
+        noted = Finding(
+            score=finding.score, feature="alerts_in_window",
+            observed=float(len(state.alert_times) + 1), expected=float(noisy.max_alerts),
+            explanation=(
+                f"This identity has raised {len(state.alert_times) + 1} alerts within "
+                f"{noisy.window_days:g} days ({listed}, now {finding.feature}): more than a "
+                "person's usage plausibly does. If it is a machine account, allowlist it; "
+                f"its further alerts are held for {noisy.window_days:g} days."),
+        )
+        return self._alert(alert_id, state.user_id, state.team, kind, kind, noted,
+                           observation.event, list(state.recent_ids), detected_at)
 
     def _learn_team(self, team: TeamState, state: UserState, observation: Observation,
                     user_config: DetectorConfig, detected_at: datetime) -> list[AnomalyEvent]:
@@ -263,7 +323,8 @@ class ScoringEngine:
         alert_id = _alert_id(key, AnomalyKind.POPULATION_SHIFT, "population_shift",
                              observation.event.event_id, self.config_version)
         team.incident = Incident(alert_id, time + self._cooldown_seconds(config))
-        return [self._alert(alert_id, key, team.team, None, finding, observation.event,
+        return [self._alert(alert_id, key, team.team, AnomalyKind.POPULATION_SHIFT,
+                            "population_shift", finding, observation.event,
                             [observation.event.event_id], detected_at)]
 
     def _cooldown_seconds(self, section: DetectorSection) -> float:
@@ -273,11 +334,9 @@ class ScoringEngine:
             minutes = self.config.scoring.cooldown_minutes
         return float(minutes) * 60.0
 
-    def _alert(self, alert_id: str, user_id: str, team: str | None, detector: Detector | None,
+    def _alert(self, alert_id: str, user_id: str, team: str | None, kind: str, name: str,
                finding: Finding, event: TokenUsageEvent, event_ids: list[str],
                detected_at: datetime) -> AnomalyEvent:
-        kind = detector.kind if detector is not None else AnomalyKind.POPULATION_SHIFT
-        name = detector.name if detector is not None else "population_shift"
         return AnomalyEvent(
             alert_id=alert_id, user_id=user_id, team=team, kind=kind, detector=name,
             score=round(finding.score, SCORE_DIGITS),
@@ -287,6 +346,19 @@ class ScoringEngine:
             event_ids=event_ids[-MAX_EVENT_IDS:], explanation=finding.explanation,
             config_version=self.config_version,
         )
+
+
+def _record_day_maxima(state: UserState, team: TeamState, observation: Observation,
+                       findings: list[tuple[Detector, Finding | None]]) -> None:
+    """Keep each detector's highest score of the member's day; when the day closes, add
+    it (0 for a detector that found nothing) to the team's sketch of ordinary days."""
+    if observation.closed_day is not None:
+        for detector, _ in findings:
+            team.maxima.add(detector.name, state.day_maxima.get(detector.name, 0.0))
+        state.day_maxima = {}
+    for detector, finding in findings:
+        if finding is not None and finding.score > state.day_maxima.get(detector.name, 0.0):
+            state.day_maxima[detector.name] = finding.score
 
 
 def _build_detectors(config: DetectorConfig) -> list[Detector]:

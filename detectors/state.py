@@ -51,6 +51,11 @@ class UserState:
     seen_digests: deque[bytes] = field(default_factory=deque)
     slots: dict[str, Any] = field(default_factory=dict)
     incidents: dict[str, Incident] = field(default_factory=dict)
+    day_maxima: dict[str, float] = field(default_factory=dict)
+    """Each detector's highest score of the user's running day, for the team's
+    calibration (see :mod:`detectors.renormalisation`)."""
+    alert_times: list[tuple[float, str]] = field(default_factory=list)
+    """When, and of which kind, the user's new alerts of the noisy-identity window were."""
 
     def seen_before(self, event_id: str, remember: int) -> bool:
         """True if ``event_id`` is among the last ``remember`` ids; else remember it."""
@@ -73,6 +78,8 @@ class UserState:
             "seen": base64.b64encode(b"".join(self.seen_digests)).decode(),
             "slots": {name: _as_list(slot) for name, slot in self.slots.items()},
             "incidents": {kind: inc.to_list() for kind, inc in self.incidents.items()},
+            "daymax": self.day_maxima,
+            "alerted": self.alert_times,
         }
         return json.dumps(document, separators=(",", ":")).encode()
 
@@ -97,6 +104,9 @@ class UserState:
             # Slots stay plain lists until a detector asks for them (see ScoringEngine).
             slots=dict(document["slots"]),
             incidents={k: Incident(*v) for k, v in document["incidents"].items()},
+            # Both came with renormalisation; a state stored before it has neither.
+            day_maxima=document.get("daymax", {}),
+            alert_times=[(time, kind) for time, kind in document.get("alerted", [])],
         )
 
 

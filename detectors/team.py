@@ -24,6 +24,7 @@ from typing import Any
 from detectors.base import Finding
 from detectors.baseline import EWStats
 from detectors.calibration import decades_score, normal_tail_decades
+from detectors.renormalisation import DailyMaxima
 from detectors.state import Incident
 from schemas.config import PopulationShiftConfig
 
@@ -74,6 +75,9 @@ class TeamState:
     per_hour: EWStats = field(default_factory=lambda: EWStats(POOL_FADING))
     members: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_MEMBERS))
     incident: Incident | None = None
+    maxima: DailyMaxima = field(default_factory=DailyMaxima)
+    """The members' highest score of each active day, per detector: the team's own
+    measure of how high its ordinary days go (:mod:`detectors.renormalisation`)."""
 
     def see_member(self, user_id: str) -> None:
         if user_id not in self.members:
@@ -162,6 +166,7 @@ class TeamState:
                                              self.per_hour)],
             "members": list(self.members),
             "incident": None if self.incident is None else self.incident.to_list(),
+            "maxima": self.maxima.to_list(),
         }
         return json.dumps(document, separators=(",", ":")).encode()
 
@@ -183,4 +188,6 @@ class TeamState:
             per_hour=EWStats.from_list(POOL_FADING, per_hour),
             members=deque(document["members"], maxlen=MAX_MEMBERS),
             incident=None if document["incident"] is None else Incident(*document["incident"]),
+            # A team stored before renormalisation starts its sketch afresh.
+            maxima=DailyMaxima.from_list(document.get("maxima", [])),
         )

@@ -34,6 +34,9 @@ class AnomalyKind(StrEnum):
     """The user's daily level rising steadily, day after day."""
     POPULATION_SHIFT = "population_shift"
     """A whole team moving together; reported once, for ``team:<team>``."""
+    NOISY_IDENTITY = "noisy_identity"
+    """An identity that raised more alerts than a person plausibly causes: one summary,
+    then quiet for the window (a machine account, or a detector that misreads them)."""
 
 
 class AnomalyEvent(BaseModel):

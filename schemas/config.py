@@ -263,6 +263,35 @@ class PopulationShiftConfig(DetectorSection):
     cooldown_minutes: Annotated[float, Field(ge=0)] | None = 14 * 24 * 60.0
 
 
+class CalibrationConfig(_Section):
+    """Renormalisation: each detector's threshold raised to what the organisation's own
+    ordinary days reach, so an alert means the same on any organisation."""
+
+    enabled: bool = True
+    false_alerts_per_1000_user_days: Annotated[float, Field(gt=0.0, le=1000.0)] = Field(
+        0.05, description="Budget of each detector: alerts per 1,000 active user-days that "
+        "the team's own ordinary days would raise at the calibrated threshold."
+    )
+    min_user_days: Annotated[int, Field(ge=1)] = Field(
+        100, description="A team's active user-days before its own days move a threshold."
+    )
+    tail_user_days: Annotated[int, Field(ge=5)] = Field(
+        20, description="User-days in the upper tail the extrapolation starts from."
+    )
+
+
+class NoisyIdentityConfig(_Section):
+    """An identity that keeps alerting gets one summary instead of a stream."""
+
+    enabled: bool = True
+    max_alerts: Annotated[int, Field(ge=1)] = Field(
+        4, description="New alerts an identity may raise within window_days; the next one "
+        "becomes a single noisy_identity alert, and the identity stays quiet until the "
+        "window has passed."
+    )
+    window_days: Annotated[float, Field(gt=0.0)] = Field(30.0, description="The window.")
+
+
 class AllowlistConfig(_Section):
     """Who is scored but never alerted on: service accounts, known batch jobs."""
 
@@ -291,6 +320,8 @@ class DetectorConfig(_Section):
     new_pattern: NewPatternConfig = NewPatternConfig()
     creep: CreepConfig = CreepConfig()
     population_shift: PopulationShiftConfig = PopulationShiftConfig()
+    calibration: CalibrationConfig = CalibrationConfig()
+    noisy_identity: NoisyIdentityConfig = NoisyIdentityConfig()
     allowlist: AllowlistConfig = AllowlistConfig()
     teams: dict[str, dict[str, dict[str, Any]]] = Field(
         default_factory=dict,
@@ -311,7 +342,8 @@ class DetectorConfig(_Section):
     def _team_overrides_valid(self) -> Self:
         for team, sections in self.teams.items():
             for section in sections:
-                if section in ("teams", "allowlist", "scoring", "severity"):
+                if section in ("teams", "allowlist", "scoring", "severity", "calibration",
+                               "noisy_identity"):
                     raise ValueError(f"teams.{team}.{section}: cannot be overridden per team")
             self._merged_for(team)
         return self

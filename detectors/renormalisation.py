@@ -1,0 +1,130 @@
+"""Renormalisation: each detector's threshold set by what the organisation's own days look like.
+
+A detector's score is the surprise of an observation under a model of the user's
+history. On an organisation whose people do not behave as the model assumes (long
+agent sessions, machine accounts, heavy tails), ordinary days reach "one in a
+million" far more often than one in a million: a fixed threshold then alerts at a
+rate nobody chose. Following Elastic ML's renormalisation, each detector's raw
+score is instead ranked against the organisation's own distribution of it.
+
+The unit is the *user-day*, since the budget is stated in alerts per 1,000 active
+user-days: for each detector, a histogram of every member's highest score of each
+active day (:class:`DailyMaxima`, pooled per team, so that the worker and ``replay``
+build it from the same events in the same order). The threshold is where the
+histogram's upper tail, extended as an exponential (peaks over a threshold,
+generalised Pareto with shape 0), falls to the budget. The tail's decay rate is
+shrunk towards the one the scores promise (a score of 0.1 more is ten times rarer),
+so a few days of evidence cannot move a threshold far, and a quiet organisation keeps
+the configured threshold: renormalisation only ever raises it.
+
+References
+----------
+Elastic, "Anomaly score explanation": raw scores are ranked against the quantiles of
+all raw scores seen (renormalisation).
+Coles, S. (2001). An Introduction to Statistical Modeling of Extreme Values, ch. 4.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+BIN_WIDTH = 0.02
+"""Scores are kept to 0.02 (a fifth of a decade of surprise): fine enough for a threshold."""
+BINS = int(round(1.0 / BIN_WIDTH)) + 1
+PROMISED_DECAY = 10.0 * math.log(10.0)
+"""Decay of the tail the scores promise: P(score >= s) = 10**(-10 s), per unit of score."""
+PRIOR_TAIL_DAYS = 5.0
+"""How many user-days of tail the promised decay weighs against the organisation's own."""
+
+
+def score_bin(score: float) -> int:
+    """The histogram bin of a score in [0, 1].
+
+    >>> score_bin(0.0), score_bin(0.6), score_bin(1.0)
+    (0, 30, 50)
+    """
+    return min(BINS - 1, max(0, int(score / BIN_WIDTH + 1e-9)))
+
+
+@dataclass(slots=True)
+class DailyMaxima:
+    """Per detector, how many user-days had each highest score: a mergeable sketch.
+
+    Examples
+    --------
+    A team whose ordinary days often reach 0.6 on a detector gets a higher threshold;
+    one whose days stay low keeps the configured one.
+
+    >>> import random
+    >>> rng = random.Random(1)
+    >>> noisy, quiet = DailyMaxima(), DailyMaxima()
+    >>> for _ in range(400):
+    ...     noisy.add("spike", min(1.0, rng.expovariate(10.0)))
+    ...     quiet.add("spike", min(1.0, rng.expovariate(30.0)))
+    >>> round(noisy.threshold("spike", 0.6, 0.05, min_days=100, tail_days=20), 2)
+    0.77
+    >>> quiet.threshold("spike", 0.6, 0.05, min_days=100, tail_days=20)
+    0.6
+    """
+
+    counts: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, detector: str, score: float) -> None:
+        """Count one user-day whose highest ``detector`` score was ``score``."""
+        bins = self.counts.get(detector)
+        if bins is None:
+            bins = self.counts[detector] = [0] * BINS
+        bins[score_bin(score)] += 1
+
+    def merge(self, other: DailyMaxima) -> None:
+        """Add another sketch's user-days (another team's, another partition's)."""
+        for detector, bins in other.counts.items():
+            for index, count in enumerate(bins):
+                if count:
+                    self.add_count(detector, index, count)
+
+    def add_count(self, detector: str, index: int, count: int) -> None:
+        bins = self.counts.setdefault(detector, [0] * BINS)
+        bins[index] += count
+
+    def days(self, detector: str) -> int:
+        return sum(self.counts.get(detector, ()))
+
+    def threshold(self, detector: str, configured: float, budget_per_1000: float, *,
+                  min_days: int, tail_days: int) -> float:
+        """The score at which ``detector`` alerts on about ``budget_per_1000`` user-days in
+        1,000 of this sketch's; never below ``configured``, never above 1."""
+        bins = self.counts.get(detector)
+        total = sum(bins) if bins is not None else 0
+        if bins is None or total < min_days:
+            return configured
+        # The tail starts at the highest bin with at least ``tail_days`` days at or above.
+        above, start = 0, BINS
+        while start > 0 and above < tail_days:
+            start -= 1
+            above += bins[start]
+        if start == 0 or above == 0:
+            return configured  # most days score nothing high: nothing to extrapolate from
+        edge = start * BIN_WIDTH
+        excess = sum((index - start + 0.5) * BIN_WIDTH * bins[index]
+                     for index in range(start, BINS))
+        decay = (above + PRIOR_TAIL_DAYS) / (excess + PRIOR_TAIL_DAYS / PROMISED_DECAY)
+        rate = budget_per_1000 / 1000.0
+        level = edge + math.log(max(1.0, (above / total) / rate)) / decay
+        return min(1.0, max(configured, level))
+
+    def to_list(self) -> list[list[object]]:
+        """Sparse, for the state codec: [detector, [bin, count, bin, count, ...]]."""
+        return [[detector, [value for index, count in enumerate(bins) if count
+                            for value in (index, count)]]
+                for detector, bins in sorted(self.counts.items())]
+
+    @classmethod
+    def from_list(cls, values: list[list[object]]) -> DailyMaxima:
+        sketch = cls()
+        for detector, pairs in values:
+            assert isinstance(detector, str) and isinstance(pairs, list)
+            for index, count in zip(pairs[::2], pairs[1::2], strict=True):
+                sketch.add_count(detector, int(index), int(count))
+        return sketch
