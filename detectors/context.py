@@ -36,6 +36,9 @@ SLICES = 6
 is counted whole, to within 10 minutes."""
 
 
+INFERRED_SESSION_GAP = 1800.0
+"""Seconds within which a request without a session id may continue the previous one's."""
+
 SIGNATURE_STEPS = (math.log(1.05), math.log(1.1))
 """Widths of the input and output token buckets of a prompt signature: a resent prompt
 costs the same input within a few percent, its answer about the same output."""
@@ -75,8 +78,9 @@ class UsageContext:
     weekday_profile: list[float] = field(default_factory=lambda: [0.0] * 7)
     fingerprints: deque[int] = field(default_factory=lambda: deque(maxlen=FINGERPRINTS))
     """digest << 1 | 1 if the fingerprint had been seen in the ring before."""
-    session: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
-    """[session digest, requests, first input tokens, last input tokens]"""
+    session: list[float] = field(default_factory=lambda: [0, 0, 0, 0, 0, 0, -1.0])
+    """[session digest, requests, first input tokens, most input tokens, and the last
+    request's input tokens, output tokens and time]"""
     daily_level: EWStats = field(default_factory=lambda: EWStats(DAILY_FADING))
     """Tokens per active day (linear, so short days barely move it): the user's long-run
     level, which the team compares."""
@@ -194,17 +198,37 @@ class UsageContext:
             return 0.0, repeated
         return sum(entry & 1 for entry in ring) / len(ring), repeated
 
-    def advance_session(self, session_id: str | None, input_tokens: int
-                        ) -> tuple[int, int, int]:
+    def advance_session(self, session_id: str | None, input_tokens: int, output_tokens: int,
+                        time: float) -> tuple[int, int, int, bool]:
         """(requests so far, input tokens of the session's first request and the most of
-        its earlier ones: this one's own for a session's first)."""
+        its earlier ones: this one's own for a session's first; and whether this request
+        grew from the previous one, re-sending its context and answer).
+
+        Without a ``session_id``, a request continues the previous one's conversation
+        when it comes within INFERRED_SESSION_GAP and re-sends its context: input
+        above the previous input and half the previous answer. Padding's filler is the
+        same size each time; a conversation grows by its turns.
+
+        >>> context = UsageContext()
+        >>> [context.advance_session(None, tokens, 500, 60.0 * i)[::3]
+        ...  for i, tokens in enumerate((2000, 2600, 3300, 3100, 3900))]
+        [(1, False), (2, True), (3, True), (1, False), (2, True)]
+        """
+        session = self.session
+        if len(session) < 7:  # a state from before sessions were inferred
+            session = [*session, 0, 0, -1.0][:7]
         digest = digest32(session_id) if session_id is not None else 0
-        if digest != self.session[0] or session_id is None:
-            self.session = [digest, 0, input_tokens, input_tokens]
-        most_input = self.session[3]
-        self.session[1] += 1
-        self.session[3] = max(most_input, input_tokens)
-        return self.session[1], self.session[2], most_input
+        grew = (session[1] > 0 and 0 <= time - session[6] <= INFERRED_SESSION_GAP
+                and input_tokens > session[4] + 0.5 * session[5])
+        continues = digest == session[0] and (session_id is not None or grew)
+        if not continues:
+            session = [digest, 0, input_tokens, input_tokens, 0, 0, -1.0]
+        most_input = int(session[3])
+        session[1] += 1
+        session[3] = max(most_input, input_tokens)
+        session[4:7] = [input_tokens, output_tokens, time]
+        self.session = session
+        return int(session[1]), int(session[2]), most_input, continues and grew
 
     def _advance_slices(self, time: float, tokens: int) -> None:
         slices = self.last_slices

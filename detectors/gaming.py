@@ -3,9 +3,11 @@
 The tell is input tokens per request several times the user's norm while the
 output stays where it was (filler asks nothing new), usually with the same
 prompts sent again and again. Input is read at each session's first request, so
-the context a long conversation piles up is not mistaken for filler. A fast fading
-mean of recent requests is compared with a slow baseline that stops learning while
-requests look inflated.
+the context a long conversation piles up is not mistaken for filler; without repeated
+prompts, a run that mostly grows turn by turn or is read from the prompt cache is a
+long context, not filler. A
+fast fading mean of recent requests is compared with a slow baseline that stops
+learning while requests look inflated.
 """
 
 from __future__ import annotations
@@ -44,14 +46,19 @@ class GamingSlot:
     padding's own repetition, not what the user repeated days ago."""
     sessions_in_a_row: int = 0
     """Of the inflated requests in a row, those that started a session."""
+    carried_in_a_row: int = 0
+    """Of the inflated requests in a row, those carrying a conversation's context: mostly
+    read from the prompt cache, or grown from the previous turn."""
 
     def end_run(self) -> None:
         self.inflated_in_a_row = self.repeats_in_a_row = self.sessions_in_a_row = 0
+        self.carried_in_a_row = 0
 
     def to_list(self) -> list[float]:
         return [*self.usual_input.to_list(), *self.usual_output.to_list(),
                 *self.recent_input.to_list(), *self.recent_output.to_list(),
-                self.inflated_in_a_row, self.repeats_in_a_row, self.sessions_in_a_row]
+                self.inflated_in_a_row, self.repeats_in_a_row, self.sessions_in_a_row,
+                self.carried_in_a_row]
 
 
 class GamingDetector(Detector):
@@ -79,7 +86,7 @@ class GamingDetector(Detector):
                           EWStats.from_list(SLOW_FADING, values[3:6]),
                           EWStats.from_list(FAST_FADING, values[6:9]),
                           EWStats.from_list(FAST_FADING, values[9:12]),
-                          *(int(value) for value in values[12:15]))  # older states: 13 or 14
+                          *(int(value) for value in values[12:16]))  # older: 13 to 15
 
     def observe(self, slot: GamingSlot, observation: Observation) -> Finding | None:
         config = self.config
@@ -102,6 +109,8 @@ class GamingDetector(Detector):
             slot.inflated_in_a_row += 1
             slot.repeats_in_a_row += observation.repeated
             slot.sessions_in_a_row += observation.session_requests == 1
+            slot.carried_in_a_row += (observation.grew_from_previous
+                                      or 2 * event.cache_read_tokens >= event.input_tokens)
         else:
             if event.session_id is not None and observation.session_requests == 1:
                 # A conversation that starts at the usual size: the padding, which pads
@@ -113,6 +122,7 @@ class GamingDetector(Detector):
                 slot.inflated_in_a_row = max(0, slot.inflated_in_a_row - 3)
                 slot.repeats_in_a_row = min(slot.repeats_in_a_row, slot.inflated_in_a_row)
                 slot.sessions_in_a_row = min(slot.sessions_in_a_row, slot.inflated_in_a_row)
+                slot.carried_in_a_row = min(slot.carried_in_a_row, slot.inflated_in_a_row)
             slot.usual_input.update_clipped(log_input, MIN_LOG_STD)
             slot.usual_output.update_clipped(log_output, MIN_LOG_STD)
 
@@ -131,7 +141,12 @@ class GamingDetector(Detector):
             slot.repeats_in_a_row >= MIN_REPEATS)
         if not repeated and (
                 input_ratio < config.strong_input_ratio
-                or slot.inflated_in_a_row < config.unrepeated_min_requests):
+                or slot.inflated_in_a_row < config.unrepeated_min_requests
+                or 3 * slot.carried_in_a_row >= 2 * slot.inflated_in_a_row):
+            # Without repeats, only fresh input can be filler: a long context carried
+            # from turn to turn (agent and IDE sessions) grows by each answer or is read
+            # from the cache. Filler's size varies at random: it grows by chance, not
+            # two requests in three.
             return None
         standard_error = max(slot.usual_input.std, MIN_LOG_STD) * math.sqrt(
             FAST_FADING / (2.0 - FAST_FADING))

@@ -104,6 +104,46 @@ def test_hours_of_huge_inputs_are_padding_even_without_repeats(
     assert first + 1 >= DetectorConfig().gaming.unrepeated_min_requests
 
 
+def _cached(events: list[TokenUsageEvent], share: float) -> list[TokenUsageEvent]:
+    """The same requests with ``share`` of each one's input read from the prompt cache."""
+    return [event.model_copy(update={"cache_read_tokens": int(share * event.input_tokens)})
+            for event in events]
+
+
+def test_hours_of_huge_inputs_mostly_from_the_cache_are_long_context_not_padding(
+        event_lists: EventLists) -> None:
+    # Agent and IDE sessions carry their context from turn to turn, read from the cache.
+    huge = _cached(_work_session(event_lists, 60, filler=40_000, repeated=False), 0.8)
+    assert "gaming" not in _kinds(_alerts(event_lists, _history(event_lists) + huge))
+    fresh = _cached(_work_session(event_lists, 60, filler=40_000, repeated=False), 0.2)
+    assert "gaming" in _kinds(_alerts(event_lists, _history(event_lists) + fresh))
+
+
+def test_padding_with_repeats_is_gaming_even_from_the_cache(event_lists: EventLists) -> None:
+    # The same padded prompt sent again is served from the cache: its repeats still tell.
+    padded = _cached(_work_session(event_lists, 60, filler=12_000), 0.8)
+    assert "gaming" in _kinds(_alerts(event_lists, _history(event_lists) + padded))
+
+
+def _without_sessions(events: list[TokenUsageEvent]) -> list[TokenUsageEvent]:
+    return [event.model_copy(update={"session_id": None}) for event in events]
+
+
+def test_a_growing_conversation_without_session_ids_is_not_padding(
+        event_lists: EventLists) -> None:
+    # Each turn re-sends the conversation so far: input grows by the previous answer.
+    rng = random.Random(5)
+    turns, at, context = [], MONDAY, 30_000
+    for i in range(60):
+        at += timedelta(seconds=rng.uniform(120, 400))
+        answer = int(600 * rng.lognormvariate(0.0, 0.3))
+        turns.append(event_lists.request(40_000 + i, at, context, answer,
+                                         fingerprint=f"turn-{i}"))
+        context = 30_000 if i % 20 == 19 else context + answer + int(rng.uniform(50, 400))
+    assert "gaming" not in _kinds(_alerts(event_lists, _without_sessions(
+        _history(event_lists)) + turns))
+
+
 def test_one_conversation_that_starts_big_is_not_padding(event_lists: EventLists) -> None:
     # A document pasted at the start, then asked about, repeats and all: one session.
     one = _work_session(event_lists, 14, filler=12_000, per_session=14)

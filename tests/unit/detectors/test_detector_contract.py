@@ -90,7 +90,7 @@ def test_detector_is_documented_and_names_a_documented_kind(detector: Detector) 
     assert detector.name
 
 
-@pytest.mark.parametrize("stored", [13, 14])
+@pytest.mark.parametrize("stored", [13, 14, 15])
 def test_a_gaming_slot_stored_before_its_newer_counters_restores_them_at_zero(
         stored: int, event_lists: EventLists) -> None:
     (gaming,) = [d for d in DETECTORS if d.name == "gaming"]
