@@ -24,6 +24,11 @@ HOLD_FACTOR = 2.5
 spike, a rate, a new pattern on its never-used agent client), in ``min_minutes``: long
 enough to be called a runaway, which takes up to twice ``min_minutes`` on a young
 profile, not much longer."""
+KNOWN_PROFILE_DAYS = 10
+"""Active days after which the user's hours are known: before, each off-hours request
+counts for days/KNOWN_PROFILE_DAYS of its surprise, since a profile of three days has
+not yet seen most of the hours a person works (new joiners' first agents ran into
+"an hour not seen" on organisations we did not simulate)."""
 GROWTH_EVIDENCE_DECADES = 1.0
 """Extra surprise when the context has at least doubled within a session."""
 
@@ -98,7 +103,8 @@ class RunawayAgentDetector(Detector):
             if slot.off_requests == 0:
                 slot.off_start = observation.time
             slot.off_requests += 1
-            slot.surprise += -math.log10(usual) * DEPENDENCE_DISCOUNT
+            known = min(1.0, observation.profile_days / KNOWN_PROFILE_DAYS)
+            slot.surprise += -math.log10(usual) * DEPENDENCE_DISCOUNT * known
 
         off_minutes = (observation.time - slot.off_start) / 60.0 if slot.off_requests else 0.0
         if (slot.off_requests < config.min_requests or off_minutes < config.min_minutes

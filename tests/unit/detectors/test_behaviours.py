@@ -304,13 +304,14 @@ def test_a_night_agent_is_called_a_runaway_agent_not_first_a_spike(
 
 def test_a_slower_runaway_on_a_new_client_is_not_first_a_new_pattern(
         event_lists: EventLists) -> None:
-    # Two days of history: the runaway takes over half an hour to be sure. Its never
-    # used agent client at an unusual hour is also a new pattern, held back until then.
+    # Two days of history: the runaway takes hours to be sure. Its never used agent
+    # client at an unusual hour is also a new pattern, folded into the runaway; its
+    # first hours, 100x this user's usual hour, are a spike meanwhile.
     history = _history(event_lists, days=2)
     start = history[-1].timestamp.replace(hour=1, minute=0) + timedelta(days=1)
-    alerts = _alerts(event_lists, history + _agent(event_lists, start))
+    alerts = _alerts(event_lists, history + _agent(event_lists, start, hours=8))
     assert alerts and alerts[0].event_time - start > timedelta(minutes=30)
-    assert {a.kind for a in alerts} == {"runaway_agent"}
+    assert {a.kind for a in alerts} == {"spike", "runaway_agent"}
 
 
 @pytest.mark.parametrize(("client", "runaway"), [("Claude-Agent", True), ("chat", False)])
@@ -328,10 +329,11 @@ def test_the_same_agent_during_working_hours_is_not_runaway(event_lists: EventLi
 
 def _runaway_after(event_lists: EventLists, history_days: int
                    ) -> tuple[datetime, list[AnomalyEvent]]:
-    """(start, runaway alerts) of a night agent after ``history_days`` working days."""
+    """(start, runaway alerts) of an 8-hour night agent after ``history_days`` working
+    days."""
     history = _history(event_lists, days=history_days)
     start = history[-1].timestamp.replace(hour=1, minute=0) + timedelta(days=1)
-    alerts = _alerts(event_lists, history + _agent(event_lists, start))
+    alerts = _alerts(event_lists, history + _agent(event_lists, start, hours=8))
     return start, [a for a in alerts if a.kind == "runaway_agent"]
 
 
@@ -343,12 +345,13 @@ def _first_runaway_delay(event_lists: EventLists, history_days: int) -> timedelt
 def test_a_young_profile_needs_a_longer_run_before_a_runaway_alert(
         event_lists: EventLists) -> None:
     # One day says nothing of usual hours; after two, an hour never seen is off-hours,
-    # but only weakly (about 1 in 3), so it takes more requests than with a long history.
+    # but only weakly (about 1 in 3, and a fifth of that while the profile is young),
+    # so it takes hours of requests, where a long history takes minutes.
     assert _first_runaway_delay(event_lists, history_days=1) is None
     young = _first_runaway_delay(event_lists, history_days=2)
     mature = _first_runaway_delay(event_lists, history_days=12)
     assert young is not None and mature is not None
-    assert young > mature
+    assert young > timedelta(hours=2) and mature < timedelta(minutes=30)
 
 
 def test_an_hour_never_seen_is_explained_as_such_not_as_a_share(
