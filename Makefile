@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration bench clean
+.PHONY: demo test lint unit integration bench robustness clean
 
 demo: $(INSTALLED)
 	$(BIN)/tokenradar demo
@@ -34,3 +34,8 @@ $(INSTALLED): pyproject.toml
 
 clean:
 	rm -rf $(VENV) tokenradar-data .pytest_cache .mypy_cache .ruff_cache
+
+# The robustness matrix (a benchmark, not in `make test`): 12 randomised organisations and
+# 3 held out, judged by the worst. ARGS=--quick for small ones; see bench/robustness.py.
+robustness: $(INSTALLED)
+	$(BIN)/python bench/robustness.py $(ARGS)

@@ -64,11 +64,12 @@ def format_evaluation(evaluation: Evaluation) -> str:
     """Aligned plain-text tables of an evaluation, for a terminal."""
     out: list[str] = []
     for title, rows in evaluation_tables(evaluation):
-        out += ["", title, _table(rows)] if out else [title, _table(rows)]
+        out += ["", title, text_table(rows)] if out else [title, text_table(rows)]
     return "\n".join(out + [""] + evaluation_notes(evaluation))
 
 
-def _table(rows: list[list[str]]) -> str:
+def text_table(rows: list[list[str]]) -> str:
+    """Aligned columns, the first row a header underlined; the first column left-aligned."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:

@@ -7,18 +7,23 @@ scripted loops, runaway agents, new patterns, creep, spikes) each carry a :class
 so detectors can be scored against them (``tokenradar evaluate``).
 """
 
+from tokenradar.simulation.knobs import IncidentRanges, OrganisationKnobs
 from tokenradar.simulation.organisation import Organisation, build_organisation
+from tokenradar.simulation.randomised import random_organisation
 from tokenradar.simulation.spec import BENIGN_KINDS, INCIDENT_KINDS, Label, SimulationSpec
 from tokenradar.simulation.timeline import iter_events, simulate, write_labels, write_simulation
 
 __all__ = [
     "BENIGN_KINDS",
     "INCIDENT_KINDS",
+    "IncidentRanges",
     "Label",
     "Organisation",
+    "OrganisationKnobs",
     "SimulationSpec",
     "build_organisation",
     "iter_events",
+    "random_organisation",
     "simulate",
     "write_labels",
     "write_simulation",

@@ -86,9 +86,19 @@ class InjectedTraffic:
         self._rng = random.Random(f"{spec.seed}/{incident_id}")
         self._log = RequestLog(spec.seed, incident_id, person.user_id, person.team)
         self._make = make
+        # Made with the person's own producer: it omits what theirs omits.
+        self._omitted = [key for key, omitted in (("session_id", person.omits_session),
+                                                  ("prompt_fingerprint",
+                                                   person.omits_fingerprint)) if omitted]
 
     def events_for_day(self, day: int) -> Events:
-        return self._make(self._rng, self._log) if day == self.unit else []
+        if day != self.unit:
+            return []
+        events = self._make(self._rng, self._log)
+        for key in self._omitted:
+            for _, event in events:
+                event.pop(key, None)
+        return events
 
 
 Plan = tuple[Label, InjectedTraffic | None]
@@ -160,16 +170,18 @@ def _log_uniform(rng: random.Random, low: float, high: float) -> float:
 
 def plan_gaming(spec: SimulationSpec, rng: random.Random, person: Person, number: str
                 ) -> Plan | None:
-    length = rng.randint(1, 3)
+    ranges = spec.ranges
+    length = rng.randint(*ranges.gaming_days)
     days = _workdays(spec, person)
     if len(days) < length:
         return None
     first = rng.randrange(len(days) - length + 1)
     start = person.work_window(days[first])[0] - 0.5 * HOUR
     end = min(spec.end, person.work_window(days[first + length - 1])[1] + HOUR)
-    factor, more = rng.uniform(3, 10), rng.uniform(1.3, 2.0)
+    factor = rng.uniform(*ranges.gaming_input_factor)
+    more = rng.uniform(*ranges.gaming_request_factor)
     pool = [f"{rng.getrandbits(64):016x}" for _ in range(rng.randint(2, 6))]
-    share = rng.uniform(0.6, 0.9)
+    share = rng.uniform(*ranges.gaming_pooled_share)
     filler = (factor - 1) * person.mean_input()
     person.changes.append(Gaming(start, end, filler, more, pool, share))
     person.working_days.update(days[first:first + length])
@@ -183,12 +195,26 @@ def plan_creep(spec: SimulationSpec, rng: random.Random, person: Person, number:
     if not days:
         return None
     day = rng.choice(days)
-    daily = rng.uniform(0.03, 0.08)
+    daily = rng.uniform(*spec.ranges.creep_daily)
     shape = rng.choice(("tokens", "requests", "both"))
     share = {"tokens": 0.0, "requests": 1.0}.get(shape, rng.uniform(0.3, 0.7))
     person.changes.append(Creep(person, day, daily, share))
+    doubled: dict[str, str] = {}
+    if spec.knobs is not None:  # when the level has doubled: "found before it doubles"
+        doubled["doubles_at"] = iso(person.local_midnight(_doubling_day(person, day, daily)))
     return _label(number, "creep", person, person.local_midnight(day), spec.end,
-                  daily_growth=daily, shape=shape), None
+                  daily_growth=daily, shape=shape, **doubled), None
+
+
+def _doubling_day(person: Person, start_day: int, daily: float) -> int:
+    """The local day on which a creep from ``start_day`` has doubled the level."""
+    needed = math.ceil(math.log(2) / math.log(1 + daily))
+    day = start_day
+    while True:
+        needed -= person.weekday(day) < 5
+        if needed <= 0:
+            return day
+        day += 1
 
 
 def plan_spike(spec: SimulationSpec, rng: random.Random, person: Person, number: str
@@ -198,8 +224,10 @@ def plan_spike(spec: SimulationSpec, rng: random.Random, person: Person, number:
         return None
     # Far above the person's norm: their own busiest hour of a day passes 4x their mean
     # active hour on 6% of days, 8x on 0.3% and 10x on 0.05% (seed 7).
-    factor = _log_uniform(rng, 10, 30)
-    shape = rng.choice(("requests", "size", "both"))
+    factor = _log_uniform(rng, *spec.ranges.spike_factor)
+    shape = rng.choice(spec.ranges.spike_shapes)
+    if shape == "joint":
+        return _joint_spike(spec, rng, person, number, start, factor)
     # "size": a few huge requests. "requests": (factor - 1) active hours' worth of
     # requests of about the usual size; "both": halfway between, on a log scale.
     more = {"requests": factor - 1, "size": 1.0}.get(shape, math.sqrt(factor - 1))
@@ -227,15 +255,43 @@ def plan_spike(spec: SimulationSpec, rng: random.Random, person: Person, number:
     return label, InjectedTraffic(spec, person, number, start, make)
 
 
+def _joint_spike(spec: SimulationSpec, rng: random.Random, person: Person, number: str,
+                 start: float, factor: float) -> Plan:
+    """An hour of 2-4x the person's pace with requests several times their usual size,
+    most repeating one prompt: each signal alone ordinary, together ``factor`` x."""
+    pace = rng.uniform(2, 4)
+    count = max(3, round(pace * person.active_hour_requests()))
+    repeated, fingerprint = rng.uniform(0.5, 0.9), f"{rng.getrandbits(64):016x}"
+    model, client = person.model_at(start), person.clients[0]
+
+    def make(rng: random.Random, log: RequestLog) -> Events:
+        size = (factor - 1) * person.active_hour_tokens() / count
+        events: Events = []
+        session = log.new_session()
+        for at in sorted(rng.uniform(start, start + HOUR) for _ in range(count)):
+            tokens = size * rng.lognormvariate(0, 0.3)
+            share = rng.uniform(0.75, 0.92)
+            prompt = fingerprint if rng.random() < repeated else f"{rng.getrandbits(64):016x}"
+            events.append(log.request(at, model, int(tokens * share), int(tokens * (1 - share)),
+                                      0, client, session, prompt))
+        return events
+
+    label = _label(number, "spike", person, start, start + HOUR, factor=factor, shape="joint",
+                   requests=count, pace=pace, repeated_share=repeated)
+    return label, InjectedTraffic(spec, person, number, start, make)
+
+
 def plan_scripted_loop(spec: SimulationSpec, rng: random.Random, person: Person, number: str
                        ) -> Plan | None:
     start = _during_work(spec, rng, person, room_hours=1.0)
     if start is None:
         return None
-    end = min(spec.end, start + rng.uniform(2, 8) * HOUR)
+    ranges = spec.ranges
+    end = min(spec.end, start + rng.uniform(*ranges.loop_hours) * HOUR)
     if end - start < HOUR:
         return None
-    period, jitter = _log_uniform(rng, 5, 90), rng.uniform(0.002, 0.03)
+    period = _log_uniform(rng, *ranges.loop_period_s)
+    jitter = rng.uniform(*ranges.loop_jitter)
     prompts = [(f"{rng.getrandbits(64):016x}", rng.lognormvariate(person.log_input, 0.4),
                 rng.lognormvariate(person.log_output, 0.3)) for _ in range(rng.randint(1, 3))]
     client, model = rng.choice(("cli", "agent")), person.model_at(start)
@@ -265,10 +321,11 @@ def plan_runaway_agent(spec: SimulationSpec, rng: random.Random, person: Person,
         return None
     evening = max(18.0, person.start_hour + person.work_hours) + rng.uniform(0.5, 3)
     start = person.local_midnight(rng.choice(days)) + evening * HOUR
-    end = min(spec.end, start + rng.uniform(4, 12) * HOUR)
+    ranges = spec.ranges
+    end = min(spec.end, start + rng.uniform(*ranges.runaway_hours) * HOUR)
     if end - start < 2 * HOUR:
         return None
-    gap, growth = _log_uniform(rng, 5, 40), rng.uniform(0.03, 0.10)
+    gap, growth = _log_uniform(rng, *ranges.runaway_gap_s), rng.uniform(*ranges.runaway_growth)
     restart = rng.randint(20, 100)
     model = person.model_at(start)
 
@@ -304,11 +361,11 @@ def plan_new_pattern(spec: SimulationSpec, rng: random.Random, person: Person, n
     # the middle of the person's own night
     night = (2 * person.start_hour + person.work_hours + 24) / 2 + rng.uniform(-1.5, 1.5)
     start = person.local_midnight(rng.choice(days)) + night * HOUR
-    minutes = rng.uniform(15, 45)
+    minutes = rng.uniform(*spec.ranges.misuse_minutes)
     end = start + minutes * 60
     if start < spec.origin + spec.warmup_days * DAY or end > spec.end:
         return None
-    count = rng.randint(20, 80)
+    count = rng.randint(*spec.ranges.misuse_requests)
     model, client = rng.choice(UNUSUAL_MODELS), rng.choice(UNUSUAL_CLIENTS)
     log_input = math.log(rng.uniform(800, 12000))
     log_output = math.log(rng.uniform(200, 2000))

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from tokenradar.simulation import randomised
 from tokenradar.simulation.incidents import plan_incidents
 from tokenradar.simulation.people import Person, UsageChange
 from tokenradar.simulation.service_accounts import SERVICE_TEAM, CiReviewBot, NightlyEval
@@ -63,12 +64,16 @@ class AdoptionRamp(UsageChange):
 def build_organisation(spec: SimulationSpec) -> Organisation:
     """Everyone and everything in the simulated organisation, with all labels."""
     rng = random.Random(f"{spec.seed}/organisation")
-    teams = [TEAM_NAMES[i] if i < len(TEAM_NAMES) else f"team-{i}" for i in range(spec.teams)]
-    zone = {team: rng.choice(TIMEZONES) for team in teams}
-    culture = {team: rng.lognormvariate(0, 0.3) for team in teams}
-    sizes = [rng.lognormvariate(0, 0.4) for _ in teams]
-    people = [_new_person(spec, rng, index, rng.choices(teams, sizes)[0], zone, culture)
-              for index in range(spec.users)]
+    if spec.knobs is not None:
+        people, teams = randomised.draw_people(spec, spec.knobs, rng)
+    else:
+        teams = [TEAM_NAMES[i] if i < len(TEAM_NAMES) else f"team-{i}"
+                 for i in range(spec.teams)]
+        zone = {team: rng.choice(TIMEZONES) for team in teams}
+        culture = {team: rng.lognormvariate(0, 0.3) for team in teams}
+        sizes = [rng.lognormvariate(0, 0.4) for _ in teams]
+        people = [_new_person(spec, rng, index, rng.choices(teams, sizes)[0], zone, culture)
+                  for index in range(spec.users)]
     benign: list[Label] = []
     shifted = _plan_population_shifts(spec, rng, people, teams, benign)
     free = [p for p in people if p.team not in shifted]
@@ -78,6 +83,14 @@ def build_organisation(spec: SimulationSpec) -> Organisation:
     _plan_adoptions(spec, rng, free, benign)
     incidents, traffic = plan_incidents(spec, rng, free)
     actors: list[Actor] = list(people)
+    if spec.knobs is not None:
+        randomised.plan_on_call(spec, spec.knobs, rng, people, benign)
+        for machine in randomised.machine_accounts(spec, spec.knobs, rng, teams,
+                                                   {p.user_id for p in people}):
+            actors.append(machine)
+            benign.append(Label("", "service_account", machine.user_id, machine.team,
+                                iso(spec.origin), iso(spec.end), benign=True,
+                                params=(("rhythm", machine.rhythm),)))
     if spec.service_accounts:
         weekday = spec.start.weekday()
         for account in (NightlyEval(spec.seed, spec.origin, spec.end),
@@ -133,13 +146,17 @@ def _plan_population_shifts(spec: SimulationSpec, rng: random.Random, people: li
     sizable = [team for team in teams if len(members[team]) >= 4]
     shifted: set[str] = set()
     for team in rng.sample(sizable, min(spec.shifted_teams, len(sizable))):
-        ramp_days = rng.randint(3, 5)
+        ramp_days = rng.randint(*spec.ranges.shift_ramp_days)
         latest = spec.days - ramp_days - 3
         if latest < spec.warmup_days:
             break
         start = spec.origin + rng.randint(spec.warmup_days, latest) * DAY
         end = start + ramp_days * DAY
-        requests, tokens = rng.uniform(2.0, 3.0), rng.uniform(1.0, 1.2)
+        if spec.ranges.shift_factor is None:
+            requests, tokens = rng.uniform(2.0, 3.0), rng.uniform(1.0, 1.2)
+        else:  # a total factor, split between more requests and larger ones
+            factor, share = rng.uniform(*spec.ranges.shift_factor), rng.uniform(0.4, 1.0)
+            requests, tokens = factor ** share, factor ** (1 - share)
         for person in members[team]:
             person.changes.append(AdoptionRamp(start, end, requests, tokens))
         shifted.add(team)

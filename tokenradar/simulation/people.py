@@ -79,6 +79,21 @@ class Person:
     changes: list[UsageChange] = field(default_factory=list)
     working_days: set[int] = field(default_factory=set)
     """Local days the person surely works (an incident's): no random day off on them."""
+    # Habits a randomised organisation draws (tokenradar.simulation.knobs); the defaults
+    # are the default organisation's, and leave its output byte for byte as it was.
+    weekend_rate: float | None = None
+    """Chance of working a weekend day; None: 0.3 for weekend workers, else 0.02."""
+    agent_turns: tuple[int, int] = (8, 30)
+    long_context_share: float = 0.0
+    """Share of sessions carrying a growing conversation, most of it read from cache."""
+    big_request_share: float = 0.0
+    """Share of sessions opened by one very large request (a document, a codebase)."""
+    reports_cache: bool = True
+    omits_session: bool = False
+    omits_fingerprint: bool = False
+    prompt_repeat: float = 0.04
+    on_call_nights: frozenset[int] = frozenset()
+    """Local days whose night (after midnight) has an on-call session."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(f"{self.seed}/{self.user_id}")
@@ -149,7 +164,10 @@ class Person:
         midnight = self.local_midnight(day)
         weekend = self.weekday(day) >= 5
         if weekend:
-            if rng.random() >= (0.3 if self.weekend_worker else 0.02):
+            rate = self.weekend_rate
+            if rate is None:
+                rate = 0.3 if self.weekend_worker else 0.02
+            if rng.random() >= rate:
                 return []
             window_start = midnight + rng.uniform(10, 17) * HOUR
             window_end = window_start + rng.uniform(0.5, 2.5) * HOUR
@@ -183,6 +201,8 @@ class Person:
         if not weekend and not self.night_owl and rng.random() < 0.04:
             # now and then, one more question late in the evening
             self._session(midnight + rng.uniform(20.5, 23.5) * HOUR, weekend, events)
+        if day in self.on_call_nights:  # paged: a session in the small hours
+            self._session(midnight + rng.uniform(0.2, 5.5) * HOUR, False, events)
         self._record_active_hours(events)
         return events
 
@@ -202,13 +222,19 @@ class Person:
         model = self.model_at(at)
         if self.other_models and rng.random() < 0.15:
             model = rng.choice(self.other_models)
+        long_context = self.long_context_share > 0 and rng.random() < self.long_context_share
+        if long_context:
+            self._long_context_session(at, model, "agent" if agent else client, events)
+            return
         if agent:
-            count, growth = rng.randint(8, 30), rng.uniform(0.03, 0.08)
+            count, growth = rng.randint(*self.agent_turns), rng.uniform(0.03, 0.08)
         else:
             count = min(20, max(3, round(rng.lognormvariate(math.log(self.session_length), 0.45))))
             growth = {"chat": rng.uniform(0.03, 0.12), "ide": rng.uniform(0.0, 0.06)}.get(
                 client, rng.uniform(0.0, 0.04))
         context = rng.lognormvariate(self.log_input, 0.6)
+        if self.big_request_share > 0 and rng.random() < self.big_request_share:
+            context *= rng.lognormvariate(math.log(15), 0.5)  # "summarise this document"
         session = self._log.new_session()
         previous = 0.0
         for index in range(count):
@@ -217,28 +243,63 @@ class Person:
                 at += min(180.0, max(10.0, gap)) if not agent else gap
             if at >= self.run_end:
                 return
-            input_factor = output_factor = 1.0
-            padding, fingerprint = 0.0, None
-            for change in self.changes:
-                input_factor *= change.input_factor(at)
-                output_factor *= change.output_factor(at)
-                padding += change.input_padding(at, rng)
-                fingerprint = fingerprint or change.fingerprint(at, rng)
+            input_factor, output_factor, padding, fingerprint = self._changed(at)
             input_tokens = int(context * input_factor * rng.lognormvariate(0, 0.08) + padding)
             output_tokens = int(rng.lognormvariate(self.log_output, 0.6) * output_factor)
             if index:
                 cache = int(previous * rng.uniform(0.5, 0.9))
             else:
                 cache = int(input_tokens * rng.uniform(0, 0.3)) if rng.random() < 0.3 else 0
-            events.append(self._log.request(at, model, input_tokens, output_tokens, cache,
-                                            client, session, fingerprint or self._prompt()))
+            self._emit(at, model, input_tokens, output_tokens, cache, client, session,
+                       fingerprint or self._prompt(), events)
             previous = context * input_factor
             context = min(MAX_CONTEXT, context * (1 + growth * rng.uniform(0.5, 1.5)))
+
+    def _changed(self, at: float) -> tuple[float, float, float, str | None]:
+        """What the person's changes do to a request at ``at``: input and output factors,
+        padding, and a fingerprint to use instead of their own (or None)."""
+        input_factor = output_factor = 1.0
+        padding, fingerprint = 0.0, None
+        for change in self.changes:
+            input_factor *= change.input_factor(at)
+            output_factor *= change.output_factor(at)
+            padding += change.input_padding(at, self._rng)
+            fingerprint = fingerprint or change.fingerprint(at, self._rng)
+        return input_factor, output_factor, padding, fingerprint
+
+    def _long_context_session(self, at: float, model: str, client: str,
+                              events: list[tuple[int, dict[str, object]]]) -> None:
+        """An IDE or agent session carrying its whole conversation: each turn's input is
+        the last one plus its answer and a tool result, and is mostly read from cache."""
+        rng = self._rng
+        session = self._log.new_session()
+        context, previous = rng.lognormvariate(self.log_input, 0.6), 0.0
+        for index in range(rng.randint(20, 90)):
+            if index:
+                at += rng.uniform(4, 60)
+            if at >= self.run_end:
+                return
+            input_factor, output_factor, padding, fingerprint = self._changed(at)
+            output_tokens = int(rng.lognormvariate(self.log_output, 0.6) * output_factor)
+            cache = int(previous * rng.uniform(0.85, 0.99))
+            self._emit(at, model, int(context * input_factor + padding), output_tokens, cache,
+                       client, session, fingerprint or self._prompt(), events)
+            previous = context
+            context = min(MAX_CONTEXT, context + output_tokens + rng.uniform(0, 4000))
+
+    def _emit(self, at: float, model: str, input_tokens: int, output_tokens: int, cache: int,
+              client: str, session: str, fingerprint: str,
+              events: list[tuple[int, dict[str, object]]]) -> None:
+        """One request, as this person's producer reports it."""
+        events.append(self._log.request(
+            at, model, input_tokens, output_tokens, cache if self.reports_cache else 0, client,
+            None if self.omits_session else session,
+            None if self.omits_fingerprint else fingerprint))
 
     def _prompt(self) -> str:
         """People rarely ask the same thing twice: mostly new fingerprints, a few repeats."""
         rng = self._rng
-        if self._recent and rng.random() < 0.04:
+        if self._recent and rng.random() < self.prompt_repeat:
             return rng.choice(self._recent)
         fingerprint = f"{rng.getrandbits(64):016x}"
         self._recent.append(fingerprint)

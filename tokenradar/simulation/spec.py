@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from tokenradar.simulation.knobs import IncidentRanges, OrganisationKnobs
+
 INCIDENT_KINDS = ("gaming", "scripted_loop", "runaway_agent", "new_pattern", "creep", "spike")
 """Injected anomalies, each labelled; a detector should alert on them."""
 
-BENIGN_KINDS = ("vacation_return", "new_joiner", "model_adoption", "allowlisted")
+BENIGN_KINDS = ("vacation_return", "new_joiner", "model_adoption", "allowlisted",
+                "service_account", "on_call")
 """Labelled changes that are normal; an alert on them is a false alert."""
 
 
@@ -39,6 +42,10 @@ class SimulationSpec:
     duplicate_share
         Share of events delivered twice (same ``event_id``), as a redelivering producer
         would; duplicates are not labelled.
+    knobs
+        None: the default organisation. Else a randomised one: its habits, its incident
+        ranges, its service accounts, shifted teams and duplicates are the knobs' (see
+        :func:`tokenradar.simulation.random_organisation`).
     """
 
     users: int = 300
@@ -55,6 +62,7 @@ class SimulationSpec:
     adoption_share: float = 0.03
     service_accounts: bool = True
     duplicate_share: float = 0.0
+    knobs: OrganisationKnobs | None = None
 
     def __post_init__(self) -> None:
         for name in ("users", "teams", "days"):
@@ -71,6 +79,11 @@ class SimulationSpec:
             raise ValueError(f"unknown incident kinds {sorted(unknown)}; known: {INCIDENT_KINDS}")
         if self.start.tzinfo is None:
             raise ValueError("simulation start must be timezone-aware (UTC)")
+
+    @property
+    def ranges(self) -> IncidentRanges:
+        """What each injected incident draws its shape from."""
+        return self.knobs.incidents if self.knobs is not None else IncidentRanges()
 
     @property
     def origin(self) -> float:

@@ -74,7 +74,7 @@ class RequestLog:
 
     def request(self, at: float, model: str, input_tokens: int, output_tokens: int,
                 cache_read_tokens: int, client: str, session_id: str | None,
-                fingerprint: str) -> tuple[int, dict[str, object]]:
+                fingerprint: str | None) -> tuple[int, dict[str, object]]:
         """``(epoch ms, event)`` for one request made at ``at`` (epoch seconds)."""
         self._events += 1
         ms = round(at * 1000)
@@ -95,5 +95,6 @@ class RequestLog:
         }
         if session_id is not None:
             event["session_id"] = session_id
-        event["prompt_fingerprint"] = fingerprint
+        if fingerprint is not None:
+            event["prompt_fingerprint"] = fingerprint
         return ms, event
