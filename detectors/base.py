@@ -59,9 +59,10 @@ class Observation:
     conversation's own context piled up."""
     session_most_input: int
     """The most input tokens of the session's earlier requests (this one's, for its first)."""
-    grew_from_previous: bool
-    """This request re-sent its session's previous one and its answer: a conversation's
-    context growing turn by turn (inferred when producers send no ``session_id``)."""
+    carries_context: bool
+    """This request re-sent its session's previous one (grown by its answer, or read from
+    the prompt cache): a conversation's context carried turn to turn (how sessions are
+    inferred when producers send no ``session_id``)."""
     usual_hourly_requests: EWStats
     """The user's requests per active hour."""
     usual_activity: float

@@ -199,28 +199,36 @@ class UsageContext:
         return sum(entry & 1 for entry in ring) / len(ring), repeated
 
     def advance_session(self, session_id: str | None, input_tokens: int, output_tokens: int,
-                        time: float) -> tuple[int, int, int, bool]:
+                        cache_read_tokens: int, time: float) -> tuple[int, int, int, bool]:
         """(requests so far, input tokens of the session's first request and the most of
         its earlier ones: this one's own for a session's first; and whether this request
-        grew from the previous one, re-sending its context and answer).
+        carries the previous one's context).
 
-        Without a ``session_id``, a request continues the previous one's conversation
-        when it comes within INFERRED_SESSION_GAP and re-sends its context: input
-        above the previous input and half the previous answer. Padding's filler is the
-        same size each time; a conversation grows by its turns.
+        A request carries its conversation's context when it comes within
+        INFERRED_SESSION_GAP of the previous one and either grew by it (input above the
+        previous input and half its answer) or re-read it from the prompt cache (at least
+        half its input cached, and no less input than before, as at a context window's
+        limit). Without a ``session_id``, that is what continues a conversation: padding's
+        filler is about the same size each time, fresh; a conversation grows by its turns.
 
         >>> context = UsageContext()
-        >>> [context.advance_session(None, tokens, 500, 60.0 * i)[::3]
+        >>> [context.advance_session(None, tokens, 500, 0, 60.0 * i)[::3]
         ...  for i, tokens in enumerate((2000, 2600, 3300, 3100, 3900))]
         [(1, False), (2, True), (3, True), (1, False), (2, True)]
+        >>> [context.advance_session(None, 9000, 500, 8000, 600 + 60.0 * i)[::3]
+        ...  for i in range(3)]
+        [(3, True), (4, True), (5, True)]
         """
         session = self.session
         if len(session) < 7:  # a state from before sessions were inferred
             session = [*session, 0, 0, -1.0][:7]
         digest = digest32(session_id) if session_id is not None else 0
-        grew = (session[1] > 0 and 0 <= time - session[6] <= INFERRED_SESSION_GAP
-                and input_tokens > session[4] + 0.5 * session[5])
-        continues = digest == session[0] and (session_id is not None or grew)
+        previous_input, previous_output = session[4], session[5]
+        carries = (session[1] > 0 and 0 <= time - session[6] <= INFERRED_SESSION_GAP
+                   and (input_tokens > previous_input + 0.5 * previous_output
+                        or (2 * cache_read_tokens >= input_tokens
+                            and input_tokens >= previous_input)))
+        continues = digest == session[0] and (session_id is not None or carries)
         if not continues:
             session = [digest, 0, input_tokens, input_tokens, 0, 0, -1.0]
         most_input = int(session[3])
@@ -228,7 +236,7 @@ class UsageContext:
         session[3] = max(most_input, input_tokens)
         session[4:7] = [input_tokens, output_tokens, time]
         self.session = session
-        return int(session[1]), int(session[2]), most_input, continues and grew
+        return int(session[1]), int(session[2]), most_input, continues and carries
 
     def _advance_slices(self, time: float, tokens: int) -> None:
         slices = self.last_slices

@@ -29,6 +29,9 @@ MIN_REPEATS = 3
 MIN_SESSIONS = 2
 """Sessions an inflated run must span: one conversation that starts big (a pasted
 document) is one draw of the user's, however many requests it has; padding pads them all."""
+SCRIPTED_REPEAT_SHARE = 0.5
+"""Within a long context, the share of recent prompts repeated that makes it padding: a
+conversation re-asks some things (a tool run again), a script re-sends most."""
 FRESH_START_GAP = 86_400.0
 """After a pause longer than this (seconds), recent requests are judged afresh: padding
 that stopped days ago is no company for today's one big conversation."""
@@ -109,7 +112,7 @@ class GamingDetector(Detector):
             slot.inflated_in_a_row += 1
             slot.repeats_in_a_row += observation.repeated
             slot.sessions_in_a_row += observation.session_requests == 1
-            slot.carried_in_a_row += (observation.grew_from_previous
+            slot.carried_in_a_row += (observation.carries_context
                                       or 2 * event.cache_read_tokens >= event.input_tokens)
         else:
             if event.session_id is not None and observation.session_requests == 1:
@@ -136,17 +139,18 @@ class GamingDetector(Detector):
             return None
         # Recent prompts repeat often, and this run's own do: not the memory of a
         # prompt repeated days ago, nor one or two chance repeats.
+        # A long context carried from turn to turn (agent and IDE sessions) grows by each
+        # answer or is read from the cache; filler is fresh, and its size varies at
+        # random: it grows by chance, not two requests in three.
+        long_context = 3 * slot.carried_in_a_row >= 2 * slot.inflated_in_a_row
         repeat_share = observation.repeat_share
-        repeated = repeat_share >= config.min_repeat_share and (
+        repeated = repeat_share >= (SCRIPTED_REPEAT_SHARE if long_context
+                                    else config.min_repeat_share) and (
             slot.repeats_in_a_row >= MIN_REPEATS)
         if not repeated and (
                 input_ratio < config.strong_input_ratio
-                or slot.inflated_in_a_row < config.unrepeated_min_requests
-                or 3 * slot.carried_in_a_row >= 2 * slot.inflated_in_a_row):
-            # Without repeats, only fresh input can be filler: a long context carried
-            # from turn to turn (agent and IDE sessions) grows by each answer or is read
-            # from the cache. Filler's size varies at random: it grows by chance, not
-            # two requests in three.
+                or slot.inflated_in_a_row < config.unrepeated_min_requests or long_context):
+            # Without repeats, only fresh input can be filler.
             return None
         standard_error = max(slot.usual_input.std, MIN_LOG_STD) * math.sqrt(
             FAST_FADING / (2.0 - FAST_FADING))

@@ -144,6 +144,25 @@ def test_a_growing_conversation_without_session_ids_is_not_padding(
         _history(event_lists)) + turns))
 
 
+def test_an_agent_at_its_context_limit_reading_from_the_cache_is_not_padding(
+        event_lists: EventLists) -> None:
+    # No session ids; the context grows to the model's limit and stays there, read from
+    # the cache; one prompt in five asks again what an earlier one asked (a tool re-run).
+    rng = random.Random(6)
+    turns, at, context = [], MONDAY, 40_000
+    for i in range(90):
+        at += timedelta(seconds=rng.uniform(20, 60))
+        answer = int(1200 * rng.lognormvariate(0.0, 0.5))
+        again = i > 5 and rng.random() < 0.25
+        turns.append(event_lists.request(
+            50_000 + i, at, context, answer, client="agent",
+            fingerprint=f"tool-{rng.randrange(i)}" if again else f"turn-{i}"
+        ).model_copy(update={"cache_read_tokens": int(0.9 * context)}))
+        context = min(190_000, context + answer + int(rng.uniform(500, 3000)))
+    history = _without_sessions(_history(event_lists))
+    assert "gaming" not in _kinds(_alerts(event_lists, history + turns))
+
+
 def test_one_conversation_that_starts_big_is_not_padding(event_lists: EventLists) -> None:
     # A document pasted at the start, then asked about, repeats and all: one session.
     one = _work_session(event_lists, 14, filler=12_000, per_session=14)
