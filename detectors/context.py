@@ -36,6 +36,9 @@ SLICES = 6
 is counted whole, to within 10 minutes."""
 
 
+SESSIONS = 4
+"""Sessions followed at once: an agent's sub-agents and a person's chat run side by side."""
+SESSION_FIELDS = 7
 INFERRED_SESSION_GAP = 1800.0
 """Seconds within which a request without a session id may continue the previous one's."""
 
@@ -78,9 +81,10 @@ class UsageContext:
     weekday_profile: list[float] = field(default_factory=lambda: [0.0] * 7)
     fingerprints: deque[int] = field(default_factory=lambda: deque(maxlen=FINGERPRINTS))
     """digest << 1 | 1 if the fingerprint had been seen in the ring before."""
-    session: list[float] = field(default_factory=lambda: [0, 0, 0, 0, 0, 0, -1.0])
-    """[session digest, requests, first input tokens, most input tokens, and the last
-    request's input tokens, output tokens and time]"""
+    sessions: list[list[float]] = field(default_factory=list)
+    """The latest sessions, newest first (agents run several at once): each [digest,
+    requests, first input tokens, most input tokens, and the last request's input
+    tokens, output tokens and time]; digest 0 for the one inferred without an id."""
     daily_level: EWStats = field(default_factory=lambda: EWStats(DAILY_FADING))
     """Tokens per active day (linear, so short days barely move it): the user's long-run
     level, which the team compares."""
@@ -91,18 +95,20 @@ class UsageContext:
         return [self.last_time, self.hour, self.last_slices, self.window, self.day,
                 self.utc_offset_hours,
                 self.profile_days, self.hour_profile, self.weekday_profile,
-                list(self.fingerprints), self.session, self.daily_level.to_list(),
+                list(self.fingerprints), self.sessions, self.daily_level.to_list(),
                 self.hourly_requests.to_list()]
 
     @classmethod
     def from_list(cls, values: list[Any]) -> UsageContext:
         (last_time, hour, last_slices, window, day, offset, profile_days, hour_profile,
-         weekday_profile, fingerprints, session, daily_level, hourly_requests) = values
+         weekday_profile, fingerprints, sessions, daily_level, hourly_requests) = values
+        if sessions and not isinstance(sessions[0], list):  # one session, before several
+            sessions = [[*sessions, 0, 0, -1.0][:SESSION_FIELDS]]
         if len(last_slices) != 1 + 2 * SLICES:  # a state from before the slices
             last_slices = [-1.0] + [0] * 2 * SLICES
         return cls(last_time, hour, last_slices, window, day, offset, profile_days,
                    hour_profile,
-                   weekday_profile, deque(fingerprints, maxlen=FINGERPRINTS), session,
+                   weekday_profile, deque(fingerprints, maxlen=FINGERPRINTS), sessions,
                    EWStats.from_list(DAILY_FADING, daily_level),
                    EWStats.from_list(HOURLY_FADING, hourly_requests))
 
@@ -202,14 +208,14 @@ class UsageContext:
                         cache_read_tokens: int, time: float) -> tuple[int, int, int, bool]:
         """(requests so far, input tokens of the session's first request and the most of
         its earlier ones: this one's own for a session's first; and whether this request
-        carries the previous one's context).
+        carries the session's previous one's context).
 
         A request carries its conversation's context when it comes within
-        INFERRED_SESSION_GAP of the previous one and either grew by it (input above the
-        previous input and half its answer) or re-read it from the prompt cache (at least
-        half its input cached, and no less input than before, as at a context window's
-        limit). Without a ``session_id``, that is what continues a conversation: padding's
-        filler is about the same size each time, fresh; a conversation grows by its turns.
+        INFERRED_SESSION_GAP of the session's previous one and grew from it, or re-read
+        at least half its input from the prompt cache without shrinking (as at a context
+        window's limit). Without a ``session_id`` the session is inferred, and growing
+        must mean by at least half the previous answer: padding's filler is about the
+        same size each time; a conversation grows by its turns.
 
         >>> context = UsageContext()
         >>> [context.advance_session(None, tokens, 500, 0, 60.0 * i)[::3]
@@ -218,25 +224,27 @@ class UsageContext:
         >>> [context.advance_session(None, 9000, 500, 8000, 600 + 60.0 * i)[::3]
         ...  for i in range(3)]
         [(3, True), (4, True), (5, True)]
+        >>> [context.advance_session(name, tokens, 500, 0, 900 + 60.0 * i)[::3]
+        ...  for i, (name, tokens) in enumerate((("a", 9000), ("b", 200), ("a", 9100)))]
+        [(1, False), (1, False), (2, True)]
         """
-        session = self.session
-        if len(session) < 7:  # a state from before sessions were inferred
-            session = [*session, 0, 0, -1.0][:7]
         digest = digest32(session_id) if session_id is not None else 0
-        previous_input, previous_output = session[4], session[5]
-        carries = (session[1] > 0 and 0 <= time - session[6] <= INFERRED_SESSION_GAP
-                   and (input_tokens > previous_input + 0.5 * previous_output
-                        or (2 * cache_read_tokens >= input_tokens
-                            and input_tokens >= previous_input)))
-        continues = digest == session[0] and (session_id is not None or carries)
-        if not continues:
+        session = next((s for s in self.sessions if s[0] == digest), None)
+        carries = False
+        if session is not None and 0 <= time - session[6] <= INFERRED_SESSION_GAP:
+            previous_input, previous_output = session[4], session[5]
+            growth = 0.5 * previous_output if session_id is None else 0.0
+            carries = (input_tokens > previous_input + growth
+                       or (2 * cache_read_tokens >= input_tokens
+                           and input_tokens >= previous_input))
+        if session is None or (session_id is None and not carries):
             session = [digest, 0, input_tokens, input_tokens, 0, 0, -1.0]
+        self.sessions = [session, *(s for s in self.sessions if s[0] != digest)][:SESSIONS]
         most_input = int(session[3])
         session[1] += 1
         session[3] = max(most_input, input_tokens)
         session[4:7] = [input_tokens, output_tokens, time]
-        self.session = session
-        return int(session[1]), int(session[2]), most_input, continues and carries
+        return int(session[1]), int(session[2]), most_input, carries
 
     def _advance_slices(self, time: float, tokens: int) -> None:
         slices = self.last_slices
