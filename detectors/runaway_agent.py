@@ -98,8 +98,11 @@ class RunawayAgentDetector(Detector):
             slot.agent_requests += 1
         if observation.session_requests >= 5:
             slot.max_growth = max(slot.max_growth, observation.session_growth)
-        usual = observation.usual_activity
-        if observation.off_hours(config.off_hours_probability, config.min_profile_days):
+        # Off-hours means nights, not the edges of a working day: an hour next to one the
+        # user works in is an early start or a late finish, with or without an agent.
+        usual = observation.usual_activity_nearby
+        if observation.off_hours(config.off_hours_probability, config.min_profile_days,
+                                 nearby=True):
             if slot.off_requests == 0:
                 slot.off_start = observation.time
             slot.off_requests += 1
@@ -118,7 +121,7 @@ class RunawayAgentDetector(Detector):
             observed=slot.off_requests, expected=0.0,
             explanation=(
                 f"An agent has sent {slot.off_requests} requests over {off_minutes:.0f} min "
-                f"{observation.hour_phrase()}{context}: "
+                f"{observation.hour_phrase(nearby=True)}{context}: "
                 "an agent may have been left running."
             ),
         )
