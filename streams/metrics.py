@@ -31,7 +31,13 @@ class WorkerMetrics:
         )
         self.alerts = Counter(
             "tokenradar_alerts",
-            "Alerts published.",
+            "Incidents alerted: alerts published with a new alert_id.",
+            ["kind", "severity"],
+            registry=self.registry,
+        )
+        self.escalations = Counter(
+            "tokenradar_alert_escalations",
+            "Alerts re-published for an open incident that got more severe (same alert_id).",
             ["kind", "severity"],
             registry=self.registry,
         )

@@ -32,6 +32,9 @@ class ReplaySummary:
     duplicates: int = 0
     invalid: int = 0
     alerts_by_kind: Counter[str] = field(default_factory=Counter)
+    """Incidents alerted (new alert_ids), by kind: what ``evaluate`` and the worker count."""
+    escalations: int = 0
+    """Alerts re-published for an open incident that got more severe (same alert_id)."""
     seconds: float = 0.0
     invalid_examples: list[str] = field(default_factory=list)
 
@@ -44,7 +47,7 @@ class ReplaySummary:
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.alerts_by_kind.items())) or "none"
         return (f"{self.events:,} events scored in {self.seconds:.1f} s ({rate:,.0f} events/s), "
                 f"{self.duplicates:,} duplicates dropped, {self.invalid:,} invalid lines skipped; "
-                f"{self.alerts:,} alerts ({kinds})")
+                f"{self.alerts:,} alerts ({kinds}), {self.escalations:,} escalations")
 
 
 def score_stream(events: Iterator[TokenUsageEvent], engine: ScoringEngine
@@ -90,12 +93,16 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
             summary.events += 1
             summary.duplicates += result.duplicate
             if report is not None and not result.duplicate:
-                report.observe(event, result.score, result.alerts, engine.hour_band(state))
+                report.observe(event, result.score, result.alerts, engine.hour_band(state),
+                               result.escalations)
             if scores is not None:
                 scores.write(json.dumps({"event_id": event.event_id, "user_id": event.user_id,
                                          "score": round(result.score, 6)}) + "\n")
             for alert in result.alerts:
-                summary.alerts_by_kind[alert.kind] += 1
+                if result.escalates(alert):
+                    summary.escalations += 1
+                else:
+                    summary.alerts_by_kind[alert.kind] += 1
                 alerts.write(alert.model_dump_json() + "\n")
             now = time.perf_counter()
             if progress is not None and now - last_report >= PROGRESS_EVERY_SECONDS:

@@ -122,12 +122,19 @@ class ReportBuilder:
         self.last_time = -math.inf
         self.score_bins = [0] * SCORE_BINS
         self.alerts_by_kind: Counter[str] = Counter()
+        """Incidents alerted (new alert_ids) by kind; escalations are counted apart."""
+        self.escalations = 0
         self.alert_marks: list[_AlertMark] = []
         self.users: dict[str, _UserSeries] = {}
 
     def observe(self, event: TokenUsageEvent, score: float, alerts: list[AnomalyEvent],
-                band: tuple[float, float, float] | None) -> None:
-        """One scored (non-duplicate) event, its alerts, and its user's band after it."""
+                band: tuple[float, float, float] | None,
+                escalations: frozenset[str] = frozenset()) -> None:
+        """One scored (non-duplicate) event, its alerts, and its user's band after it.
+
+        ``escalations``: ids of those alerts that re-publish an open incident
+        (:attr:`detectors.EventScore.escalations`), counted apart from new ones.
+        """
         time = event.epoch_seconds
         self.events += 1
         self.first_time, self.last_time = min(self.first_time, time), max(self.last_time, time)
@@ -140,7 +147,10 @@ class ReportBuilder:
         series.tokens += event.total_tokens
         series.add(time - time % HOUR, event.total_tokens, band)
         for alert in alerts:
-            self.alerts_by_kind[alert.kind] += 1
+            if alert.alert_id in escalations:
+                self.escalations += 1
+            else:
+                self.alerts_by_kind[alert.kind] += 1
             if len(self.alert_marks) < MAX_ALERT_MARKS:
                 self.alert_marks.append(_AlertMark(alert.user_id, alert.event_time.timestamp(),
                                                    alert.kind, alert.score, alert.explanation))
@@ -167,7 +177,8 @@ class ReportBuilder:
                 if self.events else "no events")
         figures = [("events", f"{self.events:,}"), ("users", f"{len(self.users):,}"),
                    ("event time", span),
-                   ("alerts", f"{sum(self.alerts_by_kind.values()):,} ({kinds})"),
+                   ("alerts", f"{sum(self.alerts_by_kind.values()):,} ({kinds}), "
+                              f"{self.escalations:,} escalations"),
                    ("alert threshold", f"{self.alert_threshold:g}"),
                    ("config_version", self.config_version)]
         if self.source:
@@ -187,7 +198,7 @@ class ReportBuilder:
         for index, count in enumerate(self.score_bins):
             if count:
                 x0, x1 = x(index / SCORE_BINS), x((index + 1) / SCORE_BINS)
-                parts.append(element("rect", element("title", f"{count:,} events"), x=x0 + 0.5,
+                parts.append(element("rect", title=f"{count:,} events", x=x0 + 0.5,
                                      y=y(count) - 1, width=x1 - x0 - 1,
                                      height=top + bar_height - y(count) + 1, fill="#6f8fd8"))
         axis_y = top + bar_height
@@ -286,7 +297,7 @@ class ReportBuilder:
         parts = []
         for span in spans:
             x0, x1 = max(left, x(span.start)), min(WIDTH - right, x(span.end))
-            parts.append(element("rect", element("title", span.text), x=x0, y=top,
+            parts.append(element("rect", title=span.text, x=x0, y=top,
                                  width=max(2.0, x1 - x0), height=bottom - top,
                                  fill=BENIGN_FILL if span.benign else INCIDENT_FILL,
                                  opacity=0.28))
