@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tokenradar.evaluate import MATCH_AFTER, MATCH_BEFORE, Evaluation, IncidentFigures, evaluate
 from tokenradar.evaluation_files import count_active_user_days, load_alerts, load_labels
+from tokenradar.progress import ProgressHook
 
 
 def evaluation_tables(evaluation: Evaluation) -> list[tuple[str, list[list[str]]]]:
@@ -112,9 +113,14 @@ def _per_incident(f: IncidentFigures) -> str:
 
 
 def run_evaluation(labels_path: Path, alerts_path: Path, events_path: Path | None = None,
-                   json_out: Path | None = None) -> Evaluation:
-    """What ``tokenradar evaluate`` does: read, evaluate, print, and write the JSON."""
-    days = count_active_user_days(events_path) if events_path is not None else None
+                   json_out: Path | None = None, progress: ProgressHook | None = None
+                   ) -> Evaluation:
+    """What ``tokenradar evaluate`` does: read, evaluate, print, and write the JSON.
+
+    Reading the events file is the long part: ``progress`` hears its bytes read.
+    """
+    days = (count_active_user_days(events_path, progress) if events_path is not None
+            else None)
     evaluation = evaluate(load_labels(labels_path), load_alerts(alerts_path), days)
     print(format_evaluation(evaluation))
     if json_out is not None:

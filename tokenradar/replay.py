@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from detectors import EventScore, ScoringEngine, TeamState, UserState, routing_key
 from schemas import DetectorConfig, InvalidEvent, TokenUsageEvent, parse_event
+from tokenradar.progress import ProgressHook
 
 if TYPE_CHECKING:
     from tokenradar.report import ReportBuilder
 
-PROGRESS_EVERY_SECONDS = 2.0
+PROGRESS_EVERY_EVENTS = 1000
+"""How often the progress hook hears how far the file is read."""
 
 
 @dataclass
@@ -75,16 +76,17 @@ def score_stream(events: Iterator[TokenUsageEvent], engine: ScoringEngine
 
 def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = None,
                 config: DetectorConfig | None = None,
-                progress: Callable[[str], None] | None = None,
+                progress: ProgressHook | None = None,
                 report: ReportBuilder | None = None) -> ReplaySummary:
     """Score every event of a JSONL file; write alerts (and scores) as JSONL.
 
     With ``report``, every scored event (not the duplicates) is also handed to it,
-    with the user's expected hourly band after the event.
+    with the user's expected hourly band after the event. ``progress`` hears the bytes
+    of the file read so far.
     """
     engine = ScoringEngine(config or DetectorConfig())
     summary = ReplaySummary()
-    started = last_report = time.perf_counter()
+    started = time.perf_counter()
     with open(input_path, "rb") as source, open(alerts_out, "w", encoding="utf-8") as alerts, \
             (open(scores_out, "w", encoding="utf-8") if scores_out
                  else contextlib.nullcontext()) as scores:
@@ -104,10 +106,8 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
                 else:
                     summary.alerts_by_kind[alert.kind] += 1
                 alerts.write(alert.model_dump_json() + "\n")
-            now = time.perf_counter()
-            if progress is not None and now - last_report >= PROGRESS_EVERY_SECONDS:
-                last_report = now
-                progress(f"replay: {summary.events:,} events, {summary.alerts:,} alerts so far")
+            if progress is not None and summary.events % PROGRESS_EVERY_EVENTS == 0:
+                progress(source.tell(), f"{summary.events:,} events, {summary.alerts:,} alerts")
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -123,6 +123,3 @@ def _valid_events(source: IO[bytes], summary: ReplaySummary) -> Iterator[TokenUs
             if len(summary.invalid_examples) < 5:
                 summary.invalid_examples.append(f"line {number}: {exc.reason}")
 
-
-def print_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

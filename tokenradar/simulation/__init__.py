@@ -9,7 +9,13 @@ so detectors can be scored against them (``tokenradar evaluate``).
 
 from tokenradar.simulation.organisation import Organisation, build_organisation
 from tokenradar.simulation.spec import BENIGN_KINDS, INCIDENT_KINDS, Label, SimulationSpec
-from tokenradar.simulation.timeline import iter_events, simulate, write_labels, write_simulation
+from tokenradar.simulation.timeline import (
+    iter_events,
+    reporting_days,
+    simulate,
+    write_labels,
+    write_simulation,
+)
 
 __all__ = [
     "BENIGN_KINDS",
@@ -19,6 +25,7 @@ __all__ = [
     "SimulationSpec",
     "build_organisation",
     "iter_events",
+    "reporting_days",
     "simulate",
     "write_labels",
     "write_simulation",
