@@ -17,7 +17,8 @@ lint: $(INSTALLED)
 	$(BIN)/mypy schemas detectors
 
 unit: $(INSTALLED)
-	$(BIN)/pytest -q tests/unit --doctest-modules schemas detectors
+	$(BIN)/pytest -q tests/unit --doctest-modules schemas detectors tokenradar \
+		--ignore=tokenradar/__main__.py
 
 integration: $(INSTALLED)
 	$(BIN)/pytest -q tests/integration
