@@ -17,7 +17,8 @@ lint: $(INSTALLED)
 	$(BIN)/mypy schemas detectors
 
 unit: $(INSTALLED)
-	$(BIN)/pytest -q tests/unit --doctest-modules schemas detectors
+	$(BIN)/pytest -q tests/unit --doctest-modules schemas detectors tokenradar \
+		--ignore=tokenradar/__main__.py
 
 integration: $(INSTALLED)
 	$(BIN)/pytest -q tests/integration
@@ -26,10 +27,11 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/bench_worker.py
 	$(BIN)/python bench/bench_replay.py
 
-$(INSTALLED): pyproject.toml
+# constraints.txt pins every dependency, so each install resolves the same versions.
+$(INSTALLED): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 clean:

@@ -52,11 +52,21 @@ def routing_key(event: TokenUsageEvent) -> str:
 
 @dataclass(frozen=True, slots=True)
 class EventScore:
-    """What scoring one event gave: the highest detector score and any new alerts."""
+    """What scoring one event gave: the highest detector score and any alerts.
+
+    An alert either opens an incident (a new ``alert_id``) or re-publishes an open one
+    that got more severe (same ``alert_id``): ``escalations`` holds the ids of the latter,
+    so alerts can be counted once per incident, escalations apart.
+    """
 
     score: float
     alerts: list[AnomalyEvent] = field(default_factory=list)
     duplicate: bool = False
+    escalations: frozenset[str] = frozenset()
+
+    def escalates(self, alert: AnomalyEvent) -> bool:
+        """Whether ``alert`` re-publishes an open incident rather than opening one."""
+        return alert.alert_id in self.escalations
 
 
 class ScoringEngine:
@@ -128,7 +138,9 @@ class ScoringEngine:
                     if finding is not None and not allowlisted
                     and finding.score >= self._threshold(detector, finding, team_state)]
         alerts = []
+        escalations: frozenset[str] = frozenset()
         if alerting:  # the rare event: only then ask which behaviours are building up
+            open_ids = {incident.alert_id for incident in state.incidents.values()}
             # A behaviour still building up holds back the less specific alerts it explains.
             forming = max((BEHAVIOUR_RANK.get(detector.kind, 0) for detector in detectors
                            if detector.forming(state.slots[detector.name], observation)),
@@ -139,11 +151,13 @@ class ScoringEngine:
                                                  detected_at)
                     if alert is not None:
                         alerts.append(alert)
+            # An alert with an incident's id already is that incident, escalated.
+            escalations = frozenset(a.alert_id for a in alerts if a.alert_id in open_ids)
         if team_state is not None and not allowlisted:
             # Service accounts and batch jobs are not people: they stay out of the team.
             alerts.extend(self._learn_team(team_state, state, observation, config,
                                            detected_at))
-        return EventScore(score=best, alerts=alerts)
+        return EventScore(score=best, alerts=alerts, escalations=escalations)
 
     def hour_band(self, state: UserState) -> tuple[float, float, float] | None:
         """(expected, low, high) tokens in an active hour for this user, for plots.

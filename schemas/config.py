@@ -21,7 +21,9 @@ FadingFactor = Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: a TOML value of the wrong type ("yes" for a switch, "7" or 1.0 for a count)
+    # is an error, not coerced; an int is still a float.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DetectorSection(_Section):
@@ -323,7 +325,7 @@ class DetectorConfig(_Section):
     calibration: CalibrationConfig = CalibrationConfig()
     noisy_identity: NoisyIdentityConfig = NoisyIdentityConfig()
     allowlist: AllowlistConfig = AllowlistConfig()
-    teams: dict[str, dict[str, dict[str, Any]]] = Field(
+    teams: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per-team overrides of detector sections: [teams.<team>.<detector>].",
     )
@@ -340,33 +342,47 @@ class DetectorConfig(_Section):
 
     @model_validator(mode="after")
     def _team_overrides_valid(self) -> Self:
-        for team, sections in self.teams.items():
-            for section in sections:
-                if section in ("teams", "allowlist", "scoring", "severity", "calibration",
-                               "noisy_identity"):
-                    raise ValueError(f"teams.{team}.{section}: cannot be overridden per team")
-            self._merged_for(team)
+        problems = [problem for team in self.teams for problem in self._team_problems(team)]
+        if problems:
+            # One line per problem, each "teams.<team>.<key>: what", so all are reported.
+            raise ValueError("\n".join(problems))
         return self
 
-    def _merged_for(self, team: str) -> DetectorConfig:
+    def _team_problems(self, team: str) -> list[str]:
+        """What is wrong with a team's overrides, each naming its key path; [] if nothing."""
+        problems, sections = [], {}
+        for section, values in self.teams[team].items():
+            where = f"teams.{team}.{section}"
+            if section in ("teams", "allowlist", "scoring", "severity", "calibration",
+                           "noisy_identity"):
+                problems.append(f"{where}: cannot be overridden per team")
+            elif not isinstance(values, dict):
+                problems.append(f"{where}: unknown key: a team overrides detector sections, "
+                                f"as tables such as [teams.{team}.spike]")
+            elif section not in type(self).model_fields:
+                problems.append(f"{where}: not a detector section")
+            else:
+                sections[section] = values
+        try:
+            self._merged(sections)
+        except ValidationError as exc:
+            problems += [f"teams.{team}.{'.'.join(str(part) for part in error['loc'])}: "
+                         f"{error['msg']}" for error in exc.errors()]
+        return problems
+
+    def _merged(self, sections: dict[str, dict[str, Any]]) -> DetectorConfig:
+        """This configuration with ``sections`` merged over its own, validated."""
         document = self.model_dump()
         document["teams"] = {}
-        for section, values in self.teams[team].items():
-            if section not in document or not isinstance(document[section], dict):
-                raise ValueError(f"teams.{team}.{section}: not a detector section")
+        for section, values in sections.items():
             document[section] = {**document[section], **values}
-        try:
-            return DetectorConfig.model_validate(document)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise ValueError(f"teams.{team}.{where}: {first['msg']}") from None
+        return DetectorConfig.model_validate(document)
 
     def for_team(self, team: str | None) -> DetectorConfig:
         """This configuration with the team's overrides applied (itself if none)."""
         if team is None or team not in self.teams:
             return self
-        return self._merged_for(team)
+        return self._merged(self.teams[team])
 
     @property
     def version(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -12,7 +13,7 @@ from schemas.config import DetectorConfig
 
 _TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- ]+?)\s*\]\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*=")
-_NESTED = re.compile(r"^Value error, (teams\.[^:\s]+): (.*)$")
+_NESTED = re.compile(r"^(teams\.[^:\s]+): (.*)$")
 REMOVED_KEYS: dict[tuple[str, ...], str] = {
     ("creep", "threshold"): "removed: creep's score is now a calibrated tail probability, "
     "judged by scoring.alert_threshold like every detector's; delete this line",
@@ -48,19 +49,34 @@ def parse_config(text: str, path: Path) -> DetectorConfig:
     try:
         return DetectorConfig.model_validate(document)
     except ValidationError as exc:
-        lines = _key_lines(text)
-        raise ConfigFileError(path, [_problem(error, lines) for error in exc.errors()]) from None
+        errors = exc.errors()
+    if document.get("teams"):
+        # Checks over the whole file (teams' overrides) run only once every key is valid:
+        # check the overrides alone too, so one pass lists every problem.
+        try:
+            DetectorConfig.model_validate({"teams": document["teams"]})
+        except ValidationError as exc:
+            errors += exc.errors()
+    lines = _key_lines(text)
+    problems = [problem for error in errors for problem in _problems(error, lines)]
+    raise ConfigFileError(path, list(dict.fromkeys(problems)))
 
 
-def _problem(error: object, lines: dict[str, int]) -> str:
-    assert isinstance(error, dict)
+def _problems(error: Any, lines: dict[str, int]) -> list[str]:
+    """One validation error as problem lines; a check over the whole file may give several."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    nested = [_NESTED.match(line) for line in message.splitlines()]
+    if error["loc"] or not nested or not all(nested):
+        return [_problem(error, lines)]
+    # A team's override: each line names its own key path.
+    return [_problem({"loc": match.group(1).split("."), "msg": match.group(2),
+                      "type": ("extra_forbidden" if match.group(2).startswith("Extra inputs")
+                               else "nested")}, lines)
+            for match in nested if match is not None]
+
+
+def _problem(error: Any, lines: dict[str, int]) -> str:
     location = [str(part) for part in error["loc"]]
-    if nested := _NESTED.match(error["msg"]):
-        # A check over the whole file (a team's override) names its own key path.
-        location = nested.group(1).split(".")
-        unknown = nested.group(2).startswith("Extra inputs are not permitted")
-        error = {**error, "msg": nested.group(2),
-                 "type": "extra_forbidden" if unknown else "nested"}
     key = ".".join(location) or "(top level)"
     line = next((lines[".".join(location[:n])] for n in range(len(location), 0, -1)
                  if ".".join(location[:n]) in lines), None)

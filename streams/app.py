@@ -190,7 +190,10 @@ def create_app(
                 await alerts_topic.send(
                     key=alert.user_id.encode(), value=alert.model_dump_json().encode()
                 )
-                metrics.alerts.labels(alert.kind, alert.severity).inc()
+            for (kind, severity), n in outcome.new_alerts.items():
+                metrics.alerts.labels(kind, severity).inc(n)
+            for (kind, severity), n in outcome.escalations.items():
+                metrics.escalations.labels(kind, severity).inc(n)
             for letter in outcome.dead_letters:
                 key64 = letter.original_key_base64
                 await dlq_topic.send(
@@ -241,7 +244,7 @@ def create_app(
         nonlocal ready_logged
         if not ready_logged:
             ready_logged = True
-            log.warning(
+            log.info(
                 "tokenradar worker ready: consuming %s (%d partitions) on %s, "
                 "alerts to %s, dead letters to %s",
                 settings.input_topic,

@@ -16,6 +16,7 @@ in one order, as in replay; each state is loaded once and stored once per batch.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -65,6 +66,11 @@ class BatchOutcome:
     """What one batch asks the agent to publish and store."""
 
     alerts: list[AnomalyEvent] = field(default_factory=list)
+    """Every alert to publish, in order: new incidents and escalations of open ones."""
+    new_alerts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(kind, severity) -> alerts that opened an incident (a new ``alert_id``)."""
+    escalations: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(kind, severity) -> alerts that re-published an open incident, more severe."""
     dead_letters: list[DeadLetter] = field(default_factory=list)
     rekeyed: list[tuple[bytes, bytes]] = field(default_factory=list)
     """(key = utf8 routing key, original value) for the re-key topic."""
@@ -173,6 +179,9 @@ def process_batch(
             else:
                 outcome.scored += 1
                 outcome.alerts.extend(result.alerts)
+                for alert in result.alerts:
+                    tally = outcome.escalations if result.escalates(alert) else outcome.new_alerts
+                    tally[alert.kind, alert.severity] += 1
         stored: list[tuple[bytes, UserState | TeamState]] = [
             (user_state_key(route, user_id), state) for user_id, state in users.items()]
         if team is not None:

@@ -22,7 +22,13 @@ from schemas.settings import bootstrap_of
 from streams.broker import BROKER_ENV, create_topics, kafka_broker
 from streams.process import WorkerProcess
 from streams.publish import message_key
-from tokenradar.simulation import SimulationSpec, build_organisation, iter_events
+from tokenradar.simulation import (
+    Label,
+    Organisation,
+    SimulationSpec,
+    build_organisation,
+    iter_events,
+)
 
 PARTITIONS = 4
 SESSION_TIMEOUT_SECONDS = 6
@@ -68,7 +74,9 @@ def run_demo(seconds: float = 60.0, users: int = 40,
             printer.start()
             try:
                 spec = demo_spec(users)
-                produced = _produce(url, topics["token-usage"], spec, seconds * 0.6, say)
+                organisation = build_organisation(spec)
+                produced = _produce(url, topics["token-usage"], spec, organisation,
+                                    seconds * 0.6, say)
                 _wait_until_read(worker, produced, started + seconds + 60)
                 time.sleep(2.0)  # the last alerts' round trip
             finally:
@@ -77,6 +85,7 @@ def run_demo(seconds: float = 60.0, users: int = 40,
             if worker.process.poll() is not None:
                 say(f"the worker stopped early; its log:\n{worker.describe()}")
         _summary(say, produced, outcomes, printer.kinds, time.monotonic() - started)
+        _caught_and_missed(say, organisation.labels, printer.alerts)
     return 0 if printer.kinds else 1
 
 
@@ -91,10 +100,9 @@ def _given_broker() -> bool:
     return bool(os.environ.get(BROKER_ENV))
 
 
-def _produce(url: str, topic: str, spec: SimulationSpec, pace_seconds: float,
-             say: Callable[[str], None]) -> int:
+def _produce(url: str, topic: str, spec: SimulationSpec, organisation: Organisation,
+             pace_seconds: float, say: Callable[[str], None]) -> int:
     """History at full speed, then the incident days paced, so alerts arrive as they happen."""
-    organisation = build_organisation(spec)
     first_incident = min((label.start for label in organisation.labels if not label.benign),
                          default="")
     events = list(iter_events(spec, organisation))
@@ -144,6 +152,8 @@ class AlertPrinter:
 
     def __init__(self, url: str, topic: str, say: Callable[[str], None]) -> None:
         self.kinds: Counter[str] = Counter()
+        self.alerts: list[AnomalyEvent] = []
+        """The first alert of each incident (alert_id), in the order they arrived."""
         self._seen: set[str] = set()
         self._say = say
         self._stopping = threading.Event()
@@ -166,6 +176,7 @@ class AlertPrinter:
                 if alert.alert_id in self._seen:
                     continue  # an incident that worsened, re-published under its id
                 self._seen.add(alert.alert_id)
+                self.alerts.append(alert)
                 self.kinds[alert.kind] += 1
                 self._say(f"  ALERT {alert.severity.upper():<8} {alert.kind:<16} "
                           f"{alert.user_id:<18} {alert.event_time:%a %H:%M}  "
@@ -188,3 +199,25 @@ def _summary(say: Callable[[str], None], produced: int, outcomes: dict[str, floa
     say(f"  dead-lettered     {outcomes.get('dead_lettered', 0):,.0f}")
     say(f"  alerts            {sum(kinds.values())}: "
         + (", ".join(f"{kind} {n}" for kind, n in kinds.most_common()) or "none"))
+
+
+def _caught_and_missed(say: Callable[[str], None], labels: list[Label],
+                       alerts: list[AnomalyEvent]) -> None:
+    """Each injected incident, caught (by which alert, how soon) or missed."""
+    from datetime import datetime
+
+    from tokenradar.evaluate import IncidentLabel, evaluate
+    from tokenradar.evaluation_text import duration
+
+    incidents = [IncidentLabel(label.incident_id, label.kind, label.user_id, label.team,
+                               datetime.fromisoformat(label.start),
+                               datetime.fromisoformat(label.end), members=label.members)
+                 for label in labels if not label.benign]
+    outcomes = evaluate(incidents, alerts, None).outcomes
+    caught = sum(outcome.detected for outcome in outcomes)
+    say(f"  injected incidents caught {caught} of {len(outcomes)}:")
+    for outcome in outcomes:
+        label = outcome.label
+        found = (f"caught by {outcome.alerts[0].kind} after {duration(outcome.delay)}"
+                 if outcome.delay is not None else "MISSED")
+        say(f"    {label.kind:<17} {label.user_id:<18} {found}")

@@ -6,7 +6,11 @@ id, whose cardinality would grow without limit.
 
 from __future__ import annotations
 
+from typing import get_args
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from schemas import AnomalyKind, Severity
 
 OUTCOMES = ("scored", "duplicate", "rekeyed", "dead_lettered")
 """Every input message ends in exactly one of these; their sum is the messages read."""
@@ -31,7 +35,13 @@ class WorkerMetrics:
         )
         self.alerts = Counter(
             "tokenradar_alerts",
-            "Alerts published.",
+            "Incidents alerted: alerts published with a new alert_id.",
+            ["kind", "severity"],
+            registry=self.registry,
+        )
+        self.escalations = Counter(
+            "tokenradar_alert_escalations",
+            "Alerts re-published for an open incident that got more severe (same alert_id).",
             ["kind", "severity"],
             registry=self.registry,
         )
@@ -66,6 +76,10 @@ class WorkerMetrics:
         )
         for outcome in OUTCOMES:  # export zeros, so "nothing dead-lettered" is visible
             self.events.labels(outcome)
+        for kind in AnomalyKind:  # and so both alert counters can be added up in PromQL
+            for severity in get_args(Severity):
+                self.alerts.labels(kind, severity)
+                self.escalations.labels(kind, severity)
 
     def serve(self, port: int, host: str = "127.0.0.1") -> None:
         """Expose ``/metrics`` on ``host`` (loopback unless told otherwise)."""

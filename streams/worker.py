@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import faust
 
@@ -35,8 +36,31 @@ def run_worker(settings: WorkerSettings, config: DetectorConfig) -> None:
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings.metrics_host)
     app = create_app(settings, config, metrics)
-    worker = faust.Worker(app, loglevel="warning", quiet=True)
+    # loglevel "info" also turns off Faust's terminal spinner; the levels are set below.
+    worker = faust.Worker(app, loglevel="info", quiet=True,
+                          logging_config=logging_config(colour=sys.stdout.isatty()))
     worker.execute_from_commandline()
+
+
+LOG_FORMAT = "[%(asctime)s] [%(process)s] [%(levelname)s] %(name)s: %(message)s"
+
+
+def logging_config(colour: bool) -> dict[str, Any]:
+    """Warnings from Faust and the Kafka clients, tokenradar's own news ("ready") at INFO;
+    coloured on a terminal only, so a log file or a log collector gets no escape codes."""
+    formatter: dict[str, Any] = {"format": LOG_FORMAT}
+    if colour:
+        formatter = {"()": "colorlog.ColoredFormatter",
+                     "format": LOG_FORMAT.replace("%(message)s", "%(log_color)s%(message)s")}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default",
+                                 "stream": "ext://sys.stdout"}},
+        "root": {"level": "WARNING", "handlers": ["default"]},
+        "loggers": {"tokenradar": {"level": "INFO"}},
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

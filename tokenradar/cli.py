@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,36 +28,57 @@ class _UserError(Exception):
     """A mistake the user can fix; printed without a traceback."""
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tokenradar")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tokenradar",
         description="Real-time anomaly detection on AI token usage.",
     )
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    # Every option's help shows its default.
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND",
+                                     parser_class=_CommandParser)
 
     demo = commands.add_parser("demo", help="embedded broker + worker + simulated organisation")
     demo.add_argument("--seconds", type=float, default=60.0,
-                      help="how long to watch for alerts (default 60)")
-    demo.add_argument("--users", type=int, default=40)
+                      help="how long to watch for alerts")
+    demo.add_argument("--users", type=int, default=40, help="people in the organisation")
     demo.set_defaults(run=_demo)
 
     worker = commands.add_parser("worker", help="run the Faust worker")
-    for option, env in (("--broker", "TOKENRADAR_BROKER"), ("--config", "TOKENRADAR_CONFIG"),
-                        ("--input-topic", "TOKENRADAR_INPUT_TOPIC"),
-                        ("--alerts-topic", "TOKENRADAR_ALERTS_TOPIC"),
-                        ("--dlq-topic", "TOKENRADAR_DLQ_TOPIC"),
-                        ("--group-id", "TOKENRADAR_GROUP_ID"),
-                        ("--partitions", "TOKENRADAR_PARTITIONS"),
-                        ("--metrics-port", "TOKENRADAR_METRICS_PORT"),
-                        ("--metrics-host", "TOKENRADAR_METRICS_HOST")):
-        worker.add_argument(option, help=f"also ${env}")
+    for option, env, text in (
+            ("--broker", "TOKENRADAR_BROKER", "Kafka bootstrap servers, host:port[,host:port]"),
+            ("--config", "TOKENRADAR_CONFIG", "detector configuration (TOML)"),
+            ("--input-topic", "TOKENRADAR_INPUT_TOPIC", "token-usage events are read here"),
+            ("--alerts-topic", "TOKENRADAR_ALERTS_TOPIC", "anomalies are published here"),
+            ("--dlq-topic", "TOKENRADAR_DLQ_TOPIC", "messages that cannot be scored go here"),
+            ("--group-id", "TOKENRADAR_GROUP_ID",
+             "consumer group; workers sharing it share the partitions"),
+            ("--partitions", "TOKENRADAR_PARTITIONS",
+             "partitions of topics this worker creates"),
+            ("--metrics-port", "TOKENRADAR_METRICS_PORT", "Prometheus /metrics port, 0 for none"),
+            ("--metrics-host", "TOKENRADAR_METRICS_HOST", "address /metrics listens on")):
+        # Not parsed into a default, so $TOKENRADAR_* still wins over the default.
+        worker.add_argument(option, default=argparse.SUPPRESS,
+                            help=f"{text}; also ${env} (default: {_setting_default(option)})")
     worker.set_defaults(run=_worker)
 
     replay = commands.add_parser("replay", help="the same detectors over a file: a backtest")
     replay.add_argument("--input", type=Path, required=True, help="events, JSON lines")
-    replay.add_argument("--alerts-out", type=Path, required=True)
-    replay.add_argument("--scores-out", type=Path)
-    replay.add_argument("--config", type=Path)
+    replay.add_argument("--alerts-out", type=Path, required=True,
+                        help="write the alerts here, JSON lines")
+    replay.add_argument("--scores-out", type=Path,
+                        help="also write every event's score here, JSON lines")
+    replay.add_argument("--config", type=Path,
+                        help="detector configuration (TOML); none: the defaults")
     replay.add_argument("--report", type=Path,
                         help="also write a self-contained HTML backtest report here")
     replay.add_argument("--labels", type=Path,
@@ -69,11 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--topic", help="produce events to this Kafka topic")
     simulate.add_argument("--broker", help="with --topic; also $TOKENRADAR_BROKER")
     simulate.add_argument("--labels", type=Path, help="write incident labels to this JSONL file")
-    simulate.add_argument("--users", type=int, default=300)
-    simulate.add_argument("--teams", type=int, default=15)
-    simulate.add_argument("--days", type=int, default=28)
-    simulate.add_argument("--seed", type=int, default=7)
-    simulate.add_argument("--incidents-per-kind", type=int, default=9)
+    simulate.add_argument("--users", type=int, default=300, help="people in the organisation")
+    simulate.add_argument("--teams", type=int, default=15, help="teams they work in")
+    simulate.add_argument("--days", type=int, default=28, help="days of usage to simulate")
+    simulate.add_argument("--seed", type=int, default=7,
+                          help="random seed: the same seed gives the same events")
+    simulate.add_argument("--incidents-per-kind", type=int, default=9,
+                          help="injected incidents of each kind")
     simulate.add_argument("--shifted-teams", type=int, default=2,
                           help="teams that ramp up together (population shifts)")
     simulate.add_argument("--duplicate-share", type=float, default=0.0,
@@ -90,15 +114,38 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json-out", type=Path, help="also write every figure as JSON")
     evaluate.set_defaults(run=_evaluate)
 
-    schema = commands.add_parser("schema", help="print the JSON Schema of both messages")
+    schema = commands.add_parser("schema", help="print the JSON Schema of the messages")
     schema.set_defaults(run=_schema)
 
     config = commands.add_parser("config", help="detector configuration")
-    config_commands = config.add_subparsers(title="config commands", metavar="COMMAND")
+    config_commands = config.add_subparsers(title="config commands", metavar="COMMAND",
+                                            parser_class=_CommandParser)
     check = config_commands.add_parser("check", help="validate a configuration file")
-    check.add_argument("file", type=Path)
+    check.add_argument("file", type=Path, help="the configuration, TOML")
     check.set_defaults(run=_config_check)
     return parser
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: its help shows every option's default."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def _setting_default(option: str) -> object:
+    """The worker setting's default, for the help."""
+    from schemas import WorkerSettings
+
+    return WorkerSettings.model_fields[option.removeprefix("--").replace("-", "_")].default
+
+
+def _output(path: Path | None, option: str) -> None:
+    """Fail before any work when an output file's folder does not exist."""
+    if path is not None and not path.parent.is_dir():
+        raise _UserError(f"{option} {path}: the folder {path.parent} does not exist; "
+                         "create it first, or choose another path")
 
 
 def _load_config(path: Path | None):  # type: ignore[no-untyped-def]
@@ -140,10 +187,14 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from tokenradar.replay import print_progress, replay_file
+    from tokenradar.progress import CommandProgress
+    from tokenradar.replay import replay_file
 
     if not args.input.is_file():
         raise _UserError(f"--input {args.input}: no such file")
+    for path, option in ((args.alerts_out, "--alerts-out"), (args.scores_out, "--scores-out"),
+                         (args.report, "--report")):
+        _output(path, option)
     config = _load_config(args.config)
     if args.labels is not None and args.report is None:
         raise _UserError("--labels goes with --report; to score alerts alone use "
@@ -159,8 +210,10 @@ def _replay(args: argparse.Namespace) -> int:
             raise _UserError(str(exc)) from None
         report = ReportBuilder(config.scoring.alert_threshold, config.version,
                                source=str(args.input))
-    summary = replay_file(args.input, args.alerts_out, args.scores_out, config,
-                          progress=print_progress, report=report)
+    with CommandProgress(f"replay {args.input.name}", args.input.stat().st_size, "MB",
+                         scale=1e-6) as progress:
+        summary = replay_file(args.input, args.alerts_out, args.scores_out, config,
+                              progress=progress.update, report=report)
     for example in summary.invalid_examples:
         print(f"skipped {args.input} {example}", file=sys.stderr)
     print(summary.describe())
@@ -180,9 +233,15 @@ def _replay(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from tokenradar.evaluation_files import EvaluationInputError
     from tokenradar.evaluation_text import run_evaluation
+    from tokenradar.progress import CommandProgress
 
+    _output(args.json_out, "--json-out")
+    reading = args.events is not None and args.events.is_file()  # the long part
     try:
-        run_evaluation(args.labels, args.alerts, args.events, args.json_out)
+        with CommandProgress("evaluate", args.events.stat().st_size if reading else None,
+                             "MB of events", scale=1e-6) as progress:
+            run_evaluation(args.labels, args.alerts, args.events, args.json_out,
+                           progress=progress.update)
     except EvaluationInputError as exc:
         raise _UserError(str(exc)) from None
     return 0
@@ -191,13 +250,18 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     import os
 
+    from tokenradar.progress import CommandProgress
     from tokenradar.simulation import (
         SimulationSpec,
         build_organisation,
         iter_events,
+        reporting_days,
         write_labels,
         write_simulation,
     )
+
+    _output(args.out, "--out")
+    _output(args.labels, "--labels")
 
     try:
         spec = SimulationSpec(users=args.users, teams=args.teams, days=args.days,
@@ -206,8 +270,10 @@ def _simulate(args: argparse.Namespace) -> int:
                               duplicate_share=args.duplicate_share)
     except ValueError as exc:
         raise _UserError(f"simulate: {exc}") from None
+    progress = CommandProgress("simulate", spec.days, "days")
     if args.out is not None:
-        count = write_simulation(spec, args.out, args.labels)
+        with progress:
+            count = write_simulation(spec, args.out, args.labels, progress.update)
         print(f"wrote {count:,} events to {args.out}")
         return 0
     from schemas import WorkerSettings
@@ -217,7 +283,9 @@ def _simulate(args: argparse.Namespace) -> int:
     if not broker:
         raise _UserError("--topic needs --broker (or $TOKENRADAR_BROKER)")
     bootstrap = WorkerSettings(broker=broker).bootstrap_servers
-    count = produce_events(bootstrap, args.topic, iter_events(spec))
+    with progress:
+        count = produce_events(bootstrap, args.topic,
+                               reporting_days(spec, iter_events(spec), progress.update))
     if args.labels is not None:
         write_labels(args.labels, build_organisation(spec).labels)
     print(f"produced {count:,} events to {args.topic}")

@@ -15,6 +15,9 @@ from pydantic import ValidationError
 
 from schemas import AnomalyEvent, InvalidEvent, parse_event
 from tokenradar.evaluate import IncidentLabel
+from tokenradar.progress import ProgressHook
+
+PROGRESS_EVERY_LINES = 1000
 
 
 class EvaluationInputError(ValueError):
@@ -61,16 +64,18 @@ def load_alerts(path: Path) -> list[AnomalyEvent]:
     return alerts
 
 
-def count_active_user_days(events_path: Path) -> int:
+def count_active_user_days(events_path: Path, progress: ProgressHook | None = None) -> int:
     """Distinct (user_id, UTC date) pairs with at least one event.
 
     Lines that ``replay`` would skip as invalid are skipped here too, so the count
-    covers exactly the events that were scored.
+    covers exactly the events that were scored. ``progress`` hears the bytes read.
     """
     days = set()
     try:
         with open(events_path, "rb") as source:
-            for line in source:
+            for number, line in enumerate(source, start=1):
+                if progress is not None and number % PROGRESS_EVERY_LINES == 0:
+                    progress(source.tell(), f"{number:,} lines")
                 if not line.strip():
                     continue
                 try:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tokenradar.evaluate import MATCH_AFTER, MATCH_BEFORE, Evaluation, IncidentFigures, evaluate
 from tokenradar.evaluation_files import count_active_user_days, load_alerts, load_labels
+from tokenradar.progress import ProgressHook
 
 
 def evaluation_tables(evaluation: Evaluation) -> list[tuple[str, list[list[str]]]]:
@@ -17,8 +18,8 @@ def evaluation_tables(evaluation: Evaluation) -> list[tuple[str, list[list[str]]
              "p90 delay", "alerts/incident (max)"]]
     for f in [*evaluation.by_kind, evaluation.overall]:
         rows.append([f.kind, str(f.incidents), str(f.detected), _share(f.recall),
-                     _share(f.kind_recall), _delay(f.median_delay, f.kind),
-                     _delay(f.p90_delay, f.kind), _per_incident(f)])
+                     _share(f.kind_recall), _delay(f.median_delay), _delay(f.p90_delay),
+                     _per_incident(f)])
     tables = [("Incidents by labelled kind", rows)]
 
     rows = [["alert kind", "alerts", "matched", "precision", "false", "on benign",
@@ -88,13 +89,22 @@ def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
-def _delay(delay: timedelta | None, kind: str) -> str:
-    if delay is None:
-        return "-"
-    text = f"{delay / timedelta(minutes=1):.0f} min"
-    if kind == "creep":
-        text += f" ({delay / timedelta(days=1):.1f} d)"
-    return text
+def _delay(delay: timedelta | None) -> str:
+    return "-" if delay is None else duration(delay)
+
+
+def duration(delay: timedelta) -> str:
+    """A delay in the unit a person reads best: minutes, hours, then days.
+
+    >>> [duration(timedelta(minutes=m)) for m in (12, 190, 11130)]
+    ['12 min', '3.2 h', '7.7 days']
+    """
+    minutes = delay / timedelta(minutes=1)
+    if minutes < 60:
+        return f"{minutes:.0f} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} h"
+    return f"{minutes / (24 * 60):.1f} days"
 
 
 def _per_incident(f: IncidentFigures) -> str:
@@ -104,9 +114,14 @@ def _per_incident(f: IncidentFigures) -> str:
 
 
 def run_evaluation(labels_path: Path, alerts_path: Path, events_path: Path | None = None,
-                   json_out: Path | None = None) -> Evaluation:
-    """What ``tokenradar evaluate`` does: read, evaluate, print, and write the JSON."""
-    days = count_active_user_days(events_path) if events_path is not None else None
+                   json_out: Path | None = None, progress: ProgressHook | None = None
+                   ) -> Evaluation:
+    """What ``tokenradar evaluate`` does: read, evaluate, print, and write the JSON.
+
+    Reading the events file is the long part: ``progress`` hears its bytes read.
+    """
+    days = (count_active_user_days(events_path, progress) if events_path is not None
+            else None)
     evaluation = evaluate(load_labels(labels_path), load_alerts(alerts_path), days)
     print(format_evaluation(evaluation))
     if json_out is not None:

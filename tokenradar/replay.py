@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from detectors import EventScore, ScoringEngine, TeamState, UserState, routing_key
 from schemas import DetectorConfig, InvalidEvent, TokenUsageEvent, parse_event
+from tokenradar.progress import ProgressHook
 
 if TYPE_CHECKING:
     from tokenradar.report import ReportBuilder
 
-PROGRESS_EVERY_SECONDS = 2.0
+PROGRESS_EVERY_EVENTS = 1000
+"""How often the progress hook hears how far the file is read."""
 
 
 @dataclass
@@ -32,6 +33,9 @@ class ReplaySummary:
     duplicates: int = 0
     invalid: int = 0
     alerts_by_kind: Counter[str] = field(default_factory=Counter)
+    """Incidents alerted (new alert_ids), by kind: what ``evaluate`` and the worker count."""
+    escalations: int = 0
+    """Alerts re-published for an open incident that got more severe (same alert_id)."""
     seconds: float = 0.0
     invalid_examples: list[str] = field(default_factory=list)
 
@@ -44,7 +48,7 @@ class ReplaySummary:
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.alerts_by_kind.items())) or "none"
         return (f"{self.events:,} events scored in {self.seconds:.1f} s ({rate:,.0f} events/s), "
                 f"{self.duplicates:,} duplicates dropped, {self.invalid:,} invalid lines skipped; "
-                f"{self.alerts:,} alerts ({kinds})")
+                f"{self.alerts:,} alerts ({kinds}), {self.escalations:,} escalations")
 
 
 def score_stream(events: Iterator[TokenUsageEvent], engine: ScoringEngine
@@ -72,16 +76,17 @@ def score_stream(events: Iterator[TokenUsageEvent], engine: ScoringEngine
 
 def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = None,
                 config: DetectorConfig | None = None,
-                progress: Callable[[str], None] | None = None,
+                progress: ProgressHook | None = None,
                 report: ReportBuilder | None = None) -> ReplaySummary:
     """Score every event of a JSONL file; write alerts (and scores) as JSONL.
 
     With ``report``, every scored event (not the duplicates) is also handed to it,
-    with the user's expected hourly band after the event.
+    with the user's expected hourly band after the event. ``progress`` hears the bytes
+    of the file read so far.
     """
     engine = ScoringEngine(config or DetectorConfig())
     summary = ReplaySummary()
-    started = last_report = time.perf_counter()
+    started = time.perf_counter()
     with open(input_path, "rb") as source, open(alerts_out, "w", encoding="utf-8") as alerts, \
             (open(scores_out, "w", encoding="utf-8") if scores_out
                  else contextlib.nullcontext()) as scores:
@@ -90,17 +95,19 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
             summary.events += 1
             summary.duplicates += result.duplicate
             if report is not None and not result.duplicate:
-                report.observe(event, result.score, result.alerts, engine.hour_band(state))
+                report.observe(event, result.score, result.alerts, engine.hour_band(state),
+                               result.escalations)
             if scores is not None:
                 scores.write(json.dumps({"event_id": event.event_id, "user_id": event.user_id,
                                          "score": round(result.score, 6)}) + "\n")
             for alert in result.alerts:
-                summary.alerts_by_kind[alert.kind] += 1
+                if result.escalates(alert):
+                    summary.escalations += 1
+                else:
+                    summary.alerts_by_kind[alert.kind] += 1
                 alerts.write(alert.model_dump_json() + "\n")
-            now = time.perf_counter()
-            if progress is not None and now - last_report >= PROGRESS_EVERY_SECONDS:
-                last_report = now
-                progress(f"replay: {summary.events:,} events, {summary.alerts:,} alerts so far")
+            if progress is not None and summary.events % PROGRESS_EVERY_EVENTS == 0:
+                progress(source.tell(), f"{summary.events:,} events, {summary.alerts:,} alerts")
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -116,6 +123,3 @@ def _valid_events(source: IO[bytes], summary: ReplaySummary) -> Iterator[TokenUs
             if len(summary.invalid_examples) < 5:
                 summary.invalid_examples.append(f"line {number}: {exc.reason}")
 
-
-def print_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)

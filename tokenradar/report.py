@@ -28,12 +28,12 @@ from array import array
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from schemas import AnomalyEvent, TokenUsageEvent
 from tokenradar.evaluate import Evaluation, IncidentLabel
-from tokenradar.evaluation_text import evaluation_notes, evaluation_tables
+from tokenradar.evaluation_text import duration, evaluation_notes, evaluation_tables
 from tokenradar.svg import (
     LinearScale,
     LogScale,
@@ -122,12 +122,19 @@ class ReportBuilder:
         self.last_time = -math.inf
         self.score_bins = [0] * SCORE_BINS
         self.alerts_by_kind: Counter[str] = Counter()
+        """Incidents alerted (new alert_ids) by kind; escalations are counted apart."""
+        self.escalations = 0
         self.alert_marks: list[_AlertMark] = []
         self.users: dict[str, _UserSeries] = {}
 
     def observe(self, event: TokenUsageEvent, score: float, alerts: list[AnomalyEvent],
-                band: tuple[float, float, float] | None) -> None:
-        """One scored (non-duplicate) event, its alerts, and its user's band after it."""
+                band: tuple[float, float, float] | None,
+                escalations: frozenset[str] = frozenset()) -> None:
+        """One scored (non-duplicate) event, its alerts, and its user's band after it.
+
+        ``escalations``: ids of those alerts that re-publish an open incident
+        (:attr:`detectors.EventScore.escalations`), counted apart from new ones.
+        """
         time = event.epoch_seconds
         self.events += 1
         self.first_time, self.last_time = min(self.first_time, time), max(self.last_time, time)
@@ -140,7 +147,10 @@ class ReportBuilder:
         series.tokens += event.total_tokens
         series.add(time - time % HOUR, event.total_tokens, band)
         for alert in alerts:
-            self.alerts_by_kind[alert.kind] += 1
+            if alert.alert_id in escalations:
+                self.escalations += 1
+            else:
+                self.alerts_by_kind[alert.kind] += 1
             if len(self.alert_marks) < MAX_ALERT_MARKS:
                 self.alert_marks.append(_AlertMark(alert.user_id, alert.event_time.timestamp(),
                                                    alert.kind, alert.score, alert.explanation))
@@ -167,7 +177,8 @@ class ReportBuilder:
                 if self.events else "no events")
         figures = [("events", f"{self.events:,}"), ("users", f"{len(self.users):,}"),
                    ("event time", span),
-                   ("alerts", f"{sum(self.alerts_by_kind.values()):,} ({kinds})"),
+                   ("alerts", f"{sum(self.alerts_by_kind.values()):,} ({kinds}), "
+                              f"{self.escalations:,} escalations"),
                    ("alert threshold", f"{self.alert_threshold:g}"),
                    ("config_version", self.config_version)]
         if self.source:
@@ -187,7 +198,7 @@ class ReportBuilder:
         for index, count in enumerate(self.score_bins):
             if count:
                 x0, x1 = x(index / SCORE_BINS), x((index + 1) / SCORE_BINS)
-                parts.append(element("rect", element("title", f"{count:,} events"), x=x0 + 0.5,
+                parts.append(element("rect", title=f"{count:,} events", class_="bar", x=x0 + 0.5,
                                      y=y(count) - 1, width=x1 - x0 - 1,
                                      height=top + bar_height - y(count) + 1, fill="#6f8fd8"))
         axis_y = top + bar_height
@@ -209,9 +220,11 @@ class ReportBuilder:
                                  y=row_y + 4, text_anchor="end", class_="tick"))
             parts.append(element("line", x1=left, x2=WIDTH - right, y1=row_y, y2=row_y,
                                  stroke="#eee"))
-            parts.extend(element("line", x1=x(m.score), x2=x(m.score), y1=row_y - 7,
-                                 y2=row_y + 7, stroke=_colour(kind), stroke_width=2,
-                                 opacity=0.6) for m in self.alert_marks if m.kind == kind)
+            parts.extend(element("line", title=f"{kind} {m.score:.2f}: {m.user_id}",
+                                 class_="alert-score", x1=x(m.score), x2=x(m.score),
+                                 y1=row_y - 7, y2=row_y + 7, stroke=_colour(kind),
+                                 stroke_width=2, opacity=0.6)
+                         for m in self.alert_marks if m.kind == kind)
         chart = svg(parts, WIDTH, height, "histogram of event scores, and alert scores by kind")
         return ("<h2>Score distribution</h2>\n<p>Every scored event by its score (log count); "
                 "below, each alert's score, one row per alert kind.</p>\n" + chart)
@@ -286,7 +299,7 @@ class ReportBuilder:
         parts = []
         for span in spans:
             x0, x1 = max(left, x(span.start)), min(WIDTH - right, x(span.end))
-            parts.append(element("rect", element("title", span.text), x=x0, y=top,
+            parts.append(element("rect", title=span.text, class_="span", x=x0, y=top,
                                  width=max(2.0, x1 - x0), height=bottom - top,
                                  fill=BENIGN_FILL if span.benign else INCIDENT_FILL,
                                  opacity=0.28))
@@ -339,12 +352,12 @@ def _alert_marks(marks: list[_AlertMark], user_id: str, x: LinearScale, top: flo
             text = f"{mark.kind}{' (team)' if team_alert else ''} {mark.score:.2f}"
             lines.append((text, colour))
             parts.append(group([
-                element("title",
-                        f"{text} at {_date(mark.time, minutes=True)}: {mark.explanation}"),
                 element("line", x1=px, x2=px, y1=top, y2=bottom, stroke=colour,
                         stroke_width=1.5, stroke_dasharray="3 2" if team_alert else None),
                 element("polygon", points=points([(px - 5, top - 8), (px + 5, top - 8),
-                                                  (px, top)]), fill=colour)]))
+                                                  (px, top)]), fill=colour)],
+                title=f"{text} at {_date(mark.time, minutes=True)}: {mark.explanation}",
+                class_="alert"))
         captions = list(Counter(lines).items())
         anchor = x(cluster[0].time) + 6
         needed = min(len(captions), len(row_ends))
@@ -389,8 +402,7 @@ def _spans_by_user(evaluation: Evaluation | None) -> dict[str, list[_Span]]:
     labels: list[tuple[IncidentLabel, str]] = []
     for outcome in evaluation.outcomes:
         delay = outcome.delay
-        found = (f"detected after {delay / timedelta(minutes=1):.0f} min" if delay is not None
-                 else "missed")
+        found = f"detected after {duration(delay)}" if delay is not None else "missed"
         labels.append((outcome.label, f"{outcome.label.kind} {outcome.label.incident_id}: {found}"))
     labels += [(label, f"benign {label.kind} {label.incident_id}")
                for label in evaluation.benign_labels]

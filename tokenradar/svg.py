@@ -8,6 +8,8 @@ Examples
 --------
 >>> element("text", "a < b", x=2.0, font_size=10)
 '<text x="2" font-size="10">a &lt; b</text>'
+>>> element("rect", title="3 < 4 events", width=5)
+'<rect width="5"><title>3 &lt; 4 events</title></rect>'
 >>> LogScale(1, 1000, 100, 0)(10)
 66.66666666666667
 """
@@ -51,14 +53,19 @@ def number(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def element(tag: str, content: str = "", **attributes: object) -> str:
-    """``<tag a="v">content</tag>``; ``font_size`` becomes ``font-size``. Content is escaped."""
-    return _open(tag, attributes) + html.escape(content, quote=False) + f"</{tag}>"
+def element(tag: str, content: str = "", *, title: str | None = None,
+            **attributes: object) -> str:
+    """``<tag a="v">content</tag>``; ``font_size`` becomes ``font-size``. Content is escaped.
+
+    ``title`` is the hover text: a ``<title>`` child, which SVG shows as a tooltip.
+    """
+    return _open(tag, attributes) + _title(title) + html.escape(content, quote=False) + f"</{tag}>"
 
 
-def group(children: list[str], **attributes: object) -> str:
-    """A ``<g>`` around already-rendered children (not escaped again)."""
-    return _open("g", attributes) + "".join(children) + "</g>"
+def group(children: list[str], *, title: str | None = None, **attributes: object) -> str:
+    """A ``<g>`` around already-rendered children (not escaped again); ``title`` as in
+    :func:`element`, the hover text of every child."""
+    return _open("g", attributes) + _title(title) + "".join(children) + "</g>"
 
 
 def svg(children: list[str], width: float, height: float, label: str) -> str:
@@ -66,6 +73,10 @@ def svg(children: list[str], width: float, height: float, label: str) -> str:
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{number(width)}" '
             f'height="{number(height)}" viewBox="0 0 {number(width)} {number(height)}" '
             f'role="img" aria-label="{html.escape(label)}">' + "".join(children) + "</svg>")
+
+
+def _title(text: str | None) -> str:
+    return "" if text is None else f"<title>{html.escape(text, quote=False)}</title>"
 
 
 def _open(tag: str, attributes: dict[str, object]) -> str:

@@ -23,6 +23,11 @@ def test_demo_shows_alerts_and_a_summary_and_stops_what_it_started(broker_url: s
     assert re.search(r"ALERT \w+ +\w+", out), out
     assert "summary after" in out
     assert re.search(r"dead-lettered +3\b", out), out
+    caught = re.search(r"injected incidents caught (\d+) of (\d+):", out)
+    assert caught and 0 < int(caught.group(1)) <= int(caught.group(2)), out
+    listed = re.findall(r"^\[[ \d.]+s\]     \w+ +\S+ +(caught by \w+ after \S+ \w+|MISSED)$", out,
+                        re.MULTILINE)
+    assert len(listed) == int(caught.group(2)), out
     worker_pid = int(re.search(r"worker: pid (\d+)", out).group(1))  # type: ignore[union-attr]
     with pytest.raises(ProcessLookupError):
         os.kill(worker_pid, 0)

@@ -11,7 +11,13 @@ from tokenradar.simulation.knobs import IncidentRanges, OrganisationKnobs
 from tokenradar.simulation.organisation import Organisation, build_organisation
 from tokenradar.simulation.randomised import random_organisation
 from tokenradar.simulation.spec import BENIGN_KINDS, INCIDENT_KINDS, Label, SimulationSpec
-from tokenradar.simulation.timeline import iter_events, simulate, write_labels, write_simulation
+from tokenradar.simulation.timeline import (
+    iter_events,
+    reporting_days,
+    simulate,
+    write_labels,
+    write_simulation,
+)
 
 __all__ = [
     "BENIGN_KINDS",
@@ -24,6 +30,7 @@ __all__ = [
     "build_organisation",
     "iter_events",
     "random_organisation",
+    "reporting_days",
     "simulate",
     "write_labels",
     "write_simulation",

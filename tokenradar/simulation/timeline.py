@@ -12,12 +12,19 @@ import heapq
 import itertools
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tokenradar.simulation.organisation import Organisation, build_organisation
 from tokenradar.simulation.spec import Label, SimulationSpec
 from tokenradar.simulation.usage import DAY
+
+if TYPE_CHECKING:
+    from tokenradar.progress import ProgressHook
+
+PROGRESS_EVERY_EVENTS = 1000
 
 
 def iter_events(spec: SimulationSpec, organisation: Organisation | None = None
@@ -62,12 +69,29 @@ def write_labels(path: Path, labels: list[Label]) -> None:
             out.write(json.dumps(label.to_json()) + "\n")
 
 
-def write_simulation(spec: SimulationSpec, events_out: Path, labels_out: Path | None) -> int:
-    """Write events (JSON lines) as they are made, then labels; return the event count."""
+def reporting_days(spec: SimulationSpec, events: Iterable[dict[str, object]],
+                   progress: ProgressHook) -> Iterator[dict[str, object]]:
+    """``events`` unchanged, telling ``progress`` now and then how many days are made."""
+    for count, event in enumerate(events, start=1):
+        if count % PROGRESS_EVERY_EVENTS == 0:
+            made = datetime.fromisoformat(str(event["timestamp"])).timestamp() - spec.origin
+            progress(made / DAY, f"{count:,} events")
+        yield event
+
+
+def write_simulation(spec: SimulationSpec, events_out: Path, labels_out: Path | None,
+                     progress: ProgressHook | None = None) -> int:
+    """Write events (JSON lines) as they are made, then labels; return the event count.
+
+    ``progress`` hears how many of the ``spec.days`` days are made so far.
+    """
     organisation = build_organisation(spec)
     count = 0
+    events = iter_events(spec, organisation)
+    if progress is not None:
+        events = reporting_days(spec, events, progress)
     with open(events_out, "w", encoding="utf-8") as out:
-        for event in iter_events(spec, organisation):
+        for event in events:
             out.write(json.dumps(event) + "\n")
             count += 1
     if labels_out is not None:

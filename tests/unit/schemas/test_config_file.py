@@ -89,3 +89,46 @@ def test_team_override_errors_name_the_line_and_key_path(tmp_path: Path) -> None
     assert error.value.problems == [
         "line 5, key 'teams.research.spike.min_ratoi': unknown key: check its spelling "
         "against the example configuration"]
+
+
+@pytest.mark.parametrize(("text", "key", "reason"), [
+    ("[spike]\nenabled = \"yes\"\n", "spike.enabled", "valid boolean"),
+    ("[spike]\nenabled = 1\n", "spike.enabled", "valid boolean"),
+    ("[population_shift]\nmin_ratio = \"7\"\n", "population_shift.min_ratio", "valid number"),
+    ("[scoring]\ndedupe_event_ids = 1.0\n", "scoring.dedupe_event_ids", "valid integer"),
+    ("[teams.research.spike]\nenabled = \"no\"\n", "teams.research.spike.enabled",
+     "valid boolean"),
+])
+def test_a_value_of_the_wrong_type_is_an_error_not_coerced(
+        tmp_path: Path, text: str, key: str, reason: str) -> None:
+    with pytest.raises(ConfigFileError) as caught:
+        load_config(_write(tmp_path, text))
+    (problem,) = caught.value.problems
+    assert f"line 2, key '{key}'" in problem and reason in problem
+
+
+def test_a_whole_number_is_accepted_where_a_decimal_is_expected(tmp_path: Path) -> None:
+    config = load_config(_write(tmp_path, "[spike]\nmin_ratio = 7\n[scoring]\n"
+                                          "cooldown_minutes = 30\n"))
+    assert config.spike.min_ratio == 7.0 and config.scoring.cooldown_minutes == 30.0
+
+
+def test_an_unknown_key_in_a_team_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigFileError) as caught:
+        load_config(_write(tmp_path, "[teams.research]\nfoo = 1\n"))
+    (problem,) = caught.value.problems
+    assert problem.startswith("line 2, key 'teams.research.foo': unknown key")
+    assert "[teams.research.spike]" in problem
+    assert "valid dictionary" not in problem
+
+
+def test_every_problem_is_listed_in_one_pass_teams_included(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[scoring]\ntypo = 1\n"                       # line 2
+                            "[spike]\nenabled = \"yes\"\n"                 # line 4
+                            "[teams.research]\nfoo = 1\n"                  # line 6
+                            "[teams.research.drift]\nmin_ratio = 0.5\n"    # line 8
+                            "[teams.web.rate]\nwindow_minutes = 1.5\n")    # line 10
+    with pytest.raises(ConfigFileError) as caught:
+        load_config(path)
+    lines = [int(problem.split(",")[0].removeprefix("line ")) for problem in caught.value.problems]
+    assert sorted(lines) == [2, 4, 6, 8, 10], caught.value.problems

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime
 
 from detectors import ScoringEngine
-from schemas import DeadLetter, DetectorConfig
+from schemas import AnomalyEvent, DeadLetter, DetectorConfig
 from streams.batch import DecodedStates, Received, partition_for, process_batch
 
 PARTITIONS = 4
@@ -106,3 +107,21 @@ def test_forgotten_states_are_decoded_afresh() -> None:
     loaded = decoded.user(b"core\x1fana", raw, engine, "ana")
     assert loaded is not mine
     assert loaded.to_bytes() == raw
+
+
+def test_alerts_are_counted_once_per_incident_and_escalations_apart() -> None:
+    engine, table = ScoringEngine(DetectorConfig()), {}
+    published, new, escalations = [], Counter(), Counter()
+    for batch in _simulated_batches():
+        outcome = process_batch(batch, engine, table.get, "usage", PARTITIONS, NOW)
+        table.update(outcome.states)
+        published += outcome.alerts
+        new.update(outcome.new_alerts)
+        escalations.update(outcome.escalations)
+    first_of_id: dict[str, AnomalyEvent] = {}
+    for alert in published:
+        first_of_id.setdefault(alert.alert_id, alert)
+    later = [alert for alert in published if first_of_id[alert.alert_id] is not alert]
+    assert later, "the simulation should have incidents that worsen"
+    assert new == Counter((a.kind, a.severity) for a in first_of_id.values())
+    assert escalations == Counter((a.kind, a.severity) for a in later)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -10,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tokenradar.cli import main
+from tokenradar.cli import _parser, main
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "tokenradar.toml"
 
@@ -81,3 +83,76 @@ def test_worker_with_a_broker_that_does_not_answer_exits_2_saying_how_to_fix(
     error = capsys.readouterr().err
     assert f"127.0.0.1:{port} does not answer" in error
     assert "--broker or TOKENRADAR_BROKER" in error
+
+
+def test_version_is_the_installed_distribution_version(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tokenradar {version('tokenradar')}"
+
+
+@pytest.mark.parametrize(("command", "option"), [
+    (["simulate", "--out", "{missing}/x.jsonl"], "--out"),
+    (["simulate", "--out", "{tmp}/x.jsonl", "--labels", "{missing}/l.jsonl"], "--labels"),
+    (["replay", "--input", "{events}", "--alerts-out", "{missing}/a.jsonl"], "--alerts-out"),
+    (["replay", "--input", "{events}", "--alerts-out", "{tmp}/a.jsonl",
+      "--scores-out", "{missing}/s.jsonl"], "--scores-out"),
+    (["replay", "--input", "{events}", "--alerts-out", "{tmp}/a.jsonl",
+      "--report", "{missing}/r.html"], "--report"),
+    (["evaluate", "--labels", "{events}", "--alerts", "{events}",
+      "--json-out", "{missing}/e.json"], "--json-out"),
+])
+def test_a_missing_output_folder_is_one_line_before_any_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str],
+        option: str) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text("")
+    missing = tmp_path / "nonexist"
+    argv = [part.format(missing=missing, tmp=tmp_path, events=events) for part in command]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error
+    assert f"{option} {missing}/" in error and f"the folder {missing} does not exist" in error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl"]  # nothing written
+
+
+def _options(parser: argparse.ArgumentParser, path: str = "tokenradar"
+             ) -> list[tuple[str, argparse.ArgumentParser, argparse.Action]]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, command in action.choices.items():
+                found += _options(command, f"{path} {name}")
+        elif action.option_strings and action.dest not in ("help", "version"):
+            found.append((f"{path} {action.option_strings[-1]}", parser, action))
+    return found
+
+
+def test_every_option_shows_a_help_text_and_its_default() -> None:
+    options = _options(_parser())
+    assert len(options) > 20
+    for name, parser, action in options:
+        assert action.help, f"{name} has no help"
+        shown = parser._get_formatter()._expand_help(action)  # as --help prints it
+        assert action.required or "(default: " in shown, f"{name} shows no default: {shown}"
+
+
+def test_long_commands_print_plain_progress_lines_off_a_terminal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tokenradar.progress.PLAIN_EVERY_SECONDS", 0.0)
+    events = tmp_path / "events.jsonl"
+    assert main(["simulate", "--out", str(events), "--users", "8", "--teams", "2",
+                 "--days", "9", "--incidents-per-kind", "1", "--shifted-teams", "0"]) == 0
+    assert main(["replay", "--input", str(events), "--alerts-out",
+                 str(tmp_path / "a.jsonl")]) == 0
+    error = capsys.readouterr().err
+    assert re.search(r"^simulate: [\d.]+ of 9\.0 days \(\d+%\), [\d,]+ events$", error,
+                     re.MULTILINE), error
+    assert re.search(r"^replay events\.jsonl: [\d.]+ of [\d.]+ MB \(\d+%\), [\d,]+ events, "
+                     r"\d+ alerts$", error, re.MULTILINE), error
+    assert "\x1b" not in error and "\r" not in error

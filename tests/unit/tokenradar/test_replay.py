@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -63,12 +64,28 @@ def test_replay_alerts_are_valid_and_name_events_from_the_file(
     config = DetectorConfig()
     summary = replay_file(path, tmp_path / "alerts.jsonl", config=config)
     alerts = [AnomalyEvent.model_validate(a) for a in _read_jsonl(tmp_path / "alerts.jsonl")]
-    assert alerts and len(alerts) == summary.alerts
+    assert alerts and len(alerts) == summary.alerts + summary.escalations
     known_ids = {e["event_id"] for e in events}
     for alert in alerts:
         assert set(alert.event_ids) <= known_ids
         assert alert.config_version == config.version
         assert alert.detected_at == alert.event_time  # a backtest has no processing time
+
+
+def test_replay_counts_each_incident_once_and_its_escalations_apart(
+        events_file: tuple[Path, list[dict[str, object]]], tmp_path: Path) -> None:
+    path, _ = events_file
+    summary = replay_file(path, tmp_path / "alerts.jsonl")
+    alerts = [AnomalyEvent.model_validate(a) for a in _read_jsonl(tmp_path / "alerts.jsonl")]
+    first_of_id = {}
+    for alert in alerts:
+        first_of_id.setdefault(alert.alert_id, alert)
+    assert summary.escalations > 0, "the simulation should have incidents that worsen"
+    assert summary.alerts == len(first_of_id)
+    assert summary.escalations == len(alerts) - len(first_of_id)
+    assert summary.alerts_by_kind == Counter(a.kind for a in first_of_id.values())
+    assert f"{summary.alerts:,} alerts (" in summary.describe()
+    assert f"{summary.escalations:,} escalations" in summary.describe()
 
 
 def test_replaying_the_same_file_twice_gives_identical_alerts(

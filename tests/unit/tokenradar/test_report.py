@@ -151,5 +151,5 @@ def test_population_shift_span_is_drawn_on_members_with_the_team_alert() -> None
     page = report.render(evaluation)
 
     assert plotted_users(page)[:2] == ["ana", "bob"]
-    assert page.count("population_shift incident-009: detected after 60 min") >= 2
+    assert page.count("population_shift incident-009: detected after 1.0 h") >= 2
     assert "population_shift (team) 0.90" in page
