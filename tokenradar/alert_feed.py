@@ -31,7 +31,7 @@ SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 
 
 def severity_rank(severity: str) -> int:
-    return SEVERITIES.index(severity)  # type: ignore[arg-type]
+    return SEVERITIES.index(severity)
 
 
 class Change(StrEnum):

@@ -41,6 +41,9 @@ from tokenradar.interrupts import sigterm_as_interrupt
 log = logging.getLogger("tokenradar.bridge")
 
 HTTP_TIMEOUT_S = 10.0
+SESSION_TIMEOUT_MS = 10_000
+"""As the worker's default. kafka-python 3 defaults to 45 s, and Tansu forms a new
+group only after half the session timeout: 23 s at each start instead of 5."""
 
 
 class BridgeSettings(BaseModel):
@@ -169,7 +172,8 @@ def run_bridge(servers: list[str], topic: str, settings: BridgeSettings) -> None
     feed = AlertFeed()
     with sigterm_as_interrupt():
         consumer = alerts_consumer(servers, topic, group_id=settings.group_id,
-                                   from_beginning=settings.from_beginning)
+                                   from_beginning=settings.from_beginning,
+                                   session_timeout_ms=SESSION_TIMEOUT_MS)
         log.info("forwarding %s alerts of %s (group %s) at or above %s to %s", topic,
                  ",".join(servers), settings.group_id, settings.min_severity,
                  " and ".join(receiver.where for receiver in receivers))

@@ -40,12 +40,12 @@ def choose_port(port: int | None) -> int:
 def run_broker(port: int | None = None, log_file: Path | None = None,
                say: Callable[[str], None] = print) -> int:
     """Run until interrupted; raise :class:`BrokerUnavailable` if it cannot start or dies."""
-    port = choose_port(port)
-    address = f"127.0.0.1:{port}"
+    chosen = choose_port(port)
+    address = f"127.0.0.1:{chosen}"
     with sigterm_as_interrupt():
         try:
-            with embedded_tansu(port=port, log_path=log_file):
-                say(how_to_use(address, moved=port != DEFAULT_PORT))
+            with embedded_tansu(port=chosen, log_path=log_file):
+                say(how_to_use(address, moved=port is None and chosen != DEFAULT_PORT))
                 while accepts_connections(address):
                     time.sleep(CHECK_EVERY_S)
                 where = f": see {log_file}" if log_file else "; --log-file keeps its log"
