@@ -7,9 +7,11 @@ the messages themselves, one per line, for piping.
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC
 
+from kafka import KafkaConsumer
 from rich.console import Console
 from rich.text import Text
 
@@ -43,22 +45,29 @@ def tail_alerts(servers: list[str], topic: str, wanted: AlertFilter, from_beginn
                 as_json: bool, console: Console | None = None) -> None:
     """Print alerts until Ctrl-C or SIGTERM."""
     console = console or Console(highlight=False, soft_wrap=True)
-    feed = AlertFeed()
     with sigterm_as_interrupt():
         consumer = alerts_consumer(servers, topic, group_id=None, from_beginning=from_beginning)
         try:
-            for record in consumer:
-                alert = parse_alert(record)
-                if alert is None:
-                    continue
-                seen = feed.see(alert)  # every alert, so an escalation past a filter shows
-                if seen.change is Change.REPEATED or not wanted.accepts(alert):
-                    continue
-                if as_json:
-                    sys.stdout.write(record.value.decode() + "\n")
-                    sys.stdout.flush()
-                else:
-                    console.print(alert_line(seen))
-                    console.file.flush()
+            _print_alerts(consumer, wanted, as_json, console)
+        except BrokenPipeError:  # `alerts tail | head`: the reader has had enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         finally:
             consumer.close()
+
+
+def _print_alerts(consumer: KafkaConsumer, wanted: AlertFilter, as_json: bool,
+                  console: Console) -> None:
+    feed = AlertFeed()
+    for record in consumer:
+        alert = parse_alert(record)
+        if alert is None:
+            continue
+        seen = feed.see(alert)  # every alert, so an escalation past a filter shows
+        if seen.change is Change.REPEATED or not wanted.accepts(alert):
+            continue
+        if as_json:
+            sys.stdout.write(record.value.decode() + "\n")
+            sys.stdout.flush()
+        else:
+            console.print(alert_line(seen))
+            console.file.flush()

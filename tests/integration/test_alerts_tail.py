@@ -4,6 +4,8 @@ filters, and ``--json`` passing the messages through unchanged."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -79,3 +81,26 @@ def test_tail_json_prints_the_messages_unchanged(
         command.stop()
     assert [line.encode() for line in command.lines] == [MESSAGES[2], MESSAGES[-1]]
     assert json.loads(command.lines[0])["alert_id"] == "a2"
+
+
+def test_tail_piped_into_head_ends_quietly_at_its_next_line(broker_url: str) -> None:
+    topic = f"alerts-{uuid.uuid4().hex[:10]}"
+    create_topics(broker_url, [topic], partitions=1)
+    produce_alerts(broker_url, topic, [MESSAGES[0]])
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "tokenradar", "alerts", "tail", "--broker", broker_url,
+         "--topic", topic, "--from-beginning", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert tail.stdout is not None
+    try:
+        first = tail.stdout.readline()
+        tail.stdout.close()  # as `head -n 1` does after its line
+        produce_alerts(broker_url, topic, [MESSAGES[2]])  # the write that finds no reader
+        _, errors = tail.communicate(timeout=30)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+            tail.wait()
+    assert first == MESSAGES[0] + b"\n"
+    assert tail.returncode == 0
+    assert b"Traceback" not in errors
