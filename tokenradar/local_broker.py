@@ -64,7 +64,7 @@ def how_to_use(address: str, moved: bool) -> str:
         "Point a worker and traffic at it, each in another terminal:",
         f"  export TOKENRADAR_BROKER={address}",
         "  tokenradar worker",
-        "  tokenradar simulate --topic token-usage --days 14",
+        "  tokenradar simulate --topic token-usage --users 60 --days 14",
         "  tokenradar alerts tail",
         "Ctrl-C stops the broker.",
     ])
