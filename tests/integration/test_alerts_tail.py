@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from cli_harness import Command, alert_message, make_alert, produce_alerts
+from worker_harness import Topics, encode, huge_request, producer, read_topic, steady_usage
 
+from schemas import AnomalyEvent
 from streams.broker import create_topics
 
 pytestmark = pytest.mark.integration
@@ -104,3 +106,25 @@ def test_tail_piped_into_head_ends_quietly_at_its_next_line(broker_url: str) -> 
     assert first == MESSAGES[0] + b"\n"
     assert tail.returncode == 0
     assert b"Traceback" not in errors
+
+
+def test_tail_shows_a_running_workers_alert(broker_url: str, topics: Topics, start_worker,
+                                            tmp_path: Path) -> None:
+    send = producer(broker_url)
+    events = [*steady_usage("user-0"), huge_request("user-0")]
+    for event in events:
+        send.send(topics.input, key=b"platform", value=encode(event))
+    send.flush()
+    send.close()
+    worker = start_worker(topics)
+    worker.wait_for_events("scored", len(events))
+    command = _tail(broker_url, topics.alerts, tmp_path)
+    try:
+        command.wait_for(lambda: len(command.lines) >= 1)
+    finally:
+        command.stop()
+    [record] = read_topic(broker_url, topics.alerts, count=1)
+    alert = AnomalyEvent.model_validate_json(record.value)
+    [line] = command.lines
+    assert line.split()[2:6] == [alert.severity.upper(), "spike", "user-0", "platform"]
+    assert line.endswith(f"{alert.explanation}  [{alert.alert_id[:12]}]")
