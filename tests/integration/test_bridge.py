@@ -1,11 +1,17 @@
 """The bridge on a real broker, delivering to an HTTP server in the test: retries on a
 refused connection and on 500, escalations update the same Alertmanager alert, and a
-restart loses nothing (offsets are committed only after delivery)."""
+restart loses nothing (offsets are committed only after delivery); and, where Debian's
+prometheus-alertmanager is installed, a real Alertmanager keeps one alert per alert_id."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.request import urlopen
 
 import pytest
 from cli_harness import Command, Receiver, alert_message, make_alert, produce_alerts
@@ -102,3 +108,37 @@ def test_bridge_restarted_in_the_same_group_loses_nothing(
     # in flight when the first bridge stopped came twice, not the whole topic again
     assert len(delivered) <= len(ids) + 1, delivered
     assert f"delivered alert {delivered[-1]}" in second.log()
+
+
+ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+
+@pytest.mark.skipif(ALERTMANAGER is None, reason="needs Alertmanager (Debian's "
+                    "prometheus-alertmanager package)")
+def test_an_escalation_updates_the_same_alert_in_a_real_alertmanager(
+        broker_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / "am.yml").write_text("route: {receiver: none}\nreceivers: [{name: none}]\n")
+    manager = subprocess.Popen(
+        [str(ALERTMANAGER), f"--config.file={tmp_path / 'am.yml'}",
+         f"--storage.path={tmp_path / 'am-data'}", f"--web.listen-address=127.0.0.1:{port}",
+         "--cluster.listen-address="],  # no cluster: it would listen on all interfaces
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    now = datetime.now(UTC)  # a live alert: Alertmanager drops ones that ended
+    topic = _topic(broker_url)
+    produce_alerts(broker_url, topic, [
+        alert_message(make_alert("m1", "medium", event_time=now, detected_at=now)),
+        alert_message(make_alert("m2", "high", user="bob", event_time=now, detected_at=now)),
+        alert_message(make_alert("m1", "critical", event_time=now, detected_at=now))])
+    bridge = Command(["bridge", "--broker", broker_url, "--topic", topic, "--from-beginning",
+                      "--alertmanager-url", f"http://127.0.0.1:{port}"], tmp_path / "bridge.log")
+    try:
+        bridge.wait_for(lambda: "delivered alert m1 (critical spike, escalated)" in bridge.log())
+        with urlopen(f"http://127.0.0.1:{port}/api/v2/alerts", timeout=5) as answer:
+            alerts = json.load(answer)
+    finally:
+        bridge.stop()
+        manager.terminate()
+        manager.wait(10)
+    assert sorted((a["labels"]["alert_id"], a["annotations"]["severity"], a["status"]["state"])
+                  for a in alerts) == [("m1", "critical", "active"), ("m2", "high", "active")]
