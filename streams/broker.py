@@ -171,6 +171,9 @@ def embedded_tansu(
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
+        # its own process group: a terminal's Ctrl-C reaches only us, and we stop it by
+        # PID after what depends on it (a worker, a demo) has stopped
+        start_new_session=True,
     )
     url = f"kafka://127.0.0.1:{port}"
     try:

@@ -25,14 +25,15 @@ from schemas.settings import bootstrap_of
 class Command:
     """``python -m tokenradar <args>``; its stdout lines collected as they come."""
 
-    def __init__(self, args: list[str], log_path: Path) -> None:
+    def __init__(self, args: list[str], log_path: Path, own_group: bool = False) -> None:
         self.log_path = log_path
         self.lines: list[str] = []
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tokenradar", *args], stdout=subprocess.PIPE,
-                stderr=log, stdin=subprocess.DEVNULL, text=True, env=env)
+                stderr=log, stdin=subprocess.DEVNULL, text=True, env=env,
+                start_new_session=own_group)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -55,10 +56,14 @@ class Command:
                                      f"{self.lines}; stderr:\n{self.log()[-4000:]}")
             time.sleep(0.1)
 
-    def stop(self) -> int:
-        """SIGTERM by PID; kill if it lingers. Returns the exit code."""
+    def stop(self, ctrl_c: bool = False) -> int:
+        """SIGTERM by PID (or, with ``own_group``, SIGINT to its process group, as Ctrl-C
+        in a terminal); kill if it lingers. Returns the exit code."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            if ctrl_c:
+                os.killpg(self.process.pid, signal.SIGINT)
+            else:
+                self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:

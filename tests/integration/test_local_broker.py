@@ -1,5 +1,5 @@
 """``tokenradar broker``: a Kafka-protocol broker on 127.0.0.1 while it runs, nothing after
-SIGTERM (the Tansu process stopped by its PID)."""
+SIGTERM or Ctrl-C (the Tansu process stopped by its PID)."""
 
 from __future__ import annotations
 
@@ -27,11 +27,13 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
-def test_broker_answers_while_running_and_is_gone_after_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ctrl_c", [False, True], ids=["sigterm", "ctrl-c"])
+def test_broker_answers_while_running_and_is_gone_after_sigterm_or_ctrl_c(
+        tmp_path: Path, ctrl_c: bool) -> None:
     port = free_port()
     address = f"127.0.0.1:{port}"
     broker = Command(["broker", "--port", str(port), "--log-file", str(tmp_path / "tansu.log")],
-                     tmp_path / "broker.log")
+                     tmp_path / "broker.log", own_group=ctrl_c)
     try:
         broker.wait_for(lambda: any("Ctrl-C stops" in line for line in broker.lines))
         assert broker_answers(address)
@@ -40,7 +42,7 @@ def test_broker_answers_while_running_and_is_gone_after_sigterm(tmp_path: Path) 
         [tansu] = _children(broker.process.pid)
         assert _running(tansu)
     finally:
-        code = broker.stop()
+        code = broker.stop(ctrl_c=ctrl_c)
     assert code == 0, broker.log()
     assert broker.lines[-1] == f"stopped the broker on {address}"
     assert not _running(tansu)
