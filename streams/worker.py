@@ -1,4 +1,5 @@
-"""Running the worker: metrics endpoint, Faust app, Faust worker without web server.
+"""Running the worker: metrics and health endpoints, Faust app, Faust worker without web
+server.
 
 ``python -m streams.worker --broker ... --input-topic ...`` runs one in this
 process (the tests and the benchmark start it so, and stop it by PID with
@@ -17,6 +18,7 @@ import faust
 from schemas import DetectorConfig, WorkerSettings
 from streams.app import create_app
 from streams.broker import BrokerUnavailable, broker_answers
+from streams.health import WorkerHealth
 from streams.metrics import WorkerMetrics
 
 
@@ -32,9 +34,11 @@ def run_worker(settings: WorkerSettings, config: DetectorConfig) -> None:
             "the right address with --broker or TOKENRADAR_BROKER (host:port[,host:port])"
         )
     metrics = WorkerMetrics()
+    health = WorkerHealth(settings.stall_seconds)
+    metrics.follow(health)
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port, settings.metrics_host)
-    app = create_app(settings, config, metrics)
+        metrics.serve(settings.metrics_port, settings.metrics_host, health)
+    app = create_app(settings, config, metrics, health)
     worker = faust.Worker(app, loglevel="warning", quiet=True)
     worker.execute_from_commandline()
 
@@ -54,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         "data-dir",
         "metrics-port",
         "metrics-host",
+        "stall-seconds",
     ):
         parser.add_argument(f"--{name}")
     parser.add_argument("--config", type=Path, help="detector configuration (TOML)")

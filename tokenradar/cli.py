@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                         ("--group-id", "TOKENRADAR_GROUP_ID"),
                         ("--partitions", "TOKENRADAR_PARTITIONS"),
                         ("--metrics-port", "TOKENRADAR_METRICS_PORT"),
-                        ("--metrics-host", "TOKENRADAR_METRICS_HOST")):
+                        ("--metrics-host", "TOKENRADAR_METRICS_HOST"),
+                        ("--stall-seconds", "TOKENRADAR_STALL_SECONDS")):
         worker.add_argument(option, help=f"also ${env}")
     worker.set_defaults(run=_worker)
 
