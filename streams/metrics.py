@@ -108,13 +108,17 @@ class WorkerMetrics:
         self.consumer_lag.set_function(lambda: health.consumer_lag)
         self.assigned_partitions.set_function(lambda: health.assigned_partitions)
 
-    def serve(self, port: int, host: str = "127.0.0.1", health: WorkerHealth | None = None) -> None:
+    def serve(
+        self, port: int, host: str = "127.0.0.1", health: WorkerHealth | None = None
+    ) -> WSGIServer:
         """Serve ``/metrics`` and, given ``health``, ``/healthz`` (liveness) and ``/readyz``
-        (readiness) on ``host`` (loopback unless told otherwise), from a daemon thread."""
+        (readiness) on ``host`` (loopback unless told otherwise), from a daemon thread;
+        ``shutdown()`` on the returned server stops it."""
         server = make_server(
             host, port, http_app(self.registry, health), _ThreadingServer, _QuietHandler
         )
         threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+        return server
 
 
 Respond = Callable[[str, list[tuple[str, str]]], Any]
