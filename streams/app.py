@@ -236,7 +236,12 @@ def create_app(
     @app.timer(interval=HEALTH_SAMPLE_SECONDS)
     async def sample_progress() -> None:
         """Tell the health watch what waits on this worker's source partitions."""
-        assigned = {tp for tp in app.consumer.assignment() if tp.topic in source_topics}
+        try:
+            assignment = app.consumer.assignment()
+        except Exception as exc:  # consumer not started or stopping: no sample this time
+            log.debug("no assignment for the health sample: %r", exc)
+            return
+        assigned = {tp for tp in assignment if tp.topic in source_topics}
         busy = bool(app.rebalancing or app.in_recovery)
         waiting = 0 if busy else await events_waiting(app.consumer, assigned, next_offsets)
         inputs = sum(tp.topic == settings.input_topic for tp in assigned)  # re-key: the same
