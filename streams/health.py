@@ -122,7 +122,8 @@ class WorkerHealth:
                     f"stalled: {self._waiting} events wait on {self._assigned} assigned "
                     f"partitions and none was processed for {stalled_for:.0f} s",
                 )
-        return Verdict(True, f"ready: {self._assigned} partitions assigned")
+        plural = "" if self._assigned == 1 else "s"
+        return Verdict(True, f"ready: {self._assigned} partition{plural} assigned")
 
     def stalled(self) -> bool:
         """Events wait and none was processed for ``stall_seconds``, or sampling stopped."""
