@@ -96,3 +96,17 @@ def test_every_bind_mounted_file_exists(compose) -> None:
             source = volume.split(":")[0]
             if source.startswith("."):
                 assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+
+
+def test_grafana_provisioning_points_at_the_compose_prometheus_and_dashboards(compose) -> None:
+    grafana = ROOT / "deploy" / "grafana"
+    (source,) = yaml.safe_load(
+        (grafana / "provisioning" / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert source["url"] == "http://prometheus:9090" and "prometheus" in compose["services"]
+    (provider,) = yaml.safe_load(
+        (grafana / "provisioning" / "dashboards" / "tokenradar.yml").read_text())["providers"]
+    mounts = dict(v.split(":")[:2] for v in compose["services"]["grafana"]["volumes"])
+    assert mounts["./deploy/grafana/dashboards"] == provider["options"]["path"]
+    dashboard = json.loads((grafana / "dashboards" / "tokenradar.json").read_text())
+    used = {panel["datasource"]["uid"] for panel in dashboard["panels"]}
+    assert used == {source["uid"]}

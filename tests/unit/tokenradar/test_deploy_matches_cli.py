@@ -35,7 +35,8 @@ def test_compose_worker_command_parses_with_the_cli(service: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["TOKENRADAR_CONFIG", "TOKENRADAR_GROUP_ID",
-                                  "TOKENRADAR_PARTITIONS", "TOKENRADAR_DATA_DIR"])
+                                  "TOKENRADAR_PARTITIONS", "TOKENRADAR_DATA_DIR",
+                                  "TOKENRADAR_STALL_SECONDS"])
 def test_compose_environment_names_real_settings(name: str) -> None:
     compose = (ROOT / "docker-compose.yml").read_text()
     assert re.search(rf"^\s+{name}:", compose, re.MULTILINE)
