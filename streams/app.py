@@ -36,7 +36,7 @@ log = logging.getLogger("tokenradar.worker")
 
 RAW: dict[str, Any] = {"value_type": bytes, "value_serializer": "raw", "key_serializer": "raw"}
 TABLE_NAME = "user-state"
-HEALTH_SAMPLE_SECONDS = 5.0
+HEALTH_SAMPLE_SECONDS = 2.0
 """How often the event loop tells :class:`WorkerHealth` what waits (and that it runs)."""
 
 

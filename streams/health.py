@@ -111,6 +111,8 @@ class WorkerHealth:
         if not alive.ok:
             return alive
         with self._lock:
+            if self._last_sample is None:
+                return Verdict(False, "starting: joining the group")
             if self._recovering:
                 return Verdict(False, "rebalancing or recovering state")
             if not self._assigned:

@@ -8,7 +8,7 @@ from typing import NamedTuple
 import pytest
 
 from streams.app import events_waiting
-from streams.health import WorkerHealth
+from streams.health import Verdict, WorkerHealth
 
 
 class Clock:
@@ -31,8 +31,13 @@ def health(clock: Clock) -> WorkerHealth:
 
 def test_starting_worker_is_alive_but_not_ready(health: WorkerHealth) -> None:
     assert health.liveness().ok
-    assert not health.readiness().ok
-    assert "no partition assigned" in health.readiness().reason
+    assert health.readiness() == Verdict(False, "starting: joining the group")
+
+
+def test_worker_without_partitions_is_not_ready(health: WorkerHealth) -> None:
+    health.observe(assigned=0, waiting=0)
+    assert health.readiness() == Verdict(
+        False, "no partition assigned (more workers than partitions?)")
 
 
 def test_events_waiting_with_none_processed_for_stall_seconds_is_a_stall(
