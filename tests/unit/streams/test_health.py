@@ -159,3 +159,11 @@ def test_a_failing_offset_query_falls_back_to_the_fetched_high_watermark() -> No
     tp = TP("in", 0)
     consumer = Broken(fetched={tp: 40}, listed={}, committed={tp: 25}, earliest={})
     assert asyncio.run(events_waiting(consumer, [tp], {})) == 15
+
+
+def test_module_example_runs() -> None:
+    import doctest
+
+    import streams.health
+
+    assert doctest.testmod(streams.health).failed == 0
