@@ -166,4 +166,5 @@ def test_module_example_runs() -> None:
 
     import streams.health
 
-    assert doctest.testmod(streams.health).failed == 0
+    result = doctest.testmod(streams.health)
+    assert result.attempted and not result.failed
