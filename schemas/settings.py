@@ -51,6 +51,11 @@ class WorkerSettings(BaseModel):
     metrics_host: str = Field(
         "127.0.0.1", description="Address /metrics listens on; 0.0.0.0 inside a container."
     )
+    stall_seconds: Annotated[float, Field(gt=0)] = Field(
+        60.0,
+        description="Events waiting on assigned partitions with none processed for this "
+        "long make the worker stalled: /readyz answers 503, tokenradar_stalled is 1.",
+    )
 
     @field_validator("broker")
     @classmethod

@@ -15,9 +15,11 @@ Topics (``n`` = partitions of the input topic):
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import time
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,12 +29,15 @@ from detectors import ScoringEngine
 from schemas import DetectorConfig, WorkerSettings
 from streams.batch import DecodedStates, Received, partition_for, process_batch, routing_of
 from streams.broker import create_topics, partition_count
+from streams.health import WorkerHealth
 from streams.metrics import WorkerMetrics
 
 log = logging.getLogger("tokenradar.worker")
 
 RAW: dict[str, Any] = {"value_type": bytes, "value_serializer": "raw", "key_serializer": "raw"}
 TABLE_NAME = "user-state"
+HEALTH_SAMPLE_SECONDS = 2.0
+"""How often the event loop tells :class:`WorkerHealth` what waits (and that it runs)."""
 
 
 class RoutedTable(faust.Table[bytes, bytes]):
@@ -112,11 +117,16 @@ def faust_options(settings: WorkerSettings, partitions: int) -> dict[str, Any]:
 
 
 def create_app(
-    settings: WorkerSettings, config: DetectorConfig, metrics: WorkerMetrics | None = None
+    settings: WorkerSettings,
+    config: DetectorConfig,
+    metrics: WorkerMetrics | None = None,
+    health: WorkerHealth | None = None,
 ) -> faust.App:
     """The worker's Faust app; topics are created here, before Faust starts."""
     partitions = prepare_topics(settings)
     metrics = WorkerMetrics() if metrics is None else metrics
+    health = WorkerHealth(settings.stall_seconds) if health is None else health
+    next_offsets: dict[tuple[str, int], int] = {}  # per source partition, in this process
     engine = ScoringEngine(config)
     decoded = DecodedStates()
     app = faust.App(settings.group_id, **faust_options(settings, partitions))
@@ -156,8 +166,7 @@ def create_app(
         for key in deferred:
             table[key] = states[key]
 
-    @app.agent(sources, name="score-token-usage")
-    async def score_token_usage(stream: faust.StreamT[bytes]) -> None:
+    async def score_batches(stream: faust.StreamT[bytes]) -> None:
         """Take a batch, hand it to the core, store state, publish, dead-letter."""
         batches = stream.take_events(  # type: ignore[attr-defined]  # missing from Faust's stubs
             settings.batch_size, within=settings.batch_seconds
@@ -210,6 +219,36 @@ def create_app(
             metrics.batch_events.observe(len(batch))
             metrics.batch_seconds.observe(time.perf_counter() - started)
             metrics.last_event_seconds.set_to_current_time()
+            for message in messages:
+                source = (message.topic, message.partition)
+                next_offsets[source] = max(next_offsets.get(source, 0), message.offset + 1)
+            health.processed()
+
+    @app.agent(sources, name="score-token-usage")
+    async def score_token_usage(stream: faust.StreamT[bytes]) -> None:
+        """Score every batch; an error that escapes makes the worker unhealthy (/healthz),
+        since Faust then leaves the process up with nothing processed any more."""
+        try:
+            await score_batches(stream)
+        except Exception as error:
+            health.agent_crashed(error)
+            raise
+
+    source_topics = {settings.input_topic, rekey_topic_name(settings)}
+
+    @app.timer(interval=HEALTH_SAMPLE_SECONDS)
+    async def sample_progress() -> None:
+        """Tell the health watch what waits on this worker's source partitions."""
+        try:
+            assignment = app.consumer.assignment()
+        except Exception as exc:  # consumer not started or stopping: no sample this time
+            log.debug("no assignment for the health sample: %r", exc)
+            return
+        assigned = {tp for tp in assignment if tp.topic in source_topics}
+        busy = bool(app.rebalancing or app.in_recovery)
+        waiting = 0 if busy else await events_waiting(app.consumer, assigned, next_offsets)
+        inputs = sum(tp.topic == settings.input_topic for tp in assigned)  # re-key: the same
+        health.observe(inputs, waiting, recovering=busy)
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # Faust stub too narrow
     def hold_input_until_seeked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -234,8 +273,13 @@ def create_app(
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # Faust stub too narrow
     def forget_decoded_states(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-        """Keep decoded only what this worker holds now: the rest is decoded when needed."""
+        """Keep decoded only what this worker holds now: the rest is decoded when needed.
+
+        Offsets processed are forgotten too: a partition that comes back may have been
+        processed further by another worker (its committed offset then says how far).
+        """
         decoded.forget()
+        next_offsets.clear()
 
     ready_logged = False
 
@@ -255,6 +299,47 @@ def create_app(
             )
 
     return app
+
+
+async def events_waiting(
+    consumer: Any, partitions: Collection[Any], next_offsets: Mapping[tuple[str, int], int]
+) -> int:
+    """Events past the next offset to process, summed over ``partitions``.
+
+    The next offset is the one after the last processed here, else the group's committed
+    offset, else the partition's first. The high watermark is the larger of the last
+    fetch's (stale when the consumer stopped fetching) and ListOffsets "latest" (low on
+    Tansu, which answers the last batch's first offset + 1): never above the truth.
+    """
+    if not partitions:
+        return 0
+    listed: Mapping[Any, int] = {}
+    first: Mapping[Any, int] = {}
+    committed = consumer._committed_offset  # Faust 0.15's own record of commits
+    unknown = [
+        tp for tp in partitions
+        if (tp.topic, tp.partition) not in next_offsets and committed.get(tp) is None
+    ]  # fmt: skip
+    # A failed or slow query falls back to what is known: sampling must never raise,
+    # or the samples stop and the worker would read as a blocked event loop.
+    try:
+        listed = await asyncio.wait_for(consumer.highwaters(*partitions), HEALTH_SAMPLE_SECONDS)
+        if unknown:
+            first = await asyncio.wait_for(
+                consumer.earliest_offsets(*unknown), HEALTH_SAMPLE_SECONDS
+            )
+    except Exception as exc:  # any client error: keep the fetch's figures
+        log.debug("could not list offsets for the health sample: %r", exc)
+    waiting = 0
+    for tp in partitions:
+        high = max(consumer.highwater(tp) or 0, listed.get(tp) or 0)
+        start = next_offsets.get((tp.topic, tp.partition))
+        if start is None:
+            start = committed.get(tp)
+        if start is None:
+            start = first.get(tp, 0)
+        waiting += max(0, high - start)
+    return waiting
 
 
 def _count(

@@ -1,4 +1,5 @@
-"""The worker's Prometheus metrics, in one object over an explicit registry.
+"""The worker's Prometheus metrics, in one object over an explicit registry, and the
+HTTP server for them and the health probes.
 
 Labels are bounded sets (outcomes, kinds, severities, error types): never a user
 id, whose cardinality would grow without limit.
@@ -6,11 +7,23 @@ id, whose cardinality would grow without limit.
 
 from __future__ import annotations
 
-from typing import get_args
+import threading
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any, get_args
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    make_wsgi_app,
+)
 
 from schemas import AnomalyKind, Severity
+from streams.health import Verdict, WorkerHealth
 
 OUTCOMES = ("scored", "duplicate", "rekeyed", "dead_lettered")
 """Every input message ends in exactly one of these; their sum is the messages read."""
@@ -74,6 +87,24 @@ class WorkerMetrics:
             "Wall-clock time the last batch finished; shows a stalled worker.",
             registry=self.registry,
         )
+        self.stalled = Gauge(
+            "tokenradar_stalled",
+            "1 when events wait on assigned partitions and none was processed for "
+            "stall_seconds (or the event loop stopped); else 0.",
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "tokenradar_consumer_lag",
+            "Events waiting on this worker's assigned input and re-key partitions (high "
+            "watermark minus next offset to process), at the last sample.",
+            registry=self.registry,
+        )
+        self.assigned_partitions = Gauge(
+            "tokenradar_assigned_partitions",
+            "Input partitions assigned to this worker.",
+            registry=self.registry,
+        )
+        ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, CPU, fds
         for outcome in OUTCOMES:  # export zeros, so "nothing dead-lettered" is visible
             self.events.labels(outcome)
         for kind in AnomalyKind:  # and so both alert counters can be added up in PromQL
@@ -81,6 +112,61 @@ class WorkerMetrics:
                 self.alerts.labels(kind, severity)
                 self.escalations.labels(kind, severity)
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> None:
-        """Expose ``/metrics`` on ``host`` (loopback unless told otherwise)."""
-        start_http_server(port, addr=host, registry=self.registry)
+    def follow(self, health: WorkerHealth) -> None:
+        """Read the stall gauges from ``health`` at each scrape, so they stay true even
+        when the event loop is blocked."""
+        self.stalled.set_function(lambda: float(health.stalled()))
+        self.consumer_lag.set_function(lambda: health.consumer_lag)
+        self.assigned_partitions.set_function(lambda: health.assigned_partitions)
+
+    def serve(
+        self, port: int, host: str = "127.0.0.1", health: WorkerHealth | None = None
+    ) -> WSGIServer:
+        """Serve ``/metrics`` and, given ``health``, ``/healthz`` (liveness) and ``/readyz``
+        (readiness) on ``host`` (loopback unless told otherwise), from a daemon thread;
+        ``shutdown()`` on the returned server stops it."""
+        server = make_server(
+            host, port, http_app(self.registry, health), _ThreadingServer, _QuietHandler
+        )
+        threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+        return server
+
+
+Respond = Callable[[str, list[tuple[str, str]]], Any]
+
+
+def http_app(registry: CollectorRegistry, health: WorkerHealth | None) -> Callable[..., Any]:
+    """A WSGI app: ``/metrics``; ``/healthz`` and ``/readyz`` answer 200 or 503 with the
+    reason as plain text; any other path is 404 (a probe on a typo'd path must fail)."""
+    metrics = make_wsgi_app(registry)
+    probes: dict[str, Callable[[], Verdict]] = {}
+    if health is not None:
+        probes = {"/healthz": health.liveness, "/readyz": health.readiness}
+
+    def app(environ: dict[str, Any], respond: Respond) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        if path == "/metrics":
+            return metrics(environ, respond)  # type: ignore[no-any-return]
+        if path in probes:
+            verdict = probes[path]()
+            status = "200 OK" if verdict.ok else "503 Service Unavailable"
+            return _text(respond, status, verdict.reason)
+        return _text(respond, "404 Not Found", f"no {path}: try /metrics, /healthz, /readyz")
+
+    return app
+
+
+def _text(respond: Respond, status: str, body: str) -> list[bytes]:
+    data = (body + "\n").encode()
+    respond(status, [("Content-Type", "text/plain; charset=utf-8"),
+                     ("Content-Length", str(len(data)))])
+    return [data]
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a slow scrape never holds up the worker's exit
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes come every few seconds: logging each would drown the worker's log."""

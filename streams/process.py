@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.error import URLError
+from urllib.error import HTTPError, URLError
 from urllib.request import urlopen
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -58,6 +58,16 @@ class WorkerProcess:
             for family in text_string_to_metric_families(text.decode())
             for sample in family.samples
         }
+
+    def probe(self, path: str) -> tuple[int, str]:
+        """``GET path`` on the metrics port: (HTTP status, body); (0, reason) if no answer."""
+        try:
+            with urlopen(f"http://127.0.0.1:{self.metrics_port}{path}", timeout=2) as answer:
+                return answer.status, answer.read().decode()
+        except HTTPError as error:
+            return error.code, error.read().decode()
+        except (URLError, OSError) as error:
+            return 0, str(error)
 
     def events(self, outcome: str) -> float:
         return self.metrics().get(("tokenradar_events_total", (("outcome", outcome),)), 0.0)

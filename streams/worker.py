@@ -1,4 +1,5 @@
-"""Running the worker: metrics endpoint, Faust app, Faust worker without web server.
+"""Running the worker: metrics and health endpoints, Faust app, Faust worker without web
+server.
 
 ``python -m streams.worker --broker ... --input-topic ...`` runs one in this
 process (the tests and the benchmark start it so, and stop it by PID with
@@ -18,6 +19,7 @@ import faust
 from schemas import DetectorConfig, WorkerSettings
 from streams.app import create_app
 from streams.broker import BrokerUnavailable, broker_answers
+from streams.health import WorkerHealth
 from streams.metrics import WorkerMetrics
 
 
@@ -33,9 +35,11 @@ def run_worker(settings: WorkerSettings, config: DetectorConfig) -> None:
             "the right address with --broker or TOKENRADAR_BROKER (host:port[,host:port])"
         )
     metrics = WorkerMetrics()
+    health = WorkerHealth(settings.stall_seconds)
+    metrics.follow(health)
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port, settings.metrics_host)
-    app = create_app(settings, config, metrics)
+        metrics.serve(settings.metrics_port, settings.metrics_host, health)
+    app = create_app(settings, config, metrics, health)
     # loglevel "info" also turns off Faust's terminal spinner; the levels are set below.
     worker = faust.Worker(app, loglevel="info", quiet=True,
                           logging_config=logging_config(colour=sys.stdout.isatty()))
@@ -78,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         "data-dir",
         "metrics-port",
         "metrics-host",
+        "stall-seconds",
     ):
         parser.add_argument(f"--{name}")
     parser.add_argument("--config", type=Path, help="detector configuration (TOML)")

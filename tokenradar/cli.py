@@ -65,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
             ("--partitions", "TOKENRADAR_PARTITIONS",
              "partitions of topics this worker creates"),
             ("--metrics-port", "TOKENRADAR_METRICS_PORT", "Prometheus /metrics port, 0 for none"),
-            ("--metrics-host", "TOKENRADAR_METRICS_HOST", "address /metrics listens on")):
+            ("--metrics-host", "TOKENRADAR_METRICS_HOST", "address /metrics listens on"),
+            ("--stall-seconds", "TOKENRADAR_STALL_SECONDS",
+             "seconds without progress while events wait before the worker reports a stall")):
         # Not parsed into a default, so $TOKENRADAR_* still wins over the default.
         worker.add_argument(option, default=argparse.SUPPRESS,
                             help=f"{text}; also ${env} (default: {_setting_default(option)})")

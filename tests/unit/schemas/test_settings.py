@@ -72,3 +72,11 @@ def test_malformed_broker_urls_are_rejected_saying_the_form(url: str) -> None:
 def test_unknown_setting_is_rejected() -> None:
     with pytest.raises(ValidationError):
         WorkerSettings(brokers="a:1")  # type: ignore[call-arg]
+
+
+def test_stall_seconds_defaults_to_a_minute_and_comes_from_the_environment() -> None:
+    assert WorkerSettings.from_sources({}, environ={}).stall_seconds == 60
+    settings = WorkerSettings.from_sources({}, environ={"TOKENRADAR_STALL_SECONDS": "15"})
+    assert settings.stall_seconds == 15
+    with pytest.raises(ValidationError, match="stall_seconds"):
+        WorkerSettings.from_sources({"stall_seconds": "0"}, environ={})

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from schemas import WorkerSettings
 from tokenradar.cli import _parser
@@ -14,17 +15,17 @@ from tokenradar.cli import _parser
 ROOT = Path(__file__).parents[3]
 
 
-def _json_list(text: str, key: str) -> list[str]:
+def _json_list(text: str, key: str, indent: str = r"\s*") -> list[str]:
     """A one-line ``key: ["a", "b"]`` / ``KEY ["a"]`` value, which is JSON in YAML and Docker."""
-    match = re.search(rf"^\s*{key}:?\s+(\[.*\])\s*$", text, re.MULTILINE)
+    match = re.search(rf"^{indent}{key}:?\s+(\[.*\])\s*$", text, re.MULTILINE)
     assert match, f"no one-line {key} list"
     return list(json.loads(match.group(1)))
 
 
-def test_compose_worker_command_parses_with_the_cli() -> None:
-    compose = (ROOT / "docker-compose.yml").read_text()
-    worker = compose[compose.index("\n  worker:"):]
-    command = _json_list(worker, "command")
+@pytest.mark.parametrize("service", ["worker-1", "worker-2"])
+def test_compose_worker_command_parses_with_the_cli(service: str) -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    command = compose["services"][service]["command"]
     args = _parser().parse_args(command)
     assert command[0] == "worker"
     settings = WorkerSettings.from_sources(
@@ -34,7 +35,8 @@ def test_compose_worker_command_parses_with_the_cli() -> None:
 
 
 @pytest.mark.parametrize("name", ["TOKENRADAR_CONFIG", "TOKENRADAR_GROUP_ID",
-                                  "TOKENRADAR_PARTITIONS", "TOKENRADAR_DATA_DIR"])
+                                  "TOKENRADAR_PARTITIONS", "TOKENRADAR_DATA_DIR",
+                                  "TOKENRADAR_STALL_SECONDS"])
 def test_compose_environment_names_real_settings(name: str) -> None:
     compose = (ROOT / "docker-compose.yml").read_text()
     assert re.search(rf"^\s+{name}:", compose, re.MULTILINE)
@@ -44,6 +46,6 @@ def test_compose_environment_names_real_settings(name: str) -> None:
 def test_dockerfile_runs_the_worker_through_the_tokenradar_command() -> None:
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     assert _json_list(dockerfile, "ENTRYPOINT") == ["tokenradar"]
-    command = _json_list(dockerfile, "CMD")
+    command = _json_list(dockerfile, "CMD", indent="")  # not HEALTHCHECK's indented CMD
     assert command == ["worker"]
     _parser().parse_args(command)

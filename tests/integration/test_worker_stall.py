@@ -1,0 +1,72 @@
+"""A stall on a real broker: the broker freezes mid-stream (SIGSTOP), events wait and
+none is processed, so the worker turns stalled; once it thaws (SIGCONT), it recovers.
+
+Uses a broker of its own (embedded Tansu), whichever broker the other tests use:
+freezing a shared one would stall them too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from pathlib import Path
+
+import pytest
+from worker_harness import PARTITIONS, SESSION_TIMEOUT_SECONDS, encode, producer, steady_usage
+
+from streams.broker import create_topics, embedded_tansu
+from streams.process import WorkerProcess, wait_until
+
+pytestmark = pytest.mark.integration
+
+STALL_SECONDS = 4
+
+
+def child_pid_listening_on(url: str) -> int:
+    """The PID of this process's child started with ``url``'s port (the Tansu we started)."""
+    port = url.rsplit(":", 1)[1]
+    me = os.getpid()
+    children = Path(f"/proc/{me}/task/{me}/children").read_text().split()
+    (pid,) = [int(child) for child in children
+              if f"127.0.0.1:{port}" in Path(f"/proc/{child}/cmdline").read_text()]
+    return pid
+
+
+def stalled(worker: WorkerProcess) -> float | None:
+    return worker.metrics().get(("tokenradar_stalled", ()))
+
+
+def test_frozen_broker_turns_the_worker_stalled_and_thawed_it_recovers(tmp_path: Path):
+    with embedded_tansu() as url:
+        broker_pid = child_pid_listening_on(url)
+        tag = uuid.uuid4().hex[:10]
+        topic = f"usage-{tag}"
+        create_topics(url, [topic], PARTITIONS)
+        send = producer(url)
+        events = [e for user in range(50) for e in steady_usage(f"user-{user}", count=100)]
+        for event in events:
+            send.send(topic, key=b"platform", value=encode(event))
+        send.flush()
+        send.close()
+
+        options = {"broker": url, "input-topic": topic, "alerts-topic": f"alerts-{tag}",
+                   "dlq-topic": f"dlq-{tag}", "group-id": f"tokenradar-{tag}",
+                   "session-timeout-seconds": str(SESSION_TIMEOUT_SECONDS),
+                   "data-dir": str(tmp_path / "faust-data"),
+                   "stall-seconds": str(STALL_SECONDS)}
+        with WorkerProcess(options, tmp_path / "worker.log") as worker:
+            wait_until(lambda: worker.events("scored") > 0, 60, worker.describe)
+            os.kill(broker_pid, signal.SIGSTOP)
+            try:
+                wait_until(lambda: stalled(worker) == 1, 30, worker.describe)
+                status, reason = worker.probe("/readyz")
+                assert status == 503 and reason.startswith("stalled: "), reason
+                assert worker.probe("/healthz") == (200, "alive\n")  # a stall is no crash
+                assert worker.events("scored") < len(events)
+            finally:
+                os.kill(broker_pid, signal.SIGCONT)
+
+            wait_until(lambda: worker.events("scored") >= len(events), 90, worker.describe)
+            wait_until(lambda: worker.probe("/readyz")[0] == 200 and stalled(worker) == 0,
+                       30, worker.describe)
