@@ -14,7 +14,8 @@ seconds out of order, so once every origin has sent an event later than ``t +
 window``, nothing before ``t`` is still to come. The release order is then the same
 whatever the origins' relative pace, only the release times differ. An event earlier
 than what was already released is *late*: scored at once, in arrival order, and
-counted; never dropped.
+counted; never dropped. (An origin is known from its first event on: if the others
+ran more than a window ahead before it showed up, its first events are late.)
 
 Pure data: no clock, no I/O. The worker keeps the buffer in its changelog-backed
 table (:meth:`ReorderBuffer.to_bytes`), so a crash loses no held event.
