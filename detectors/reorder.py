@@ -26,17 +26,13 @@ from __future__ import annotations
 import heapq
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import TokenUsageEvent, parse_event
 
 CODEC_VERSION = 1
-STALE_ORIGIN_SECONDS = 6 * 3600.0
-"""An origin whose newest event is this far (event time) behind the routing key's newest
-stops holding it back: a producer that switched to keyed messages, or a partition that
-no longer carries this key, must not hold its events for good."""
 
 
 @dataclass(order=True, slots=True)
@@ -54,6 +50,8 @@ class Released:
     """An event let out of the buffer; ``late`` if events after it were out before."""
 
     event: TokenUsageEvent
+    raw: str
+    """The event as it arrived (JSON), to dead-letter it unchanged if scoring fails."""
     late: bool = False
 
 
@@ -87,25 +85,38 @@ class ReorderBuffer:
     held: list[Held] = field(default_factory=list)
     """A heap, earliest first."""
 
-    def add(self, event: TokenUsageEvent, raw: str, origin: str) -> list[Released]:
-        """Take one arrival; return what it lets out, in order (the event itself if late)."""
+    def add(self, event: TokenUsageEvent, raw: str, origin: str,
+            progress: Mapping[str, float] | None = None) -> list[Released]:
+        """Take one arrival; return what it lets out, in order (the event itself if late).
+
+        ``progress``: the origins delivering now, with the newest event time each
+        delivered for any routing key that shares this key's place (the worker's
+        partition): it makes every origin known before its first event of this key,
+        moves the key on with them, and leaves out an origin that stopped (a producer
+        that switched to keyed messages). Without it, every origin this key heard from
+        counts (replay: the file, its only origin).
+        """
         time = event.epoch_seconds
         if time > self.newest.get(origin, -math.inf):
             self.newest[origin] = time
         if time < self.frontier:
-            return [Released(event, late=True)]
+            return [Released(event, raw, late=True)]
         heapq.heappush(self.held, Held(time, event.event_id, raw, event))
-        newest = max(self.newest.values())
-        live = [t for t in self.newest.values() if t >= newest - STALE_ORIGIN_SECONDS]
-        self.frontier = max(self.frontier, min(live) - self.window)
+        if progress is None:
+            reached = min(self.newest.values())
+        else:
+            reached = min(max(at, self.newest.get(other, -math.inf))
+                          for other, at in progress.items())
+        self.frontier = max(self.frontier, reached - self.window)
         released = []
         while self.held and self.held[0].time < self.frontier:
-            released.append(Released(heapq.heappop(self.held).event))
+            held = heapq.heappop(self.held)
+            released.append(Released(held.event, held.raw))
         return released
 
     def flush(self) -> list[Released]:
         """Let everything out, in order: the input ended (replay) or went quiet (worker)."""
-        released = [Released(held.event) for held in sorted(self.held)]
+        released = [Released(held.event, held.raw) for held in sorted(self.held)]
         if released:
             self.frontier = max(self.frontier, released[-1].event.epoch_seconds)
         self.held.clear()

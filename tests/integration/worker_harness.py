@@ -16,6 +16,8 @@ from streams.process import WorkerProcess
 
 PARTITIONS = 4
 SESSION_TIMEOUT_SECONDS = 6  # Tansu forms a group after half of it: keeps tests short
+QUIET_FLUSH_SECONDS = 2
+"""The held events of a routing key quiet this long are scored: the tests' last events."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Worker(WorkerProcess):
                 "dlq-topic": topics.dlq,
                 "group-id": topics.group,
                 "session-timeout-seconds": str(SESSION_TIMEOUT_SECONDS),
+                "quiet-flush-seconds": str(QUIET_FLUSH_SECONDS),
                 "data-dir": str(log_path.parent / "faust-data"),
             },
             log_path,

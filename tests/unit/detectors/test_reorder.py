@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from detectors.reorder import STALE_ORIGIN_SECONDS, Released, ReorderBuffer
+from detectors.reorder import Released, ReorderBuffer
 from schemas import TokenUsageEvent
 
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
@@ -103,12 +103,24 @@ def test_the_order_does_not_depend_on_how_origins_interleave() -> None:
         assert not any(item.late for item in released)
 
 
-def test_an_origin_far_behind_stops_holding_the_others_back() -> None:
+def test_an_origin_known_from_other_keys_holds_this_one_until_it_delivers() -> None:
     buffer = ReorderBuffer(WINDOW)
-    buffer.add(*_event(0, 0), "quiet")
-    assert buffer.add(*_event(10, 1), "busy") == []
-    released = buffer.add(*_event(STALE_ORIGIN_SECONDS + 60, 2), "busy")
-    assert _ids(released) == ["e0000", "e0001"]
+    progress = {"0": 0.0, "1": 0.0}  # both origins delivered other keys' events from 0 s
+    start = _event(0, 0)[0].epoch_seconds
+    assert buffer.add(*_event(10, 0), "0", progress) == []
+    progress["0"] = start + 900.0  # origin 0 went on with other keys; 1 is still at 0 s
+    assert buffer.add(*_event(900, 1), "0", progress) == []
+    progress["1"] = start + 500.0
+    released = buffer.add(*_event(500, 2), "1", progress)
+    assert _ids(released) == ["e0000"]  # before 500 - 120; the others may still come
+
+
+def test_an_origin_that_stopped_no_longer_holds_the_others() -> None:
+    buffer = ReorderBuffer(WINDOW)
+    start = _event(0, 0)[0].epoch_seconds
+    buffer.add(*_event(0, 0), "0", {"0": start, "1": start})
+    released = buffer.add(*_event(300, 1), "0", {"0": start + 300})  # "1" went silent
+    assert _ids(released) == ["e0000"]
 
 
 def test_a_stored_and_loaded_buffer_releases_the_same_events() -> None:
