@@ -31,9 +31,10 @@ class Topics:
 class Worker(WorkerProcess):
     """A worker on a test's fresh topics and group, with a short session timeout."""
 
-    def __init__(self, broker_url: str, topics: Topics, log_path: Path) -> None:
+    def __init__(self, broker_url: str, topics: Topics, log_path: Path,
+                 config: Path | None = None) -> None:
         super().__init__(
-            {
+            ({"config": str(config)} if config is not None else {}) | {
                 "broker": broker_url,
                 "input-topic": topics.input,
                 "alerts-topic": topics.alerts,
