@@ -70,11 +70,11 @@ class ReorderBuffer:
     >>> buffer = ReorderBuffer(window=60.0)
     >>> [r.event.event_id for e in (at(0, 1), at(30, 3), at(10, 2), at(100, 4))
     ...  for r in buffer.add(*e, origin="file")]
-    ['e1', 'e2']
+    ['e1', 'e2', 'e3']
     >>> [(r.event.event_id, r.late) for r in buffer.add(*at(5, 0), origin="file")]
     [('e0', True)]
     >>> [r.event.event_id for r in buffer.flush()]
-    ['e3', 'e4']
+    ['e4']
     """
 
     window: float
