@@ -249,6 +249,8 @@ def create_app(
         a rebalance count as arrived when first seen here.
         """
         nonlocal rescan
+        if app.rebalancing:  # partitions are moving: flush once they settled
+            return
         if rescan:
             rescan = False
             now = time.monotonic()

@@ -75,6 +75,10 @@ class WorkerProcess:
         """Events scored: in order, or late (after later events of their routing key)."""
         return self.events("scored") + self.events("late")
 
+    def held(self) -> float:
+        """Events waiting in reorder buffers, not yet scored."""
+        return self.metrics().get(("tokenradar_held_events", ()), 0.0)
+
     def wait_for_scored(self, count: int, timeout_s: float = 60) -> None:
         wait_until(lambda: self.scored() >= count, timeout_s, self.describe)
 

@@ -31,8 +31,9 @@ def topics(broker_url: str) -> Topics:
 def start_worker(broker_url: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(topics: Topics, config: Path | None = None) -> Worker:
-        worker = Worker(broker_url, topics, tmp_path / f"worker-{len(started)}.log", config)
+    def start(topics: Topics, config: Path | None = None, **options: float) -> Worker:
+        worker = Worker(broker_url, topics, tmp_path / f"worker-{len(started)}.log", config,
+                        **options)
         started.append(worker)
         return worker
 

@@ -32,7 +32,8 @@ class Worker(WorkerProcess):
     """A worker on a test's fresh topics and group, with a short session timeout."""
 
     def __init__(self, broker_url: str, topics: Topics, log_path: Path,
-                 config: Path | None = None) -> None:
+                 config: Path | None = None,
+                 quiet_flush_seconds: float = QUIET_FLUSH_SECONDS) -> None:
         super().__init__(
             ({"config": str(config)} if config is not None else {}) | {
                 "broker": broker_url,
@@ -41,7 +42,7 @@ class Worker(WorkerProcess):
                 "dlq-topic": topics.dlq,
                 "group-id": topics.group,
                 "session-timeout-seconds": str(SESSION_TIMEOUT_SECONDS),
-                "quiet-flush-seconds": str(QUIET_FLUSH_SECONDS),
+                "quiet-flush-seconds": str(quiet_flush_seconds),
                 "data-dir": str(log_path.parent / "faust-data"),
             },
             log_path,

@@ -172,3 +172,12 @@ def test_forgotten_states_are_decoded_afresh() -> None:
     loaded = decoded.user(b"core\x1fana", raw, engine, "ana")
     assert loaded is not mine
     assert loaded.to_bytes() == raw
+
+
+def test_an_origin_silent_for_the_idle_time_stops_holding_the_others() -> None:
+    progress = OriginProgress(idle_seconds=10.0)
+    reached = progress.see(0, "1", 100.0, now=0.0, expected=("0", "1"))
+    assert reached == {"0": float("-inf"), "1": 100.0}  # "0" expected: it holds everything
+    assert progress.see(0, "1", 200.0, now=5.0) == {"0": float("-inf"), "1": 200.0}
+    assert progress.see(0, "1", 300.0, now=11.0) == {"1": 300.0}  # "0" silent for 11 s
+    assert progress.see(0, "0", 250.0, now=12.0) == {"0": 250.0, "1": 300.0}
