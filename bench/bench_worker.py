@@ -41,6 +41,7 @@ from streams.publish import produce_events
 REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = 4
 BATCH_SIZE, BATCH_SECONDS, SESSION_TIMEOUT = 1000, 0.2, 6.0
+QUIET_FLUSH_SECONDS = 0.5
 
 
 def synthetic_events(count: int, users: int, seed: int = 1) -> list[dict[str, object]]:
@@ -173,6 +174,8 @@ def main() -> None:
              "--dlq-topic", f"bench-dlq-{tag}", "--group-id", f"bench-worker-{tag}",
              "--batch-size", str(BATCH_SIZE), "--batch-seconds", str(BATCH_SECONDS),
              "--session-timeout-seconds", str(SESSION_TIMEOUT), "--data-dir", tmp,
+             # the last reorder window's events are scored once the input went quiet
+             "--quiet-flush-seconds", str(QUIET_FLUSH_SECONDS),
              "--metrics-port", str(port)],
             port, args.events, Path(tmp) / "worker.log",
         )  # fmt: skip

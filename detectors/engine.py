@@ -121,7 +121,9 @@ class ScoringEngine:
     def score_event(self, state: UserState, event: TokenUsageEvent, detected_at: datetime,
                     team_state: TeamState | None = None) -> EventScore:
         """Score ``event`` against the user's ``state`` (and their team's), then learn."""
-        if state.seen_before(event.event_id, self.config.scoring.dedupe_event_ids):
+        scoring = self.config.scoring
+        if state.seen.seen_before(event.event_id, event.epoch_seconds,
+                                  scoring.dedupe_horizon_days, scoring.dedupe_event_ids):
             return EventScore(score=0.0, duplicate=True)
         if event.team is not None:
             state.team = event.team

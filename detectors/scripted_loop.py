@@ -31,6 +31,10 @@ HUMAN_GAP_DENSITY = 2.5
 TIMING_PRECISION = 0.01
 """Gaps closer than this share of the period count as this close: clocks and networks
 blur timing, so a closer gap is no rarer."""
+NEAR_BEAT = 2.0
+"""A gap off the period by up to this many times ``max_jitter`` keeps an established run
+without counting: timestamps taken when a response ends jitter by a few seconds, and
+one such gap must not restart a loop's evidence."""
 MIN_PERIOD_SECONDS = 1.0
 NEAR_CONSTANT_LOG_STD = 0.05
 MAX_BEATS_PER_GAP = 3
@@ -118,13 +122,15 @@ class ScriptedLoopDetector(Detector):
         most_beats = MAX_BEATS_PER_GAP if slot.regular_in_a_row >= ESTABLISHED else 1
         deviation = abs(gap - beats * period) / period if beats else 1.0
         on_beat = 1 <= beats <= most_beats and deviation <= config.max_jitter
+        near_beat = (slot.regular_in_a_row >= ESTABLISHED and 1 <= beats <= most_beats
+                     and deviation <= NEAR_BEAT * config.max_jitter)
         if on_beat and beats == 1:
             slot.regular_in_a_row += 1
             slot.repeats += observation.repeated
             slot.decades -= math.log10(min(HUMAN_REGULAR_GAP_PROBABILITY, HUMAN_GAP_DENSITY
                                            * max(deviation, TIMING_PRECISION)))
             slot.period.update(gap)
-        elif not on_beat:
+        elif not on_beat and not near_beat:
             slot.restart(time)
             slot.period.update(gap)
         # A gap of a few whole periods (a beat missed, or its request arrived late) keeps

@@ -47,7 +47,16 @@ class ScoringConfig(_Section):
         240, description="One incident, one alert: a user+kind alerts again after this quiet time."
     )
     dedupe_event_ids: Annotated[int, Field(ge=0, le=4096)] = Field(
-        64, description="How many recent event ids per user are remembered to drop duplicates."
+        384, description="Most event ids remembered per user to drop redelivered duplicates "
+        "(within dedupe_horizon_days; beyond it, the oldest days are forgotten first).",
+    )
+    dedupe_horizon_days: Annotated[int, Field(ge=1, le=60)] = Field(
+        7, description="A redelivered event is recognised as a duplicate up to this many days "
+        "after the user's newest event.",
+    )
+    reorder_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(
+        120, description="Events of a routing key (team, else user) are held this long, in "
+        "event time, and scored in event-time order; later ones are scored as late.",
     )
 
 

@@ -41,6 +41,10 @@ class WorkerSettings(BaseModel):
     batch_seconds: Annotated[float, Field(gt=0)] = Field(
         0.2, description="Longest wait to fill a batch before scoring what arrived."
     )
+    quiet_flush_seconds: Annotated[float, Field(gt=0)] = Field(
+        10.0, description="Wall-clock seconds without a new event after which a routing "
+        "key's held events (see scoring.reorder_seconds) are scored, in order.",
+    )
     session_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
         10.0, description="Kafka consumer session timeout; also how fast a group forms."
     )

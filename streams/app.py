@@ -6,9 +6,9 @@ codecs, never pickle), table values are the detectors' own state codec.
 Topics (``n`` = partitions of the input topic):
 
 - input (``token-usage``), alerts, dead letters;
-- ``<group>-<input>-by-user``: events read from a partition other than their
-  routing key's (team, else user id), forwarded with key = routing key; ``n``
-  partitions;
+- ``<group>-<input>-by-user``: events not keyed by their routing key (team, else
+  user id) or read from a partition other than its, forwarded with key = routing
+  key and the input partition they came from as a header; ``n`` partitions;
 - ``<group>-user-state-changelog``: Faust's changelog of the table; ``n``
   partitions, each record in its routing key's partition (:class:`RoutedTable`).
 """
@@ -27,7 +27,18 @@ import faust
 
 from detectors import ScoringEngine
 from schemas import DetectorConfig, WorkerSettings
-from streams.batch import DecodedStates, Received, partition_for, process_batch, routing_of
+from streams.batch import (
+    ORIGIN_HEADER,
+    BatchOutcome,
+    DecodedStates,
+    OriginProgress,
+    Received,
+    buffered_routing,
+    flush_routes,
+    partition_for,
+    process_batch,
+    routing_of,
+)
 from streams.broker import create_topics, partition_count
 from streams.health import WorkerHealth
 from streams.metrics import WorkerMetrics
@@ -129,6 +140,7 @@ def create_app(
     next_offsets: dict[tuple[str, int], int] = {}  # per source partition, in this process
     engine = ScoringEngine(config)
     decoded = DecodedStates()
+    progress = OriginProgress(idle_seconds=settings.quiet_flush_seconds)
     app = faust.App(settings.group_id, **faust_options(settings, partitions))
     rekey_topic = app.topic(rekey_topic_name(settings), partitions=partitions, **RAW)
     alerts_topic = app.topic(settings.alerts_topic, **RAW)
@@ -166,6 +178,44 @@ def create_app(
         for key in deferred:
             table[key] = states[key]
 
+    scoring = asyncio.Lock()
+    """One batch or flush at a time: each loads, scores and stores the same states."""
+    last_arrival: dict[str, float] = {}
+    """Routing keys with held events -> when an event of theirs last arrived (monotonic)."""
+    held_events: dict[str, int] = {}
+    rescan = True
+    """Look for buffers in the table (recovered from the changelog) at the next flush."""
+
+    async def publish(outcome: BatchOutcome) -> None:
+        """Store the states, then forward, alert, dead-letter and count."""
+        await store_states(outcome.states)
+        for rekeyed in outcome.rekeyed:
+            await rekey_topic.send(key=rekeyed.key, value=rekeyed.value,
+                                   headers={ORIGIN_HEADER: str(rekeyed.origin).encode()})
+        for alert in outcome.alerts:
+            await alerts_topic.send(
+                key=alert.user_id.encode(), value=alert.model_dump_json().encode()
+            )
+        for (kind, severity), n in outcome.new_alerts.items():
+            metrics.alerts.labels(kind, severity).inc(n)
+        for (kind, severity), n in outcome.escalations.items():
+            metrics.escalations.labels(kind, severity).inc(n)
+        for letter in outcome.dead_letters:
+            key64 = letter.original_key_base64
+            await dlq_topic.send(
+                key=key64 and base64.b64decode(key64), value=letter.model_dump_json().encode()
+            )
+            metrics.dead_letters.labels(letter.error_type).inc()
+        _count(metrics, outcome)
+        now = time.monotonic()
+        for route, held in outcome.held.items():
+            if held:
+                last_arrival[route], held_events[route] = now, held
+            else:
+                last_arrival.pop(route, None)
+                held_events.pop(route, None)
+        metrics.held_events.set(sum(held_events.values()))
+
     async def score_batches(stream: faust.StreamT[bytes]) -> None:
         """Take a batch, hand it to the core, store state, publish, dead-letter."""
         batches = stream.take_events(  # type: ignore[attr-defined]  # missing from Faust's stubs
@@ -180,42 +230,23 @@ def create_app(
                     e.message.topic,
                     e.message.partition,
                     e.message.offset,
+                    _origin(e.message.headers),
                 )
                 for e in batch
             ]
-            outcome = process_batch(
-                messages,
-                engine,
-                table.get,
-                settings.input_topic,
-                partitions,
-                datetime.now(UTC),
-                decoded,
-            )
-            await store_states(outcome.states)
-            for key, value in outcome.rekeyed:
-                await rekey_topic.send(key=key, value=value)
-            for alert in outcome.alerts:
-                await alerts_topic.send(
-                    key=alert.user_id.encode(), value=alert.model_dump_json().encode()
+            async with scoring:
+                outcome = process_batch(
+                    messages,
+                    engine,
+                    table.get,
+                    settings.input_topic,
+                    partitions,
+                    datetime.now(UTC),
+                    decoded,
+                    progress,
+                    time.monotonic(),
                 )
-            for (kind, severity), n in outcome.new_alerts.items():
-                metrics.alerts.labels(kind, severity).inc(n)
-            for (kind, severity), n in outcome.escalations.items():
-                metrics.escalations.labels(kind, severity).inc(n)
-            for letter in outcome.dead_letters:
-                key64 = letter.original_key_base64
-                await dlq_topic.send(
-                    key=key64 and base64.b64decode(key64), value=letter.model_dump_json().encode()
-                )
-                metrics.dead_letters.labels(letter.error_type).inc()
-            _count(
-                metrics,
-                outcome.scored,
-                outcome.duplicates,
-                len(outcome.rekeyed),
-                len(outcome.dead_letters),
-            )
+                await publish(outcome)
             metrics.batch_events.observe(len(batch))
             metrics.batch_seconds.observe(time.perf_counter() - started)
             metrics.last_event_seconds.set_to_current_time()
@@ -250,6 +281,35 @@ def create_app(
         inputs = sum(tp.topic == settings.input_topic for tp in assigned)  # re-key: the same
         health.observe(inputs, waiting, recovering=busy)
 
+    @app.timer(interval=min(1.0, settings.quiet_flush_seconds / 2))  # type: ignore[untyped-decorator]  # Faust stub
+    async def flush_quiet_routes() -> None:
+        """Score the held events of routing keys that got no event for a while, in order.
+
+        Their buffers would otherwise wait for the key's next event (the next morning,
+        for a team at night). Buffers recovered from the changelog after a restart or
+        a rebalance count as arrived when first seen here.
+        """
+        nonlocal rescan
+        if app.rebalancing:  # partitions are moving: flush once they settled
+            return
+        if rescan:
+            rescan = False
+            now = time.monotonic()
+            for key in list(table.keys()):
+                route = buffered_routing(key)
+                if route is not None:
+                    last_arrival.setdefault(route, now)
+        mine = {tp.partition for tp in app.consumer.assignment()
+                if tp.topic == settings.input_topic}
+        quiet_since = time.monotonic() - settings.quiet_flush_seconds
+        quiet = sorted(route for route, at in last_arrival.items()
+                       if at <= quiet_since and partition_for(route, partitions) in mine)
+        if not quiet:
+            return
+        async with scoring:
+            await publish(flush_routes(quiet, engine, table.get, partitions,
+                                       datetime.now(UTC), decoded))
+
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # Faust stub too narrow
     def hold_input_until_seeked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         """Stop the consumer's flow while Faust seeks the stream partitions back.
@@ -273,13 +333,19 @@ def create_app(
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # Faust stub too narrow
     def forget_decoded_states(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-        """Keep decoded only what this worker holds now: the rest is decoded when needed.
+        """Keep decoded only what this worker holds now: the rest is decoded when needed;
+        find again which routing keys hold events (partitions came and went).
 
         Offsets processed are forgotten too: a partition that comes back may have been
         processed further by another worker (its committed offset then says how far).
         """
+        nonlocal rescan
         decoded.forget()
         next_offsets.clear()
+        progress.forget()
+        last_arrival.clear()
+        held_events.clear()
+        rescan = True
 
     ready_logged = False
 
@@ -342,14 +408,22 @@ async def events_waiting(
     return waiting
 
 
-def _count(
-    metrics: WorkerMetrics, scored: int, duplicates: int, rekeyed: int, dead_lettered: int
-) -> None:
-    for outcome, n in (
-        ("scored", scored),
-        ("duplicate", duplicates),
-        ("rekeyed", rekeyed),
-        ("dead_lettered", dead_lettered),
+def _count(metrics: WorkerMetrics, outcome: BatchOutcome) -> None:
+    for name, n in (
+        ("scored", outcome.scored),
+        ("late", outcome.late),
+        ("duplicate", outcome.duplicates),
+        ("rekeyed", len(outcome.rekeyed)),
+        ("dead_lettered", len(outcome.dead_letters)),
     ):
         if n:
-            metrics.events.labels(outcome).inc(n)
+            metrics.events.labels(name).inc(n)
+
+
+def _origin(headers: Any) -> int | None:
+    """The input partition a re-keyed message came from (its origin header), if any."""
+    pairs = headers.items() if isinstance(headers, dict) else headers or ()
+    for name, value in pairs:
+        if name == ORIGIN_HEADER and value:
+            return int(value)
+    return None

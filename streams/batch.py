@@ -2,20 +2,31 @@
 
 A plain function over plain data, so the agent only moves bytes between Kafka,
 the table and this step. The step decides, for every message, exactly one fate:
-scored, duplicate, re-keyed or dead-lettered; nothing is dropped silently.
+scored (in order, or late), duplicate, re-keyed or dead-lettered; nothing is dropped
+silently. A message may wait in its routing key's reorder buffer first, stored in the
+table like any state, until a later batch or :func:`flush_routes` releases it.
 
 Routing invariant: an event is scored under its routing key ``R`` (its team, or its
 user id when it has none; see :func:`detectors.routing_key`), and only ever from
 partition ``P(R) = murmur2(utf8(R)) % n`` (aiokafka's and Kafka's default
 partitioner) of the input topic or of the re-key topic. The table's changelog
-records of ``R`` (the team's state, its members' states) land in the same partition
-number, so with Faust's co-partitioned assignment one worker owns the input, re-key
-and changelog partitions of ``R``: a team and its members are scored in one place,
-in one order, as in replay; each state is loaded once and stored once per batch.
+records of ``R`` (the team's state, its members' states, its reorder buffer) land in
+the same partition number, so with Faust's co-partitioned assignment one worker owns
+the input, re-key and changelog partitions of ``R``: a team and its members are
+scored in one place; each state is loaded once and stored once per batch.
+
+Ordering: an input message keyed by its routing key on ``P(R)`` is scored from there;
+any other (unkeyed, keyed otherwise, or partitioned otherwise) goes through the re-key
+topic, with the input partition it was read from as its *origin* (a header). Each
+partition delivers ``R``'s events in the order they were produced, so the reorder
+buffer (:mod:`detectors.reorder`), which waits for every origin, releases them in
+(event time, event id) order however the partitions' fetches interleave: the order
+``replay`` scores them in.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,7 +35,8 @@ from datetime import datetime
 from aiokafka.partitioner import murmur2
 
 from detectors import ScoringEngine, TeamState, UserState, routing_key
-from schemas import AnomalyEvent, DeadLetter, InvalidEvent, TokenUsageEvent, parse_event
+from detectors.reorder import Released, ReorderBuffer
+from schemas import AnomalyEvent, DeadLetter, InvalidEvent, parse_event
 
 
 def partition_for(routing: str, partitions: int) -> int:
@@ -33,6 +45,14 @@ def partition_for(routing: str, partitions: int) -> int:
 
 
 KEY_SEPARATOR = b"\x1f"
+BUFFER_SUFFIX = b"\x00reorder"
+ORIGIN_HEADER = "tokenradar-origin"
+"""Header of a re-keyed message: the input partition it was read from."""
+DIRECT_ORIGIN = "direct"
+"""Origin of the events scored where they were read: keyed by their routing key."""
+INPUT_ORIGINS = tuple(str(partition) for partition in range(4096))
+"""Origins of re-keyed events: the input partitions. Once one forwards to a partition,
+the others are expected there too (unkeyed producers spread over all of them)."""
 
 
 def user_state_key(routing: str, user_id: str) -> bytes:
@@ -43,6 +63,17 @@ def user_state_key(routing: str, user_id: str) -> bytes:
 def team_state_key(team: str) -> bytes:
     """Table key of a team's state: the team (its routing key) and the separator."""
     return team.encode() + KEY_SEPARATOR
+
+
+def buffer_state_key(routing: str) -> bytes:
+    """Table key of a routing key's reorder buffer."""
+    return routing.encode() + KEY_SEPARATOR + BUFFER_SUFFIX
+
+
+def buffered_routing(state_key: bytes) -> str | None:
+    """The routing key whose reorder buffer ``state_key`` is, else None."""
+    routing, _, rest = state_key.partition(KEY_SEPARATOR)
+    return routing.decode() if rest == BUFFER_SUFFIX else None
 
 
 def routing_of(state_key: bytes) -> str:
@@ -59,6 +90,17 @@ class Received:
     topic: str
     partition: int
     offset: int
+    origin: int | None = None
+    """Re-keyed messages: the input partition the message was first read from."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rekeyed:
+    """An input message to forward: key = utf8 routing key, origin = its input partition."""
+
+    key: bytes
+    value: bytes
+    origin: int
 
 
 @dataclass(slots=True)
@@ -72,11 +114,14 @@ class BatchOutcome:
     escalations: Counter[tuple[str, str]] = field(default_factory=Counter)
     """(kind, severity) -> alerts that re-published an open incident, more severe."""
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    rekeyed: list[tuple[bytes, bytes]] = field(default_factory=list)
-    """(key = utf8 routing key, original value) for the re-key topic."""
+    rekeyed: list[Rekeyed] = field(default_factory=list)
     states: dict[bytes, bytes] = field(default_factory=dict)
-    """Table key -> encoded state, one entry per user and team scored in the batch."""
+    """Table key -> encoded state, one entry per user, team and buffer touched."""
+    held: dict[str, int] = field(default_factory=dict)
+    """Routing key -> events its buffer still holds, for every routing key touched."""
     scored: int = 0
+    late: int = 0
+    """Scored after later events of their routing key: beyond the reorder window."""
     duplicates: int = 0
 
 
@@ -121,6 +166,46 @@ class DecodedStates:
         return entry[1]
 
 
+class OriginProgress:
+    """Per partition of this worker: the newest event time each origin delivered to it.
+
+    Each input partition delivers its events at most the reorder window out of order,
+    so once an origin reached ``t`` at a partition, nothing it sends there later is
+    before ``t - window``, whatever its routing key: the routing keys' buffers use that
+    to know every origin from the start and to move on with the busy ones. Kept in
+    memory; after a restart each buffer's own record of its origins stands in.
+    """
+
+    def __init__(self, idle_seconds: float = math.inf) -> None:
+        self.idle_seconds = idle_seconds
+        self._reached: dict[int, dict[str, float]] = {}
+        self._heard: dict[int, dict[str, float]] = {}
+
+    def see(self, partition: int, origin: str, time: float, now: float,
+            expected: Iterable[str] = ()) -> dict[str, float]:
+        """Note an arrival at ``now`` (wall clock); return the live origins' progress.
+
+        ``expected`` origins not heard of yet hold everything until they deliver. An
+        origin silent for ``idle_seconds`` while this one delivers is left out until it
+        delivers again.
+        """
+        reached = self._reached.setdefault(partition, {})
+        heard = self._heard.setdefault(partition, {})
+        for other in expected:
+            if other not in reached:
+                reached[other], heard[other] = -math.inf, now
+        if time > reached.get(origin, -math.inf):
+            reached[origin] = time
+        heard[origin] = now
+        return {other: at for other, at in reached.items()
+                if now - heard[other] <= self.idle_seconds}
+
+    def forget(self) -> None:
+        """After a rebalance: partitions may have moved, and origins with them."""
+        self._reached.clear()
+        self._heard.clear()
+
+
 def process_batch(
     messages: Iterable[Received],
     engine: ScoringEngine,
@@ -129,68 +214,147 @@ def process_batch(
     partitions: int,
     detected_at: datetime,
     decoded: DecodedStates | None = None,
+    progress: OriginProgress | None = None,
+    now: float = 0.0,
 ) -> BatchOutcome:
-    """Parse, route and score ``messages``; each state is loaded and encoded once.
+    """Parse, route, buffer and score ``messages`` in arrival order; each state is loaded
+    and encoded once.
 
-    ``load_state(table key)`` returns the stored state, or None for a new user or team.
-    Messages from a topic other than ``input_topic`` (the re-key topic) are always
-    scored: they were sent to the right partition, and re-routing them could loop.
-    ``decoded`` carries the worker's decoded states from one batch to the next.
+    ``load_state(table key)`` returns the stored state, or None for a new user, team or
+    buffer. Messages from a topic other than ``input_topic`` (the re-key topic) are
+    always scored: they were sent to the right partition, and re-routing them could
+    loop. ``decoded`` and ``progress`` carry what the worker knows from one batch to
+    the next; ``now`` is the wall clock (seconds) progress measures silences with.
     """
-    decoded = DecodedStates() if decoded is None else decoded
-    outcome = BatchOutcome()
-    by_route: dict[str, list[tuple[TokenUsageEvent, Received]]] = {}
+    progress = OriginProgress() if progress is None else progress
+    scoring = _Scoring(engine, load_state, detected_at,
+                       DecodedStates() if decoded is None else decoded, partitions)
     for message in messages:
         try:
             event = parse_event(message.value)
         except InvalidEvent as exc:
-            outcome.dead_letters.append(dead_letter(message, exc, detected_at))
+            scoring.outcome.dead_letters.append(dead_letter(message, exc, detected_at))
             continue
         route = routing_key(event)
-        if message.topic == input_topic and partition_for(route, partitions) != message.partition:
-            outcome.rekeyed.append((route.encode(), message.value))
-            continue
-        by_route.setdefault(route, []).append((event, message))
+        expected: tuple[str, ...]
+        if message.topic == input_topic:
+            if (message.key != route.encode()
+                    or partition_for(route, partitions) != message.partition):
+                scoring.outcome.rekeyed.append(Rekeyed(route.encode(), message.value,
+                                                       message.partition))
+                continue
+            origin, expected = DIRECT_ORIGIN, ()
+        else:  # forwarded by a release without origins: one origin for all of them
+            origin = "rekeyed" if message.origin is None else str(message.origin)
+            expected = INPUT_ORIGINS[:partitions] if message.origin is not None else ()
+        reached = progress.see(message.partition, origin, event.epoch_seconds, now, expected)
+        released = scoring.buffer(route).add(event, message.value.decode(), origin, reached)
+        scoring.score(route, released, message)
+    return scoring.finish()
 
-    for route, received in by_route.items():
-        team = None
-        if any(event.team == route for event, _ in received):  # the route is a team's
-            team_key = team_state_key(route)
-            team = decoded.team(team_key, load_state(team_key), engine, route)
-        users: dict[str, UserState] = {}
-        for event, message in received:
-            state = users.get(event.user_id)
-            if state is None:
-                key = user_state_key(route, event.user_id)
-                state = users[event.user_id] = decoded.user(key, load_state(key), engine,
-                                                            event.user_id)
+
+def flush_routes(
+    routes: Iterable[str],
+    engine: ScoringEngine,
+    load_state: Callable[[bytes], bytes | None],
+    partitions: int,
+    detected_at: datetime,
+    decoded: DecodedStates | None = None,
+) -> BatchOutcome:
+    """Score every event the routing keys' buffers hold, in order: they went quiet.
+
+    Replay does the same at the end of its file, so the order is the same; only a
+    later arrival before what was flushed is then late.
+    """
+    scoring = _Scoring(engine, load_state, detected_at,
+                       DecodedStates() if decoded is None else decoded, partitions)
+    for route in routes:
+        scoring.score(route, scoring.buffer(route).flush())
+    return scoring.finish()
+
+
+class _Scoring:
+    """One batch's scoring: each routing key's buffer, team and users loaded once."""
+
+    def __init__(self, engine: ScoringEngine, load_state: Callable[[bytes], bytes | None],
+                 detected_at: datetime, decoded: DecodedStates, partitions: int) -> None:
+        self.engine, self.load_state, self.detected_at = engine, load_state, detected_at
+        self.decoded, self.partitions = decoded, partitions
+        self.outcome = BatchOutcome()
+        self.buffers: dict[str, ReorderBuffer] = {}
+        self.teams: dict[str, TeamState] = {}
+        self.users: dict[tuple[str, str], UserState] = {}
+
+    def buffer(self, route: str) -> ReorderBuffer:
+        buffer = self.buffers.get(route)
+        if buffer is None:
+            window = self.engine.config.scoring.reorder_seconds
+            raw = self.load_state(buffer_state_key(route))
+            buffer = self.buffers[route] = (ReorderBuffer(window) if raw is None
+                                            else ReorderBuffer.from_bytes(raw, window))
+        return buffer
+
+    def score(self, route: str, released: list[Released],
+              arrived: Received | None = None) -> None:
+        """Score one routing key's released events in order; ``arrived``: the message
+        that released them, to dead-letter the one among them that came in it."""
+        outcome = self.outcome
+        for item in released:
+            event = item.event
             try:
-                result = engine.score_event(
-                    state, event, detected_at, team_state=team if event.team is not None else None
-                )
+                result = self.engine.score_event(
+                    self._user(route, event.user_id), event, self.detected_at,
+                    team_state=self._team(route) if event.team is not None else None)
             except Exception as exc:  # noqa: BLE001  # one bad event must not stop the stream
                 # A bug in a detector, not in the event: the event is kept, with the error,
                 # where an operator looks, and the worker goes on with the next one.
                 failure = InvalidEvent("scoring_error", f"the detectors failed: {exc!r}")
-                outcome.dead_letters.append(dead_letter(message, failure, detected_at))
+                message = arrived
+                if message is None or message.value.decode() != item.raw:
+                    message = Received(route.encode(), item.raw.encode(), "reorder-buffer",
+                                       partition_for(route, self.partitions), -1)
+                outcome.dead_letters.append(dead_letter(message, failure, self.detected_at))
                 continue
             if result.duplicate:
                 outcome.duplicates += 1
             else:
-                outcome.scored += 1
+                outcome.late += item.late
+                outcome.scored += not item.late
                 outcome.alerts.extend(result.alerts)
                 for alert in result.alerts:
                     tally = outcome.escalations if result.escalates(alert) else outcome.new_alerts
                     tally[alert.kind, alert.severity] += 1
+
+    def _user(self, route: str, user_id: str) -> UserState:
+        state = self.users.get((route, user_id))
+        if state is None:
+            key = user_state_key(route, user_id)
+            state = self.users[route, user_id] = self.decoded.user(
+                key, self.load_state(key), self.engine, user_id)
+        return state
+
+    def _team(self, team: str) -> TeamState:
+        state = self.teams.get(team)
+        if state is None:
+            key = team_state_key(team)
+            state = self.teams[team] = self.decoded.team(key, self.load_state(key),
+                                                         self.engine, team)
+        return state
+
+    def finish(self) -> BatchOutcome:
+        """Encode every state touched, once."""
         stored: list[tuple[bytes, UserState | TeamState]] = [
-            (user_state_key(route, user_id), state) for user_id, state in users.items()]
-        if team is not None:
-            stored.append((team_state_key(route), team))
-        for key, scored_state in stored:
-            raw = scored_state.to_bytes()
-            outcome.states[key] = raw
-            decoded.remember(key, raw, scored_state)
-    return outcome
+            (user_state_key(route, user_id), state)
+            for (route, user_id), state in self.users.items()]
+        stored += [(team_state_key(team), state) for team, state in self.teams.items()]
+        for key, state in stored:
+            raw = state.to_bytes()
+            self.outcome.states[key] = raw
+            self.decoded.remember(key, raw, state)
+        for route, buffer in self.buffers.items():
+            self.outcome.states[buffer_state_key(route)] = buffer.to_bytes()
+            self.outcome.held[route] = len(buffer)
+        return self.outcome
 
 
 def dead_letter(message: Received, error: InvalidEvent, at: datetime) -> DeadLetter:

@@ -195,6 +195,7 @@ def _summary(say: Callable[[str], None], produced: int, outcomes: dict[str, floa
     say(f"summary after {seconds:.0f} s")
     say(f"  messages sent     {produced:,} ({len(MALFORMED)} of them malformed on purpose)")
     say(f"  scored            {outcomes.get('scored', 0):,.0f}")
+    say(f"  scored late       {outcomes.get('late', 0):,.0f}")
     say(f"  duplicates        {outcomes.get('duplicate', 0):,.0f}")
     say(f"  dead-lettered     {outcomes.get('dead_lettered', 0):,.0f}")
     say(f"  alerts            {sum(kinds.values())}: "

@@ -25,8 +25,10 @@ from prometheus_client import (
 from schemas import AnomalyKind, Severity
 from streams.health import Verdict, WorkerHealth
 
-OUTCOMES = ("scored", "duplicate", "rekeyed", "dead_lettered")
-"""Every input message ends in exactly one of these; their sum is the messages read."""
+OUTCOMES = ("scored", "late", "duplicate", "rekeyed", "dead_lettered")
+"""Every input message ends in exactly one of these (``late``: scored after later events
+of its routing key, beyond the reorder window); their sum is the messages read, less
+those its routing key's reorder buffer still holds (``tokenradar_held_events``)."""
 
 
 class WorkerMetrics:
@@ -80,6 +82,11 @@ class WorkerMetrics:
             "tokenradar_state_bytes",
             "Size of one user's encoded state when stored.",
             buckets=(64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384),
+            registry=self.registry,
+        )
+        self.held_events = Gauge(
+            "tokenradar_held_events",
+            "Events waiting in reorder buffers of this worker's routing keys.",
             registry=self.registry,
         )
         self.last_event_seconds = Gauge(

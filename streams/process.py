@@ -81,6 +81,17 @@ class WorkerProcess:
     def wait_for_events(self, outcome: str, count: int, timeout_s: float = 60) -> None:
         wait_until(lambda: self.events(outcome) >= count, timeout_s, self.describe)
 
+    def scored(self) -> float:
+        """Events scored: in order, or late (after later events of their routing key)."""
+        return self.events("scored") + self.events("late")
+
+    def held(self) -> float:
+        """Events waiting in reorder buffers, not yet scored."""
+        return self.metrics().get(("tokenradar_held_events", ()), 0.0)
+
+    def wait_for_scored(self, count: int, timeout_s: float = 60) -> None:
+        wait_until(lambda: self.scored() >= count, timeout_s, self.describe)
+
     def describe(self) -> str:
         """Counts, and the log with every task's stack (SIGUSR1 makes Faust's worker
         print them), so a stuck worker shows where it waits."""

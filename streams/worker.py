@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         "partitions",
         "batch-size",
         "batch-seconds",
+        "quiet-flush-seconds",
         "session-timeout-seconds",
         "data-dir",
         "metrics-port",

@@ -123,11 +123,12 @@ class EventLists:
     def score_people(self, engine: ScoringEngine, events: Iterable[TokenUsageEvent]
                      ) -> list[EventScore]:
         """Score several users' events in time order with their teams' states, as
-        replay and the worker do; one result per event, in time order."""
+        replay and the worker do; one result per event, in the order scored."""
         from tokenradar.replay import score_stream
 
         ordered = sorted(events, key=lambda e: e.timestamp)
-        return [result for _, result, _ in score_stream(iter(ordered), engine)]
+        arrivals = ((event, event.model_dump_json()) for event in ordered)
+        return [scored.result for scored in score_stream(arrivals, engine)]
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
 """Replay: the worker's detectors over a file of events, with no Kafka — a backtest.
 
-It calls the same :class:`detectors.ScoringEngine` as the worker, user by user in
-file order, so for the same file and config it emits the same alerts, same ids.
-A backtest has no processing time: an alert's ``detected_at`` is its event time.
+It calls the same :class:`detectors.ScoringEngine` as the worker, and puts each
+routing key's events through the same :class:`detectors.reorder.ReorderBuffer`, so
+each team (or user) is scored in the same order as in the worker and, for the same
+file and config, the alerts are the same, same ids. A backtest has no processing
+time: an alert's ``detected_at`` is its event time.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import contextlib
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from detectors import EventScore, ScoringEngine, TeamState, UserState, routing_key
+from detectors.reorder import Released, ReorderBuffer
 from schemas import DetectorConfig, InvalidEvent, TokenUsageEvent, parse_event
 from tokenradar.progress import ProgressHook
 
@@ -25,12 +28,15 @@ if TYPE_CHECKING:
 
 PROGRESS_EVERY_EVENTS = 1000
 """How often the progress hook hears how far the file is read."""
+FILE_ORIGIN = "file"
+"""Replay's only origin: the file delivers every routing key's events in its own order."""
 
 
 @dataclass
 class ReplaySummary:
     events: int = 0
     duplicates: int = 0
+    late: int = 0
     invalid: int = 0
     alerts_by_kind: Counter[str] = field(default_factory=Counter)
     """Incidents alerted (new alert_ids), by kind: what ``evaluate`` and the worker count."""
@@ -47,31 +53,57 @@ class ReplaySummary:
         rate = self.events / self.seconds if self.seconds else 0.0
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.alerts_by_kind.items())) or "none"
         return (f"{self.events:,} events scored in {self.seconds:.1f} s ({rate:,.0f} events/s), "
+                f"{self.late:,} of them late (beyond the reorder window, scored as they came), "
                 f"{self.duplicates:,} duplicates dropped, {self.invalid:,} invalid lines skipped; "
                 f"{self.alerts:,} alerts ({kinds}), {self.escalations:,} escalations")
 
 
-def score_stream(events: Iterator[TokenUsageEvent], engine: ScoringEngine
-                 ) -> Iterator[tuple[TokenUsageEvent, EventScore, UserState]]:
-    """(event, its score, the user's state after it), users' and teams' states in memory.
+class Scored(NamedTuple):
+    event: TokenUsageEvent
+    result: EventScore
+    state: UserState
+    """The user's state after the event."""
+    late: bool
 
-    A user's state is kept per routing key, as the worker keeps it: a person who
-    changes team starts afresh in the new one, on both.
+
+def score_stream(arrivals: Iterable[tuple[TokenUsageEvent, str]], engine: ScoringEngine
+                 ) -> Iterator[Scored]:
+    """Score (event, its raw JSON) arrivals in the order the worker would, states in memory.
+
+    Each routing key's events go through a reorder buffer (the window is the config's
+    ``scoring.reorder_seconds``) and are scored as it releases them; the buffers are
+    flushed when the input ends. A user's state is kept per routing key, as the worker
+    keeps it: a person who changes team starts afresh in the new one, on both.
     """
     states: dict[tuple[str, str], UserState] = {}
     teams: dict[str, TeamState] = {}
-    for event in events:
-        key = (routing_key(event), event.user_id)
-        state = states.get(key)
-        if state is None:
-            state = states[key] = engine.new_state(event.user_id)
-        team = None
-        if event.team is not None:
-            team = teams.get(event.team)
-            if team is None:
-                team = teams[event.team] = engine.new_team_state(event.team)
-        result = engine.score_event(state, event, detected_at=event.timestamp, team_state=team)
-        yield event, result, state
+    buffers: dict[str, ReorderBuffer] = {}
+    window = engine.config.scoring.reorder_seconds
+
+    def score(released: list[Released]) -> Iterator[Scored]:
+        for item in released:
+            event = item.event
+            key = (routing_key(event), event.user_id)
+            state = states.get(key)
+            if state is None:
+                state = states[key] = engine.new_state(event.user_id)
+            team = None
+            if event.team is not None:
+                team = teams.get(event.team)
+                if team is None:
+                    team = teams[event.team] = engine.new_team_state(event.team)
+            result = engine.score_event(state, event, detected_at=event.timestamp,
+                                        team_state=team)
+            yield Scored(event, result, state, item.late)
+
+    for event, raw in arrivals:
+        route = routing_key(event)
+        buffer = buffers.get(route)
+        if buffer is None:
+            buffer = buffers[route] = ReorderBuffer(window)
+        yield from score(buffer.add(event, raw, FILE_ORIGIN))
+    for route in sorted(buffers):
+        yield from score(buffers[route].flush())
 
 
 def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = None,
@@ -90,16 +122,33 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
     with open(input_path, "rb") as source, open(alerts_out, "w", encoding="utf-8") as alerts, \
             (open(scores_out, "w", encoding="utf-8") if scores_out
                  else contextlib.nullcontext()) as scores:
-        events = _valid_events(source, summary)
-        for event, result, state in score_stream(events, engine):
+        arrivals = _valid_events(source, summary)
+        # Scores are written in input order: each waits for the events read before it.
+        order: dict[int, int] = {}
+        waiting: dict[int, str] = {}
+        written = 0
+
+        def numbered() -> Iterator[tuple[TokenUsageEvent, str]]:
+            for number, arrival in enumerate(arrivals):
+                order[id(arrival[0])] = number
+                yield arrival
+
+        for event, result, state, late in score_stream(numbered(), engine):
             summary.events += 1
             summary.duplicates += result.duplicate
+            summary.late += late and not result.duplicate
             if report is not None and not result.duplicate:
                 report.observe(event, result.score, result.alerts, engine.hour_band(state),
                                result.escalations)
             if scores is not None:
-                scores.write(json.dumps({"event_id": event.event_id, "user_id": event.user_id,
-                                         "score": round(result.score, 6)}) + "\n")
+                waiting[order.pop(id(event))] = json.dumps(
+                    {"event_id": event.event_id, "user_id": event.user_id,
+                     "score": round(result.score, 6)}) + "\n"
+                while written in waiting:
+                    scores.write(waiting.pop(written))
+                    written += 1
+            else:
+                order.pop(id(event))
             for alert in result.alerts:
                 if result.escalates(alert):
                     summary.escalations += 1
@@ -112,12 +161,13 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
     return summary
 
 
-def _valid_events(source: IO[bytes], summary: ReplaySummary) -> Iterator[TokenUsageEvent]:
+def _valid_events(source: IO[bytes], summary: ReplaySummary
+                  ) -> Iterator[tuple[TokenUsageEvent, str]]:
     for number, line in enumerate(source, start=1):
         if not line.strip():
             continue
         try:
-            yield parse_event(line)
+            yield parse_event(line), line.decode().strip()
         except InvalidEvent as exc:
             summary.invalid += 1
             if len(summary.invalid_examples) < 5:

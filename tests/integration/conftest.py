@@ -28,11 +28,12 @@ def topics(broker_url: str) -> Topics:
 
 
 @pytest.fixture
-def start_worker(broker_url: str, tmp_path: Path) -> Iterator[Callable[[Topics], Worker]]:
+def start_worker(broker_url: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(topics: Topics) -> Worker:
-        worker = Worker(broker_url, topics, tmp_path / f"worker-{len(started)}.log")
+    def start(topics: Topics, config: Path | None = None, **options: float) -> Worker:
+        worker = Worker(broker_url, topics, tmp_path / f"worker-{len(started)}.log", config,
+                        **options)
         started.append(worker)
         return worker
 

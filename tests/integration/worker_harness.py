@@ -16,6 +16,8 @@ from streams.process import WorkerProcess
 
 PARTITIONS = 4
 SESSION_TIMEOUT_SECONDS = 6  # Tansu forms a group after half of it: keeps tests short
+QUIET_FLUSH_SECONDS = 2
+"""The held events of a routing key quiet this long are scored: the tests' last events."""
 
 
 @dataclass(frozen=True)
@@ -29,15 +31,18 @@ class Topics:
 class Worker(WorkerProcess):
     """A worker on a test's fresh topics and group, with a short session timeout."""
 
-    def __init__(self, broker_url: str, topics: Topics, log_path: Path) -> None:
+    def __init__(self, broker_url: str, topics: Topics, log_path: Path,
+                 config: Path | None = None,
+                 quiet_flush_seconds: float = QUIET_FLUSH_SECONDS) -> None:
         super().__init__(
-            {
+            ({"config": str(config)} if config is not None else {}) | {
                 "broker": broker_url,
                 "input-topic": topics.input,
                 "alerts-topic": topics.alerts,
                 "dlq-topic": topics.dlq,
                 "group-id": topics.group,
                 "session-timeout-seconds": str(SESSION_TIMEOUT_SECONDS),
+                "quiet-flush-seconds": str(quiet_flush_seconds),
                 "data-dir": str(log_path.parent / "faust-data"),
             },
             log_path,

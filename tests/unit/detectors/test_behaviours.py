@@ -240,6 +240,30 @@ def test_a_loop_delivered_slightly_out_of_order_is_still_a_scripted_loop(
     assert "scripted_loop" in _kinds([a for result in results for a in result.alerts])
 
 
+@pytest.mark.parametrize(("period", "jitter"), [(30.0, 2.0), (30.0, 3.0), (60.0, 5.0)])
+def test_a_loop_with_jittered_timestamps_delivered_shuffled_is_still_found(
+        event_lists: EventLists, period: float, jitter: float) -> None:
+    """Timestamps taken as each response ends (a few seconds of jitter), delivered up to
+    2 minutes out of order: replay's reorder buffer, then the detector's near beats."""
+    from tokenradar.replay import score_stream
+
+    found = 0
+    for seed in range(5):
+        rng = random.Random(seed)
+        loop = [event_lists.request(20_000 + i, MONDAY + timedelta(
+                    seconds=period * i + rng.uniform(-jitter, jitter)), 2000, 400,
+                    client="cli", fingerprint="the-same-prompt") for i in range(60)]
+        arrivals = _history(event_lists) + sorted(
+            loop, key=lambda e: e.epoch_seconds + rng.uniform(0, 120))
+        scored = list(score_stream(((e, e.model_dump_json()) for e in arrivals),
+                                   ScoringEngine(DetectorConfig())))
+        assert not any(s.late for s in scored)
+        first = next((s.event for s in scored
+                      if "scripted_loop" in _kinds(s.result.alerts)), None)
+        found += first is not None and first.epoch_seconds < loop[40].epoch_seconds
+    assert found == 5
+
+
 def test_a_loop_of_three_prompts_is_found_without_fingerprints(event_lists: EventLists) -> None:
     # A producer that sends no prompt_fingerprint: the prompts' own token counts repeat.
     sizes = [(1200, 300), (2600, 450), (5100, 200)]

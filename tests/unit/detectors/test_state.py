@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from conftest import EventLists
 
 from detectors import ScoringEngine, UserState
-from detectors.state import CODEC_VERSION
+from detectors.state import CODEC_VERSION, DAY_SECONDS, FINGERPRINT_BYTES, SeenIds
 from schemas import DetectorConfig, TokenUsageEvent
 
+DATA = Path(__file__).parent / "data"
 STATE_BUDGET_BYTES = 3072
 """A user's state with every detector: usual hours and weekdays, dedupe digests, each
 detector's numbers; ~2.5 KB with 36-character event ids. A River HalfSpaceTrees per
@@ -114,9 +117,60 @@ def test_duplicate_is_recognised_after_the_state_is_stored(event_lists: EventLis
     assert engine.score_event(restored, event, event.timestamp).duplicate
 
 
-def test_dedupe_remembers_only_the_configured_number_of_ids() -> None:
-    state = UserState(user_id="ana")
-    for number in range(5):
-        assert not state.seen_before(f"e{number}", remember=3)
-    assert state.seen_before("e4", remember=3)
-    assert not state.seen_before("e0", remember=3)
+def test_redelivered_event_is_recognised_days_later(event_lists: EventLists) -> None:
+    engine = ScoringEngine(DetectorConfig())
+    state = engine.new_state("ana")
+    events = event_lists.workdays(random.Random(2), days=6)  # a person: ~30 a working day
+    event_lists.score_all(engine, events, state)
+    assert (events[-1].timestamp - events[3].timestamp).days >= 4
+    for old in (events[3], events[len(events) // 2], events[-1]):
+        assert engine.score_event(state, old, old.timestamp).duplicate, old.event_id
+    stored = UserState.from_bytes(state.to_bytes())
+    assert engine.score_event(stored, events[3], events[3].timestamp).duplicate
+
+
+def test_a_late_event_never_seen_is_scored(event_lists: EventLists) -> None:
+    engine = ScoringEngine(DetectorConfig())
+    state = engine.new_state("ana")
+    events = event_lists.steady(random.Random(2), hours=24 * 3)
+    late = events.pop(40)
+    event_lists.score_all(engine, events, state)
+    assert not engine.score_event(state, late, late.timestamp).duplicate
+
+
+def test_dedupe_forgets_days_beyond_the_horizon() -> None:
+    seen = SeenIds()
+    assert not seen.seen_before("old", 0.0, horizon_days=2, capacity=100)
+    assert not seen.seen_before("new", 2 * DAY_SECONDS, horizon_days=2, capacity=100)
+    assert seen.seen_before("old", 0.0, horizon_days=2, capacity=100)
+    assert not seen.seen_before("newer", 3 * DAY_SECONDS, horizon_days=2, capacity=100)
+    assert not seen.seen_before("old", 0.0, horizon_days=2, capacity=100)
+    assert list(seen.days) == [2, 3]
+
+
+def test_dedupe_keeps_at_most_capacity_ids_forgetting_the_oldest_first() -> None:
+    seen = SeenIds()
+    for number in range(10):
+        assert not seen.seen_before(f"e{number}", number * 3600.0, horizon_days=7, capacity=4)
+    assert sum(len(bucket) for bucket in seen.days.values()) == 4 * FINGERPRINT_BYTES
+    assert seen.seen_before("e6", 6 * 3600.0, horizon_days=7, capacity=4)
+    assert not seen.seen_before("e5", 5 * 3600.0, horizon_days=7, capacity=4)
+
+
+def test_state_stored_by_the_previous_release_loads_and_keeps_its_ids() -> None:
+    """A blob written by codec 1 (the release before per-day dedupe): ana, 180 steady
+    events ``ana-0``..``ana-179``, the last at 2026-11-03T14:53:40.185333Z."""
+    blob = (DATA / "user_state_codec_v1.json").read_bytes().strip()
+    assert json.loads(blob)["v"] == 1
+    state = UserState.from_bytes(blob)
+    assert state.events == 180 and state.context.last_time > 0
+    engine = ScoringEngine(DetectorConfig())
+    last = TokenUsageEvent(event_id="ana-179", user_id="ana", team="core", model="m",
+                           timestamp=datetime.fromtimestamp(state.context.last_time, UTC),
+                           input_tokens=2000, output_tokens=600)
+    assert engine.score_event(state, last, last.timestamp).duplicate
+    later = last.model_copy(update={"event_id": "ana-180",
+                                    "timestamp": last.timestamp + timedelta(minutes=5)})
+    assert not engine.score_event(state, later, later.timestamp).duplicate
+    assert json.loads(state.to_bytes())["v"] == CODEC_VERSION
+    assert UserState.from_bytes(state.to_bytes()).to_bytes() == state.to_bytes()

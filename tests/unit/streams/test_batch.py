@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 from datetime import UTC, datetime
 
 from detectors import ScoringEngine
-from schemas import AnomalyEvent, DeadLetter, DetectorConfig
-from streams.batch import DecodedStates, Received, partition_for, process_batch
+from schemas import AnomalyEvent, DeadLetter, DetectorConfig, parse_event
+from streams.batch import (
+    DecodedStates,
+    OriginProgress,
+    Received,
+    Rekeyed,
+    flush_routes,
+    partition_for,
+    process_batch,
+)
+from tokenradar.simulation import SimulationSpec, simulate
 
 PARTITIONS = 4
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -34,10 +44,12 @@ class _Failing(ScoringEngine):
 
 def test_an_event_the_detectors_fail_on_is_dead_lettered_and_the_batch_goes_on() -> None:
     messages = [_message("ana", 1), _message("bob", 2), _message("ana", 3)]
-    outcome = process_batch(messages, _Failing(DetectorConfig()), {}.get, "usage", PARTITIONS,
-                            NOW)
-    assert outcome.scored == 2
-    (letter,) = outcome.dead_letters
+    engine = _Failing(DetectorConfig())
+    outcome = process_batch(messages, engine, {}.get, "usage", PARTITIONS, NOW)
+    assert outcome.scored == 0 and outcome.held == {"core": 3}  # within the reorder window
+    flushed = flush_routes(["core"], engine, outcome.states.get, PARTITIONS, NOW)
+    assert flushed.scored == 2 and flushed.held == {"core": 0}
+    (letter,) = flushed.dead_letters
     assert isinstance(letter, DeadLetter)
     assert letter.error_type == "scoring_error"
     assert "ZeroDivisionError" in letter.reason
@@ -49,13 +61,67 @@ def test_an_event_on_another_partition_than_its_team_is_rekeyed_by_team() -> Non
     wrong = Received(None, message.value, "usage", (message.partition + 1) % PARTITIONS, 7)
     outcome = process_batch([wrong], ScoringEngine(DetectorConfig()), {}.get, "usage",
                             PARTITIONS, NOW)
-    assert outcome.rekeyed == [(b"core", message.value)]
+    assert outcome.rekeyed == [Rekeyed(b"core", message.value, wrong.partition)]
     assert outcome.scored == 0 and not outcome.states
 
 
-def _simulated_batches(size: int = 500) -> list[list[Received]]:
-    from tokenradar.simulation import SimulationSpec, simulate
+def test_an_unkeyed_event_on_its_teams_partition_is_rekeyed_too() -> None:
+    """So that all of an unkeyed producer's events take the same path, whatever the
+    partition: the reorder buffer then waits for each input partition in turn."""
+    message = _message("ana", 1)
+    unkeyed = Received(None, message.value, "usage", message.partition, 7)
+    outcome = process_batch([unkeyed], ScoringEngine(DetectorConfig()), {}.get, "usage",
+                            PARTITIONS, NOW)
+    assert outcome.rekeyed == [Rekeyed(b"core", message.value, message.partition)]
 
+
+def test_unkeyed_events_scored_through_the_rekey_topic_give_replays_alerts() -> None:
+    """Each input partition in order, the batches interleaving them at random; the held
+    events flushed at the end, as replay does at the end of its file."""
+    from tokenradar.replay import score_stream
+
+    events, _ = simulate(SimulationSpec(users=12, teams=2, days=9, seed=4,
+                                        incidents_per_kind=1, shifted_teams=0))
+    raws = [json.dumps(event) for event in events]
+    engine = ScoringEngine(DetectorConfig())
+    expected = [alert.model_dump(exclude={"detected_at"})
+                for scored in score_stream(((parse_event(raw.encode()), raw) for raw in raws),
+                                           engine) for alert in scored.result.alerts]
+    rng = random.Random(8)
+    origins: list[list[Received]] = [[] for _ in range(PARTITIONS)]
+    for offset, raw in enumerate(raws):  # a producer without keys: partitions at random
+        origin = rng.randrange(PARTITIONS)
+        route = str(events[offset].get("team") or events[offset]["user_id"])
+        origins[origin].append(Received(route.encode(), raw.encode(), "usage-by-user",
+                                        partition_for(route, PARTITIONS), offset, origin))
+    table: dict[bytes, bytes] = {}
+    alerts, late, held, progress = [], 0, {}, OriginProgress()
+    while any(origins):
+        # A fetch: up to 100 records of each partition, merged in a random order and
+        # cut into batches of random sizes.
+        fetched = [messages[:100] for messages in origins]
+        for messages in origins:
+            del messages[:100]
+        merged = []
+        while any(fetched):
+            merged.append(rng.choice([f for f in fetched if f]).pop(0))
+        while merged:
+            size = rng.randint(1, 250)
+            batch, merged = merged[:size], merged[size:]
+            outcome = process_batch(batch, engine, table.get, "usage", PARTITIONS, NOW,
+                                    progress=progress)
+            table.update(outcome.states)
+            alerts += outcome.alerts
+            late += outcome.late
+            held.update(outcome.held)
+    outcome = flush_routes(sorted(held), engine, table.get, PARTITIONS, NOW)
+    alerts += outcome.alerts
+    assert late == 0
+    assert expected, "the simulation should give alerts to compare"
+    assert [alert.model_dump(exclude={"detected_at"}) for alert in alerts] == expected
+
+
+def _simulated_batches(size: int = 500) -> list[list[Received]]:
     events, _ = simulate(SimulationSpec(users=12, teams=2, days=9, seed=4,
                                         incidents_per_kind=1, shifted_teams=0))
     messages = []
@@ -125,3 +191,12 @@ def test_alerts_are_counted_once_per_incident_and_escalations_apart() -> None:
     assert later, "the simulation should have incidents that worsen"
     assert new == Counter((a.kind, a.severity) for a in first_of_id.values())
     assert escalations == Counter((a.kind, a.severity) for a in later)
+
+
+def test_an_origin_silent_for_the_idle_time_stops_holding_the_others() -> None:
+    progress = OriginProgress(idle_seconds=10.0)
+    reached = progress.see(0, "1", 100.0, now=0.0, expected=("0", "1"))
+    assert reached == {"0": float("-inf"), "1": 100.0}  # "0" expected: it holds everything
+    assert progress.see(0, "1", 200.0, now=5.0) == {"0": float("-inf"), "1": 200.0}
+    assert progress.see(0, "1", 300.0, now=11.0) == {"1": 300.0}  # "0" silent for 11 s
+    assert progress.see(0, "0", 250.0, now=12.0) == {"0": 250.0, "1": 300.0}

@@ -1,0 +1,153 @@
+"""Reorder buffer: one routing key's events, released in (event time, event id) order.
+
+Producers on many hosts, unkeyed messages spread over partitions, and the worker's
+re-key hop all deliver a routing key's events a little out of order, and in an order
+that depends on how fetches interleave. Detectors that read gaps and sequences (loops,
+rates, sessions, the team's day) must see one order everywhere, so the worker and
+``replay`` both put each routing key's events through this buffer and score them as
+it releases them: by event time, then event id, then the event's own bytes (the last
+only separates two copies of one id that differ).
+
+An event is held until no earlier one can still arrive: every *origin* (an input
+partition in the worker, the file in replay) delivers its events at most ``window``
+seconds out of order, so once every origin has sent an event later than ``t +
+window``, nothing before ``t`` is still to come. The release order is then the same
+whatever the origins' relative pace, only the release times differ. An event earlier
+than what was already released is *late*: scored at once, in arrival order, and
+counted; never dropped. (An origin is known from its first event on: if the others
+ran more than a window ahead before it showed up, its first events are late.)
+
+Pure data: no clock, no I/O. The worker keeps the buffer in its changelog-backed
+table (:meth:`ReorderBuffer.to_bytes`), so a crash loses no held event.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas import TokenUsageEvent, parse_event
+
+CODEC_VERSION = 1
+
+
+@dataclass(order=True, slots=True)
+class Held:
+    """An event waiting in the buffer, ordered by (time, event id, raw JSON)."""
+
+    time: float
+    event_id: str
+    raw: str
+    event: TokenUsageEvent = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """An event let out of the buffer; ``late`` if events after it were out before."""
+
+    event: TokenUsageEvent
+    raw: str
+    """The event as it arrived (JSON), to dead-letter it unchanged if scoring fails."""
+    late: bool = False
+
+
+@dataclass(slots=True)
+class ReorderBuffer:
+    """One routing key's held events and what each origin has delivered so far.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime, timedelta
+    >>> def at(seconds, number):
+    ...     event = TokenUsageEvent(event_id=f"e{number}", user_id="ana", model="m",
+    ...         timestamp=datetime(2026, 11, 2, 9, tzinfo=UTC) + timedelta(seconds=seconds),
+    ...         input_tokens=10, output_tokens=1)
+    ...     return event, event.model_dump_json()
+    >>> buffer = ReorderBuffer(window=60.0)
+    >>> [r.event.event_id for e in (at(0, 1), at(30, 3), at(10, 2), at(100, 4))
+    ...  for r in buffer.add(*e, origin="file")]
+    ['e1', 'e2', 'e3']
+    >>> [(r.event.event_id, r.late) for r in buffer.add(*at(5, 0), origin="file")]
+    [('e0', True)]
+    >>> [r.event.event_id for r in buffer.flush()]
+    ['e4']
+    """
+
+    window: float
+    newest: dict[str, float] = field(default_factory=dict)
+    """Origin -> newest event time it delivered."""
+    frontier: float = -math.inf
+    """Everything before it was released: an event before it is late."""
+    held: list[Held] = field(default_factory=list)
+    """A heap, earliest first."""
+
+    def add(self, event: TokenUsageEvent, raw: str, origin: str,
+            progress: Mapping[str, float] | None = None) -> list[Released]:
+        """Take one arrival; return what it lets out, in order (the event itself if late).
+
+        ``progress``: the origins delivering now, with the newest event time each
+        delivered for any routing key that shares this key's place (the worker's
+        partition): it makes every origin known before its first event of this key,
+        moves the key on with them, and leaves out an origin that stopped (a producer
+        that switched to keyed messages). Without it, every origin this key heard from
+        counts (replay: the file, its only origin).
+        """
+        time = event.epoch_seconds
+        if time > self.newest.get(origin, -math.inf):
+            self.newest[origin] = time
+        if time < self.frontier:
+            return [Released(event, raw, late=True)]
+        heapq.heappush(self.held, Held(time, event.event_id, raw, event))
+        if progress is None:
+            reached = min(self.newest.values())
+        else:
+            reached = min(max(at, self.newest.get(other, -math.inf))
+                          for other, at in progress.items())
+        self.frontier = max(self.frontier, reached - self.window)
+        released = []
+        while self.held and self.held[0].time < self.frontier:
+            held = heapq.heappop(self.held)
+            released.append(Released(held.event, held.raw))
+        return released
+
+    def flush(self) -> list[Released]:
+        """Let everything out, in order: the input ended (replay) or went quiet (worker)."""
+        released = [Released(held.event, held.raw) for held in sorted(self.held)]
+        if released:
+            self.frontier = max(self.frontier, released[-1].event.epoch_seconds)
+        self.held.clear()
+        return released
+
+    def __len__(self) -> int:
+        return len(self.held)
+
+    def to_bytes(self) -> bytes:
+        document: dict[str, Any] = {"v": CODEC_VERSION, "window": self.window,
+                                    "newest": self.newest, "frontier": _finite(self.frontier),
+                                    "held": [held.raw for held in self.held]}
+        return json.dumps(document, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, window: float,
+                   parse: Callable[[bytes], TokenUsageEvent] = parse_event) -> ReorderBuffer:
+        """The stored buffer, with the configured ``window`` (it may have been changed)."""
+        document = json.loads(raw)
+        if document.get("v") != CODEC_VERSION:
+            raise ValueError(f"reorder buffer codec version {document.get('v')!r} is not "
+                             f"{CODEC_VERSION}: this worker is older than the state it reads")
+        frontier = document["frontier"]
+        held = []
+        for text in document["held"]:
+            event = parse(text.encode())
+            held.append(Held(event.epoch_seconds, event.event_id, text, event))
+        heapq.heapify(held)
+        return cls(window=window, newest=dict(document["newest"]),
+                   frontier=-math.inf if frontier is None else frontier, held=held)
+
+
+def _finite(value: float) -> float | None:
+    return None if math.isinf(value) else value
