@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 from detectors.base import Detector, Finding, Observation
 from detectors.baseline import EWStats
+from detectors.context import FINGERPRINTS
 from detectors.calibration import (
     REQUEST_OVERDISPERSION,
+    binomial_tail_decades,
     combined_decades,
     decades_score,
     normal_tail_decades,
@@ -38,6 +40,12 @@ HOURS_TO_JUDGE_BY_TOTALS = 40
 """Active hours known before the hourly totals alone can mark an hour out of line: a
 younger mean moves too much (backtest: from 8 hours on, 3 more false alerts for one
 more spike found)."""
+HOURS_TO_JUDGE_SIZES = 20
+"""Closed hours whose mean request size weigh as much as single requests' spread in
+judging an hour's mean size: a few hours alike say little of how hours vary."""
+REPEAT_FADING = 0.01
+MIN_REPEAT_SHARE = 0.02
+"""However seldom a user repeats a prompt, a repeat is never taken as rarer than this."""
 COLD_START_MIN_TEAM_COUNT = 50
 COLD_START_MIN_LOG_STD = 0.4
 """A newcomer is judged by the team's spread at least this wide: people differ a lot."""
@@ -47,9 +55,15 @@ COLD_START_MIN_LOG_STD = 0.4
 class SpikeSlot:
     per_request: EWStats
     per_hour: EWStats
+    hour_size: EWStats
+    """log10 mean request size of the user's closed active hours: an agent's hours carry
+    bigger requests than a chat's, so an hour's sizes are judged against whole hours."""
+    repeats: EWStats
+    """Share of the user's requests that repeat a recent prompt."""
 
     def to_list(self) -> list[float]:
-        return self.per_request.to_list() + self.per_hour.to_list()
+        return (self.per_request.to_list() + self.per_hour.to_list()
+                + self.hour_size.to_list() + self.repeats.to_list())
 
 
 class SpikeDetector(Detector):
@@ -70,12 +84,17 @@ class SpikeDetector(Detector):
 
     def new_slot(self) -> SpikeSlot:
         config = self.config
-        return SpikeSlot(EWStats(config.request_fading_factor), EWStats(config.fading_factor))
+        return SpikeSlot(EWStats(config.request_fading_factor), EWStats(config.fading_factor),
+                         EWStats(config.fading_factor), EWStats(REPEAT_FADING))
 
     def restore(self, values: list[float]) -> SpikeSlot:
         config = self.config
+        # A slot stored before hour sizes and repeats were kept starts them afresh.
+        hour_size, repeats = values[6:9] or [0, 0.0, 0.0], values[9:12] or [0, 0.0, 0.0]
         return SpikeSlot(EWStats.from_list(config.request_fading_factor, values[:3]),
-                         EWStats.from_list(config.fading_factor, values[3:]))
+                         EWStats.from_list(config.fading_factor, values[3:6]),
+                         EWStats.from_list(config.fading_factor, hour_size),
+                         EWStats.from_list(REPEAT_FADING, repeats))
 
     def observe(self, slot: SpikeSlot, observation: Observation) -> Finding | None:
         config = self.config
@@ -87,7 +106,7 @@ class SpikeDetector(Detector):
                               observation.tokens, shift, config, config.min_request_ratio)
         if observation.usual_hourly_requests.count >= config.min_history_hours and (
                 slot.per_request.count >= config.min_history_requests):
-            hour = _scored_hour(slot.per_request, observation, config)
+            hour = _scored_hour(slot, observation, config)
         else:
             hour = _scored(_baseline_or_team(slot.per_hour, observation.team_per_hour,
                                              config.min_history_hours),
@@ -95,9 +114,13 @@ class SpikeDetector(Detector):
         if hour is None and not _far_above_usual_hours(slot.per_hour, observation, config):
             # Requests of an hour already out of line are not learned as normal ones.
             slot.per_request.update_clipped(math.log10(observation.tokens + 1), MIN_LOG_STD)
-        if observation.closed_hour is not None:
-            slot.per_hour.update_clipped(math.log10(observation.closed_hour.tokens + 1),
-                                         MIN_LOG_STD)
+        if hour is None:
+            slot.repeats.update(float(observation.repeated))
+        closed = observation.closed_hour
+        if closed is not None:
+            slot.per_hour.update_clipped(math.log10(closed.tokens + 1), MIN_LOG_STD)
+            slot.hour_size.update_clipped(math.log10(closed.tokens / closed.requests + 1),
+                                          MIN_LOG_STD)
 
         if request is None and hour is None:
             return None
@@ -153,15 +176,20 @@ def _far_above_usual_hours(per_hour: EWStats, observation: Observation, config: 
     return _large_enough(observation.hour_tokens, usual, config.min_ratio, config)
 
 
-def _scored_hour(per_request: EWStats, observation: Observation, config: SpikeConfig
+def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
                  ) -> tuple[float, float] | None:
-    """(score, expected tokens) of the running hour: its pace and its request sizes.
+    """(score, expected tokens) of the running hour: its pace, its request sizes and how
+    much of it repeats one prompt, each judged against the user's own, combined.
 
-    An hour's total is a count of requests times their sizes; each part is judged
-    against the user's own (requests per active hour, log10 size per request), and
-    the two surprises are combined. Partial hours (arriving, leaving) do not widen
-    the baseline, as they would for hourly totals.
+    An hour's total is a count of requests times their sizes. The count is judged
+    against the user's pace, the hour's mean size against the user's whole hours (not
+    as many independent requests: an hour of agent work is bigger requests throughout,
+    and that is one draw of the user's), and repeated prompts against how often the
+    user repeats. Each may be only moderately up; together they can be rare. Once the
+    user's hourly totals are known, an hour of fresh requests is judged whole against
+    them too, and the more surprising of the two counts.
     """
+    per_request = slot.per_request
     shift = observation.team_shift
     requests = observation.hour_requests
     spread = max(per_request.std, MIN_LOG_STD)
@@ -171,13 +199,49 @@ def _scored_hour(per_request: EWStats, observation: Observation, config: SpikeCo
     tokens = observation.hour_tokens
     if not _large_enough(tokens, expected, config.min_ratio, config):
         return None
-    count_decades = poisson_tail_decades(requests, pace * REQUEST_OVERDISPERSION)
-    per_draw = max(REQUESTS_PER_INDEPENDENT_SIZE, observation.session_requests)
-    independent = max(1.0, requests / per_draw)
-    size_z = (math.log10(tokens / requests) - math.log10(mean_size)) / (
-        spread / math.sqrt(independent))
-    decades = combined_decades(count_decades, normal_tail_decades(size_z))
+    count_decades = min(poisson_tail_decades(requests, pace * REQUEST_OVERDISPERSION),
+                        _count_decades(observation.usual_hourly_requests, requests))
+    # Until many hours are known, their mean sizes are taken to vary as single requests do.
+    known = slot.hour_size.count
+    size_spread = math.sqrt((known * slot.hour_size.var + HOURS_TO_JUDGE_SIZES * spread**2)
+                            / (known + HOURS_TO_JUDGE_SIZES))
+    size_z = (math.log10(tokens / requests + 1) - shift
+              - (slot.hour_size.mean if known else per_request.mean)) / max(size_spread,
+                                                                            MIN_LOG_STD)
+    size_decades = normal_tail_decades(size_z)
+    # Repeats join the evidence only when they add to it: an hour of the user's usual
+    # repeats says nothing either way.
+    decades = max(combined_decades(count_decades, size_decades),
+                  combined_decades(count_decades, size_decades,
+                                   _repeat_decades(slot.repeats, observation)))
+    if (slot.per_hour.count >= HOURS_TO_JUDGE_BY_TOTALS
+            and observation.session_requests <= REQUESTS_PER_INDEPENDENT_SIZE):
+        # The hour whole against the user's whole hours: how a steady user's hour of
+        # moderately more, moderately bigger fresh requests stands out. Not while a
+        # conversation runs on: its turns re-send one growing context.
+        total_z = slot.per_hour.z(math.log10(tokens + 1) - shift, MIN_LOG_STD)
+        decades = max(decades, normal_tail_decades(total_z))
     return decades_score(decades), expected
+
+
+def _count_decades(pace: EWStats, requests: int) -> float:
+    """Surprise of ``requests`` in an hour given the user's own spread of requests per
+    active hour (a log-normal with its mean and variance): an agent's hours range from a
+    handful of requests to hundreds, far beyond a clumped Poisson's."""
+    if pace.count < 2 or pace.mean <= 0:
+        return 0.0
+    log_var = math.log(1.0 + pace.var / pace.mean**2)
+    log_mean = math.log(pace.mean) - log_var / 2.0
+    return normal_tail_decades((math.log(requests) - log_mean) / max(math.sqrt(log_var), 0.1))
+
+
+def _repeat_decades(repeats: EWStats, observation: Observation) -> float:
+    """Surprise of the recent prompts' repeats, given how often the user repeats; the
+    repeats of one conversation hang together, so every third counts."""
+    recent = round(observation.repeat_share * FINGERPRINTS / REQUESTS_PER_INDEPENDENT_SIZE)
+    trials = round(FINGERPRINTS / REQUESTS_PER_INDEPENDENT_SIZE)
+    usual = max(repeats.mean, MIN_REPEAT_SHARE) if repeats.count else 0.5
+    return binomial_tail_decades(recent, trials, min(usual, 1.0))
 
 
 def _scored(baseline: EWStats | None, tokens: int, team_shift: float, config: SpikeConfig,

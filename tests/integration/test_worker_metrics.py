@@ -54,7 +54,7 @@ def test_metrics_count_what_the_worker_did(broker_url, topics, start_worker, tmp
     send.flush()
     send.close()
     worker = start_worker(topics)
-    scored = replayed.events - replayed.duplicates
+    scored = replayed.events - replayed.duplicates - replayed.late
     worker.wait_for_events("scored", scored, timeout_s=120)
     worker.wait_for_events("dead_lettered", len(MALFORMED))
 
@@ -74,7 +74,8 @@ def test_metrics_count_what_the_worker_did(broker_url, topics, start_worker, tmp
     metrics = _scrape(worker.metrics_port)
     outcomes = {dict(labels)["outcome"]: value
                 for labels, value in metrics["tokenradar_events_total"].items()}
-    assert outcomes == {"scored": scored, "duplicate": replayed.duplicates, "rekeyed": 0,
+    assert outcomes == {"scored": scored, "late": replayed.late,
+                        "duplicate": replayed.duplicates, "rekeyed": 0,
                         "dead_lettered": len(MALFORMED)}
     assert metrics["tokenradar_dead_letters_total"] == Counter(
         (("error_type", letter.error_type),) for letter in letters)

@@ -44,7 +44,9 @@ def test_frozen_broker_turns_the_worker_stalled_and_thawed_it_recovers(tmp_path:
         topic = f"usage-{tag}"
         create_topics(url, [topic], PARTITIONS)
         send = producer(url)
-        events = [e for user in range(50) for e in steady_usage(f"user-{user}", count=100)]
+        # In event-time order, as a producer sends them: none is late for the reorder window.
+        events = sorted((e for user in range(50) for e in steady_usage(f"user-{user}", count=100)),
+                        key=lambda e: e["timestamp"])
         for event in events:
             send.send(topic, key=b"platform", value=encode(event))
         send.flush()
