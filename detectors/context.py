@@ -120,10 +120,6 @@ class UsageContext:
     def local_day(self, time: float) -> int:
         return int((time + self.utc_offset_hours * HOUR) // DAY)
 
-    def local_midnight(self, day: int) -> float:
-        """When local day ``day`` began (epoch seconds), at today's offset."""
-        return float(day * DAY - self.utc_offset_hours * HOUR)
-
     def local_hour(self, time: float) -> int:
         return int((time + self.utc_offset_hours * HOUR) % DAY // HOUR)
 
@@ -213,13 +209,13 @@ class UsageContext:
         A request carries its conversation's context when it comes within
         INFERRED_SESSION_GAP of the session's previous one and grew from it, or re-read
         at least half its input from the prompt cache without shrinking (as at a context
-        window's limit). Without a ``session_id`` the session is inferred, and growing
-        must mean by at least half the previous answer: padding's filler is about the
-        same size each time; a conversation grows by its turns.
+        window's limit). Without a ``session_id``, that is what continues the inferred
+        session. A conversation grows turn after turn; padding's filler is about the same
+        size each time, so its requests grow only by chance, one in two.
 
         >>> context = UsageContext()
         >>> [context.advance_session(None, tokens, 500, 0, 60.0 * i)[::3]
-        ...  for i, tokens in enumerate((2000, 2600, 3300, 3100, 3900))]
+        ...  for i, tokens in enumerate((2000, 2100, 2600, 2500, 3900))]
         [(1, False), (2, True), (3, True), (1, False), (2, True)]
         >>> [context.advance_session(None, 9000, 500, 8000, 600 + 60.0 * i)[::3]
         ...  for i in range(3)]
@@ -232,11 +228,9 @@ class UsageContext:
         session = next((s for s in self.sessions if s[0] == digest), None)
         carries = False
         if session is not None and 0 <= time - session[6] <= INFERRED_SESSION_GAP:
-            previous_input, previous_output = session[4], session[5]
-            growth = 0.5 * previous_output if session_id is None else 0.0
-            carries = (input_tokens > previous_input + growth
-                       or (2 * cache_read_tokens >= input_tokens
-                           and input_tokens >= previous_input))
+            previous_input = session[4]
+            carries = input_tokens > previous_input or (
+                2 * cache_read_tokens >= input_tokens and input_tokens >= previous_input)
         if session is None or (session_id is None and not carries):
             session = [digest, 0, input_tokens, input_tokens, 0, 0, -1.0]
         self.sessions = [session, *(s for s in self.sessions if s[0] != digest)][:SESSIONS]

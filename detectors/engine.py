@@ -320,13 +320,7 @@ class ScoringEngine:
         context = state.context
         finding = None
         if day is not None and usual is not None:
-            # A member with an incident open that day (alerted then, or still in its
-            # quiet time) counts at their usual: what they did is their incident's, and
-            # two members' incidents on one day are no team's shift.
-            since = context.local_midnight(int(day.start))
-            alerted = any(incident.until > since for incident in state.incidents.values())
-            finding = team.learn_member_day(int(day.start), usual if alerted else day.tokens,
-                                            usual, config)
+            finding = team.learn_member_day(int(day.start), day.tokens, usual, config)
         finding = finding or team.advance(context.local_day(observation.time),
                                           context.local_hour(observation.time), config)
         if (finding is None or not config.enabled

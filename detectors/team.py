@@ -1,15 +1,15 @@
 """The team: a peer group's movement, and population shifts reported once per team.
 
 Each member's closed day is added to the team's day: what the member used (capped
-at three of their usual days) against what they usually use; a member with an
-incident open that day (alerted then, or still in its quiet time) counts at their
-usual, since their incident is theirs. The team's day ratio, day after day, is the
-team's own movement. When a team stays well above its
-members' usual levels for several days, even with its biggest mover of each day left
-out (a shift moves the many: one heavy member's agent must not make a small team on a
-weekend a shift), that is one ``population_shift`` alert for ``team:<team>``;
-meanwhile the members' own detectors expect the team's movement instead of alerting
-on each of them. The pooled per-request and per-hour baselines give new joiners a
+at three of their usual days) against what they usually use. The team's movement is
+the median of its members' day ratios: a shift moves the many, while one member's
+incident, however big, moves one of them (a heavy member's weekend agent must not
+make a small team a shift, nor should members' own incidents, or the alerts they
+raise during a real shift, hide it). When a team's median stays above its members'
+usual levels for several days, more than its own day-to-day noise explains, that is
+one ``population_shift`` alert for ``team:<team>``; meanwhile the members' own
+detectors expect the team's movement (their summed usage over their summed usual)
+instead of alerting on each of them. The pooled per-request and per-hour baselines give new joiners a
 cold start.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +53,7 @@ CODEC_VERSION = 1
 
 def new_day(day: float) -> list[float]:
     """A team's day before any member's is added (see ``TeamState.day``)."""
-    return [day, 0.0, 0.0, 0, 0.0, 0.0]
+    return [day, 0.0, 0.0, 0]
 
 
 def team_key(team: str) -> str:
@@ -64,8 +65,9 @@ def team_key(team: str) -> str:
 class TeamState:
     team: str
     day: list[float] = field(default_factory=lambda: new_day(-1))
-    """[day number, members' tokens (capped), members' usual tokens, members, and the
-    tokens (capped) and usual tokens of the member furthest above their usual]"""
+    """[day number, members' tokens (capped), members' usual tokens, members]"""
+    member_ratios: list[float] = field(default_factory=list)
+    """Each member's day of the team's open day, log10 of (capped) tokens over usual."""
     recent: EWStats = field(default_factory=lambda: EWStats(RECENT_FADING))
     noise: EWStats = field(default_factory=lambda: EWStats(NOISE_FADING))
     up_days: int = 0
@@ -89,15 +91,18 @@ class TeamState:
         finding = None
         if day > self.day[0]:
             finding = self._close_day(config)
-            self.day = new_day(day)
+            self._open_day(day)
         # A member whose day closes after the team's closed is counted in the next one.
         capped = min(tokens, MEMBER_DAY_CAP * usual)
         self.day[1] += capped
         self.day[2] += usual
         self.day[3] += 1
-        if capped - usual > self.day[4] - self.day[5]:
-            self.day[4], self.day[5] = capped, usual
+        self.member_ratios.append(math.log10((capped + 1.0) / (usual + 1.0)))
         return finding
+
+    def _open_day(self, day: float) -> None:
+        self.day = new_day(day)
+        self.member_ratios = []
 
     def advance(self, member_day: int, member_hour: int,
                 config: PopulationShiftConfig) -> Finding | None:
@@ -109,18 +114,17 @@ class TeamState:
         """
         if member_day > self.day[0] >= 0 and member_hour >= CLOSE_HOUR and self.day[3]:
             finding = self._close_day(config)
-            self.day = new_day(self.day[0] + 1)
+            self._open_day(self.day[0] + 1)
             return finding
         return None
 
     def _close_day(self, config: PopulationShiftConfig) -> Finding | None:
-        _, tokens, usual, members, top_tokens, top_usual = self.day
-        if members < config.min_members or usual - top_usual <= 0:
+        _, tokens, usual, members = self.day
+        if members < config.min_members or usual <= 0:
             return None
-        # Members expect the team's whole movement; a shift is judged without its
-        # biggest mover.
+        # Members expect the team's whole movement; a shift is judged by its median.
         self.recent.update(math.log10((tokens + 1.0) / usual))
-        ratio = math.log10((tokens - top_tokens + 1.0) / (usual - top_usual))
+        ratio = statistics.median(self.member_ratios)
         if ratio < math.log10(config.min_ratio):
             self.up_days, self.evidence = 0, 0.0
             self.noise.update(ratio)
@@ -161,6 +165,7 @@ class TeamState:
     def to_bytes(self) -> bytes:
         document: dict[str, Any] = {
             "v": CODEC_VERSION, "team": self.team, "day": self.day,
+            "ratios": self.member_ratios,
             "up": [self.up_days, self.evidence],
             "stats": [s.to_list() for s in (self.recent, self.noise, self.per_request,
                                              self.per_hour)],
@@ -178,8 +183,10 @@ class TeamState:
                              f"{CODEC_VERSION}: this worker is older than the state it reads")
         recent, noise, per_request, per_hour = document["stats"]
         return cls(
-            # A day stored before the biggest mover was kept has none yet.
-            team=document["team"], day=[*document["day"], 0.0, 0.0][:6],
+            # A day stored before the members' ratios were kept (with its biggest mover's
+            # tokens then) is judged by the members added from now on.
+            team=document["team"], day=document["day"][:4],
+            member_ratios=document.get("ratios", []),
             up_days=document["up"][0],
             evidence=document["up"][1],
             recent=EWStats.from_list(RECENT_FADING, recent),

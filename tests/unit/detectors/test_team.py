@@ -171,11 +171,18 @@ def test_team_state_round_trips_and_scoring_continues_identically(
     assert results == never_encoded
 
 
-def test_a_team_day_stored_before_its_biggest_mover_was_kept_reads_with_none() -> None:
+@pytest.mark.parametrize("stored", [
+    [20_400, 5_000.0, 4_000.0, 3],  # before the biggest mover was kept
+    [20_400, 5_000.0, 4_000.0, 3, 2_500.0, 1_000.0],  # with it, before members' ratios
+])
+def test_a_team_day_stored_by_an_earlier_release_reads_with_no_member_ratios(
+        stored: list[float]) -> None:
     document = json.loads(TeamState("core").to_bytes())
-    document["day"] = [20_400, 5_000.0, 4_000.0, 3]
+    document["day"] = stored
+    del document["ratios"]
     restored = TeamState.from_bytes(json.dumps(document).encode())
-    assert restored.day == [20_400, 5_000.0, 4_000.0, 3, 0.0, 0.0]
+    assert restored.day == [20_400, 5_000.0, 4_000.0, 3]
+    assert restored.member_ratios == []
 
 
 def test_team_state_of_another_codec_version_is_refused() -> None:
