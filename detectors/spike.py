@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from detectors.base import Detector, Finding, Observation
 from detectors.baseline import EWStats
-from detectors.context import FINGERPRINTS
 from detectors.calibration import (
     REQUEST_OVERDISPERSION,
     binomial_tail_decades,
@@ -22,6 +21,7 @@ from detectors.calibration import (
     poisson_tail_decades,
     tail_score,
 )
+from detectors.context import FINGERPRINTS
 from schemas import AnomalyKind
 from schemas.config import SpikeConfig
 

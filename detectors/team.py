@@ -9,8 +9,8 @@ raise during a real shift, hide it). When a team's median stays above its member
 usual levels for several days, more than its own day-to-day noise explains, that is
 one ``population_shift`` alert for ``team:<team>``; meanwhile the members' own
 detectors expect the team's movement (their summed usage over their summed usual)
-instead of alerting on each of them. The pooled per-request and per-hour baselines give new joiners a
-cold start.
+instead of alerting on each of them. The pooled per-request and per-hour baselines
+give new joiners a cold start.
 """
 
 from __future__ import annotations
