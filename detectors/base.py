@@ -59,10 +59,6 @@ class Observation:
     conversation's own context piled up."""
     session_most_input: int
     """The most input tokens of the session's earlier requests (this one's, for its first)."""
-    carries_context: bool
-    """This request re-sent its session's previous one (grown by its answer, or read from
-    the prompt cache): a conversation's context carried turn to turn (how sessions are
-    inferred when producers send no ``session_id``)."""
     usual_hourly_requests: EWStats
     """The user's requests per active hour."""
     usual_activity: float

@@ -201,10 +201,9 @@ class UsageContext:
         return sum(entry & 1 for entry in ring) / len(ring), repeated
 
     def advance_session(self, session_id: str | None, input_tokens: int, output_tokens: int,
-                        cache_read_tokens: int, time: float) -> tuple[int, int, int, bool]:
+                        cache_read_tokens: int, time: float) -> tuple[int, int, int]:
         """(requests so far, input tokens of the session's first request and the most of
-        its earlier ones: this one's own for a session's first; and whether this request
-        carries the session's previous one's context).
+        its earlier ones: this one's own for a session's first).
 
         A request carries its conversation's context when it comes within
         INFERRED_SESSION_GAP of the session's previous one and grew from it, or re-read
@@ -214,15 +213,15 @@ class UsageContext:
         size each time, so its requests grow only by chance, one in two.
 
         >>> context = UsageContext()
-        >>> [context.advance_session(None, tokens, 500, 0, 60.0 * i)[::3]
+        >>> [context.advance_session(None, tokens, 500, 0, 60.0 * i)[0]
         ...  for i, tokens in enumerate((2000, 2100, 2600, 2500, 3900))]
-        [(1, False), (2, True), (3, True), (1, False), (2, True)]
-        >>> [context.advance_session(None, 9000, 500, 8000, 600 + 60.0 * i)[::3]
+        [1, 2, 3, 1, 2]
+        >>> [context.advance_session(None, 9000, 500, 8000, 600 + 60.0 * i)[0]
         ...  for i in range(3)]
-        [(3, True), (4, True), (5, True)]
-        >>> [context.advance_session(name, tokens, 500, 0, 900 + 60.0 * i)[::3]
+        [3, 4, 5]
+        >>> [context.advance_session(name, tokens, 500, 0, 900 + 60.0 * i)[0]
         ...  for i, (name, tokens) in enumerate((("a", 9000), ("b", 200), ("a", 9100)))]
-        [(1, False), (1, False), (2, True)]
+        [1, 1, 2]
         """
         digest = digest32(session_id) if session_id is not None else 0
         session = next((s for s in self.sessions if s[0] == digest), None)
@@ -238,7 +237,7 @@ class UsageContext:
         session[1] += 1
         session[3] = max(most_input, input_tokens)
         session[4:7] = [input_tokens, output_tokens, time]
-        return int(session[1]), int(session[2]), most_input, carries
+        return int(session[1]), int(session[2]), most_input
 
     def _advance_slices(self, time: float, tokens: int) -> None:
         slices = self.last_slices

@@ -193,7 +193,7 @@ class ScoringEngine:
         repeat_share, repeated = context.remember_fingerprint(
             event.prompt_fingerprint
             or prompt_signature(event.input_tokens, event.output_tokens))
-        session_requests, session_first_input, session_most_input, carries_context = (
+        session_requests, session_first_input, session_most_input = (
             context.advance_session(event.session_id, event.input_tokens,
                                     event.output_tokens, event.cache_read_tokens, time))
         team_shift = 0.0 if team_state is None else team_state.expected_shift()
@@ -205,7 +205,7 @@ class ScoringEngine:
             closed_window=closed_window, closed_day=closed_day, repeat_share=repeat_share,
             repeated=repeated,
             session_requests=session_requests, session_first_input=session_first_input,
-            session_most_input=session_most_input, carries_context=carries_context,
+            session_most_input=session_most_input,
             usual_hourly_requests=context.hourly_requests,
             usual_activity=context.usual_activity(time), profile_days=context.profile_days,
             usual_activity_nearby=context.usual_activity(time, around=1),

@@ -4,7 +4,7 @@ The tell is input tokens per request several times the user's norm while the
 output stays where it was (filler asks nothing new), usually with the same
 prompts sent again and again. Input is read at each session's first request, so
 the context a long conversation piles up is not mistaken for filler; without repeated
-prompts, a run that mostly grows turn by turn or is read from the prompt cache is a
+prompts, a run that keeps setting new highs or is read from the prompt cache is a
 long context, not filler. A
 fast fading mean of recent requests is compared with a slow baseline that stops
 learning while requests look inflated.
@@ -29,6 +29,8 @@ MIN_REPEATS = 3
 MIN_SESSIONS = 2
 """Sessions an inflated run must span: one conversation that starts big (a pasted
 document) is one draw of the user's, however many requests it has; padding pads them all."""
+GROWING_FROM_REQUEST = 3
+"""A session's request from which a new high counts as its context growing."""
 SCRIPTED_REPEAT_SHARE = 0.5
 """Within a long context, the share of recent prompts repeated that makes it padding: a
 conversation re-asks some things (a tool run again), a script re-sends most."""
@@ -50,8 +52,9 @@ class GamingSlot:
     sessions_in_a_row: int = 0
     """Of the inflated requests in a row, those that started a session."""
     carried_in_a_row: int = 0
-    """Of the inflated requests in a row, those carrying a conversation's context: mostly
-    read from the prompt cache, or grown from the previous turn."""
+    """Of the inflated requests in a row, those carrying a conversation's growing context:
+    a new high of its session, three requests in or later, or mostly read from the
+    prompt cache."""
 
     def end_run(self) -> None:
         self.inflated_in_a_row = self.repeats_in_a_row = self.sessions_in_a_row = 0
@@ -112,8 +115,9 @@ class GamingDetector(Detector):
             slot.inflated_in_a_row += 1
             slot.repeats_in_a_row += observation.repeated
             slot.sessions_in_a_row += observation.session_requests == 1
-            slot.carried_in_a_row += (observation.carries_context
-                                      or 2 * event.cache_read_tokens >= event.input_tokens)
+            growing = (observation.session_requests >= GROWING_FROM_REQUEST
+                       and event.input_tokens > observation.session_most_input)
+            slot.carried_in_a_row += growing or 2 * event.cache_read_tokens >= event.input_tokens
         else:
             if event.session_id is not None and observation.session_requests == 1:
                 # A conversation that starts at the usual size: the padding, which pads
@@ -139,10 +143,11 @@ class GamingDetector(Detector):
             return None
         # Recent prompts repeat often, and this run's own do: not the memory of a
         # prompt repeated days ago, nor one or two chance repeats.
-        # A long context carried from turn to turn (agent and IDE sessions) grows by each
-        # answer or is read from the cache; filler is fresh, and its size varies at
-        # random: it grows by chance, not two requests in three.
-        long_context = 3 * slot.carried_in_a_row >= 2 * slot.inflated_in_a_row
+        # A long context carried from turn to turn (agent and IDE sessions) keeps growing,
+        # or is read from the cache; filler is fresh and about the same size each time, so
+        # a padded request is a session's new high, three requests in or later, about one
+        # time in six (three draws in rising order), not one in three.
+        long_context = 3 * slot.carried_in_a_row >= slot.inflated_in_a_row
         repeat_share = observation.repeat_share
         repeated = repeat_share >= (SCRIPTED_REPEAT_SHARE if long_context
                                     else config.min_repeat_share) and (

@@ -37,7 +37,7 @@ def _observation(at: datetime, tokens: int, closed_day: ClosedBucket | None,
         event=event, time=at.timestamp(), tokens=tokens, gap=None, hour_tokens=tokens,
         hour_requests=1, window_requests=1, closed_hour=None, closed_window=None,
         closed_day=closed_day, repeat_share=0.0, repeated=False, session_requests=1,
-        session_first_input=tokens, session_most_input=tokens, carries_context=False,
+        session_first_input=tokens, session_most_input=tokens,
         usual_hourly_requests=EWStats(0.05), usual_activity=1.0,
         profile_days=30, usual_activity_nearby=1.0, day_tokens=day[0],
         day_active_hours=day[1], team_shift=team_shift, team_shifting=team_shifting)
