@@ -24,7 +24,9 @@ class ClosedBucket:
     tokens: int
     requests: int
     active_hours: int = 1
-    """For a day: the hours in it with at least one request."""
+    """For a day: the hours in it with at least one request..."""
+    hours_mask: int = 0
+    """...and which UTC hours those were (bit h for hour h)."""
 
 
 def unseen_share(days: int) -> float:

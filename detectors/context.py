@@ -23,6 +23,8 @@ FINGERPRINTS = 32
 """How many recent prompt fingerprints are remembered, for repetition."""
 ABSENCE_DAYS = 4
 """A longer silence is an absence: its days do not count as inactive weekdays."""
+YOUNG_PROFILE_DAYS = 10
+"""Active days before a user's own hours are known well enough to stand alone."""
 LOCAL_MIDDAY = 13.0
 DAILY_FADING = 0.05
 HOURLY_FADING = 0.05
@@ -123,13 +125,23 @@ class UsageContext:
     def local_hour(self, time: float) -> int:
         return int((time + self.utc_offset_hours * HOUR) % DAY // HOUR)
 
-    def usual_activity(self, time: float, around: int = 0) -> float:
+    def usual_activity(self, time: float, around: int = 0,
+                       team_hours: list[float] | None = None) -> float:
         """How often the user is active at this hour and weekday (0 = never, 1 = always);
-        with ``around``, at the busiest hour within that many hours of this one."""
+        with ``around``, at the busiest hour within that many hours of this one. A young
+        profile (under YOUNG_PROFILE_DAYS active days) has not seen most of its working
+        hours and weekdays yet: its weekdays are not judged, and an hour its team works
+        in (``team_hours``, share of member-days) is taken as usual as the team finds it."""
         hour = int(time % DAY // HOUR)
         weekday = (self.local_day(time) + 3) % 7  # day 0 of the epoch was a Thursday
-        nearby = max(self.hour_profile[(hour + step) % 24] for step in range(-around, around + 1))
-        seen = min(nearby, self.weekday_profile[weekday])
+        hours = self.hour_profile
+        young = self.profile_days < YOUNG_PROFILE_DAYS
+        if team_hours is not None and young:
+            hours = [max(own, team) for own, team in zip(hours, team_hours, strict=True)]
+        nearby = max(hours[(hour + step) % 24] for step in range(-around, around + 1))
+        # A week or so of days has not shown every weekday a person works on: a young
+        # profile's Thursday is not an off day because its first days were Mon-Wed.
+        seen = nearby if young else min(nearby, self.weekday_profile[weekday])
         # An hour never seen in N days is not "never", only about 1 in N+1.
         return max(seen, unseen_share(self.profile_days))
 
@@ -147,8 +159,9 @@ class UsageContext:
         today = self.local_day(time)
         if today > self.day[0]:
             if self.day[2]:
+                mask = int(self.day[3])
                 closed_day = ClosedBucket(self.day[0], int(self.day[1]), int(self.day[2]),
-                                          int(self.day[3]).bit_count())
+                                          mask.bit_count(), mask)
                 self._learn_day(int(self.day[0]), int(self.day[3]), today)
                 today = self.local_day(time)
             self.day = [today, 0, 0, 0]

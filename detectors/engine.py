@@ -196,6 +196,7 @@ class ScoringEngine:
         session_requests, session_first_input, session_most_input = (
             context.advance_session(event.session_id, event.input_tokens,
                                     event.output_tokens, event.cache_read_tokens, time))
+        team_hours = None if team_state is None else team_state.working_hours()
         team_shift = 0.0 if team_state is None else team_state.expected_shift()
         team_shifting = team_state is not None and team_state.shifting(time)
         return Observation(
@@ -207,8 +208,9 @@ class ScoringEngine:
             session_requests=session_requests, session_first_input=session_first_input,
             session_most_input=session_most_input,
             usual_hourly_requests=context.hourly_requests,
-            usual_activity=context.usual_activity(time), profile_days=context.profile_days,
-            usual_activity_nearby=context.usual_activity(time, around=1),
+            usual_activity=context.usual_activity(time, team_hours=team_hours),
+            profile_days=context.profile_days,
+            usual_activity_nearby=context.usual_activity(time, around=1, team_hours=team_hours),
             usual_day_tokens=usual_day_tokens, day_tokens=day_tokens,
             day_active_hours=day_active_hours, team_shift=team_shift,
             team_shifting=team_shifting,
@@ -319,6 +321,8 @@ class ScoringEngine:
         day, usual = observation.closed_day, observation.usual_day_tokens
         context = state.context
         finding = None
+        if day is not None:
+            team.learn_member_hours(day.hours_mask)
         if day is not None and usual is not None:
             finding = team.learn_member_day(int(day.start), day.tokens, usual, config)
         finding = finding or team.advance(context.local_day(observation.time),

@@ -48,6 +48,9 @@ MOVING = math.log10(1.15)
 SHIFTING = math.log10(1.25)
 """At this the team's movement is a shift under way, even before its days without their
 biggest movers are up (``shifting``)."""
+HOURS_FADING = 0.02
+MIN_MEMBER_DAYS = 20
+"""Members' active days before the team's hours speak for a young member's."""
 CODEC_VERSION = 1
 
 
@@ -77,6 +80,10 @@ class TeamState:
     per_hour: EWStats = field(default_factory=lambda: EWStats(POOL_FADING))
     members: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_MEMBERS))
     incident: Incident | None = None
+    hour_profile: list[float] = field(default_factory=lambda: [0.0] * 24)
+    """Share of the members' active days with a request in each UTC hour."""
+    member_days: int = 0
+    """Members' active days behind ``hour_profile``."""
     maxima: DailyMaxima = field(default_factory=DailyMaxima)
     """The members' highest score of each active day, per detector: the team's own
     measure of how high its ordinary days go (:mod:`detectors.renormalisation`)."""
@@ -84,6 +91,17 @@ class TeamState:
     def see_member(self, user_id: str) -> None:
         if user_id not in self.members:
             self.members.append(user_id)
+
+    def learn_member_hours(self, hours_mask: int) -> None:
+        """Learn which UTC hours the team works in from one member's active day."""
+        self.member_days += 1
+        rate = max(HOURS_FADING, 1.0 / self.member_days)
+        self.hour_profile = [round(p + rate * (((hours_mask >> h) & 1) - p), 4)
+                             for h, p in enumerate(self.hour_profile)]
+
+    def working_hours(self) -> list[float] | None:
+        """The team's hour profile, once enough member-days stand behind it."""
+        return self.hour_profile if self.member_days >= MIN_MEMBER_DAYS else None
 
     def learn_member_day(self, day: int, tokens: float, usual: float,
                          config: PopulationShiftConfig) -> Finding | None:
@@ -172,6 +190,7 @@ class TeamState:
             "members": list(self.members),
             "incident": None if self.incident is None else self.incident.to_list(),
             "maxima": self.maxima.to_list(),
+            "hours": [self.member_days, *self.hour_profile],
         }
         return json.dumps(document, separators=(",", ":")).encode()
 
@@ -197,4 +216,7 @@ class TeamState:
             incident=None if document["incident"] is None else Incident(*document["incident"]),
             # A team stored before renormalisation starts its sketch afresh.
             maxima=DailyMaxima.from_list(document.get("maxima", [])),
+            # A team stored before it learned its hours starts them afresh.
+            member_days=int(document.get("hours", [0])[0]),
+            hour_profile=document.get("hours", [0, *[0.0] * 24])[1:],
         )
