@@ -163,6 +163,25 @@ def test_an_agent_at_its_context_limit_reading_from_the_cache_is_not_padding(
     assert "gaming" not in _kinds(_alerts(event_lists, history + turns))
 
 
+def test_an_agent_whose_context_grows_unevenly_without_session_ids_is_not_padding(
+        event_lists: EventLists) -> None:
+    # Its input grows about 8% a turn, give or take 10%: one turn in four is smaller
+    # than the last, so the inferred conversation restarts often, yet most turns are
+    # a new high of their conversation. Filler is the same size again and again.
+    rng = random.Random(8)
+    turns, at, context = [], MONDAY, 4000.0
+    for i in range(60):
+        at += timedelta(seconds=rng.uniform(10, 30))
+        turns.append(event_lists.request(60_000 + i, at, int(context * rng.uniform(0.9, 1.1)),
+                                         int(600 * rng.lognormvariate(0.0, 0.5)),
+                                         client="agent", fingerprint=f"step-{i}"))
+        context = 4000.0 if i % 30 == 29 else context * 1.08
+    history = _without_sessions(_history(event_lists))
+    assert "gaming" not in _kinds(_alerts(event_lists, history + turns))
+    padded = _without_sessions(_work_session(event_lists, 60, filler=40_000, repeated=False))
+    assert "gaming" in _kinds(_alerts(event_lists, history + padded))
+
+
 def test_one_conversation_that_starts_big_is_not_padding(event_lists: EventLists) -> None:
     # A document pasted at the start, then asked about, repeats and all: one session.
     one = _work_session(event_lists, 14, filler=12_000, per_session=14)
@@ -357,6 +376,38 @@ def test_a_slower_runaway_on_a_new_client_is_not_first_a_new_pattern(
     assert {a.kind for a in alerts} == {"spike", "runaway_agent"}
 
 
+def test_a_new_joiners_agent_on_a_weekday_not_seen_yet_is_no_runaway(
+        event_lists: EventLists) -> None:
+    # Four active days, Monday to Thursday; on Friday, at the hours they have worked,
+    # an agent runs all afternoon. A week has not shown every weekday a person works.
+    history = _history(event_lists, days=4)
+    friday = history[-1].timestamp.replace(hour=10, minute=0) + timedelta(days=1)
+    alerts = _alerts(event_lists, history + _agent(event_lists, friday, hours=5))
+    assert "runaway_agent" not in _kinds(alerts)
+
+
+def test_a_new_joiner_working_the_teams_late_shift_is_no_runaway(
+        event_lists: EventLists) -> None:
+    # The team works 09:00-17:00 and evenings 18:00-22:00; its new member's first
+    # evening agent run is at an hour the team works, not in the member's night.
+    rng = random.Random(12)
+    team = []
+    for member in range(6):
+        team += event_lists.workdays(random.Random(member), 12, user=f"m{member}")
+        evening = [e.model_copy(update={"timestamp": e.timestamp + timedelta(hours=9),
+                                        "event_id": f"{e.event_id}-late"})
+                   for e in event_lists.workdays(random.Random(50 + member), 12,
+                                                 user=f"m{member}")
+                   if rng.random() < 0.5]
+        team += [e for e in evening if e.timestamp.hour < 22]
+    joiner = _history(event_lists, days=3, user="ana")
+    start = joiner[-1].timestamp.replace(hour=19, minute=0) + timedelta(days=1)
+    alerts = _alerts(event_lists, team + joiner + _agent(event_lists, start, hours=2.5))
+    assert "runaway_agent" not in {a.kind for a in alerts if a.user_id == "ana"}
+    alone = _alerts(event_lists, joiner + _agent(event_lists, start, hours=2.5))
+    assert "runaway_agent" in _kinds(alone)  # without the team, 19:00 is unseen
+
+
 @pytest.mark.parametrize(("client", "runaway"), [("Claude-Agent", True), ("chat", False)])
 def test_agent_clients_are_matched_by_pattern(event_lists: EventLists, client: str,
                                               runaway: bool) -> None:
@@ -474,6 +525,32 @@ def test_as_many_big_fresh_requests_in_an_hour_are_a_spike(event_lists: EventLis
     alerts = _alerts(event_lists, _history(event_lists) + _busy_hour(event_lists, False))
     assert [(alert.kind, alert.feature) for alert in alerts][:1] == [
         ("spike", "tokens_per_hour")]
+
+
+def _agent_hours(event_lists: EventLists, day: datetime, count: int, size: int,
+                 fingerprints: int | None = None, first: int = 70_000
+                 ) -> list[TokenUsageEvent]:
+    """``count`` requests within an hour from ``day``, each about ``size`` input tokens and
+    a fifth of that in output; their prompts from ``fingerprints`` distinct ones (None:
+    all fresh)."""
+    rng = random.Random(first)
+    seconds = sorted(rng.uniform(0, 3300) for _ in range(count))
+    return [event_lists.request(
+        first + i, day + timedelta(seconds=seconds[i]),
+        int(size * rng.lognormvariate(0.0, 0.3)), int(size / 5 * rng.lognormvariate(0.0, 0.3)),
+        session=f"agent-{first}-{i // 4}",
+        fingerprint=f"p-{rng.randrange(fingerprints)}" if fingerprints else f"f-{first + i}")
+        for i in range(count)]
+
+
+def test_an_hour_of_moderately_more_bigger_repeated_requests_is_a_spike(
+        event_lists: EventLists) -> None:
+    # 3.5 times the pace, requests four times the size (answers too: no padding), all
+    # one prompt again: each alone is an ordinary busy hour, together they are not (14x
+    # the usual hour).
+    hour = _agent_hours(event_lists, MONDAY, count=14, size=12_000, fingerprints=1)
+    alerts = _alerts(event_lists, _history(event_lists) + hour)
+    assert ("spike", "tokens_per_hour") in {(a.kind, a.feature) for a in alerts}
 
 
 # -- creep ----------------------------------------------------------------------------

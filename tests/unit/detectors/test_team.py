@@ -82,6 +82,19 @@ def test_one_member_creeping_in_a_steady_team_is_that_members_creep(
     assert {a.user_id for a in alerts if a.kind == "creep"} == {"m3"}
 
 
+def _ramp_with_two_members_wild(member: int, workday: int) -> float:
+    """The team of ``_ramp``; m0 and m1 also at eight times that on working days 11-13."""
+    return _ramp(member, workday) * (8.0 if member in (0, 1) and 11 <= workday <= 13 else 1.0)
+
+
+def test_members_own_incidents_during_a_shift_do_not_hide_it(
+        event_lists: EventLists) -> None:
+    # Their days are two of eight in the team's median, as anyone's would be: the rest
+    # of the team still moves it.
+    alerts = _alerts(event_lists, event_lists.team_days(8, 26, scale=_ramp_with_two_members_wild))
+    assert "population_shift" in {a.kind for a in alerts}
+
+
 def _three_members_incidents(member: int, workday: int) -> float:
     """Members m0, m1 and m2 use eight times their usual on working days 12 and 13."""
     return 8.0 if member in (0, 1, 2) and workday in (12, 13) else 1.0
