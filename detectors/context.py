@@ -40,7 +40,6 @@ is counted whole, to within 10 minutes."""
 
 SESSIONS = 4
 """Sessions followed at once: an agent's sub-agents and a person's chat run side by side."""
-SESSION_FIELDS = 7
 INFERRED_SESSION_GAP = 1800.0
 """Seconds within which a request without a session id may continue the previous one's."""
 
@@ -85,8 +84,8 @@ class UsageContext:
     """digest << 1 | 1 if the fingerprint had been seen in the ring before."""
     sessions: list[list[float]] = field(default_factory=list)
     """The latest sessions, newest first (agents run several at once): each [digest,
-    requests, first input tokens, most input tokens, and the last request's input
-    tokens, output tokens and time]; digest 0 for the one inferred without an id."""
+    requests, first input tokens, most input tokens, and the last request's input tokens
+    and time]."""
     daily_level: EWStats = field(default_factory=lambda: EWStats(DAILY_FADING))
     """Tokens per active day (linear, so short days barely move it): the user's long-run
     level, which the team compares."""
@@ -105,7 +104,7 @@ class UsageContext:
         (last_time, hour, last_slices, window, day, offset, profile_days, hour_profile,
          weekday_profile, fingerprints, sessions, daily_level, hourly_requests) = values
         if sessions and not isinstance(sessions[0], list):  # one session, before several
-            sessions = [[*sessions, 0, 0, -1.0][:SESSION_FIELDS]]
+            sessions = [[*sessions[:4], 0, -1.0]]
         if len(last_slices) != 1 + 2 * SLICES:  # a state from before the slices
             last_slices = [-1.0] + [0] * 2 * SLICES
         return cls(last_time, hour, last_slices, window, day, offset, profile_days,
@@ -213,43 +212,42 @@ class UsageContext:
             return 0.0, repeated
         return sum(entry & 1 for entry in ring) / len(ring), repeated
 
-    def advance_session(self, session_id: str | None, input_tokens: int, output_tokens: int,
-                        cache_read_tokens: int, time: float) -> tuple[int, int, int]:
+    def advance_session(self, session_id: str | None, model: str, input_tokens: int,
+                        time: float) -> tuple[int, int, int]:
         """(requests so far, input tokens of the session's first request and the most of
         its earlier ones: this one's own for a session's first).
 
-        A request carries its conversation's context when it comes within
-        INFERRED_SESSION_GAP of the session's previous one and grew from it, or re-read
-        at least half its input from the prompt cache without shrinking (as at a context
-        window's limit). Without a ``session_id``, that is what continues the inferred
-        session. A conversation grows turn after turn; padding's filler is about the same
-        size each time, so its requests grow only by chance, one in two.
+        Without a ``session_id``, a request continues its model's conversation when it
+        comes within INFERRED_SESSION_GAP of the previous one and carries its context: no
+        less input than before. A conversation grows turn after turn (or stays at its
+        context window's limit); padding's filler is about the same size each time, so its
+        requests grow only by chance, one in two.
 
         >>> context = UsageContext()
-        >>> [context.advance_session(None, tokens, 500, 0, 60.0 * i)[0]
-        ...  for i, tokens in enumerate((2000, 2100, 2600, 2500, 3900))]
-        [1, 2, 3, 1, 2]
-        >>> [context.advance_session(None, 9000, 500, 8000, 600 + 60.0 * i)[0]
-        ...  for i in range(3)]
-        [3, 4, 5]
-        >>> [context.advance_session(name, tokens, 500, 0, 900 + 60.0 * i)[0]
-        ...  for i, (name, tokens) in enumerate((("a", 9000), ("b", 200), ("a", 9100)))]
+        >>> [context.advance_session(None, "m", tokens, 60.0 * i)[0]
+        ...  for i, tokens in enumerate((2000, 2100, 2600, 2500, 3900, 3900))]
+        [1, 2, 3, 1, 2, 3]
+        >>> [context.advance_session(None, model, tokens, 600 + 60.0 * i)[0]
+        ...  for i, (model, tokens) in enumerate((("m", 4000), ("n", 90), ("m", 4100)))]
+        [4, 1, 5]
+        >>> [context.advance_session(name, "m", tokens, 900 + 60.0 * i)[0]
+        ...  for i, (name, tokens) in enumerate((("a", 9000), ("b", 200), ("a", 100)))]
         [1, 1, 2]
         """
-        digest = digest32(session_id) if session_id is not None else 0
+        # Without an id, one conversation per model: a person talks to two models at once.
+        digest = digest32(session_id if session_id is not None else f"\x00{model}")
         session = next((s for s in self.sessions if s[0] == digest), None)
         carries = False
-        if session is not None and 0 <= time - session[6] <= INFERRED_SESSION_GAP:
-            previous_input = session[4]
-            carries = input_tokens > previous_input or (
-                2 * cache_read_tokens >= input_tokens and input_tokens >= previous_input)
+        if session is not None and 0 <= time - session[5] <= INFERRED_SESSION_GAP:
+            # At the context window's limit the input stays the same, turn after turn.
+            carries = input_tokens >= session[4]
         if session is None or (session_id is None and not carries):
-            session = [digest, 0, input_tokens, input_tokens, 0, 0, -1.0]
+            session = [digest, 0, input_tokens, input_tokens, 0, -1.0]
         self.sessions = [session, *(s for s in self.sessions if s[0] != digest)][:SESSIONS]
         most_input = int(session[3])
         session[1] += 1
         session[3] = max(most_input, input_tokens)
-        session[4:7] = [input_tokens, output_tokens, time]
+        session[4:6] = [input_tokens, time]
         return int(session[1]), int(session[2]), most_input
 
     def _advance_slices(self, time: float, tokens: int) -> None:

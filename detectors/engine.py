@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from detectors.drift import DriftDetector
 from detectors.gaming import GamingDetector
 from detectors.new_pattern import NewPatternDetector
 from detectors.rate import RateDetector
+from detectors.renormalisation import Standing, standings
 from detectors.runaway_agent import RunawayAgentDetector
 from detectors.scripted_loop import ScriptedLoopDetector
 from detectors.spike import SpikeDetector
@@ -161,6 +163,14 @@ class ScoringEngine:
                                            detected_at))
         return EventScore(score=best, alerts=alerts, escalations=escalations)
 
+    def calibration(self, teams: Iterable[TeamState]) -> list[Standing]:
+        """Where each detector's threshold stands over these teams' days, and why."""
+        calibration = self.config.calibration
+        return standings((team.maxima for team in teams), self.config.scoring.alert_threshold,
+                         calibration.false_alerts_per_1000_user_days,
+                         min_days=calibration.min_user_days,
+                         tail_days=calibration.tail_user_days)
+
     def hour_band(self, state: UserState) -> tuple[float, float, float] | None:
         """(expected, low, high) tokens in an active hour for this user, for plots.
 
@@ -194,8 +204,7 @@ class ScoringEngine:
             event.prompt_fingerprint
             or prompt_signature(event.input_tokens, event.output_tokens))
         session_requests, session_first_input, session_most_input = (
-            context.advance_session(event.session_id, event.input_tokens,
-                                    event.output_tokens, event.cache_read_tokens, time))
+            context.advance_session(event.session_id, event.model, event.input_tokens, time))
         team_hours = None if team_state is None else team_state.working_hours()
         team_shift = 0.0 if team_state is None else team_state.expected_shift()
         team_shifting = team_state is not None and team_state.shifting(time)

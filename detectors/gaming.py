@@ -53,8 +53,8 @@ class GamingSlot:
     """Of the inflated requests in a row, those that started a session."""
     carried_in_a_row: int = 0
     """Of the inflated requests in a row, those carrying a conversation's growing context:
-    a new high of its session, three requests in or later, or mostly read from the
-    prompt cache."""
+    a new high of its session (or as high: a context window's limit), three requests in
+    or later, or mostly read from the prompt cache."""
 
     def end_run(self) -> None:
         self.inflated_in_a_row = self.repeats_in_a_row = self.sessions_in_a_row = 0
@@ -116,7 +116,7 @@ class GamingDetector(Detector):
             slot.repeats_in_a_row += observation.repeated
             slot.sessions_in_a_row += observation.session_requests == 1
             growing = (observation.session_requests >= GROWING_FROM_REQUEST
-                       and event.input_tokens > observation.session_most_input)
+                       and event.input_tokens >= observation.session_most_input)
             slot.carried_in_a_row += growing or 2 * event.cache_read_tokens >= event.input_tokens
         else:
             if event.session_id is not None and observation.session_requests == 1:

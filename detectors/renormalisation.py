@@ -27,6 +27,8 @@ Coles, S. (2001). An Introduction to Statistical Modeling of Extreme Values, ch.
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 BIN_WIDTH = 0.02
@@ -128,3 +130,51 @@ class DailyMaxima:
             for index, count in zip(pairs[::2], pairs[1::2], strict=True):
                 sketch.add_count(detector, int(index), int(count))
         return sketch
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where one detector's threshold stands across teams, and over the whole organisation
+    (every team's days merged), for a person to read."""
+
+    detector: str
+    user_days: int
+    teams: int
+    """Teams with enough user-days for their own days to count."""
+    raised: int
+    """Of those, the teams whose threshold their days raised."""
+    median: float
+    highest: float
+    organisation: float
+
+    def describe(self, configured: float) -> str:
+        """One line: how far the team's own days moved the threshold, and for how many.
+
+        >>> print(Standing("spike", 4000, 20, 5, 0.6, 0.81, 0.66).describe(0.6))
+        spike: 5 of 20 teams raised above 0.60 (median 0.60, highest 0.81); all teams
+        pooled: 0.66, over 4,000 user-days
+        """
+        return (f"{self.detector}: {self.raised} of {self.teams} teams raised above "
+                f"{configured:.2f} (median {self.median:.2f}, highest {self.highest:.2f}); "
+                f"all teams\npooled: {self.organisation:.2f}, over {self.user_days:,} user-days")
+
+
+def standings(sketches: Iterable[DailyMaxima], configured: float, budget_per_1000: float, *,
+              min_days: int, tail_days: int) -> list[Standing]:
+    """Each detector's :class:`Standing` over the teams' sketches."""
+    teams = list(sketches)
+    pooled = DailyMaxima()
+    for sketch in teams:
+        pooled.merge(sketch)
+    result = []
+    for detector in sorted(pooled.counts):
+        def threshold(sketch: DailyMaxima, name: str = detector) -> float:
+            return sketch.threshold(name, configured, budget_per_1000, min_days=min_days,
+                                    tail_days=tail_days)
+        known = [threshold(sketch) for sketch in teams if sketch.days(detector) >= min_days]
+        result.append(Standing(
+            detector, pooled.days(detector), len(known),
+            sum(level > configured for level in known),
+            statistics.median(known) if known else configured,
+            max(known, default=configured), threshold(pooled)))
+    return result

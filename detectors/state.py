@@ -158,9 +158,11 @@ class UserState:
             "seen": self.seen.to_list(),
             "slots": {name: _as_list(slot) for name, slot in self.slots.items()},
             "incidents": {kind: inc.to_list() for kind, inc in self.incidents.items()},
-            "daymax": self.day_maxima,
-            "alerted": self.alert_times,
         }
+        if self.day_maxima:  # a teamless user keeps none
+            document["daymax"] = self.day_maxima
+        if self.alert_times:
+            document["alerted"] = self.alert_times
         return json.dumps(document, separators=(",", ":")).encode()
 
     @classmethod

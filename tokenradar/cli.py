@@ -274,6 +274,12 @@ def _replay(args: argparse.Namespace) -> int:
     for example in summary.invalid_examples:
         print(f"skipped {args.input} {example}", file=sys.stderr)
     print(summary.describe())
+    if summary.calibration:
+        budget = config.calibration.false_alerts_per_1000_user_days
+        print(f"thresholds, raised where a team's own ordinary days would alert on more than "
+              f"{budget:g} in 1,000 user-days:")
+        for line in summary.calibration:
+            print("  " + line.replace("\n", " "))
     if report is not None:
         evaluation = None
         if labels is not None:

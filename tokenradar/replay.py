@@ -44,6 +44,8 @@ class ReplaySummary:
     """Alerts re-published for an open incident that got more severe (same alert_id)."""
     seconds: float = 0.0
     invalid_examples: list[str] = field(default_factory=list)
+    calibration: list[str] = field(default_factory=list)
+    """Where each detector's threshold ended, over the teams' own days: one line each."""
 
     @property
     def alerts(self) -> int:
@@ -66,17 +68,18 @@ class Scored(NamedTuple):
     late: bool
 
 
-def score_stream(arrivals: Iterable[tuple[TokenUsageEvent, str]], engine: ScoringEngine
-                 ) -> Iterator[Scored]:
+def score_stream(arrivals: Iterable[tuple[TokenUsageEvent, str]], engine: ScoringEngine,
+                 teams: dict[str, TeamState] | None = None) -> Iterator[Scored]:
     """Score (event, its raw JSON) arrivals in the order the worker would, states in memory.
 
     Each routing key's events go through a reorder buffer (the window is the config's
     ``scoring.reorder_seconds``) and are scored as it releases them; the buffers are
     flushed when the input ends. A user's state is kept per routing key, as the worker
-    keeps it: a person who changes team starts afresh in the new one, on both.
+    keeps it: a person who changes team starts afresh in the new one, on both. Teams'
+    states are kept in ``teams`` when given, for the caller to read afterwards.
     """
     states: dict[tuple[str, str], UserState] = {}
-    teams: dict[str, TeamState] = {}
+    teams = {} if teams is None else teams
     buffers: dict[str, ReorderBuffer] = {}
     window = engine.config.scoring.reorder_seconds
 
@@ -133,7 +136,8 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
                 order[id(arrival[0])] = number
                 yield arrival
 
-        for event, result, state, late in score_stream(numbered(), engine):
+        teams: dict[str, TeamState] = {}
+        for event, result, state, late in score_stream(numbered(), engine, teams):
             summary.events += 1
             summary.duplicates += result.duplicate
             summary.late += late and not result.duplicate
@@ -158,6 +162,9 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
             if progress is not None and summary.events % PROGRESS_EVERY_EVENTS == 0:
                 progress(source.tell(), f"{summary.events:,} events, {summary.alerts:,} alerts")
     summary.seconds = time.perf_counter() - started
+    configured = engine.config.scoring.alert_threshold
+    summary.calibration = [standing.describe(configured)
+                           for standing in engine.calibration(teams.values())]
     return summary
 
 
