@@ -38,7 +38,7 @@ SLICES = 6
 is counted whole, to within 10 minutes."""
 
 
-SESSIONS = 4
+SESSIONS = 8
 """Sessions followed at once: an agent's sub-agents and a person's chat run side by side."""
 INFERRED_SESSION_GAP = 1800.0
 """Seconds within which a request without a session id may continue the previous one's."""
@@ -221,7 +221,7 @@ class UsageContext:
         comes within INFERRED_SESSION_GAP of the previous one and carries its context: no
         less input than before. A conversation grows turn after turn (or stays at its
         context window's limit); padding's filler is about the same size each time, so its
-        requests grow only by chance, one in two.
+        requests grow only by chance, one in two, and seldom twice in a row.
 
         >>> context = UsageContext()
         >>> [context.advance_session(None, "m", tokens, 60.0 * i)[0]
