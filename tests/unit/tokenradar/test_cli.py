@@ -81,3 +81,21 @@ def test_worker_with_a_broker_that_does_not_answer_exits_2_saying_how_to_fix(
     error = capsys.readouterr().err
     assert f"127.0.0.1:{port} does not answer" in error
     assert "--broker or TOKENRADAR_BROKER" in error
+
+
+def test_simulate_randomise_writes_the_randomised_organisation_of_the_seed(
+        tmp_path: Path) -> None:
+    from tokenradar.simulation import random_organisation, write_simulation
+
+    events, labels = tmp_path / "events.jsonl", tmp_path / "labels.jsonl"
+    assert main(["simulate", "--randomise", "--seed", "4", "--users", "12", "--teams", "3",
+                 "--days", "9", "--incidents-per-kind", "1", "--out", str(events),
+                 "--labels", str(labels)]) == 0
+    expected = tmp_path / "expected.jsonl"
+    write_simulation(random_organisation(4, users=12, teams=3, days=9, incidents_per_kind=1),
+                     expected, None)
+    assert events.read_bytes() == expected.read_bytes()
+    plain = tmp_path / "plain.jsonl"
+    assert main(["simulate", "--seed", "4", "--users", "12", "--teams", "3", "--days", "9",
+                 "--incidents-per-kind", "1", "--out", str(plain)]) == 0
+    assert plain.read_bytes() != events.read_bytes()
