@@ -168,3 +168,12 @@ def test_shuffle_keeps_timestamps_reorders_within_the_window_and_redelivers(
     for at in times:
         assert at > latest - 120.0  # never more than the window out of order
         latest = max(latest, at)
+
+
+def test_the_matrix_counts_active_user_days_as_evaluate_does(tmp_path: Path) -> None:
+    from tokenradar.evaluation_files import count_active_user_days
+    from tokenradar.robustness import _active_user_days
+
+    events = tmp_path / "events.jsonl"
+    write_simulation(random_organisation(10, **{**SIZE, "days": 5}), events, None)
+    assert _active_user_days(events) == count_active_user_days(events) > 30
