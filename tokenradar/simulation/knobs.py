@@ -124,7 +124,7 @@ class OrganisationKnobs:
         zones = rng.randint(1, 6)
         weights = [rng.gammavariate(0.6, 1.0) * w for w in EVERYDAY_WEIGHTS]
         return cls(
-            volume_median=_log_uniform(rng, 0.7, 5.0),
+            volume_median=_log_uniform(rng, 0.5, 2.5),
             volume_spread=rng.uniform(0.5, 1.6),
             pareto_share=rng.uniform(0.0, 0.12),
             pareto_alpha=rng.uniform(1.1, 2.5),
@@ -134,7 +134,7 @@ class OrganisationKnobs:
             output_spread=rng.uniform(0.3, 0.9),
             agent_people=rng.uniform(0.02, 0.8),
             agent_session_share=(low_agent, min(0.9, low_agent + rng.uniform(0.05, 0.5))),
-            agent_turns=(low_turns, low_turns + rng.randint(10, 100)),
+            agent_turns=(low_turns, low_turns + rng.randint(10, 70)),
             long_context_people=rng.uniform(0.0, 0.6),
             long_context_session_share=(rng.uniform(0.02, 0.2), rng.uniform(0.2, 0.8)),
             big_request_people=rng.uniform(0.0, 0.3),
