@@ -17,6 +17,7 @@ from tokenradar.simulation.knobs import OrganisationKnobs
 from tokenradar.simulation.people import Person
 from tokenradar.simulation.service_accounts import MachineAccount
 from tokenradar.simulation.spec import Label, SimulationSpec
+from tokenradar.simulation.traces import request_sizes
 from tokenradar.simulation.usage import DAY, EVERYDAY_MODELS, HOUR, iso
 
 MAX_TEAM = 200
@@ -118,6 +119,8 @@ def _person(spec: SimulationSpec, knobs: OrganisationKnobs, rng: random.Random, 
         omits_session=rng.random() < knobs.missing_session,
         omits_fingerprint=rng.random() < knobs.missing_fingerprint,
         prompt_repeat=knobs.prompt_repeat,
+        size_sample=request_sizes(knobs.request_sizes)
+        if knobs.request_sizes != "lognormal" else (),
     )
 
 

@@ -177,3 +177,18 @@ def test_the_matrix_counts_active_user_days_as_evaluate_does(tmp_path: Path) -> 
     events = tmp_path / "events.jsonl"
     write_simulation(random_organisation(10, **{**SIZE, "days": 5}), events, None)
     assert _active_user_days(events) == count_active_user_days(events) > 30
+
+
+def test_some_organisations_draw_request_sizes_from_a_public_trace() -> None:
+    from tokenradar.simulation.traces import TRACES, request_sizes
+
+    drawn = {OrganisationKnobs.draw(seed).request_sizes for seed in range(1, 30)}
+    assert drawn == {"lognormal", *TRACES}
+    sizes = request_sizes("azure-code")
+    assert len(sizes) == 1000
+    assert statistics.median(i for i, _ in sizes) == pytest.approx(1.0)
+    assert max(i for i, _ in sizes) > 3 * min(i for i, _ in sizes)
+    seed = next(s for s in range(1, 30) if OrganisationKnobs.draw(s).request_sizes == TRACES[0])
+    people = build_organisation(random_organisation(seed, users=20, teams=2, days=2,
+                                                    incidents_per_kind=0)).people
+    assert all(person.size_sample is sizes for person in people)
