@@ -82,13 +82,13 @@ def main() -> int:
                               "shuffle_seconds": args.shuffle_seconds,
                               "organisations": [results[s] for s in seeds],
                               "held_out": [results[s] for s in held_out]}
+    groups = (("tuning", "", seeds), ("held_out", "HELD OUT (never tune on these): ", held_out))
     for run in runs:
-        for title, group in (("", seeds), ("HELD OUT (never tune on these) ", held_out)):
+        for name, title, group in groups:
             if group:
                 rows = [(seed, results[seed][run]) for seed in group]
                 verdicts = _print_matrix(f"{title}{run} run", rows, results)
-                report.setdefault("verdicts", {})[f"{title.split(' ')[0] or 'tuning'}.{run}"] = \
-                    verdicts
+                report.setdefault("verdicts", {})[f"{name}.{run}"] = verdicts
     if args.compare_shuffle and args.shuffle_seconds:
         for title, group in (("", seeds), ("HELD OUT ", held_out)):
             if group:
@@ -219,6 +219,7 @@ def _table(title: str, header: list[str], cells: list[list[str]], figures: list[
                      _share(value) if name.startswith(("recall", "creep_before", "shifts_",
                                                        "shift_members"))
                      else _days(value) if name == "median_delay_minutes.creep"
+                     else f"{value:.0f}" if name.startswith(("false_on_benign", "noisiest"))
                      else _number(value))
     print(f"\n{title}")
     print(text_table([header, *cells, worst]))
