@@ -257,7 +257,7 @@ def _print_shuffle_comparison(title: str, results: list[dict[str, Any]]) -> None
     for kind, drop in verdicts:
         change = (f"drops {100 * drop:.1f} points" if drop > 0 else
                   f"gains {-100 * drop:.1f} points" if drop < 0 else "is unchanged")
-        print(f"  {'PASS' if drop <= SHUFFLE_TOLERANCE else 'FAIL'}  {kind}: pooled recall "
+        print(f"  {'PASS' if abs(drop) <= SHUFFLE_TOLERANCE else 'FAIL'}  {kind}: pooled recall "
               f"{change} with the shuffle (tolerance {100 * SHUFFLE_TOLERANCE:.0f} points)")
 
 
