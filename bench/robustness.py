@@ -82,13 +82,14 @@ def main() -> int:
                               "shuffle_seconds": args.shuffle_seconds,
                               "organisations": [results[s] for s in seeds],
                               "held_out": [results[s] for s in held_out]}
+    _print_knobs([results[seed] for seed in seeds + held_out])
+    groups = (("tuning", "", seeds), ("held_out", "HELD OUT (never tune on these): ", held_out))
     for run in runs:
-        for title, group in (("", seeds), ("HELD OUT (never tune on these) ", held_out)):
+        for name, title, group in groups:
             if group:
                 rows = [(seed, results[seed][run]) for seed in group]
                 verdicts = _print_matrix(f"{title}{run} run", rows, results)
-                report.setdefault("verdicts", {})[f"{title.split(' ')[0] or 'tuning'}.{run}"] = \
-                    verdicts
+                report.setdefault("verdicts", {})[f"{name}.{run}"] = verdicts
     if args.compare_shuffle and args.shuffle_seconds:
         for title, group in (("", seeds), ("HELD OUT ", held_out)):
             if group:
@@ -139,6 +140,15 @@ def _run(task: tuple[int, Path, dict[str, int], DetectorConfig, argparse.Namespa
                             shuffle_seconds=args.shuffle_seconds,
                             shuffle_duplicates=args.shuffle_duplicates,
                             clean=not args.shuffle_seconds or args.compare_shuffle, say=say)
+
+
+def _print_knobs(results: list[dict[str, Any]]) -> None:
+    """What each organisation was drawn with: to see why the worst one is worst."""
+    names = list(results[0]["knobs"])
+    print("\nOrganisations (knobs drawn from the seed; shares of people unless said)")
+    print(text_table([["org", "events", *names],
+                      *([str(r["seed"]), f"{r['events']:,}", *map(str, r["knobs"].values())]
+                        for r in results)]))
 
 
 def _print_matrix(title: str, rows: list[tuple[int, dict[str, Any]]],
@@ -219,6 +229,7 @@ def _table(title: str, header: list[str], cells: list[list[str]], figures: list[
                      _share(value) if name.startswith(("recall", "creep_before", "shifts_",
                                                        "shift_members"))
                      else _days(value) if name == "median_delay_minutes.creep"
+                     else f"{value:.0f}" if name.startswith(("false_on_benign", "noisiest"))
                      else _number(value))
     print(f"\n{title}")
     print(text_table([header, *cells, worst]))
@@ -244,8 +255,10 @@ def _print_shuffle_comparison(title: str, results: list[dict[str, Any]]) -> None
     print(f"\n=== {title}recall clean -> shuffled ===")
     print(text_table([["org", *kinds, "false/1k"], *rows, pooled]))
     for kind, drop in verdicts:
-        print(f"  {'PASS' if drop <= SHUFFLE_TOLERANCE else 'FAIL'}  {kind}: recall "
-              f"{'drops' if drop > 0 else 'gains'} {abs(100 * drop):.1f} points with the shuffle")
+        change = (f"drops {100 * drop:.1f} points" if drop > 0 else
+                  f"gains {-100 * drop:.1f} points" if drop < 0 else "is unchanged")
+        print(f"  {'PASS' if abs(drop) <= SHUFFLE_TOLERANCE else 'FAIL'}  {kind}: pooled recall "
+              f"{change} with the shuffle (tolerance {100 * SHUFFLE_TOLERANCE:.0f} points)")
 
 
 def _pooled_recall(results: Iterable[dict[str, Any]], run: str, kind: str) -> float | None:

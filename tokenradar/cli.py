@@ -104,6 +104,11 @@ def _parser() -> argparse.ArgumentParser:
                           help="teams that ramp up together (population shifts)")
     simulate.add_argument("--duplicate-share", type=float, default=0.0,
                           help="share of events redelivered with the same event_id")
+    simulate.add_argument("--randomise", action="store_true",
+                          help="a randomised organisation: every habit, incident range, "
+                               "shifted teams and duplicates drawn from --seed (the "
+                               "robustness matrix's; --shifted-teams and "
+                               "--duplicate-share are then drawn too)")
     simulate.set_defaults(run=_simulate)
 
     evaluate = commands.add_parser("evaluate", help="score alerts against incident labels")
@@ -318,6 +323,7 @@ def _simulate(args: argparse.Namespace) -> int:
         SimulationSpec,
         build_organisation,
         iter_events,
+        random_organisation,
         reporting_days,
         write_labels,
         write_simulation,
@@ -327,10 +333,14 @@ def _simulate(args: argparse.Namespace) -> int:
     _output(args.labels, "--labels")
 
     try:
-        spec = SimulationSpec(users=args.users, teams=args.teams, days=args.days,
-                              seed=args.seed, incidents_per_kind=args.incidents_per_kind,
-                              shifted_teams=args.shifted_teams,
-                              duplicate_share=args.duplicate_share)
+        if args.randomise:
+            spec = random_organisation(args.seed, users=args.users, teams=args.teams,
+                                       days=args.days, incidents_per_kind=args.incidents_per_kind)
+        else:
+            spec = SimulationSpec(users=args.users, teams=args.teams, days=args.days,
+                                  seed=args.seed, incidents_per_kind=args.incidents_per_kind,
+                                  shifted_teams=args.shifted_teams,
+                                  duplicate_share=args.duplicate_share)
     except ValueError as exc:
         raise _UserError(f"simulate: {exc}") from None
     progress = CommandProgress("simulate", spec.days, "days")

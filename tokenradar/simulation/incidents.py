@@ -2,8 +2,9 @@
 
 Two sorts. ``Gaming`` and ``Creep`` change how the person works (a :class:`UsageChange`);
 the others add traffic of their own next to the person's normal work. Shapes and
-magnitudes are drawn per incident within realistic ranges, so no detector can overfit
-one parameter; the drawn values are kept in the label's ``params``.
+magnitudes are drawn per incident within the spec's ranges (:class:`IncidentRanges`:
+the default organisation's, or a randomised one's, far wider), so no detector can
+overfit one parameter; the drawn values are kept in the label's ``params``.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from tokenradar.simulation.traces import TRACES
 from tokenradar.simulation.usage import EVERYDAY_MODELS, EVERYDAY_WEIGHTS
 
 WIDE_TIMEZONES = (-10, -8, -7, -6, -5, -3, 0, 1, 2, 3, 4, 5.5, 7, 8, 9, 10, 12)
@@ -114,6 +115,9 @@ class OrganisationKnobs:
     shifted_teams: int
     duplicate_share: float
     incidents: IncidentRanges = field(default=WIDE_INCIDENTS)
+    request_sizes: str = "lognormal"
+    """Where request sizes come from: a log-normal per person, or the shape of a public
+    trace (``azure-code``, ``azure-conv``: tokenradar.simulation.traces) at their level."""
 
     @classmethod
     def draw(cls, seed: int) -> OrganisationKnobs:
@@ -124,7 +128,7 @@ class OrganisationKnobs:
         zones = rng.randint(1, 6)
         weights = [rng.gammavariate(0.6, 1.0) * w for w in EVERYDAY_WEIGHTS]
         return cls(
-            volume_median=_log_uniform(rng, 0.7, 5.0),
+            volume_median=_log_uniform(rng, 0.5, 2.5),
             volume_spread=rng.uniform(0.5, 1.6),
             pareto_share=rng.uniform(0.0, 0.12),
             pareto_alpha=rng.uniform(1.1, 2.5),
@@ -134,7 +138,7 @@ class OrganisationKnobs:
             output_spread=rng.uniform(0.3, 0.9),
             agent_people=rng.uniform(0.02, 0.8),
             agent_session_share=(low_agent, min(0.9, low_agent + rng.uniform(0.05, 0.5))),
-            agent_turns=(low_turns, low_turns + rng.randint(10, 100)),
+            agent_turns=(low_turns, low_turns + rng.randint(10, 70)),
             long_context_people=rng.uniform(0.0, 0.6),
             long_context_session_share=(rng.uniform(0.02, 0.2), rng.uniform(0.2, 0.8)),
             big_request_people=rng.uniform(0.0, 0.3),
@@ -156,6 +160,7 @@ class OrganisationKnobs:
             service_accounts=rng.randint(0, 8),
             shifted_teams=rng.randint(2, 6),
             duplicate_share=rng.choice((0.0, rng.uniform(0.0, 0.03))),
+            request_sizes=rng.choices(("lognormal", *TRACES), (2, 1, 1))[0],
         )
 
     def summary(self) -> dict[str, float | int | str]:
@@ -177,6 +182,7 @@ class OrganisationKnobs:
             "cheap_model_share": round(cheap, 2),
             "service_accounts": self.service_accounts,
             "shifted_teams": self.shifted_teams,
+            "request_sizes": self.request_sizes,
         }
 
 

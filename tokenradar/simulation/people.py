@@ -94,6 +94,9 @@ class Person:
     prompt_repeat: float = 0.04
     on_call_nights: frozenset[int] = frozenset()
     """Local days whose night (after midnight) has an on-call session."""
+    size_sample: tuple[tuple[float, float], ...] = ()
+    """Relative (input, output) sizes of a public trace to draw requests from, at the
+    person's own level; empty: log-normal sizes."""
 
     def __post_init__(self) -> None:
         self._rng = random.Random(f"{self.seed}/{self.user_id}")
@@ -232,7 +235,7 @@ class Person:
             count = min(20, max(3, round(rng.lognormvariate(math.log(self.session_length), 0.45))))
             growth = {"chat": rng.uniform(0.03, 0.12), "ide": rng.uniform(0.0, 0.06)}.get(
                 client, rng.uniform(0.0, 0.04))
-        context = rng.lognormvariate(self.log_input, 0.6)
+        context = self._input_size()
         if self.big_request_share > 0 and rng.random() < self.big_request_share:
             context *= rng.lognormvariate(math.log(15), 0.5)  # "summarise this document"
         session = self._log.new_session()
@@ -245,7 +248,7 @@ class Person:
                 return
             input_factor, output_factor, padding, fingerprint = self._changed(at)
             input_tokens = int(context * input_factor * rng.lognormvariate(0, 0.08) + padding)
-            output_tokens = int(rng.lognormvariate(self.log_output, 0.6) * output_factor)
+            output_tokens = int(self._output_size() * output_factor)
             if index:
                 cache = int(previous * rng.uniform(0.5, 0.9))
             else:
@@ -254,6 +257,18 @@ class Person:
                        fingerprint or self._prompt(), events)
             previous = context * input_factor
             context = min(MAX_CONTEXT, context * (1 + growth * rng.uniform(0.5, 1.5)))
+
+    def _input_size(self) -> float:
+        """A session's first input: log-normal around the person's level, or a public
+        trace's input at that level."""
+        if self.size_sample:
+            return math.exp(self.log_input) * self._rng.choice(self.size_sample)[0]
+        return self._rng.lognormvariate(self.log_input, 0.6)
+
+    def _output_size(self) -> float:
+        if self.size_sample:
+            return math.exp(self.log_output) * self._rng.choice(self.size_sample)[1]
+        return self._rng.lognormvariate(self.log_output, 0.6)
 
     def _changed(self, at: float) -> tuple[float, float, float, str | None]:
         """What the person's changes do to a request at ``at``: input and output factors,
@@ -273,14 +288,14 @@ class Person:
         the last one plus its answer and a tool result, and is mostly read from cache."""
         rng = self._rng
         session = self._log.new_session()
-        context, previous = rng.lognormvariate(self.log_input, 0.6), 0.0
+        context, previous = self._input_size(), 0.0
         for index in range(rng.randint(20, 90)):
             if index:
                 at += rng.uniform(4, 60)
             if at >= self.run_end:
                 return
             input_factor, output_factor, padding, fingerprint = self._changed(at)
-            output_tokens = int(rng.lognormvariate(self.log_output, 0.6) * output_factor)
+            output_tokens = int(self._output_size() * output_factor)
             cache = int(previous * rng.uniform(0.85, 0.99))
             self._emit(at, model, int(context * input_factor + padding), output_tokens, cache,
                        client, session, fingerprint or self._prompt(), events)

@@ -17,6 +17,7 @@ from tokenradar.simulation.knobs import OrganisationKnobs
 from tokenradar.simulation.people import Person
 from tokenradar.simulation.service_accounts import MachineAccount
 from tokenradar.simulation.spec import Label, SimulationSpec
+from tokenradar.simulation.traces import request_sizes
 from tokenradar.simulation.usage import DAY, EVERYDAY_MODELS, HOUR, iso
 
 MAX_TEAM = 200
@@ -94,7 +95,7 @@ def _person(spec: SimulationSpec, knobs: OrganisationKnobs, rng: random.Random, 
         work_hours=rng.uniform(9, 13) if night_owl else rng.uniform(5, 11),
         night_owl=night_owl,
         weekend_worker=rng.random() < knobs.weekend_workers,
-        requests_per_hour=min(120.0, max(0.05, volume * culture[team])),
+        requests_per_hour=min(60.0, max(0.05, volume * culture[team])),
         session_length=rng.uniform(3, 15),
         log_input=rng.gauss(math.log(knobs.input_median), knobs.input_spread),
         log_output=rng.gauss(math.log(knobs.output_median), knobs.output_spread),
@@ -118,6 +119,8 @@ def _person(spec: SimulationSpec, knobs: OrganisationKnobs, rng: random.Random, 
         omits_session=rng.random() < knobs.missing_session,
         omits_fingerprint=rng.random() < knobs.missing_fingerprint,
         prompt_repeat=knobs.prompt_repeat,
+        size_sample=request_sizes(knobs.request_sizes)
+        if knobs.request_sizes != "lognormal" else (),
     )
 
 

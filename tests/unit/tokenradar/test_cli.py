@@ -156,3 +156,21 @@ def test_long_commands_print_plain_progress_lines_off_a_terminal(
     assert re.search(r"^replay events\.jsonl: [\d.]+ of [\d.]+ MB \(\d+%\), [\d,]+ events, "
                      r"\d+ alerts$", error, re.MULTILINE), error
     assert "\x1b" not in error and "\r" not in error
+
+
+def test_simulate_randomise_writes_the_randomised_organisation_of_the_seed(
+        tmp_path: Path) -> None:
+    from tokenradar.simulation import random_organisation, write_simulation
+
+    events, labels = tmp_path / "events.jsonl", tmp_path / "labels.jsonl"
+    assert main(["simulate", "--randomise", "--seed", "4", "--users", "12", "--teams", "3",
+                 "--days", "9", "--incidents-per-kind", "1", "--out", str(events),
+                 "--labels", str(labels)]) == 0
+    expected = tmp_path / "expected.jsonl"
+    write_simulation(random_organisation(4, users=12, teams=3, days=9, incidents_per_kind=1),
+                     expected, None)
+    assert events.read_bytes() == expected.read_bytes()
+    plain = tmp_path / "plain.jsonl"
+    assert main(["simulate", "--seed", "4", "--users", "12", "--teams", "3", "--days", "9",
+                 "--incidents-per-kind", "1", "--out", str(plain)]) == 0
+    assert plain.read_bytes() != events.read_bytes()
