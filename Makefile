@@ -14,10 +14,10 @@ test: lint unit integration
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check schemas detectors streams tokenradar tests bench
-	$(BIN)/mypy schemas detectors
+	$(BIN)/mypy -p tokenradar.schemas -p tokenradar.detectors
 
 unit: $(INSTALLED)
-	$(BIN)/pytest -q tests/unit --doctest-modules schemas detectors tokenradar \
+	$(BIN)/pytest -q tests/unit --doctest-modules tokenradar \
 		--ignore=tokenradar/__main__.py
 
 integration: $(INSTALLED)

@@ -3,7 +3,7 @@
 Writes a simulated organisation's events (``--users``, ``--days``; or takes
 ``--input``), then times, each twice, keeping the faster:
 
-- parse only: every line through ``schemas.parse_event`` (the floor any scoring
+- parse only: every line through ``tokenradar.schemas.parse_event`` (the floor any scoring
   pays);
 - replay: ``tokenradar.replay.replay_file`` with the default configuration (parse,
   score every event with every detector, write alerts and scores).
@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from schemas import parse_event
 from tokenradar.replay import replay_file
+from tokenradar.schemas import parse_event
 from tokenradar.simulation import SimulationSpec, write_simulation
 
 

@@ -3,10 +3,10 @@
 One run: start a broker (``TOKENRADAR_BROKER``, else Docker, else embedded Tansu),
 produce N events once, then run, each in its own process and consumer group:
 
-- the tokenradar worker (``python -m streams.worker``): parse, route, score,
+- the tokenradar worker (``python -m tokenradar.streams.worker``): parse, route, score,
   table writes, alerts;
 - a bare Faust agent (this file with ``--bare-agent``): the same Faust settings
-  (``streams.app.faust_options``) and batching (``take_events(batch_size,
+  (``tokenradar.streams.app.faust_options``) and batching (``take_events(batch_size,
   within=batch_seconds)``), doing only parse-and-count.
 
 Both report progress through the same Prometheus counter, polled every 20 ms:
@@ -34,9 +34,9 @@ from urllib.request import urlopen
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from schemas.settings import bootstrap_of
-from streams.broker import create_topics, free_port, kafka_broker
-from streams.publish import produce_events
+from tokenradar.schemas.settings import bootstrap_of
+from tokenradar.streams.broker import create_topics, free_port, kafka_broker
+from tokenradar.streams.publish import produce_events
 
 REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = 4
@@ -67,9 +67,9 @@ def run_bare_agent(broker: str, topic: str, group: str, metrics_port: int) -> No
     """A Faust app with one agent that parses each event and counts it: the floor."""
     import faust
 
-    from schemas import InvalidEvent, WorkerSettings, parse_event
-    from streams.app import faust_options
-    from streams.metrics import WorkerMetrics
+    from tokenradar.schemas import InvalidEvent, WorkerSettings, parse_event
+    from tokenradar.streams.app import faust_options
+    from tokenradar.streams.metrics import WorkerMetrics
 
     settings = WorkerSettings(
         broker=broker, input_topic=topic, group_id=group, batch_size=BATCH_SIZE,
@@ -169,7 +169,7 @@ def main() -> None:
         produce_events(bootstrap_of(broker), topic, synthetic_events(args.events, args.users))
         port = free_port()
         worker = measure(
-            [sys.executable, "-m", "streams.worker", "--broker", broker,
+            [sys.executable, "-m", "tokenradar.streams.worker", "--broker", broker,
              "--input-topic", topic, "--alerts-topic", f"bench-alerts-{tag}",
              "--dlq-topic", f"bench-dlq-{tag}", "--group-id", f"bench-worker-{tag}",
              "--batch-size", str(BATCH_SIZE), "--batch-seconds", str(BATCH_SECONDS),

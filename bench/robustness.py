@@ -28,8 +28,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from schemas import DetectorConfig
-from schemas.config_file import ConfigFileError, load_config
 from tokenradar.evaluation_text import text_table
 from tokenradar.robustness import (
     BEHAVIOURS,
@@ -40,6 +38,8 @@ from tokenradar.robustness import (
     figure,
     run_organisation,
 )
+from tokenradar.schemas import DetectorConfig
+from tokenradar.schemas.config_file import ConfigFileError, load_config
 
 FULL = {"users": 400, "teams": 25, "days": 28, "incidents_per_kind": 6}
 QUICK = {"users": 100, "teams": 8, "days": 21, "incidents_per_kind": 3}

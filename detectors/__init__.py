@@ -5,8 +5,8 @@ The worker and ``replay`` both call :class:`ScoringEngine`, so a backtest predic
 production.
 """
 
-from detectors.engine import EventScore, ScoringEngine, routing_key
-from detectors.state import UserState
-from detectors.team import TeamState
+from tokenradar.detectors.engine import EventScore, ScoringEngine, routing_key
+from tokenradar.detectors.state import UserState
+from tokenradar.detectors.team import TeamState
 
 __all__ = ["EventScore", "ScoringEngine", "TeamState", "UserState", "routing_key"]

@@ -1,7 +1,7 @@
 """What every detector shares: the observation it reads and the finding it returns.
 
 A detector holds parameters only and is shared by all users; each user's numbers
-live in a *slot* of that user's :class:`~detectors.state.UserState`, which the
+live in a *slot* of that user's :class:`~tokenradar.detectors.state.UserState`, which the
 detector creates, updates and restores from plain numbers.
 """
 
@@ -11,9 +11,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from detectors.baseline import EWStats
-from schemas import TokenUsageEvent
-from schemas.config import DetectorSection
+from tokenradar.detectors.baseline import EWStats
+from tokenradar.schemas import TokenUsageEvent
+from tokenradar.schemas.config import DetectorSection
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.base import ClosedBucket, unseen_share
-from detectors.baseline import EWStats
+from tokenradar.detectors.base import ClosedBucket, unseen_share
+from tokenradar.detectors.baseline import EWStats
 
 HOUR = 3600.0
 DAY = 86_400.0

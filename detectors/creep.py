@@ -29,10 +29,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from detectors.base import ClosedBucket, Detector, Finding, Observation
-from detectors.calibration import decades_score, normal_tail_decades
-from schemas import AnomalyKind
-from schemas.config import CreepConfig
+from tokenradar.detectors.base import ClosedBucket, Detector, Finding, Observation
+from tokenradar.detectors.calibration import decades_score, normal_tail_decades
+from tokenradar.schemas import AnomalyKind
+from tokenradar.schemas.config import CreepConfig
 
 REFERENCE_FADING = 0.1
 """Share of the reference a newly learned day takes once ten days are in it."""
@@ -210,7 +210,7 @@ class CreepDetector(Detector):
     ----------
     config
         Warm-up, CUSUM allowance, prior spreads and when the running day counts;
-        see :class:`schemas.config.CreepConfig`.
+        see :class:`tokenradar.schemas.config.CreepConfig`.
     """
 
     name = "creep"

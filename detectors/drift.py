@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 from river import drift
 
-from detectors.base import Detector, Finding, Observation
-from detectors.baseline import EWStats
-from detectors.calibration import tail_score
-from schemas import AnomalyKind
-from schemas.config import DriftConfig
+from tokenradar.detectors.base import Detector, Finding, Observation
+from tokenradar.detectors.baseline import EWStats
+from tokenradar.detectors.calibration import tail_score
+from tokenradar.schemas import AnomalyKind
+from tokenradar.schemas.config import DriftConfig
 
 BASELINE_FADING = 0.02
 """The old level: remembers the last ~50-100 active hours."""
@@ -50,7 +50,7 @@ class DriftDetector(Detector):
     ----------
     config
         PageHinkley's threshold and tolerance, warm-up and minimum rise; see
-        :class:`schemas.config.DriftConfig`.
+        :class:`tokenradar.schemas.config.DriftConfig`.
     """
 
     name = "drift"

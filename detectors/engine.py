@@ -15,21 +15,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from detectors.base import Detector, Finding, Observation
-from detectors.context import prompt_signature
-from detectors.creep import CreepDetector
-from detectors.drift import DriftDetector
-from detectors.gaming import GamingDetector
-from detectors.new_pattern import NewPatternDetector
-from detectors.rate import RateDetector
-from detectors.renormalisation import Standing, standings
-from detectors.runaway_agent import RunawayAgentDetector
-from detectors.scripted_loop import ScriptedLoopDetector
-from detectors.spike import SpikeDetector
-from detectors.state import Incident, UserState
-from detectors.team import TeamState, team_key
-from schemas import MAX_EVENT_IDS, AnomalyEvent, AnomalyKind, DetectorConfig, TokenUsageEvent
-from schemas.config import DetectorSection
+from tokenradar.detectors.base import Detector, Finding, Observation
+from tokenradar.detectors.context import prompt_signature
+from tokenradar.detectors.creep import CreepDetector
+from tokenradar.detectors.drift import DriftDetector
+from tokenradar.detectors.gaming import GamingDetector
+from tokenradar.detectors.new_pattern import NewPatternDetector
+from tokenradar.detectors.rate import RateDetector
+from tokenradar.detectors.renormalisation import Standing, standings
+from tokenradar.detectors.runaway_agent import RunawayAgentDetector
+from tokenradar.detectors.scripted_loop import ScriptedLoopDetector
+from tokenradar.detectors.spike import SpikeDetector
+from tokenradar.detectors.state import Incident, UserState
+from tokenradar.detectors.team import TeamState, team_key
+from tokenradar.schemas import (
+    MAX_EVENT_IDS,
+    AnomalyEvent,
+    AnomalyKind,
+    DetectorConfig,
+    TokenUsageEvent,
+)
+from tokenradar.schemas.config import DetectorSection
 
 SCORE_DIGITS = 4
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}

@@ -15,11 +15,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detectors.base import Detector, Finding, Observation
-from detectors.baseline import EWStats
-from detectors.calibration import tail_score
-from schemas import AnomalyKind
-from schemas.config import GamingConfig
+from tokenradar.detectors.base import Detector, Finding, Observation
+from tokenradar.detectors.baseline import EWStats
+from tokenradar.detectors.calibration import tail_score
+from tokenradar.schemas import AnomalyKind
+from tokenradar.schemas.config import GamingConfig
 
 SLOW_FADING = 0.02
 FAST_FADING = 0.15
@@ -73,7 +73,8 @@ class GamingDetector(Detector):
     Parameters
     ----------
     config
-        Ratios, repetition share and run length; see :class:`schemas.config.GamingConfig`.
+        Ratios, repetition share and run length; see
+        :class:`tokenradar.schemas.config.GamingConfig`.
     """
 
     name = "gaming"

@@ -10,11 +10,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from detectors.base import Detector, Finding, Observation, unseen_share
-from detectors.calibration import REQUEST_OVERDISPERSION, SCORE_DECADES, poisson_tail_decades
-from detectors.context import digest32
-from schemas import AnomalyKind
-from schemas.config import NewPatternConfig
+from tokenradar.detectors.base import Detector, Finding, Observation, unseen_share
+from tokenradar.detectors.calibration import (
+    REQUEST_OVERDISPERSION,
+    SCORE_DECADES,
+    poisson_tail_decades,
+)
+from tokenradar.detectors.context import digest32
+from tokenradar.schemas import AnomalyKind
+from tokenradar.schemas.config import NewPatternConfig
 
 MAX_KNOWN = 24
 """Models and clients remembered per user; the least recently used is forgotten."""
@@ -51,7 +55,7 @@ class NewPatternDetector(Detector):
     ----------
     config
         Warm-up, burst size and window, what an unusual hour is; see
-        :class:`schemas.config.NewPatternConfig`.
+        :class:`tokenradar.schemas.config.NewPatternConfig`.
     """
 
     name = "new_pattern"

@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detectors.base import Detector, Finding, Observation
-from detectors.baseline import EWStats
-from detectors.calibration import tail_score
-from schemas import AnomalyKind
-from schemas.config import RateConfig
+from tokenradar.detectors.base import Detector, Finding, Observation
+from tokenradar.detectors.baseline import EWStats
+from tokenradar.detectors.calibration import tail_score
+from tokenradar.schemas import AnomalyKind
+from tokenradar.schemas.config import RateConfig
 
 MIN_LOG_STD = 0.15
 
@@ -33,7 +33,7 @@ class RateDetector(Detector):
     Parameters
     ----------
     config
-        Window length, warm-up and floors; see :class:`schemas.config.RateConfig`.
+        Window length, warm-up and floors; see :class:`tokenradar.schemas.config.RateConfig`.
     """
 
     name = "rate"

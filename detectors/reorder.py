@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas import TokenUsageEvent, parse_event
+from tokenradar.schemas import TokenUsageEvent, parse_event
 
 CODEC_VERSION = 1
 

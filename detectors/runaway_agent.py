@@ -12,10 +12,10 @@ import fnmatch
 import math
 from dataclasses import dataclass
 
-from detectors.base import Detector, Finding, Observation
-from detectors.calibration import SCORE_DECADES
-from schemas import AnomalyKind
-from schemas.config import RunawayAgentConfig
+from tokenradar.detectors.base import Detector, Finding, Observation
+from tokenradar.detectors.calibration import SCORE_DECADES
+from tokenradar.schemas import AnomalyKind
+from tokenradar.schemas.config import RunawayAgentConfig
 
 DEPENDENCE_DISCOUNT = 0.1
 """Requests of one run are not independent: each counts for a tenth of its surprise."""
@@ -55,7 +55,7 @@ class RunawayAgentDetector(Detector):
     ----------
     config
         Agent clients, what counts as off-hours and how long; see
-        :class:`schemas.config.RunawayAgentConfig`.
+        :class:`tokenradar.schemas.config.RunawayAgentConfig`.
     """
 
     name = "runaway_agent"

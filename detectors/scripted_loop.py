@@ -15,11 +15,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detectors.base import Detector, Finding, Observation
-from detectors.baseline import EWStats
-from detectors.calibration import SCORE_DECADES
-from schemas import AnomalyKind
-from schemas.config import ScriptedLoopConfig
+from tokenradar.detectors.base import Detector, Finding, Observation
+from tokenradar.detectors.baseline import EWStats
+from tokenradar.detectors.calibration import SCORE_DECADES
+from tokenradar.schemas import AnomalyKind
+from tokenradar.schemas.config import ScriptedLoopConfig
 
 PERIOD_FADING = 0.2
 TOKENS_FADING = 0.1
@@ -76,7 +76,8 @@ class ScriptedLoopDetector(Detector):
     Parameters
     ----------
     config
-        Run length, jitter and period bounds; see :class:`schemas.config.ScriptedLoopConfig`.
+        Run length, jitter and period bounds; see
+        :class:`tokenradar.schemas.config.ScriptedLoopConfig`.
     """
 
     name = "scripted_loop"

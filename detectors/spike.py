@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from detectors.base import Detector, Finding, Observation
-from detectors.baseline import EWStats
-from detectors.calibration import (
+from tokenradar.detectors.base import Detector, Finding, Observation
+from tokenradar.detectors.baseline import EWStats
+from tokenradar.detectors.calibration import (
     REQUEST_OVERDISPERSION,
     binomial_tail_decades,
     combined_decades,
@@ -21,9 +21,9 @@ from detectors.calibration import (
     poisson_tail_decades,
     tail_score,
 )
-from detectors.context import FINGERPRINTS
-from schemas import AnomalyKind
-from schemas.config import SpikeConfig
+from tokenradar.detectors.context import FINGERPRINTS
+from tokenradar.schemas import AnomalyKind
+from tokenradar.schemas.config import SpikeConfig
 
 MIN_LOG_STD = 0.1
 """Spread floor (log10): a very regular user still tolerates ~25% variation."""
@@ -72,7 +72,7 @@ class SpikeDetector(Detector):
     Parameters
     ----------
     config
-        Thresholds and warm-up lengths; see :class:`schemas.config.SpikeConfig`.
+        Thresholds and warm-up lengths; see :class:`tokenradar.schemas.config.SpikeConfig`.
     """
 
     name = "spike"

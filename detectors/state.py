@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.context import UsageContext
+from tokenradar.detectors.context import UsageContext
 
 CODEC_VERSION = 2
 """2: event ids seen kept per day (:class:`SeenIds`); 1 (still read): the last 64 ids."""
@@ -37,7 +37,7 @@ class SeenIds:
     """The event ids a user's scored events had, by UTC day of their event time.
 
     A redelivered event carries its first copy's timestamp, and events are scored in
-    event-time order (see :mod:`detectors.reorder`), so an event after the newest one
+    event-time order (see :mod:`tokenradar.detectors.reorder`), so an event after the newest one
     seen cannot be a copy of a scored one: only events at or before the newest are
     looked up, in the bucket of their own day. That keeps 2-byte fingerprints enough:
     a look-up matches a new id by chance with odds of (ids that day) / 65,536, and
@@ -143,7 +143,7 @@ class UserState:
     incidents: dict[str, Incident] = field(default_factory=dict)
     day_maxima: dict[str, float] = field(default_factory=dict)
     """Each detector's highest score of the user's running day, for the team's
-    calibration (see :mod:`detectors.renormalisation`)."""
+    calibration (see :mod:`tokenradar.detectors.renormalisation`)."""
     alert_times: list[tuple[float, str]] = field(default_factory=list)
     """When, and of which kind, the user's new alerts of the noisy-identity window were."""
 

@@ -22,12 +22,12 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from detectors.base import Finding
-from detectors.baseline import EWStats
-from detectors.calibration import decades_score, normal_tail_decades
-from detectors.renormalisation import DailyMaxima
-from detectors.state import Incident
-from schemas.config import PopulationShiftConfig
+from tokenradar.detectors.base import Finding
+from tokenradar.detectors.baseline import EWStats
+from tokenradar.detectors.calibration import decades_score, normal_tail_decades
+from tokenradar.detectors.renormalisation import DailyMaxima
+from tokenradar.detectors.state import Incident
+from tokenradar.schemas.config import PopulationShiftConfig
 
 RECENT_FADING = 0.5
 """The team's current movement remembers its last few days."""
@@ -86,7 +86,7 @@ class TeamState:
     """Members' active days behind ``hour_profile``."""
     maxima: DailyMaxima = field(default_factory=DailyMaxima)
     """The members' highest score of each active day, per detector: the team's own
-    measure of how high its ordinary days go (:mod:`detectors.renormalisation`)."""
+    measure of how high its ordinary days go (:mod:`tokenradar.detectors.renormalisation`)."""
 
     def see_member(self, user_id: str) -> None:
         if user_id not in self.members:

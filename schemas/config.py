@@ -14,7 +14,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from schemas.alerts import Severity
+from tokenradar.schemas.alerts import Severity
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 FadingFactor = Annotated[float, Field(gt=0.0, lt=1.0)]

@@ -6,6 +6,7 @@ validated once at start, and is never created at import time.
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,13 +26,16 @@ class WorkerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     broker: str = Field(
-        "kafka://127.0.0.1:9092", description="kafka://host:port[,host:port] or host:port"
+        "kafka://127.0.0.1:9092",
+        description="Kafka bootstrap servers: kafka://host:port[,host:port] or host:port.",
     )
     config: Path | None = Field(None, description="Detector configuration file (TOML).")
-    input_topic: str = "token-usage"
-    alerts_topic: str = "token-anomalies"
-    dlq_topic: str = "token-usage.dlq"
-    group_id: str = "tokenradar"
+    input_topic: str = Field("token-usage", description="Token-usage events are read here.")
+    alerts_topic: str = Field("token-anomalies", description="Anomalies are published here.")
+    dlq_topic: str = Field("token-usage.dlq",
+                           description="Messages that cannot be scored go here, with a reason.")
+    group_id: str = Field("tokenradar", description="Consumer group: workers sharing it share "
+                          "the partitions.")
     partitions: Annotated[int, Field(ge=1)] = Field(
         4, description="Partitions of the topics tokenradar creates when they do not exist."
     )
@@ -78,6 +82,18 @@ class WorkerSettings(BaseModel):
     def bootstrap_servers(self) -> list[str]:
         """The broker addresses as kafka-python and aiokafka take them."""
         return bootstrap_of(self.broker)
+
+    @classmethod
+    def add_options(cls, parser: argparse.ArgumentParser) -> None:
+        """One ``--option`` per setting, with its description, variable and default: the
+        one list ``tokenradar worker`` and ``python -m tokenradar.streams.worker`` share.
+        Nothing is parsed into a default, so ``$TOKENRADAR_*`` still wins over it."""
+        for name, field in cls.model_fields.items():
+            default = "none" if field.default is None else field.default
+            parser.add_argument(
+                "--" + name.replace("_", "-"), default=argparse.SUPPRESS,
+                help=f"{field.description} Also ${ENV_PREFIX}{name.upper()} "
+                     f"(default: {default})")
 
     @classmethod
     def from_sources(

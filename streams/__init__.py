@@ -1,6 +1,6 @@
 """The Faust app at the edge: topics, the user-state table, agents, DLQ, metrics,
 and broker discovery (env -> testcontainers -> embedded Tansu).
 
-Import ``streams.app``/``streams.worker`` explicitly: importing this package
-does not pull in Faust, so ``streams.broker`` stays cheap for the CLI.
+Import ``tokenradar.streams.app``/``tokenradar.streams.worker`` explicitly: importing this package
+does not pull in Faust, so ``tokenradar.streams.broker`` stays cheap for the CLI.
 """

@@ -25,9 +25,9 @@ from typing import Any
 
 import faust
 
-from detectors import ScoringEngine
-from schemas import DetectorConfig, WorkerSettings
-from streams.batch import (
+from tokenradar.detectors import ScoringEngine
+from tokenradar.schemas import DetectorConfig, WorkerSettings
+from tokenradar.streams.batch import (
     ORIGIN_HEADER,
     BatchOutcome,
     DecodedStates,
@@ -39,9 +39,9 @@ from streams.batch import (
     process_batch,
     routing_of,
 )
-from streams.broker import create_topics, partition_count
-from streams.health import WorkerHealth
-from streams.metrics import WorkerMetrics
+from tokenradar.streams.broker import create_topics, partition_count
+from tokenradar.streams.health import WorkerHealth
+from tokenradar.streams.metrics import WorkerMetrics
 
 log = logging.getLogger("tokenradar.worker")
 

@@ -7,7 +7,7 @@ silently. A message may wait in its routing key's reorder buffer first, stored i
 table like any state, until a later batch or :func:`flush_routes` releases it.
 
 Routing invariant: an event is scored under its routing key ``R`` (its team, or its
-user id when it has none; see :func:`detectors.routing_key`), and only ever from
+user id when it has none; see :func:`tokenradar.detectors.routing_key`), and only ever from
 partition ``P(R) = murmur2(utf8(R)) % n`` (aiokafka's and Kafka's default
 partitioner) of the input topic or of the re-key topic. The table's changelog
 records of ``R`` (the team's state, its members' states, its reorder buffer) land in
@@ -19,7 +19,7 @@ Ordering: an input message keyed by its routing key on ``P(R)`` is scored from t
 any other (unkeyed, keyed otherwise, or partitioned otherwise) goes through the re-key
 topic, with the input partition it was read from as its *origin* (a header). Each
 partition delivers ``R``'s events in the order they were produced, so the reorder
-buffer (:mod:`detectors.reorder`), which waits for every origin, releases them in
+buffer (:mod:`tokenradar.detectors.reorder`), which waits for every origin, releases them in
 (event time, event id) order however the partitions' fetches interleave: the order
 ``replay`` scores them in.
 """
@@ -34,9 +34,9 @@ from datetime import datetime
 
 from aiokafka.partitioner import murmur2
 
-from detectors import ScoringEngine, TeamState, UserState, routing_key
-from detectors.reorder import Released, ReorderBuffer
-from schemas import AnomalyEvent, DeadLetter, InvalidEvent, parse_event
+from tokenradar.detectors import ScoringEngine, TeamState, UserState, routing_key
+from tokenradar.detectors.reorder import Released, ReorderBuffer
+from tokenradar.schemas import AnomalyEvent, DeadLetter, InvalidEvent, parse_event
 
 
 def partition_for(routing: str, partitions: int) -> int:

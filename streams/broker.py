@@ -23,7 +23,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from schemas.settings import bootstrap_of
+from tokenradar.schemas.settings import bootstrap_of
 
 BROKER_ENV = "TOKENRADAR_BROKER"
 DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000

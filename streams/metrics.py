@@ -22,8 +22,8 @@ from prometheus_client import (
     make_wsgi_app,
 )
 
-from schemas import AnomalyKind, Severity
-from streams.health import Verdict, WorkerHealth
+from tokenradar.schemas import AnomalyKind, Severity
+from tokenradar.streams.health import Verdict, WorkerHealth
 
 OUTCOMES = ("scored", "late", "duplicate", "rekeyed", "dead_lettered")
 """Every input message ends in exactly one of these (``late``: scored after later events

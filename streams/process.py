@@ -14,17 +14,17 @@ from urllib.request import urlopen
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.broker import free_port
-from streams.metrics import OUTCOMES
+from tokenradar.streams.broker import free_port
+from tokenradar.streams.metrics import OUTCOMES
 
 
 class WorkerProcess:
-    """``python -m streams.worker`` with the given options; metrics on a free local port.
+    """``python -m tokenradar.streams.worker`` with the given options; metrics on a free local port.
 
     Parameters
     ----------
     options
-        ``streams.worker`` options without the leading dashes, e.g. ``{"broker": url}``.
+        ``tokenradar.streams.worker`` options without the leading dashes, e.g. ``{"broker": url}``.
     log_path
         Where the worker's output goes.
     """
@@ -32,7 +32,7 @@ class WorkerProcess:
     def __init__(self, options: dict[str, str], log_path: Path) -> None:
         self.metrics_port = free_port()
         self.log_path = log_path
-        command = [sys.executable, "-m", "streams.worker",
+        command = [sys.executable, "-m", "tokenradar.streams.worker",
                    "--metrics-port", str(self.metrics_port)]
         for name, value in options.items():
             command += [f"--{name}", value]

@@ -1,7 +1,7 @@
 """Running the worker: metrics and health endpoints, Faust app, Faust worker without web
 server.
 
-``python -m streams.worker --broker ... --input-topic ...`` runs one in this
+``python -m tokenradar.streams.worker --broker ... --input-topic ...`` runs one in this
 process (the tests and the benchmark start it so, and stop it by PID with
 SIGTERM, which Faust handles as a clean shutdown). ``tokenradar worker`` calls
 :func:`run_worker` with the same settings.
@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 import faust
 
-from schemas import DetectorConfig, WorkerSettings
-from streams.app import create_app
-from streams.broker import BrokerUnavailable, broker_answers
-from streams.health import WorkerHealth
-from streams.metrics import WorkerMetrics
+from tokenradar.schemas import DetectorConfig, WorkerSettings
+from tokenradar.streams.app import create_app
+from tokenradar.streams.broker import BrokerUnavailable, broker_answers
+from tokenradar.streams.health import WorkerHealth
+from tokenradar.streams.metrics import WorkerMetrics
 
 
 def run_worker(settings: WorkerSettings, config: DetectorConfig) -> None:
@@ -68,31 +67,15 @@ def logging_config(colour: bool) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m streams.worker", description=__doc__)
-    for name in (
-        "broker",
-        "input-topic",
-        "alerts-topic",
-        "dlq-topic",
-        "group-id",
-        "partitions",
-        "batch-size",
-        "batch-seconds",
-        "quiet-flush-seconds",
-        "session-timeout-seconds",
-        "data-dir",
-        "metrics-port",
-        "metrics-host",
-        "stall-seconds",
-    ):
-        parser.add_argument(f"--{name}")
-    parser.add_argument("--config", type=Path, help="detector configuration (TOML)")
+    parser = argparse.ArgumentParser(prog="python -m tokenradar.streams.worker",
+                                     description=__doc__)
+    WorkerSettings.add_options(parser)
     args = vars(parser.parse_args(argv))
-    settings = WorkerSettings.from_sources({k: v for k, v in args.items() if v is not None})
+    settings = WorkerSettings.from_sources(args)
     if settings.config is None:
         config = DetectorConfig()
     else:
-        from schemas.config_file import ConfigFileError, load_config
+        from tokenradar.schemas.config_file import ConfigFileError, load_config
 
         try:
             config = load_config(settings.config)

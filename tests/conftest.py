@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from detectors import EventScore, ScoringEngine, UserState
-from schemas import TokenUsageEvent
+from tokenradar.detectors import EventScore, ScoringEngine, UserState
+from tokenradar.schemas import TokenUsageEvent
 
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
 """A Monday morning, UTC."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import UTC, timedelta
 from typing import Any
 
-from schemas.alerts import AnomalyEvent
 from tokenradar.alert_feed import Change
+from tokenradar.schemas.alerts import AnomalyEvent
 
 ALERTNAME = "TokenRadarAnomaly"
 ALERTMANAGER_PATH = "/api/v2/alerts"

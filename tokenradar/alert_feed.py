@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import get_args
 
-from schemas.alerts import AnomalyEvent, Severity
+from tokenradar.schemas.alerts import AnomalyEvent, Severity
 
 SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 """From least to most severe."""

@@ -13,8 +13,8 @@ from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
-from schemas import AnomalyEvent, WorkerSettings
-from streams.broker import BROKER_ENV, broker_answers
+from tokenradar.schemas import AnomalyEvent, WorkerSettings
+from tokenradar.streams.broker import BROKER_ENV, broker_answers
 
 ALERTS_TOPIC_ENV = "TOKENRADAR_ALERTS_TOPIC"
 DEFAULT_ALERTS_TOPIC = WorkerSettings.model_fields["alerts_topic"].default

@@ -26,7 +26,6 @@ from kafka.errors import CommitFailedError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.alerts import Severity
 from tokenradar.alert_delivery import (
     alertmanager_alerts,
     alertmanager_url,
@@ -37,6 +36,7 @@ from tokenradar.alert_delivery import (
 from tokenradar.alert_feed import AlertFeed, AlertFilter, Change, SeenAlert
 from tokenradar.alert_topic import alerts_consumer, parse_alert
 from tokenradar.interrupts import sigterm_as_interrupt
+from tokenradar.schemas.alerts import Severity
 
 log = logging.getLogger("tokenradar.bridge")
 

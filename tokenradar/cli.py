@@ -54,23 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     worker = commands.add_parser("worker", help="run the Faust worker")
-    for option, env, text in (
-            ("--broker", "TOKENRADAR_BROKER", "Kafka bootstrap servers, host:port[,host:port]"),
-            ("--config", "TOKENRADAR_CONFIG", "detector configuration (TOML)"),
-            ("--input-topic", "TOKENRADAR_INPUT_TOPIC", "token-usage events are read here"),
-            ("--alerts-topic", "TOKENRADAR_ALERTS_TOPIC", "anomalies are published here"),
-            ("--dlq-topic", "TOKENRADAR_DLQ_TOPIC", "messages that cannot be scored go here"),
-            ("--group-id", "TOKENRADAR_GROUP_ID",
-             "consumer group; workers sharing it share the partitions"),
-            ("--partitions", "TOKENRADAR_PARTITIONS",
-             "partitions of topics this worker creates"),
-            ("--metrics-port", "TOKENRADAR_METRICS_PORT", "Prometheus /metrics port, 0 for none"),
-            ("--metrics-host", "TOKENRADAR_METRICS_HOST", "address /metrics listens on"),
-            ("--stall-seconds", "TOKENRADAR_STALL_SECONDS",
-             "seconds without progress while events wait before the worker reports a stall")):
-        # Not parsed into a default, so $TOKENRADAR_* still wins over the default.
-        worker.add_argument(option, default=argparse.SUPPRESS,
-                            help=f"{text}; also ${env} (default: {_setting_default(option)})")
+    from tokenradar.schemas.settings import WorkerSettings
+
+    WorkerSettings.add_options(worker)
     worker.set_defaults(run=_worker)
 
     replay = commands.add_parser("replay", help="the same detectors over a file: a backtest")
@@ -143,13 +129,6 @@ class _CommandParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
-def _setting_default(option: str) -> object:
-    """The worker setting's default, for the help."""
-    from schemas import WorkerSettings
-
-    return WorkerSettings.model_fields[option.removeprefix("--").replace("-", "_")].default
-
-
 def _output(path: Path | None, option: str) -> None:
     """Fail before any work when an output file's folder does not exist."""
     if path is not None and not path.parent.is_dir():
@@ -161,7 +140,7 @@ def _add_broker_commands(commands: argparse._SubParsersAction) -> None:  # type:
     """``broker``, ``alerts tail`` and ``bridge``: a local broker, and reading alerts."""
     from typing import get_args
 
-    from schemas.alerts import AnomalyKind, Severity
+    from tokenradar.schemas.alerts import AnomalyKind, Severity
 
     severities = get_args(Severity)
     broker = commands.add_parser(
@@ -211,8 +190,8 @@ def _add_alert_source(parser: argparse.ArgumentParser, default_start: str) -> No
 
 
 def _load_config(path: Path | None):  # type: ignore[no-untyped-def]
-    from schemas.config import DetectorConfig
-    from schemas.config_file import ConfigFileError, load_config
+    from tokenradar.schemas.config import DetectorConfig
+    from tokenradar.schemas.config_file import ConfigFileError, load_config
 
     if path is None:
         return DetectorConfig()
@@ -225,7 +204,7 @@ def _load_config(path: Path | None):  # type: ignore[no-untyped-def]
 def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from pydantic import ValidationError
 
-    from schemas import WorkerSettings
+    from tokenradar.schemas import WorkerSettings
 
     options = {name: value for name, value in vars(args).items() if name != "run"}
     try:
@@ -238,8 +217,8 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def _worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     config = _load_config(settings.config)
-    from streams.broker import BrokerUnavailable
-    from streams.worker import run_worker
+    from tokenradar.streams.broker import BrokerUnavailable
+    from tokenradar.streams.worker import run_worker
 
     try:
         run_worker(settings, config)
@@ -349,8 +328,8 @@ def _simulate(args: argparse.Namespace) -> int:
             count = write_simulation(spec, args.out, args.labels, progress.update)
         print(f"wrote {count:,} events to {args.out}")
         return 0
-    from schemas import WorkerSettings
-    from streams.publish import produce_events
+    from tokenradar.schemas import WorkerSettings
+    from tokenradar.streams.publish import produce_events
 
     broker = args.broker or os.environ.get("TOKENRADAR_BROKER")
     if not broker:
@@ -366,7 +345,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from schemas import AnomalyEvent, DeadLetter, TokenUsageEvent
+    from tokenradar.schemas import AnomalyEvent, DeadLetter, TokenUsageEvent
 
     document = {
         "token-usage": TokenUsageEvent.model_json_schema(),
@@ -384,8 +363,8 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from streams.broker import BrokerUnavailable
-    from streams.demo import run_demo
+    from tokenradar.demo import run_demo
+    from tokenradar.streams.broker import BrokerUnavailable
 
     try:
         return run_demo(seconds=args.seconds, users=args.users)
@@ -396,8 +375,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _broker(args: argparse.Namespace) -> int:
     from functools import partial
 
-    from streams.broker import BrokerUnavailable
     from tokenradar.local_broker import run_broker
+    from tokenradar.streams.broker import BrokerUnavailable
 
     try:
         return run_broker(args.port, args.log_file, say=partial(print, flush=True))

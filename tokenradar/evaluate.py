@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from schemas import AnomalyEvent
+from tokenradar.schemas import AnomalyEvent
 
 MATCH_BEFORE = timedelta(minutes=5)
 """An alert up to this long before a label's start still matches: the simulator's

@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas import AnomalyEvent, InvalidEvent, parse_event
 from tokenradar.evaluate import IncidentLabel
 from tokenradar.progress import ProgressHook
+from tokenradar.schemas import AnomalyEvent, InvalidEvent, parse_event
 
 PROGRESS_EVERY_LINES = 1000
 

@@ -1,7 +1,7 @@
 """Replay: the worker's detectors over a file of events, with no Kafka — a backtest.
 
-It calls the same :class:`detectors.ScoringEngine` as the worker, and puts each
-routing key's events through the same :class:`detectors.reorder.ReorderBuffer`, so
+It calls the same :class:`tokenradar.detectors.ScoringEngine` as the worker, and puts each
+routing key's events through the same :class:`tokenradar.detectors.reorder.ReorderBuffer`, so
 each team (or user) is scored in the same order as in the worker and, for the same
 file and config, the alerts are the same, same ids. A backtest has no processing
 time: an alert's ``detected_at`` is its event time.
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
 
-from detectors import EventScore, ScoringEngine, TeamState, UserState, routing_key
-from detectors.reorder import Released, ReorderBuffer
-from schemas import DetectorConfig, InvalidEvent, TokenUsageEvent, parse_event
+from tokenradar.detectors import EventScore, ScoringEngine, TeamState, UserState, routing_key
+from tokenradar.detectors.reorder import Released, ReorderBuffer
 from tokenradar.progress import ProgressHook
+from tokenradar.schemas import DetectorConfig, InvalidEvent, TokenUsageEvent, parse_event
 
 if TYPE_CHECKING:
     from tokenradar.report import ReportBuilder

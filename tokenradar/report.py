@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from schemas import AnomalyEvent, TokenUsageEvent
 from tokenradar.evaluate import Evaluation, IncidentLabel
 from tokenradar.evaluation_text import duration, evaluation_notes, evaluation_tables
+from tokenradar.schemas import AnomalyEvent, TokenUsageEvent
 from tokenradar.svg import (
     LinearScale,
     LogScale,

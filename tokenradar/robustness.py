@@ -23,10 +23,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from schemas import AnomalyEvent, DetectorConfig
 from tokenradar.evaluate import Evaluation, evaluate
 from tokenradar.evaluation_files import load_alerts, load_labels
 from tokenradar.replay import replay_file
+from tokenradar.schemas import AnomalyEvent, DetectorConfig
 from tokenradar.simulation import random_organisation, write_simulation
 
 TUNING_SEEDS = tuple(range(1, 13))

@@ -18,8 +18,8 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from schemas import AnomalyEvent
-from schemas.settings import bootstrap_of
+from tokenradar.schemas import AnomalyEvent
+from tokenradar.schemas.settings import bootstrap_of
 
 
 class Command:

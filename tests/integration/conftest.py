@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from worker_harness import PARTITIONS, Topics, Worker
 
-from streams.broker import create_topics, kafka_broker
+from tokenradar.streams.broker import create_topics, kafka_broker
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ import pytest
 from cli_harness import Command, alert_message, make_alert, produce_alerts
 from worker_harness import Topics, encode, huge_request, producer, read_topic, steady_usage
 
-from schemas import AnomalyEvent
-from streams.broker import create_topics
+from tokenradar.schemas import AnomalyEvent
+from tokenradar.streams.broker import create_topics
 
 pytestmark = pytest.mark.integration
 

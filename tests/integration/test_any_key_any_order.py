@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from worker_harness import producer, read_topic
 
-from schemas import AnomalyEvent
-from schemas.config_file import load_config
 from tokenradar.replay import replay_file
+from tokenradar.schemas import AnomalyEvent
+from tokenradar.schemas.config_file import load_config
 from tokenradar.simulation import SimulationSpec, simulate
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from urllib.request import urlopen
 import pytest
 from cli_harness import Command, Receiver, alert_message, make_alert, produce_alerts
 
-from streams.broker import create_topics, free_port
+from tokenradar.streams.broker import create_topics, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import uuid
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from schemas.settings import bootstrap_of
-from streams.broker import (
+from tokenradar.schemas.settings import bootstrap_of
+from tokenradar.streams.broker import (
     BROKER_ENV,
     BrokerUnavailable,
     create_topics,

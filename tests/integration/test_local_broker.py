@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cli_harness import Command
 
-from streams.broker import accepts_connections, broker_answers, free_port
+from tokenradar.streams.broker import accepts_connections, broker_answers, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from worker_harness import (
     steady_usage,
 )
 
-from schemas import AnomalyEvent, DeadLetter
-from streams.batch import partition_for
+from tokenradar.schemas import AnomalyEvent, DeadLetter
+from tokenradar.streams.batch import partition_for
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import uuid
 import pytest
 from worker_harness import PARTITIONS, Topics, encode, producer, steady_usage
 
-from streams.broker import create_topics
-from streams.process import wait_until
+from tokenradar.streams.broker import create_topics
+from tokenradar.streams.process import wait_until
 
 pytestmark = pytest.mark.integration
 

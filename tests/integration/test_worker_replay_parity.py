@@ -13,8 +13,8 @@ import json
 import pytest
 from worker_harness import encode, producer, read_topic
 
-from schemas import AnomalyEvent
 from tokenradar.replay import replay_file
+from tokenradar.schemas import AnomalyEvent
 from tokenradar.simulation import SimulationSpec, simulate
 
 pytestmark = pytest.mark.integration

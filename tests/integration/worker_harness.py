@@ -11,8 +11,8 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from schemas.settings import bootstrap_of
-from streams.process import WorkerProcess
+from tokenradar.schemas.settings import bootstrap_of
+from tokenradar.streams.process import WorkerProcess
 
 PARTITIONS = 4
 SESSION_TIMEOUT_SECONDS = 6  # Tansu forms a group after half of it: keeps tests short

@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 import yaml
 
-from schemas import WorkerSettings
 from tokenradar.cli import _parser
+from tokenradar.schemas import WorkerSettings
 
 ROOT = Path(__file__).parents[3]
 COMPOSE_SCHEMA = Path(__file__).parent / "schemas" / "compose-spec.json"

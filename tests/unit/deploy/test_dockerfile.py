@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams.broker import free_port
-from streams.health import WorkerHealth
-from streams.metrics import WorkerMetrics
+from tokenradar.streams.broker import free_port
+from tokenradar.streams.health import WorkerHealth
+from tokenradar.streams.metrics import WorkerMetrics
 
 DOCKERFILE = Path(__file__).parents[3] / "deploy" / "Dockerfile"
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from conftest import EventLists
 
-from detectors import ScoringEngine
-from detectors.base import Detector, Finding, Observation
-from schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
-from schemas.config import DetectorSection
+from tokenradar.detectors import ScoringEngine
+from tokenradar.detectors.base import Detector, Finding, Observation
+from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
+from tokenradar.schemas.config import DetectorSection
 
 
 def _two_incidents(event_lists: EventLists, gap_hours: int) -> list[TokenUsageEvent]:

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import EventLists
 
-from detectors import ScoringEngine, UserState
-from detectors.team import TeamState
-from schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
+from tokenradar.detectors import ScoringEngine, UserState
+from tokenradar.detectors.team import TeamState
+from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 
 MONDAY = datetime(2026, 11, 16, 10, tzinfo=UTC)
 """The Monday after the 12 days of history, mid-morning: a usual working hour."""

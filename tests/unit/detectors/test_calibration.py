@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from detectors.calibration import tail_score
+from tokenradar.detectors.calibration import tail_score
 
 GRID = [z / 10 for z in range(-120, 800)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from detectors.context import UsageContext, prompt_signature
+from tokenradar.detectors.context import UsageContext, prompt_signature
 
 MONDAY = datetime(2026, 11, 16, tzinfo=UTC).timestamp()
 HOUR = 3600.0

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from detectors.base import ClosedBucket, Finding, Observation
-from detectors.baseline import EWStats
-from detectors.creep import CreepDetector, CreepSlot
-from schemas import TokenUsageEvent
-from schemas.config import CreepConfig
+from tokenradar.detectors.base import ClosedBucket, Finding, Observation
+from tokenradar.detectors.baseline import EWStats
+from tokenradar.detectors.creep import CreepDetector, CreepSlot
+from tokenradar.schemas import TokenUsageEvent
+from tokenradar.schemas.config import CreepConfig
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 HOURS = range(9, 15)

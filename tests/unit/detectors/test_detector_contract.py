@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from conftest import EventLists
 
-from detectors import ScoringEngine
-from detectors.base import Detector
-from schemas import AnomalyKind, DetectorConfig
+from tokenradar.detectors import ScoringEngine
+from tokenradar.detectors.base import Detector
+from tokenradar.schemas import AnomalyKind, DetectorConfig
 
 DETECTORS = ScoringEngine(DetectorConfig()).detectors
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from conftest import START, EventLists
 
-from detectors import ScoringEngine
-from schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
+from tokenradar.detectors import ScoringEngine
+from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 
 
 def _alerts(engine: ScoringEngine, event_lists: EventLists,

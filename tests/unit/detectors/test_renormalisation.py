@@ -8,11 +8,11 @@ from typing import Any
 
 from conftest import EventLists
 
-from detectors import ScoringEngine, TeamState
-from detectors.base import Detector, Finding, Observation
-from detectors.renormalisation import DailyMaxima
-from schemas import AnomalyEvent, DetectorConfig
-from schemas.config import DetectorSection
+from tokenradar.detectors import ScoringEngine, TeamState
+from tokenradar.detectors.base import Detector, Finding, Observation
+from tokenradar.detectors.renormalisation import DailyMaxima
+from tokenradar.schemas import AnomalyEvent, DetectorConfig
+from tokenradar.schemas.config import DetectorSection
 
 
 def _sketch(decay: float, days: int, seed: int = 3) -> DailyMaxima:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from detectors.reorder import Released, ReorderBuffer
-from schemas import TokenUsageEvent
+from tokenradar.detectors.reorder import Released, ReorderBuffer
+from tokenradar.schemas import TokenUsageEvent
 
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
 WINDOW = 120.0

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import EventLists
 
-from detectors import ScoringEngine, UserState
-from detectors.state import CODEC_VERSION, DAY_SECONDS, FINGERPRINT_BYTES, SeenIds
-from schemas import DetectorConfig, TokenUsageEvent
+from tokenradar.detectors import ScoringEngine, UserState
+from tokenradar.detectors.state import CODEC_VERSION, DAY_SECONDS, FINGERPRINT_BYTES, SeenIds
+from tokenradar.schemas import DetectorConfig, TokenUsageEvent
 
 DATA = Path(__file__).parent / "data"
 STATE_BUDGET_BYTES = 3072

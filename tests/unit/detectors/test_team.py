@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import EventLists
 
-from detectors import ScoringEngine, UserState
-from detectors.base import Finding
-from detectors.state import Incident
-from detectors.team import TeamState
-from schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
-from schemas.config import PopulationShiftConfig
+from tokenradar.detectors import ScoringEngine, UserState
+from tokenradar.detectors.base import Finding
+from tokenradar.detectors.state import Incident
+from tokenradar.detectors.team import TeamState
+from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
+from tokenradar.schemas.config import PopulationShiftConfig
 
 MEMBER_KINDS = {"creep", "drift", "spike"}
 """What each member of a team that moves together must not be alerted for."""

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from schemas import MAX_EVENT_IDS, AnomalyEvent, AnomalyKind
+from tokenradar.schemas import MAX_EVENT_IDS, AnomalyEvent, AnomalyKind
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from schemas import DetectorConfig
+from tokenradar.schemas import DetectorConfig
 
 
 def test_defaults_are_a_valid_configuration() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from schemas import DetectorConfig
-from schemas.config_file import ConfigFileError, load_config
+from tokenradar.schemas import DetectorConfig
+from tokenradar.schemas.config_file import ConfigFileError, load_config
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "tokenradar.toml"
 

@@ -11,8 +11,8 @@ import pytest
 from conftest import EventLists
 from pydantic import ValidationError
 
-from detectors import ScoringEngine
-from schemas import DetectorConfig, TokenUsageEvent
+from tokenradar.detectors import ScoringEngine
+from tokenradar.schemas import DetectorConfig, TokenUsageEvent
 
 MONDAY = datetime(2026, 11, 16, 10, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from schemas import InvalidEvent, TokenUsageEvent, parse_event
-from schemas.events import CURRENT_EVENT_SCHEMA_VERSION
+from tokenradar.schemas import InvalidEvent, TokenUsageEvent, parse_event
+from tokenradar.schemas.events import CURRENT_EVENT_SCHEMA_VERSION
 
 REQUIRED = ["event_id", "timestamp", "user_id", "model", "input_tokens", "output_tokens"]
 OPTIONAL = ["team", "cache_read_tokens", "cost_usd", "client", "session_id",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from schemas import WorkerSettings
+from tokenradar.schemas import WorkerSettings
 
 
 def test_defaults_apply_when_nothing_is_given() -> None:
@@ -80,3 +80,22 @@ def test_stall_seconds_defaults_to_a_minute_and_comes_from_the_environment() -> 
     assert settings.stall_seconds == 15
     with pytest.raises(ValidationError, match="stall_seconds"):
         WorkerSettings.from_sources({"stall_seconds": "0"}, environ={})
+
+
+def test_every_worker_setting_is_an_option_and_in_the_readme_with_its_default() -> None:
+    import argparse
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser()
+    WorkerSettings.add_options(parser)
+    options = {action.dest for action in parser._actions if action.dest != "help"}
+    assert options == set(WorkerSettings.model_fields)
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): line.split("|")[2].strip()
+            for line in readme.splitlines() if line.startswith("| `TOKENRADAR_")}
+    for name, field in WorkerSettings.model_fields.items():
+        variable = "TOKENRADAR_" + name.upper()
+        assert variable in rows, f"README's worker table lacks {variable}"
+        default = field.default
+        if default is not None and not isinstance(default, bool):
+            assert str(default).removesuffix(".0") in rows[variable], (variable, rows[variable])

@@ -7,9 +7,10 @@ import random
 from collections import Counter
 from datetime import UTC, datetime
 
-from detectors import ScoringEngine
-from schemas import AnomalyEvent, DeadLetter, DetectorConfig, parse_event
-from streams.batch import (
+from tokenradar.detectors import ScoringEngine
+from tokenradar.schemas import AnomalyEvent, DeadLetter, DetectorConfig, parse_event
+from tokenradar.simulation import SimulationSpec, simulate
+from tokenradar.streams.batch import (
     DecodedStates,
     OriginProgress,
     Received,
@@ -18,7 +19,6 @@ from streams.batch import (
     partition_for,
     process_batch,
 )
-from tokenradar.simulation import SimulationSpec, simulate
 
 PARTITIONS = 4
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)

@@ -7,8 +7,8 @@ from typing import NamedTuple
 
 import pytest
 
-from streams.app import events_waiting
-from streams.health import Verdict, WorkerHealth
+from tokenradar.streams.app import events_waiting
+from tokenradar.streams.health import Verdict, WorkerHealth
 
 
 class Clock:
@@ -164,7 +164,7 @@ def test_a_failing_offset_query_falls_back_to_the_fetched_high_watermark() -> No
 def test_module_example_runs() -> None:
     import doctest
 
-    import streams.health
+    from tokenradar.streams import health
 
-    result = doctest.testmod(streams.health)
+    result = doctest.testmod(health)
     assert result.attempted and not result.failed

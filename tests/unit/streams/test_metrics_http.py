@@ -10,9 +10,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.broker import free_port
-from streams.health import WorkerHealth
-from streams.metrics import WorkerMetrics
+from tokenradar.streams.broker import free_port
+from tokenradar.streams.health import WorkerHealth
+from tokenradar.streams.metrics import WorkerMetrics
 
 
 class Clock:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas import AnomalyEvent
 from tokenradar.alert_feed import SEVERITIES, AlertFeed, AlertFilter, Change
+from tokenradar.schemas import AnomalyEvent
 
 
 def alert(alert_id: str = "a1", severity: str = "medium", **fields: Any) -> AnomalyEvent:

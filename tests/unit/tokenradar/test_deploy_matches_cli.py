@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from schemas import WorkerSettings
 from tokenradar.cli import _parser
+from tokenradar.schemas import WorkerSettings
 
 ROOT = Path(__file__).parents[3]
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from schemas import AnomalyEvent
 from tokenradar.evaluate import IncidentLabel, evaluate
 from tokenradar.evaluation_files import (
     EvaluationInputError,
@@ -17,6 +16,7 @@ from tokenradar.evaluation_files import (
     load_labels,
 )
 from tokenradar.evaluation_text import format_evaluation, run_evaluation
+from tokenradar.schemas import AnomalyEvent
 
 T0 = datetime(2026, 11, 10, 10, tzinfo=UTC)
 MIN = timedelta(minutes=1)

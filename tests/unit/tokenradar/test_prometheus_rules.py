@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from streams.metrics import WorkerMetrics
+from tokenradar.streams.metrics import WorkerMetrics
 
 RULES = Path(__file__).parents[3] / "deploy" / "prometheus-rules.yml"
 LABELS = 'job="tokenradar",instance="w1"'

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from schemas import parse_event
 from tokenradar.robustness import shuffle_arrivals
+from tokenradar.schemas import parse_event
 from tokenradar.simulation import (
     INCIDENT_KINDS,
     Label,

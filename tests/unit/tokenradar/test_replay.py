@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from schemas import AnomalyEvent, DetectorConfig
-from schemas.config import DetectorSection
 from tokenradar.replay import replay_file
+from tokenradar.schemas import AnomalyEvent, DetectorConfig
+from tokenradar.schemas.config import DetectorSection
 from tokenradar.simulation import SimulationSpec, simulate
 
 INVALID_LINES = [

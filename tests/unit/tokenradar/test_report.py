@@ -6,9 +6,9 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from schemas import AnomalyEvent, TokenUsageEvent
 from tokenradar.evaluate import IncidentLabel, evaluate
 from tokenradar.report import PLOTTED_USERS, ReportBuilder
+from tokenradar.schemas import AnomalyEvent, TokenUsageEvent
 
 T0 = datetime(2026, 11, 10, 9, tzinfo=UTC)
 HOUR = timedelta(hours=1)

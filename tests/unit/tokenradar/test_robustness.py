@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from schemas import AnomalyEvent
 from tokenradar.evaluate import IncidentLabel, evaluate
 from tokenradar.robustness import TARGETS, figure, organisation_figures
+from tokenradar.schemas import AnomalyEvent
 
 MONDAY = datetime(2026, 11, 9, tzinfo=UTC)
 DAY = timedelta(days=1)

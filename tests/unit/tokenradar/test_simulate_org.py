@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas import parse_event
+from tokenradar.schemas import parse_event
 from tokenradar.simulation import (
     INCIDENT_KINDS,
     Label,

@@ -17,11 +17,8 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from schemas import AnomalyEvent
-from schemas.settings import bootstrap_of
-from streams.broker import BROKER_ENV, create_topics, kafka_broker
-from streams.process import WorkerProcess
-from streams.publish import message_key
+from tokenradar.schemas import AnomalyEvent
+from tokenradar.schemas.settings import bootstrap_of
 from tokenradar.simulation import (
     Label,
     Organisation,
@@ -29,6 +26,9 @@ from tokenradar.simulation import (
     build_organisation,
     iter_events,
 )
+from tokenradar.streams.broker import BROKER_ENV, create_topics, kafka_broker
+from tokenradar.streams.process import WorkerProcess
+from tokenradar.streams.publish import message_key
 
 PARTITIONS = 4
 SESSION_TIMEOUT_SECONDS = 6
