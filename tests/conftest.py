@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 
 from tokenradar.detectors import EventScore, ScoringEngine, UserState
+from tokenradar.detectors.base import Detector, Finding, Observation
 from tokenradar.schemas import TokenUsageEvent
+from tokenradar.schemas.config import DetectorSection
 
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
 """A Monday morning, UTC."""
@@ -129,6 +131,33 @@ class EventLists:
         ordered = sorted(events, key=lambda e: e.timestamp)
         arrivals = ((event, event.model_dump_json()) for event in ordered)
         return [scored.result for scored in score_stream(arrivals, engine)]
+
+
+class FixedScore(Detector):
+    """Finds the same score on every request: lets a test put a score exactly where it
+    wants (or stand for a detector that misreads how a team works)."""
+
+    name = "fixed"
+    kind = "spike"
+
+    def __init__(self, score: float) -> None:
+        self.score = score
+        self.config = DetectorSection()
+
+    def new_slot(self) -> Any:
+        return _NoNumbers()
+
+    def restore(self, values: list[Any]) -> Any:
+        return _NoNumbers()
+
+    def observe(self, slot: Any, observation: Observation) -> Finding | None:
+        return Finding(score=self.score, feature="tokens", observed=1.0, expected=1.0,
+                       explanation="fixed", single_event=True)
+
+
+class _NoNumbers:
+    def to_list(self) -> list[Any]:
+        return []
 
 
 @pytest.fixture

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from conftest import EventLists
+from conftest import EventLists, FixedScore
 
 from tokenradar.detectors import ScoringEngine
-from tokenradar.detectors.base import Detector, Finding, Observation
 from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
-from tokenradar.schemas.config import DetectorSection
 
 
 def _two_incidents(event_lists: EventLists, gap_hours: int) -> list[TokenUsageEvent]:
@@ -108,32 +105,6 @@ def test_scores_stay_in_unit_interval_and_alerts_are_valid(
         assert alert.user_id == "ana" and alert.team == "core"
 
 
-class _FixedScore(Detector):
-    """Always finds the same score: lets a test put a score exactly where it wants."""
-
-    name = "fixed"
-    kind = "spike"
-
-    def __init__(self, score: float) -> None:
-        self.score = score
-        self.config = DetectorSection()
-
-    def new_slot(self) -> Any:
-        return _Empty()
-
-    def restore(self, values: list[Any]) -> Any:
-        return _Empty()
-
-    def observe(self, slot: Any, observation: Observation) -> Finding | None:
-        return Finding(score=self.score, feature="tokens", observed=1.0, expected=1.0,
-                       explanation="fixed", single_event=True)
-
-
-class _Empty:
-    def to_list(self) -> list[Any]:
-        return []
-
-
 @pytest.mark.parametrize("score", [
     0.7, 0.9, 0.96,
     0.849996,
@@ -142,7 +113,7 @@ def test_published_severity_matches_published_score(
         event_lists: EventLists, score: float) -> None:
     config = DetectorConfig()
     engine = ScoringEngine(config)
-    engine.detectors = [_FixedScore(score)]
+    engine.detectors = [FixedScore(score)]
     event = event_lists.event(1, event_lists.start, 1000)
     (alert,) = engine.score_event(engine.new_state("ana"), event, event.timestamp).alerts
     assert alert.severity == config.severity_of(alert.score)

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
-from typing import Any
 
-from conftest import EventLists
+from conftest import EventLists, FixedScore
 
 from tokenradar.detectors import ScoringEngine, TeamState
-from tokenradar.detectors.base import Detector, Finding, Observation
 from tokenradar.detectors.renormalisation import DailyMaxima
 from tokenradar.schemas import AnomalyEvent, DetectorConfig
-from tokenradar.schemas.config import DetectorSection
 
 
 def _sketch(decay: float, days: int, seed: int = 3) -> DailyMaxima:
@@ -67,37 +64,10 @@ def test_team_state_keeps_its_sketch_through_the_codec() -> None:
     assert TeamState.from_bytes(team.to_bytes()).maxima == team.maxima
 
 
-class _AlwaysHigh(Detector):
-    """Finds the same moderately high score on every request: a detector that misreads
-    how this team works."""
-
-    name = "always_high"
-    kind = "spike"
-
-    def __init__(self, score: float) -> None:
-        self.score = score
-        self.config = DetectorSection()
-
-    def new_slot(self) -> Any:
-        return _Empty()
-
-    def restore(self, values: list[Any]) -> Any:
-        return _Empty()
-
-    def observe(self, slot: Any, observation: Observation) -> Finding | None:
-        return Finding(score=self.score, feature="tokens", observed=1.0, expected=1.0,
-                       explanation="always high", single_event=True)
-
-
-class _Empty:
-    def to_list(self) -> list[Any]:
-        return []
-
-
 def _alerts_by_week(config: DetectorConfig, event_lists: EventLists) -> list[int]:
     """Alerts of a team of eight on which a detector finds 0.7 every day, per week."""
     engine = ScoringEngine(config)
-    engine.detectors = [_AlwaysHigh(0.7)]
+    engine.detectors = [FixedScore(0.7)]
     events = event_lists.team_days(members=8, days=42)
     weeks = [0] * 6
     for result, event in zip(event_lists.score_people(engine, events),
@@ -125,7 +95,7 @@ def test_an_identity_past_its_alerts_budget_raises_one_summary(
     config = DetectorConfig.model_validate(
         {"calibration": {"enabled": False}, "noisy_identity": {"max_alerts": 3}})
     engine = ScoringEngine(config)
-    engine.detectors = [_AlwaysHigh(0.7)]
+    engine.detectors = [FixedScore(0.7)]
     state = engine.new_state("svc-batch")
     alerts: list[AnomalyEvent] = []
     for day in range(20):  # an alert a day for twenty days, as a machine account might
@@ -145,7 +115,7 @@ def test_a_noisy_identity_alerts_again_once_its_window_has_passed(
         {"calibration": {"enabled": False},
          "noisy_identity": {"max_alerts": 2, "window_days": 5}})
     engine = ScoringEngine(config)
-    engine.detectors = [_AlwaysHigh(0.7)]
+    engine.detectors = [FixedScore(0.7)]
     state = engine.new_state("ana")
     kinds = []
     for day in range(12):
