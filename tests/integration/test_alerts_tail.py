@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 from cli_harness import Command, alert_message, make_alert, produce_alerts
-from worker_harness import Topics, encode, huge_request, producer, read_topic, steady_usage
+from worker_harness import (
+    Topics,
+    huge_request,
+    read_topic,
+    send_events,
+    steady_usage,
+)
 
 from tokenradar.schemas import AnomalyEvent
 from tokenradar.streams.broker import create_topics
@@ -110,12 +116,8 @@ def test_tail_piped_into_head_ends_quietly_at_its_next_line(broker_url: str) -> 
 
 def test_tail_shows_a_running_workers_alert(broker_url: str, topics: Topics, start_worker,
                                             tmp_path: Path) -> None:
-    send = producer(broker_url)
     events = [*steady_usage("user-0"), huge_request("user-0")]
-    for event in events:
-        send.send(topics.input, key=b"platform", value=encode(event))
-    send.flush()
-    send.close()
+    send_events(broker_url, topics.input, events, key=b"platform")
     worker = start_worker(topics)
     worker.wait_for_events("scored", len(events))
     command = _tail(broker_url, topics.alerts, tmp_path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from worker_harness import PARTITIONS, Topics, encode, producer, steady_usage
+from worker_harness import PARTITIONS, Topics, send_events, steady_usage
 
 from tokenradar.streams.broker import create_topics
 from tokenradar.streams.process import wait_until
@@ -15,11 +15,7 @@ pytestmark = pytest.mark.integration
 
 def test_running_worker_is_live_ready_and_not_stalled(broker_url, topics, start_worker):
     events = steady_usage("user-0", count=20)
-    send = producer(broker_url)
-    for event in events:
-        send.send(topics.input, key=b"platform", value=encode(event))
-    send.flush()
-    send.close()
+    send_events(broker_url, topics.input, events, key=b"platform")
 
     worker = start_worker(topics)
     worker.wait_for_events("scored", len(events))

@@ -53,6 +53,16 @@ def producer(broker_url: str) -> KafkaProducer:
     return KafkaProducer(bootstrap_servers=bootstrap_of(broker_url), linger_ms=5)
 
 
+def send_events(broker_url: str, topic: str, events: list[dict],  # type: ignore[type-arg]
+                key: bytes) -> None:
+    """Produce ``events`` to ``topic`` in order, all under ``key``, and wait until sent."""
+    send = producer(broker_url)
+    for event in events:
+        send.send(topic, key=key, value=encode(event))
+    send.flush()
+    send.close()
+
+
 def read_topic(broker_url: str, topic: str, count: int, timeout_s: float = 60) -> list:  # type: ignore[type-arg]
     """Read until ``count`` records arrived, then 1 s more to catch any extra ones."""
     consumer = KafkaConsumer(

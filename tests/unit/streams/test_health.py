@@ -6,22 +6,10 @@ import asyncio
 from typing import NamedTuple
 
 import pytest
+from conftest import Clock
 
 from tokenradar.streams.app import events_waiting
 from tokenradar.streams.health import Verdict, WorkerHealth
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
