@@ -8,9 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 CURRENT_EVENT_SCHEMA_VERSION = 1
+
+
+MAX_TOKENS = 1_000_000_000
+"""Tokens of one request: a hundred times the largest context window sold today. A
+count beyond it is a broken producer, and would poison the user's baselines."""
+MAX_COST_USD = 1_000_000.0
+MAX_NAME_LENGTH = 256
+"""Longest team, model, client, session or fingerprint: a name, not a document."""
+Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS, strict=True)]
+"""A token count: a JSON integer (not "12", not 12.5), 0 to MAX_TOKENS."""
+Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
 
 
 class TokenUsageEvent(BaseModel):
@@ -23,15 +34,15 @@ class TokenUsageEvent(BaseModel):
         description="Event time, RFC 3339 with an offset, e.g. 2026-11-24T09:15:02.120Z."
     )
     user_id: Annotated[str, Field(min_length=1, max_length=256)]
-    team: str | None = None
-    model: Annotated[str, Field(min_length=1)]
-    input_tokens: NonNegativeInt
-    output_tokens: NonNegativeInt
-    cache_read_tokens: NonNegativeInt = 0
-    cost_usd: Annotated[float, Field(ge=0)] | None = None
-    client: str | None = None
-    session_id: str | None = None
-    prompt_fingerprint: str | None = Field(
+    team: Name | None = None
+    model: Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
+    input_tokens: Tokens
+    output_tokens: Tokens
+    cache_read_tokens: Tokens = 0
+    cost_usd: Annotated[float, Field(ge=0, le=MAX_COST_USD, allow_inf_nan=False)] | None = None
+    client: Name | None = None
+    session_id: Name | None = None
+    prompt_fingerprint: Name | None = Field(
         default=None, description="A hash of the normalised prompt, never the prompt itself."
     )
     schema_version: Annotated[int, Field(ge=1, le=CURRENT_EVENT_SCHEMA_VERSION)] = (

@@ -161,3 +161,30 @@ def test_schema_error_reason_names_the_bad_field_and_the_value(
     assert "'input_tokens'" in caught.value.reason
     assert "-5" in caught.value.reason
     assert "'output_tokens'" not in caught.value.reason
+
+
+@pytest.mark.parametrize(("field", "raw_value"), [
+    ("input_tokens", "1" + "0" * 400),  # 10**400: an OverflowError in the baselines once
+    ("output_tokens", "1000000000000000000"),
+    ("cache_read_tokens", '"12"'),
+    ("input_tokens", "12.5"),
+    ("cost_usd", "Infinity"),
+    ("cost_usd", "NaN"),
+    ("team", json.dumps("t" * 5_000_000)),  # once a 10 MB changelog record
+    ("model", json.dumps("m" * 300)),
+])
+def test_absurd_values_are_invalid_naming_the_field(
+        valid_event: dict[str, Any], field: str, raw_value: str) -> None:
+    document = json.dumps({**valid_event, field: "__value__"})
+    raw = document.replace('"__value__"', raw_value).encode()
+    with pytest.raises(InvalidEvent) as error:
+        parse_event(raw)
+    assert field in error.value.reason
+    assert len(error.value.reason) < 400  # the reason names the field, not the value
+
+
+def test_token_counts_up_to_the_limit_are_accepted(valid_event: dict[str, Any]) -> None:
+    from tokenradar.schemas.events import MAX_TOKENS
+
+    event = parse_event(json.dumps({**valid_event, "input_tokens": MAX_TOKENS}).encode())
+    assert event.input_tokens == MAX_TOKENS
