@@ -13,6 +13,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 CURRENT_EVENT_SCHEMA_VERSION = 1
 
 
+MAX_EVENT_BYTES = 65_536
+"""An event's message is a few hundred bytes; one past this is not an event, and would
+burden the re-key hop, the reorder buffer and the changelog with it."""
 MAX_TOKENS = 1_000_000_000
 """Tokens of one request: a hundred times the largest context window sold today. A
 count beyond it is a broken producer, and would poison the user's baselines."""
@@ -69,6 +72,9 @@ class InvalidEvent(ValueError):
 
 def parse_event(raw: bytes) -> TokenUsageEvent:
     """Parse one message value, or raise :class:`InvalidEvent` naming the field at fault."""
+    if len(raw) > MAX_EVENT_BYTES:
+        raise InvalidEvent("too_large", f"{len(raw):,} bytes, over the {MAX_EVENT_BYTES:,} "
+                           "bytes an event may have")
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -26,6 +26,7 @@ buffer (:mod:`tokenradar.detectors.reorder`), which waits for every origin, rele
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -363,6 +364,8 @@ def dead_letter(message: Received, error: InvalidEvent, at: datetime) -> DeadLet
         reason=error.reason,
         error_type=error.error_type,
         original_base64=DeadLetter.encode_bytes(message.value) or "",
+        original_size=len(message.value),
+        original_sha256=hashlib.sha256(message.value).hexdigest(),
         original_key_base64=DeadLetter.encode_bytes(message.key),
         source_topic=message.topic,
         source_partition=message.partition,

@@ -170,7 +170,7 @@ def test_schema_error_reason_names_the_bad_field_and_the_value(
     ("input_tokens", "12.5"),
     ("cost_usd", "Infinity"),
     ("cost_usd", "NaN"),
-    ("team", json.dumps("t" * 5_000_000)),  # once a 10 MB changelog record
+    ("team", json.dumps("t" * 5_000)),  # a 5 MB one once made a 10 MB changelog record
     ("model", json.dumps("m" * 300)),
 ])
 def test_absurd_values_are_invalid_naming_the_field(
@@ -188,3 +188,19 @@ def test_token_counts_up_to_the_limit_are_accepted(valid_event: dict[str, Any]) 
 
     event = parse_event(json.dumps({**valid_event, "input_tokens": MAX_TOKENS}).encode())
     assert event.input_tokens == MAX_TOKENS
+
+
+def test_a_message_past_the_event_size_limit_is_too_large_whatever_it_holds(
+        valid_event: dict[str, Any]) -> None:
+    from tokenradar.schemas.events import MAX_EVENT_BYTES
+
+    # Valid, but for an unknown field of 5 MB: it would burden the re-key hop and the
+    # changelog (once, it stopped a worker for good).
+    raw = json.dumps({**valid_event, "notes": "x" * 5_000_000}).encode()
+    with pytest.raises(InvalidEvent) as error:
+        parse_event(raw)
+    assert error.value.error_type == "too_large"
+    assert f"{len(raw):,} bytes" in error.value.reason
+    just_below = json.dumps({**valid_event, "notes": ""}).encode()
+    padding = MAX_EVENT_BYTES - len(just_below)
+    assert parse_event(json.dumps({**valid_event, "notes": "x" * padding}).encode())

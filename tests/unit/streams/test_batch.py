@@ -200,3 +200,23 @@ def test_an_origin_silent_for_the_idle_time_stops_holding_the_others() -> None:
     assert progress.see(0, "1", 200.0, now=5.0) == {"0": float("-inf"), "1": 200.0}
     assert progress.see(0, "1", 300.0, now=11.0) == {"1": 300.0}  # "0" silent for 11 s
     assert progress.see(0, "0", 250.0, now=12.0) == {"0": 250.0, "1": 300.0}
+
+
+def test_a_message_of_megabytes_makes_a_dead_letter_of_kilobytes() -> None:
+    import base64
+    import hashlib
+
+    from tokenradar.schemas.dead_letter import KEPT_BYTES
+
+    huge = b'{"event_id": "e", "notes": "' + b"x" * 5_000_000 + b'"}'
+    message = Received(b"k" * 100_000, huge, "usage", 0, 7)
+    outcome = process_batch([message], ScoringEngine(DetectorConfig()), {}.get, "usage",
+                            PARTITIONS, NOW)
+    (letter,) = outcome.dead_letters
+    assert letter.error_type == "too_large" and letter.truncated
+    assert len(letter.model_dump_json()) < 3 * KEPT_BYTES
+    assert base64.b64decode(letter.original_base64) == huge[:KEPT_BYTES]
+    assert (letter.original_size, letter.original_sha256) == (
+        len(huge), hashlib.sha256(huge).hexdigest())
+    assert base64.b64decode(letter.original_key_base64 or "") == b"k" * KEPT_BYTES
+    assert not outcome.rekeyed and not outcome.states  # nothing of it travels further
