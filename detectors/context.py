@@ -133,11 +133,10 @@ class UsageContext:
         in (``team_hours``, share of member-days) is taken as usual as the team finds it."""
         hour = int(time % DAY // HOUR)
         weekday = (self.local_day(time) + 3) % 7  # day 0 of the epoch was a Thursday
-        hours = self.hour_profile
         young = self.profile_days < YOUNG_PROFILE_DAYS
-        if team_hours is not None and young:
-            hours = [max(own, team) for own, team in zip(hours, team_hours, strict=True)]
-        nearby = max(hours[(hour + step) % 24] for step in range(-around, around + 1))
+        teams = team_hours if young and team_hours is not None else self.hour_profile
+        nearby = max(max(self.hour_profile[h], teams[h])
+                     for h in ((hour + step) % 24 for step in range(-around, around + 1)))
         # A week or so of days has not shown every weekday a person works on: a young
         # profile's Thursday is not an off day because its first days were Mon-Wed.
         seen = nearby if young else min(nearby, self.weekday_profile[weekday])

@@ -74,10 +74,7 @@ class DailyMaxima:
 
     def add(self, detector: str, score: float) -> None:
         """Count one user-day whose highest ``detector`` score was ``score``."""
-        bins = self.counts.get(detector)
-        if bins is None:
-            bins = self.counts[detector] = [0] * BINS
-        bins[score_bin(score)] += 1
+        self.add_count(detector, score_bin(score), 1)
 
     def merge(self, other: DailyMaxima) -> None:
         """Add another sketch's user-days (another team's, another partition's)."""
@@ -150,13 +147,14 @@ class Standing:
     def describe(self, configured: float) -> str:
         """One line: how far the team's own days moved the threshold, and for how many.
 
-        >>> print(Standing("spike", 4000, 20, 5, 0.6, 0.81, 0.66).describe(0.6))
-        spike: 5 of 20 teams raised above 0.60 (median 0.60, highest 0.81); all teams
-        pooled: 0.66, over 4,000 user-days
+        >>> Standing("spike", 4000, 20, 5, 0.6, 0.81, 0.66).describe(0.6)
+        ... # doctest: +NORMALIZE_WHITESPACE
+        'spike: 5 of 20 teams raised above 0.60 (median 0.60, highest 0.81); all teams
+        pooled: 0.66, over 4,000 user-days'
         """
         return (f"{self.detector}: {self.raised} of {self.teams} teams raised above "
                 f"{configured:.2f} (median {self.median:.2f}, highest {self.highest:.2f}); "
-                f"all teams\npooled: {self.organisation:.2f}, over {self.user_days:,} user-days")
+                f"all teams pooled: {self.organisation:.2f}, over {self.user_days:,} user-days")
 
 
 def standings(sketches: Iterable[DailyMaxima], configured: float, budget_per_1000: float, *,

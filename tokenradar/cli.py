@@ -263,7 +263,7 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"thresholds, raised where a team's own ordinary days would alert on more than "
               f"{budget:g} in 1,000 user-days:")
         for line in summary.calibration:
-            print("  " + line.replace("\n", " "))
+            print("  " + line)
     if report is not None:
         evaluation = None
         if labels is not None:
