@@ -13,7 +13,7 @@ demo: $(INSTALLED)
 test: lint unit integration
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check schemas detectors streams tokenradar tests bench
+	$(BIN)/ruff check schemas detectors streams lab tokenradar tests bench
 	$(BIN)/mypy -p tokenradar.schemas -p tokenradar.detectors
 
 unit: $(INSTALLED)

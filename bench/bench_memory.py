@@ -20,9 +20,10 @@ from pathlib import Path
 
 from bench_worker import PARTITIONS, SESSION_TIMEOUT, synthetic_events
 
+from tokenradar.lab.brokers import kafka_broker
+from tokenradar.lab.process import WorkerProcess, wait_until
 from tokenradar.schemas.settings import bootstrap_of
-from tokenradar.streams.broker import create_topics, kafka_broker
-from tokenradar.streams.process import WorkerProcess, wait_until
+from tokenradar.streams.broker import create_topics
 from tokenradar.streams.publish import produce_events
 
 MIB = 1024 * 1024

@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from tokenradar.lab.simulation import SimulationSpec, write_simulation
 from tokenradar.replay import replay_file
 from tokenradar.schemas import parse_event
-from tokenradar.simulation import SimulationSpec, write_simulation
 
 
 def parse_only(path: Path) -> int:

@@ -34,8 +34,9 @@ from urllib.request import urlopen
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tokenradar.lab.brokers import free_port, kafka_broker
 from tokenradar.schemas.settings import bootstrap_of
-from tokenradar.streams.broker import create_topics, free_port, kafka_broker
+from tokenradar.streams.broker import create_topics
 from tokenradar.streams.publish import produce_events
 
 REPO = Path(__file__).resolve().parents[1]

@@ -28,8 +28,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tokenradar.evaluation_text import text_table
-from tokenradar.robustness import (
+from tokenradar.lab.evaluation_text import text_table
+from tokenradar.lab.robustness import (
     BEHAVIOURS,
     HELD_OUT_SEEDS,
     TARGETS,

@@ -242,8 +242,8 @@ def _replay(args: argparse.Namespace) -> int:
                          "`tokenradar evaluate`")
     report = labels = None
     if args.report is not None:
-        from tokenradar.evaluation_files import EvaluationInputError, load_labels
-        from tokenradar.report import ReportBuilder
+        from tokenradar.lab.evaluation_files import EvaluationInputError, load_labels
+        from tokenradar.lab.report import ReportBuilder
 
         try:  # read the labels first: a typo in them should not cost a whole replay
             labels = load_labels(args.labels) if args.labels is not None else None
@@ -267,8 +267,8 @@ def _replay(args: argparse.Namespace) -> int:
     if report is not None:
         evaluation = None
         if labels is not None:
-            from tokenradar.evaluate import evaluate
-            from tokenradar.evaluation_files import count_active_user_days, load_alerts
+            from tokenradar.lab.evaluate import evaluate
+            from tokenradar.lab.evaluation_files import count_active_user_days, load_alerts
 
             evaluation = evaluate(labels, load_alerts(args.alerts_out),
                                   count_active_user_days(args.input))
@@ -278,8 +278,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from tokenradar.evaluation_files import EvaluationInputError
-    from tokenradar.evaluation_text import run_evaluation
+    from tokenradar.lab.evaluation_files import EvaluationInputError
+    from tokenradar.lab.evaluation_text import run_evaluation
     from tokenradar.progress import CommandProgress
 
     _output(args.json_out, "--json-out")
@@ -297,8 +297,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace) -> int:
     import os
 
-    from tokenradar.progress import CommandProgress
-    from tokenradar.simulation import (
+    from tokenradar.lab.simulation import (
         SimulationSpec,
         build_organisation,
         iter_events,
@@ -307,6 +306,7 @@ def _simulate(args: argparse.Namespace) -> int:
         write_labels,
         write_simulation,
     )
+    from tokenradar.progress import CommandProgress
 
     _output(args.out, "--out")
     _output(args.labels, "--labels")
@@ -363,7 +363,7 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from tokenradar.demo import run_demo
+    from tokenradar.lab.demo import run_demo
     from tokenradar.streams.broker import BrokerUnavailable
 
     try:
@@ -375,7 +375,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _broker(args: argparse.Namespace) -> int:
     from functools import partial
 
-    from tokenradar.local_broker import run_broker
+    from tokenradar.lab.local_broker import run_broker
     from tokenradar.streams.broker import BrokerUnavailable
 
     try:

@@ -24,7 +24,7 @@ from tokenradar.progress import ProgressHook
 from tokenradar.schemas import DetectorConfig, InvalidEvent, TokenUsageEvent, parse_event
 
 if TYPE_CHECKING:
-    from tokenradar.report import ReportBuilder
+    from tokenradar.lab.report import ReportBuilder
 
 PROGRESS_EVERY_EVENTS = 1000
 """How often the progress hook hears how far the file is read."""

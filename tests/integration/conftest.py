@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from worker_harness import PARTITIONS, Topics, Worker
 
-from tokenradar.streams.broker import create_topics, kafka_broker
+from tokenradar.lab.brokers import kafka_broker
+from tokenradar.streams.broker import create_topics
 
 
 @pytest.fixture(scope="session")

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from worker_harness import producer, read_topic
 
+from tokenradar.lab.simulation import SimulationSpec, simulate
 from tokenradar.replay import replay_file
 from tokenradar.schemas import AnomalyEvent
 from tokenradar.schemas.config_file import load_config
-from tokenradar.simulation import SimulationSpec, simulate
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,8 @@ from urllib.request import urlopen
 import pytest
 from cli_harness import Command, Receiver, alert_message, make_alert, produce_alerts
 
-from tokenradar.streams.broker import create_topics, free_port
+from tokenradar.lab.brokers import free_port
+from tokenradar.streams.broker import create_topics
 
 pytestmark = pytest.mark.integration
 

@@ -7,15 +7,9 @@ import uuid
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
+from tokenradar.lab.brokers import free_port, kafka_broker
 from tokenradar.schemas.settings import bootstrap_of
-from tokenradar.streams.broker import (
-    BROKER_ENV,
-    BrokerUnavailable,
-    create_topics,
-    free_port,
-    kafka_broker,
-    partition_count,
-)
+from tokenradar.streams.broker import BROKER_ENV, BrokerUnavailable, create_topics, partition_count
 
 pytestmark = pytest.mark.integration
 

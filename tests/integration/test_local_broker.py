@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from cli_harness import Command
 
-from tokenradar.streams.broker import accepts_connections, broker_answers, free_port
+from tokenradar.lab.brokers import free_port
+from tokenradar.streams.broker import accepts_connections, broker_answers
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import uuid
 import pytest
 from worker_harness import PARTITIONS, Topics, send_events, steady_usage
 
+from tokenradar.lab.process import wait_until
 from tokenradar.streams.broker import create_topics
-from tokenradar.streams.process import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from worker_harness import encode, producer, read_topic
 
+from tokenradar.lab.process import wait_until
+from tokenradar.lab.simulation import SimulationSpec, simulate
 from tokenradar.replay import replay_file
 from tokenradar.schemas import AnomalyEvent, DeadLetter
-from tokenradar.simulation import SimulationSpec, simulate
-from tokenradar.streams.process import wait_until
 
 pytestmark = pytest.mark.integration
 

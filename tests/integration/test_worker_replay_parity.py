@@ -13,9 +13,9 @@ import json
 import pytest
 from worker_harness import encode, producer, read_topic
 
+from tokenradar.lab.simulation import SimulationSpec, simulate
 from tokenradar.replay import replay_file
 from tokenradar.schemas import AnomalyEvent
-from tokenradar.simulation import SimulationSpec, simulate
 
 pytestmark = pytest.mark.integration
 

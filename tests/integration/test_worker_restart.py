@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from worker_harness import encode, huge_request, producer, read_topic, steady_usage
 
-from tokenradar.streams.process import wait_until
+from tokenradar.lab.process import wait_until
 
 pytestmark = pytest.mark.integration
 

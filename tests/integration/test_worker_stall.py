@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from worker_harness import PARTITIONS, SESSION_TIMEOUT_SECONDS, encode, producer, steady_usage
 
-from tokenradar.streams.broker import create_topics, embedded_tansu
-from tokenradar.streams.process import WorkerProcess, wait_until
+from tokenradar.lab.brokers import embedded_tansu
+from tokenradar.lab.process import WorkerProcess, wait_until
+from tokenradar.streams.broker import create_topics
 
 pytestmark = pytest.mark.integration
 

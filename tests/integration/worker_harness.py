@@ -11,8 +11,8 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from tokenradar.lab.process import WorkerProcess
 from tokenradar.schemas.settings import bootstrap_of
-from tokenradar.streams.process import WorkerProcess
 
 PARTITIONS = 4
 SESSION_TIMEOUT_SECONDS = 6  # Tansu forms a group after half of it: keeps tests short

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tokenradar.streams.broker import free_port
+from tokenradar.lab.brokers import free_port
 from tokenradar.streams.health import WorkerHealth
 from tokenradar.streams.metrics import WorkerMetrics
 

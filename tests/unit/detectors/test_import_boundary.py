@@ -8,8 +8,7 @@ import subprocess
 import sys
 
 FORBIDDEN = ["faust", "aiokafka", "kafka", "prometheus_client"]
-LAB = ["tokenradar.simulation", "tokenradar.evaluate", "tokenradar.report",
-       "tokenradar.robustness", "tokenradar.demo"]
+LAB = ["tokenradar.lab"]
 """What engineers use to study the detectors, and nobody needs in production."""
 
 

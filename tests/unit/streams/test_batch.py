@@ -8,8 +8,8 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from tokenradar.detectors import ScoringEngine
+from tokenradar.lab.simulation import SimulationSpec, simulate
 from tokenradar.schemas import AnomalyEvent, DeadLetter, DetectorConfig, parse_event
-from tokenradar.simulation import SimulationSpec, simulate
 from tokenradar.streams.batch import (
     DecodedStates,
     OriginProgress,

@@ -11,7 +11,7 @@ from conftest import Clock
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from tokenradar.streams.broker import free_port
+from tokenradar.lab.brokers import free_port
 from tokenradar.streams.health import WorkerHealth
 from tokenradar.streams.metrics import WorkerMetrics
 

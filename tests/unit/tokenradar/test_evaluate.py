@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tokenradar.evaluate import IncidentLabel, evaluate
-from tokenradar.evaluation_files import (
+from tokenradar.lab.evaluate import IncidentLabel, evaluate
+from tokenradar.lab.evaluation_files import (
     EvaluationInputError,
     count_active_user_days,
     load_alerts,
     load_labels,
 )
-from tokenradar.evaluation_text import format_evaluation, run_evaluation
+from tokenradar.lab.evaluation_text import format_evaluation, run_evaluation
 from tokenradar.schemas import AnomalyEvent
 
 T0 = datetime(2026, 11, 10, 10, tzinfo=UTC)
@@ -244,7 +244,7 @@ def test_bad_alert_line_names_file_line_and_field(tmp_path: Path) -> None:
 
 
 def test_labels_written_by_the_simulator_load(tmp_path: Path) -> None:
-    from tokenradar.simulation import SimulationSpec, simulate, write_labels
+    from tokenradar.lab.simulation import SimulationSpec, simulate, write_labels
 
     _, labels = simulate(SimulationSpec(users=12, days=14, seed=3))
     write_labels(tmp_path / "labels.jsonl", labels)

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tokenradar.robustness import shuffle_arrivals
-from tokenradar.schemas import parse_event
-from tokenradar.simulation import (
+from tokenradar.lab.robustness import shuffle_arrivals
+from tokenradar.lab.simulation import (
     INCIDENT_KINDS,
     Label,
     OrganisationKnobs,
@@ -23,7 +22,8 @@ from tokenradar.simulation import (
     simulate,
     write_simulation,
 )
-from tokenradar.simulation.randomised import team_sizes
+from tokenradar.lab.simulation.randomised import team_sizes
+from tokenradar.schemas import parse_event
 
 Event = dict[str, object]
 SIZE = {"users": 30, "teams": 4, "days": 18, "incidents_per_kind": 1}
@@ -171,8 +171,8 @@ def test_shuffle_keeps_timestamps_reorders_within_the_window_and_redelivers(
 
 
 def test_the_matrix_counts_active_user_days_as_evaluate_does(tmp_path: Path) -> None:
-    from tokenradar.evaluation_files import count_active_user_days
-    from tokenradar.robustness import _active_user_days
+    from tokenradar.lab.evaluation_files import count_active_user_days
+    from tokenradar.lab.robustness import _active_user_days
 
     events = tmp_path / "events.jsonl"
     write_simulation(random_organisation(10, **{**SIZE, "days": 5}), events, None)
@@ -180,7 +180,7 @@ def test_the_matrix_counts_active_user_days_as_evaluate_does(tmp_path: Path) -> 
 
 
 def test_some_organisations_draw_request_sizes_from_a_public_trace() -> None:
-    from tokenradar.simulation.traces import TRACES, request_sizes
+    from tokenradar.lab.simulation.traces import TRACES, request_sizes
 
     drawn = {OrganisationKnobs.draw(seed).request_sizes for seed in range(1, 30)}
     assert drawn == {"lognormal", *TRACES}

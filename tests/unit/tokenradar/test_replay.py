@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tokenradar.lab.simulation import SimulationSpec, simulate
 from tokenradar.replay import replay_file
 from tokenradar.schemas import AnomalyEvent, DetectorConfig
 from tokenradar.schemas.config import DetectorSection
-from tokenradar.simulation import SimulationSpec, simulate
 
 INVALID_LINES = [
     "{not json",

@@ -6,8 +6,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tokenradar.evaluate import IncidentLabel, evaluate
-from tokenradar.report import PLOTTED_USERS, ReportBuilder
+from tokenradar.lab.evaluate import IncidentLabel, evaluate
+from tokenradar.lab.report import PLOTTED_USERS, ReportBuilder
 from tokenradar.schemas import AnomalyEvent, TokenUsageEvent
 
 T0 = datetime(2026, 11, 10, 9, tzinfo=UTC)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tokenradar.cli import main
-from tokenradar.simulation import SimulationSpec, write_simulation
+from tokenradar.lab.simulation import SimulationSpec, write_simulation
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}

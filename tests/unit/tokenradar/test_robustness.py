@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tokenradar.evaluate import IncidentLabel, evaluate
-from tokenradar.robustness import TARGETS, figure, organisation_figures
+from tokenradar.lab.evaluate import IncidentLabel, evaluate
+from tokenradar.lab.robustness import TARGETS, figure, organisation_figures
 from tokenradar.schemas import AnomalyEvent
 
 MONDAY = datetime(2026, 11, 9, tzinfo=UTC)

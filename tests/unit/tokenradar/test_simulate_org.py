@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tokenradar.schemas import parse_event
-from tokenradar.simulation import (
+from tokenradar.lab.simulation import (
     INCIDENT_KINDS,
     Label,
     SimulationSpec,
@@ -19,6 +18,7 @@ from tokenradar.simulation import (
     simulate,
     write_simulation,
 )
+from tokenradar.schemas import parse_event
 
 SPEC = SimulationSpec(users=80, teams=6, days=24, seed=11, incidents_per_kind=3,
                       shifted_teams=1, vacation_share=0.05)

@@ -13,9 +13,9 @@ import math
 import random
 from collections.abc import Callable
 
-from tokenradar.simulation.people import MAX_CONTEXT, Person, UsageChange
-from tokenradar.simulation.spec import Label, SimulationSpec
-from tokenradar.simulation.usage import (
+from tokenradar.lab.simulation.people import MAX_CONTEXT, Person, UsageChange
+from tokenradar.lab.simulation.spec import Label, SimulationSpec
+from tokenradar.lab.simulation.usage import (
     DAY,
     HOUR,
     UNUSUAL_CLIENTS,

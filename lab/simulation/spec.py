@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tokenradar.simulation.knobs import IncidentRanges, OrganisationKnobs
+from tokenradar.lab.simulation.knobs import IncidentRanges, OrganisationKnobs
 
 INCIDENT_KINDS = ("gaming", "scripted_loop", "runaway_agent", "new_pattern", "creep", "spike")
 """Injected anomalies, each labelled; a detector should alert on them."""
@@ -45,7 +45,7 @@ class SimulationSpec:
     knobs
         None: the default organisation. Else a randomised one: its habits, its incident
         ranges, its service accounts, shifted teams and duplicates are the knobs' (see
-        :func:`tokenradar.simulation.random_organisation`).
+        :func:`tokenradar.lab.simulation.random_organisation`).
     """
 
     users: int = 300

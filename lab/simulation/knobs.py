@@ -16,8 +16,8 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from tokenradar.simulation.traces import TRACES
-from tokenradar.simulation.usage import EVERYDAY_MODELS, EVERYDAY_WEIGHTS
+from tokenradar.lab.simulation.traces import TRACES
+from tokenradar.lab.simulation.usage import EVERYDAY_MODELS, EVERYDAY_WEIGHTS
 
 WIDE_TIMEZONES = (-10, -8, -7, -6, -5, -3, 0, 1, 2, 3, 4, 5.5, 7, 8, 9, 10, 12)
 """UTC offsets, hours, a randomised organisation picks its zones from."""
@@ -117,7 +117,7 @@ class OrganisationKnobs:
     incidents: IncidentRanges = field(default=WIDE_INCIDENTS)
     request_sizes: str = "lognormal"
     """Where request sizes come from: a log-normal per person, or the shape of a public
-    trace (``azure-code``, ``azure-conv``: tokenradar.simulation.traces) at their level."""
+    trace (``azure-code``, ``azure-conv``: tokenradar.lab.simulation.traces) at their level."""
 
     @classmethod
     def draw(cls, seed: int) -> OrganisationKnobs:

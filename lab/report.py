@@ -31,10 +31,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tokenradar.evaluate import Evaluation, IncidentLabel
-from tokenradar.evaluation_text import duration, evaluation_notes, evaluation_tables
-from tokenradar.schemas import AnomalyEvent, TokenUsageEvent
-from tokenradar.svg import (
+from tokenradar.lab.evaluate import Evaluation, IncidentLabel
+from tokenradar.lab.evaluation_text import duration, evaluation_notes, evaluation_tables
+from tokenradar.lab.svg import (
     LinearScale,
     LogScale,
     decade_ticks,
@@ -46,6 +45,7 @@ from tokenradar.svg import (
     svg,
     time_axis,
 )
+from tokenradar.schemas import AnomalyEvent, TokenUsageEvent
 
 HOUR = 3600.0
 PLOTTED_USERS = 16

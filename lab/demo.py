@@ -17,17 +17,18 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from tokenradar.schemas import AnomalyEvent
-from tokenradar.schemas.settings import bootstrap_of
-from tokenradar.simulation import (
+from tokenradar.lab.brokers import kafka_broker
+from tokenradar.lab.process import WorkerProcess
+from tokenradar.lab.simulation import (
     Label,
     Organisation,
     SimulationSpec,
     build_organisation,
     iter_events,
 )
-from tokenradar.streams.broker import BROKER_ENV, create_topics, kafka_broker
-from tokenradar.streams.process import WorkerProcess
+from tokenradar.schemas import AnomalyEvent
+from tokenradar.schemas.settings import bootstrap_of
+from tokenradar.streams.broker import BROKER_ENV, create_topics
 from tokenradar.streams.publish import message_key
 
 PARTITIONS = 4
@@ -207,8 +208,8 @@ def _caught_and_missed(say: Callable[[str], None], labels: list[Label],
     """Each injected incident, caught (by which alert, how soon) or missed."""
     from datetime import datetime
 
-    from tokenradar.evaluate import IncidentLabel, evaluate
-    from tokenradar.evaluation_text import duration
+    from tokenradar.lab.evaluate import IncidentLabel, evaluate
+    from tokenradar.lab.evaluation_text import duration
 
     incidents = [IncidentLabel(label.incident_id, label.kind, label.user_id, label.team,
                                datetime.fromisoformat(label.start),

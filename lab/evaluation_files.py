@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tokenradar.evaluate import IncidentLabel
+from tokenradar.lab.evaluate import IncidentLabel
 from tokenradar.progress import ProgressHook
 from tokenradar.schemas import AnomalyEvent, InvalidEvent, parse_event
 

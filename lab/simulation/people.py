@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import cast
 
-from tokenradar.simulation.usage import DAY, HOUR, RequestLog
+from tokenradar.lab.simulation.usage import DAY, HOUR, RequestLog
 
 MAX_CONTEXT = 190_000
 """Input tokens past which a session is restarted (a model's context window)."""
@@ -79,7 +79,7 @@ class Person:
     changes: list[UsageChange] = field(default_factory=list)
     working_days: set[int] = field(default_factory=set)
     """Local days the person surely works (an incident's): no random day off on them."""
-    # Habits a randomised organisation draws (tokenradar.simulation.knobs); the defaults
+    # Habits a randomised organisation draws (tokenradar.lab.simulation.knobs); the defaults
     # are the default organisation's, and leave its output byte for byte as it was.
     weekend_rate: float | None = None
     """Chance of working a weekend day; None: 0.3 for weekend workers, else 0.02."""

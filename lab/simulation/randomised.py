@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 import random
 
-from tokenradar.simulation.knobs import OrganisationKnobs
-from tokenradar.simulation.people import Person
-from tokenradar.simulation.service_accounts import MachineAccount
-from tokenradar.simulation.spec import Label, SimulationSpec
-from tokenradar.simulation.traces import request_sizes
-from tokenradar.simulation.usage import DAY, EVERYDAY_MODELS, HOUR, iso
+from tokenradar.lab.simulation.knobs import OrganisationKnobs
+from tokenradar.lab.simulation.people import Person
+from tokenradar.lab.simulation.service_accounts import MachineAccount
+from tokenradar.lab.simulation.spec import Label, SimulationSpec
+from tokenradar.lab.simulation.traces import request_sizes
+from tokenradar.lab.simulation.usage import DAY, EVERYDAY_MODELS, HOUR, iso
 
 MAX_TEAM = 200
 MIN_TEAM = 3

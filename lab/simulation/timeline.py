@@ -17,9 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tokenradar.simulation.organisation import Organisation, build_organisation
-from tokenradar.simulation.spec import Label, SimulationSpec
-from tokenradar.simulation.usage import DAY
+from tokenradar.lab.simulation.organisation import Organisation, build_organisation
+from tokenradar.lab.simulation.spec import Label, SimulationSpec
+from tokenradar.lab.simulation.usage import DAY
 
 if TYPE_CHECKING:
     from tokenradar.progress import ProgressHook

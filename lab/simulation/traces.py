@@ -21,7 +21,7 @@ TRACES = ("azure-code", "azure-conv")
 def request_sizes(trace: str) -> tuple[tuple[float, float], ...]:
     """(input, output) size pairs of ``trace``, each relative to the trace's median."""
     name = trace.removeprefix("azure-")
-    text = resources.files("tokenradar.simulation").joinpath(
+    text = resources.files("tokenradar.lab.simulation").joinpath(
         "data/azure_llm_2023_sizes.csv").read_text(encoding="utf-8")
     pairs = [(int(row["context_tokens"]), int(row["generated_tokens"]))
              for row in csv.DictReader(text.splitlines()) if row["trace"] == name]

@@ -7,11 +7,11 @@ scripted loops, runaway agents, new patterns, creep, spikes) each carry a :class
 so detectors can be scored against them (``tokenradar evaluate``).
 """
 
-from tokenradar.simulation.knobs import IncidentRanges, OrganisationKnobs
-from tokenradar.simulation.organisation import Organisation, build_organisation
-from tokenradar.simulation.randomised import random_organisation
-from tokenradar.simulation.spec import BENIGN_KINDS, INCIDENT_KINDS, Label, SimulationSpec
-from tokenradar.simulation.timeline import (
+from tokenradar.lab.simulation.knobs import IncidentRanges, OrganisationKnobs
+from tokenradar.lab.simulation.organisation import Organisation, build_organisation
+from tokenradar.lab.simulation.randomised import random_organisation
+from tokenradar.lab.simulation.spec import BENIGN_KINDS, INCIDENT_KINDS, Label, SimulationSpec
+from tokenradar.lab.simulation.timeline import (
     iter_events,
     reporting_days,
     simulate,

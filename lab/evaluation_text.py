@@ -7,8 +7,8 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from tokenradar.evaluate import MATCH_AFTER, MATCH_BEFORE, Evaluation, IncidentFigures, evaluate
-from tokenradar.evaluation_files import count_active_user_days, load_alerts, load_labels
+from tokenradar.lab.evaluate import MATCH_AFTER, MATCH_BEFORE, Evaluation, IncidentFigures, evaluate
+from tokenradar.lab.evaluation_files import count_active_user_days, load_alerts, load_labels
 from tokenradar.progress import ProgressHook
 
 

@@ -15,12 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from tokenradar.simulation import randomised
-from tokenradar.simulation.incidents import plan_incidents
-from tokenradar.simulation.people import Person, UsageChange
-from tokenradar.simulation.service_accounts import SERVICE_TEAM, CiReviewBot, NightlyEval
-from tokenradar.simulation.spec import Label, SimulationSpec
-from tokenradar.simulation.usage import DAY, EVERYDAY_MODELS, EVERYDAY_WEIGHTS, HOUR, iso
+from tokenradar.lab.simulation import randomised
+from tokenradar.lab.simulation.incidents import plan_incidents
+from tokenradar.lab.simulation.people import Person, UsageChange
+from tokenradar.lab.simulation.service_accounts import SERVICE_TEAM, CiReviewBot, NightlyEval
+from tokenradar.lab.simulation.spec import Label, SimulationSpec
+from tokenradar.lab.simulation.usage import DAY, EVERYDAY_MODELS, EVERYDAY_WEIGHTS, HOUR, iso
 
 TEAM_NAMES = ("platform", "payments", "search", "mobile", "data-eng", "ml-research", "infra",
               "security", "growth", "web", "billing", "identity", "analytics", "devex",

@@ -12,10 +12,10 @@ import math
 import random
 from typing import TYPE_CHECKING
 
-from tokenradar.simulation.usage import DAY, EVERYDAY_MODELS, HOUR, RequestLog
+from tokenradar.lab.simulation.usage import DAY, EVERYDAY_MODELS, HOUR, RequestLog
 
 if TYPE_CHECKING:
-    from tokenradar.simulation.spec import SimulationSpec
+    from tokenradar.lab.simulation.spec import SimulationSpec
 
 SERVICE_TEAM = "automation"
 
