@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from tokenradar.detectors.baseline import EWStats
 from tokenradar.schemas import TokenUsageEvent
 from tokenradar.schemas.config import DetectorSection
+from tokenradar.schemas.kinds import KindDeclaration
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +142,29 @@ class Slot(Protocol):
     def to_list(self) -> list[Any]: ...
 
 
-class Detector(ABC):
-    """Parameters of one detector, and the verbs the engine calls."""
+class Declared:
+    """What every detector has: its declaration (:mod:`tokenradar.schemas.kinds`), which
+    gives its name and kind, and its configuration section."""
 
-    name: str
-    kind: str
+    declaration: ClassVar[KindDeclaration[Any]]
     config: DetectorSection
+
+    def __init__(self, config: DetectorSection) -> None:
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        """The detector's name, as alerts carry it: its kind's."""
+        return self.declaration.name
+
+    @property
+    def kind(self) -> str:
+        return self.declaration.name
+
+
+class Detector(Declared, ABC):
+    """A detector of one user's usage: the verbs the engine calls. Its per-user numbers
+    are a slot of the user's state, which it creates, updates and restores."""
 
     @abstractmethod
     def new_slot(self) -> Slot:
@@ -164,3 +182,15 @@ class Detector(ABC):
         """Is evidence of this behaviour building up, not yet enough to alert? Alerts of
         the less specific kinds it would explain wait for it meanwhile."""
         return False
+
+
+class TeamDetector(Declared, ABC):
+    """A detector of a team's movement (a declaration of ``scope="team"``): it reads each
+    member's observation with the team's state, where its numbers live, and its alerts
+    are the team's (``team:<team>``)."""
+
+    @abstractmethod
+    def observe_member(self, team: Any, observation: Observation, local_day: int,
+                       local_hour: int) -> Finding | None:
+        """Learn one member's observation into ``team`` (a TeamState); a finding when
+        the team as a whole is anomalous. ``local_day``/``local_hour``: the member's."""

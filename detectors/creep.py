@@ -31,8 +31,8 @@ from dataclasses import dataclass, field, replace
 
 from tokenradar.detectors.base import ClosedBucket, Detector, Finding, Observation
 from tokenradar.detectors.calibration import decades_score, normal_tail_decades
-from tokenradar.schemas import AnomalyKind
 from tokenradar.schemas.config import CreepConfig
+from tokenradar.schemas.kinds import CREEP
 
 REFERENCE_FADING = 0.1
 """Share of the reference a newly learned day takes once ten days are in it."""
@@ -213,8 +213,7 @@ class CreepDetector(Detector):
         see :class:`tokenradar.schemas.config.CreepConfig`.
     """
 
-    name = "creep"
-    kind = AnomalyKind.CREEP
+    declaration = CREEP
     config: CreepConfig
 
     def __init__(self, config: CreepConfig) -> None:

@@ -16,8 +16,8 @@ from river import drift
 from tokenradar.detectors.base import Detector, Finding, Observation
 from tokenradar.detectors.baseline import EWStats
 from tokenradar.detectors.calibration import tail_score
-from tokenradar.schemas import AnomalyKind
 from tokenradar.schemas.config import DriftConfig
+from tokenradar.schemas.kinds import DRIFT
 
 BASELINE_FADING = 0.02
 """The old level: remembers the last ~50-100 active hours."""
@@ -53,8 +53,7 @@ class DriftDetector(Detector):
         :class:`tokenradar.schemas.config.DriftConfig`.
     """
 
-    name = "drift"
-    kind = AnomalyKind.DRIFT
+    declaration = DRIFT
     config: DriftConfig
 
     def __init__(self, config: DriftConfig) -> None:

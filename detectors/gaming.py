@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from tokenradar.detectors.base import Detector, Finding, Observation
 from tokenradar.detectors.baseline import EWStats
 from tokenradar.detectors.calibration import tail_score
-from tokenradar.schemas import AnomalyKind
 from tokenradar.schemas.config import GamingConfig
+from tokenradar.schemas.kinds import GAMING
 
 SLOW_FADING = 0.02
 FAST_FADING = 0.15
@@ -77,8 +77,7 @@ class GamingDetector(Detector):
         :class:`tokenradar.schemas.config.GamingConfig`.
     """
 
-    name = "gaming"
-    kind = AnomalyKind.GAMING
+    declaration = GAMING
     config: GamingConfig
 
     def __init__(self, config: GamingConfig) -> None:

@@ -17,8 +17,8 @@ from tokenradar.detectors.calibration import (
     poisson_tail_decades,
 )
 from tokenradar.detectors.context import digest32
-from tokenradar.schemas import AnomalyKind
 from tokenradar.schemas.config import NewPatternConfig
+from tokenradar.schemas.kinds import NEW_PATTERN
 
 MAX_KNOWN = 24
 """Models and clients remembered per user; the least recently used is forgotten."""
@@ -58,8 +58,7 @@ class NewPatternDetector(Detector):
         :class:`tokenradar.schemas.config.NewPatternConfig`.
     """
 
-    name = "new_pattern"
-    kind = AnomalyKind.NEW_PATTERN
+    declaration = NEW_PATTERN
     config: NewPatternConfig
 
     def __init__(self, config: NewPatternConfig) -> None:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from tokenradar.detectors.base import Detector, Finding, Observation
 from tokenradar.detectors.baseline import EWStats
 from tokenradar.detectors.calibration import tail_score
-from tokenradar.schemas import AnomalyKind
 from tokenradar.schemas.config import RateConfig
+from tokenradar.schemas.kinds import RATE
 
 MIN_LOG_STD = 0.15
 
@@ -36,8 +36,7 @@ class RateDetector(Detector):
         Window length, warm-up and floors; see :class:`tokenradar.schemas.config.RateConfig`.
     """
 
-    name = "rate"
-    kind = AnomalyKind.RATE
+    declaration = RATE
     config: RateConfig
 
     def __init__(self, config: RateConfig) -> None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from tokenradar.detectors.base import Detector, Finding, Observation
 from tokenradar.detectors.calibration import SCORE_DECADES
-from tokenradar.schemas import AnomalyKind
 from tokenradar.schemas.config import RunawayAgentConfig
+from tokenradar.schemas.kinds import RUNAWAY_AGENT
 
 DEPENDENCE_DISCOUNT = 0.1
 """Requests of one run are not independent: each counts for a tenth of its surprise."""
@@ -58,8 +58,7 @@ class RunawayAgentDetector(Detector):
         :class:`tokenradar.schemas.config.RunawayAgentConfig`.
     """
 
-    name = "runaway_agent"
-    kind = AnomalyKind.RUNAWAY_AGENT
+    declaration = RUNAWAY_AGENT
     config: RunawayAgentConfig
 
     def __init__(self, config: RunawayAgentConfig) -> None:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from tokenradar.detectors.base import Detector, Finding, Observation
 from tokenradar.detectors.baseline import EWStats
 from tokenradar.detectors.calibration import SCORE_DECADES
-from tokenradar.schemas import AnomalyKind
 from tokenradar.schemas.config import ScriptedLoopConfig
+from tokenradar.schemas.kinds import SCRIPTED_LOOP
 
 PERIOD_FADING = 0.2
 TOKENS_FADING = 0.1
@@ -80,8 +80,7 @@ class ScriptedLoopDetector(Detector):
         :class:`tokenradar.schemas.config.ScriptedLoopConfig`.
     """
 
-    name = "scripted_loop"
-    kind = AnomalyKind.SCRIPTED_LOOP
+    declaration = SCRIPTED_LOOP
     config: ScriptedLoopConfig
 
     def __init__(self, config: ScriptedLoopConfig) -> None:

@@ -22,8 +22,8 @@ from tokenradar.detectors.calibration import (
     tail_score,
 )
 from tokenradar.detectors.context import FINGERPRINTS
-from tokenradar.schemas import AnomalyKind
 from tokenradar.schemas.config import SpikeConfig
+from tokenradar.schemas.kinds import SPIKE
 
 MIN_LOG_STD = 0.1
 """Spread floor (log10): a very regular user still tolerates ~25% variation."""
@@ -75,8 +75,7 @@ class SpikeDetector(Detector):
         Thresholds and warm-up lengths; see :class:`tokenradar.schemas.config.SpikeConfig`.
     """
 
-    name = "spike"
-    kind = AnomalyKind.SPIKE
+    declaration = SPIKE
     config: SpikeConfig
 
     def __init__(self, config: SpikeConfig) -> None:

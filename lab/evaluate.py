@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tokenradar.schemas import AnomalyEvent
+from tokenradar.schemas.kinds import POPULATION_SHIFT, declared_kinds
 
 MATCH_BEFORE = timedelta(minutes=5)
 """An alert up to this long before a label's start still matches: the simulator's
@@ -40,9 +41,6 @@ start is the first injected request, and an hour's bucket may straddle it."""
 MATCH_AFTER = timedelta(hours=2)
 """An alert up to this long after a label's end still matches: hourly features only
 close when the hour does, and a baseline-relative detector needs some evidence."""
-KIND_ORDER = ("spike", "gaming", "scripted_loop", "runaway_agent", "new_pattern", "creep",
-              "population_shift", "rate", "drift")
-"""Kinds in the order tables list them; other kinds follow, alphabetically."""
 
 
 @dataclass(frozen=True)
@@ -232,7 +230,7 @@ def evaluate(labels: Iterable[IncidentLabel], alerts: Iterable[AnomalyEvent],
 
     shifts = []
     for label in all_labels:  # a shift may be an incident or benign (a team adopting AI)
-        if label.kind != "population_shift":
+        if label.kind != POPULATION_SHIFT.name:
             continue
         alerted = sum(1 for member in label.members
                       if any(True for _ in _in_window(by_user[member], label.start,
@@ -309,9 +307,11 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def _ordered_kinds(kinds: Iterable[str]) -> list[str]:
+    """The declared kinds present, in the order declared; then others (labels of benign
+    changes), alphabetically."""
     present = set(kinds)
-    known = [kind for kind in KIND_ORDER if kind in present]
-    return known + sorted(present - set(KIND_ORDER))
+    declared = [kind.name for kind in declared_kinds()]
+    return [kind for kind in declared if kind in present] + sorted(present - set(declared))
 
 
 def _seconds(value: float | None) -> timedelta | None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tokenradar.detectors import EventScore, UserState
 from tokenradar.lab.evaluate import Evaluation, IncidentLabel
 from tokenradar.lab.evaluation_text import duration, evaluation_notes, evaluation_tables
 from tokenradar.lab.svg import (
@@ -46,6 +47,7 @@ from tokenradar.lab.svg import (
     time_axis,
 )
 from tokenradar.schemas import AnomalyEvent, TokenUsageEvent
+from tokenradar.schemas.kinds import SPIKE, declared_kinds
 
 HOUR = 3600.0
 PLOTTED_USERS = 16
@@ -55,10 +57,9 @@ SCORE_BINS = 50
 MAX_ALERT_MARKS = 100_000
 """Alerts kept for drawing; counts stay exact beyond it."""
 WIDTH = 1240
-KIND_COLOURS = {"spike": "#d62728", "rate": "#9467bd", "drift": "#8c564b", "gaming": "#e377c2",
-                "scripted_loop": "#7f3fbf", "runaway_agent": "#ff7f0e", "new_pattern": "#17becf",
-                "creep": "#bcbd22", "population_shift": "#2ca02c", "off_hours": "#1f77b4"}
-OTHER_COLOURS = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
+KIND_PALETTE = ("#d62728", "#8c564b", "#9467bd", "#e377c2", "#7f3fbf", "#ff7f0e", "#17becf",
+                "#bcbd22", "#2ca02c", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
+"""One colour per declared kind, in the order declared (spike red, drift brown...)."""
 INCIDENT_FILL, BENIGN_FILL, BAND_FILL = "#f4a261", "#52b788", "#6f8fd8"
 
 
@@ -154,6 +155,11 @@ class ReportBuilder:
             if len(self.alert_marks) < MAX_ALERT_MARKS:
                 self.alert_marks.append(_AlertMark(alert.user_id, alert.event_time.timestamp(),
                                                    alert.kind, alert.score, alert.explanation))
+
+    def observe_scored(self, event: TokenUsageEvent, result: EventScore,
+                       state: UserState) -> None:
+        """What ``replay`` hands over: a scored event, its result and its user's state."""
+        self.observe(event, result.score, result.alerts, hour_band(state), result.escalations)
 
     def write(self, path: Path, evaluation: Evaluation | None = None) -> None:
         Path(path).write_text(self.render(evaluation), encoding="utf-8")
@@ -452,9 +458,11 @@ def _evaluation_section(evaluation: Evaluation) -> str:
 
 
 def _colour(kind: str) -> str:
-    if kind in KIND_COLOURS:
-        return KIND_COLOURS[kind]
-    return OTHER_COLOURS[sum(kind.encode()) % len(OTHER_COLOURS)]
+    """A declared kind's own colour; any other kind's is picked by its name."""
+    declared = [declaration.name for declaration in declared_kinds()]
+    if kind in declared and declared.index(kind) < len(KIND_PALETTE):
+        return KIND_PALETTE[declared.index(kind)]
+    return KIND_PALETTE[sum(kind.encode()) % len(KIND_PALETTE)]
 
 
 def _date(epoch: float, minutes: bool = False) -> str:
@@ -486,3 +494,18 @@ svg .label {{ font-size: 12px; fill: #222; }}
 {body}
 </body></html>
 """
+
+
+def hour_band(state: UserState) -> tuple[float, float, float] | None:
+    """(expected, low, high) tokens in an active hour for this user, for plots: the spike
+    detector's hourly baseline, mean +/- two standard deviations (log scale); None until
+    the user has one."""
+    slot = state.slots.get(SPIKE.name)
+    if slot is None or isinstance(slot, list):
+        return None
+    baseline = slot.per_hour
+    if baseline.count < 2:
+        return None
+    spread = 2.0 * baseline.std
+    return (10.0 ** baseline.mean, 10.0 ** (baseline.mean - spread),
+            10.0 ** (baseline.mean + spread))

@@ -28,6 +28,7 @@ from tokenradar.lab.evaluation_files import load_alerts, load_labels
 from tokenradar.lab.simulation import random_organisation, write_simulation
 from tokenradar.replay import replay_file
 from tokenradar.schemas import AnomalyEvent, DetectorConfig
+from tokenradar.schemas.kinds import POPULATION_SHIFT
 
 TUNING_SEEDS = tuple(range(1, 13))
 """The organisations to tune and judge on."""
@@ -150,7 +151,7 @@ def organisation_figures(evaluation: Evaluation, alerts: list[AnomalyEvent],
     creeps = [o for o in outcomes if o.label.kind == "creep"
               and float(params[o.label.incident_id].get("daily_growth", 0)) >= CREEP_MIN_DAILY
               and "doubles_at" in params[o.label.incident_id]]
-    shifts = [o for o in outcomes if o.label.kind == "population_shift"]
+    shifts = [o for o in outcomes if o.label.kind == POPULATION_SHIFT.name]
     return {
         "active_user_days": evaluation.active_user_days,
         "false_per_1000": evaluation.alerts_overall.false_alerts_per_1000_user_days,
@@ -179,7 +180,7 @@ def organisation_figures(evaluation: Evaluation, alerts: list[AnomalyEvent],
     }
 
 
-def _first_of_kind(alerts: tuple[AnomalyEvent, ...], kind: str = "population_shift"
+def _first_of_kind(alerts: tuple[AnomalyEvent, ...], kind: str = POPULATION_SHIFT.name
                    ) -> AnomalyEvent | None:
     return next((alert for alert in alerts if alert.kind == kind), None)
 

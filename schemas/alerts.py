@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from tokenradar.schemas.kinds import KindDeclaration, declared_kinds
 
 Severity = Literal["low", "medium", "high", "critical"]
 
@@ -13,30 +15,31 @@ MAX_EVENT_IDS = 20
 """An alert names at most this many triggering events, the most recent ones."""
 
 
-class AnomalyKind(StrEnum):
-    """The documented set of anomaly kinds."""
+def anomaly_kinds() -> type[StrEnum]:
+    """The documented set of anomaly kinds, as an enum: one member per declared kind
+    (:mod:`tokenradar.schemas.kinds`), e.g. ``AnomalyKind.SPIKE == "spike"``.
 
-    SPIKE = "spike"
-    """One request or one hour far above the user's baseline."""
-    DRIFT = "drift"
-    """A sustained change of the user's level of usage."""
-    RATE = "rate"
-    """Requests arrive far faster than this user's norm."""
-    GAMING = "gaming"
-    """Tokenmaxxing: prompts padded with filler, input far above norm, output unchanged."""
-    SCRIPTED_LOOP = "scripted_loop"
-    """Near-identical requests at machine-regular intervals."""
-    RUNAWAY_AGENT = "runaway_agent"
-    """Agent traffic sustained through the user's nights or weekends."""
-    NEW_PATTERN = "new_pattern"
-    """A burst on a model or client the user never used, at an unusual hour."""
-    CREEP = "creep"
-    """The user's daily level rising steadily, day after day."""
-    POPULATION_SHIFT = "population_shift"
-    """A whole team moving together; reported once, for ``team:<team>``."""
-    NOISY_IDENTITY = "noisy_identity"
-    """An identity that raised more alerts than a person plausibly causes: one summary,
-    then quiet for the window (a machine account, or a detector that misreads them)."""
+    >>> [kind.value for kind in anomaly_kinds()][:3]
+    ['spike', 'drift', 'rate']
+    """
+    kinds = declared_kinds()
+    enum = _ENUMS.get(kinds)
+    if enum is None:
+        enum = _ENUMS[kinds] = cast("type[StrEnum]", StrEnum(
+            "AnomalyKind", [(kind.name.upper(), kind.name) for kind in kinds]))
+        enum.__doc__ = "The documented set of anomaly kinds (schemas/kinds.py declares them)."
+    return enum
+
+
+_ENUMS: dict[tuple[KindDeclaration[Any], ...], type[StrEnum]] = {}
+
+
+def __getattr__(name: str) -> type[StrEnum]:
+    # ``AnomalyKind`` is built from the declarations when it is asked for, so a kind
+    # declared after this module was imported is in it too.
+    if name == "AnomalyKind":
+        return anomaly_kinds()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class AnomalyEvent(BaseModel):

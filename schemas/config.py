@@ -12,30 +12,47 @@ import hashlib
 import json
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, InitErrorDetails
 
 from tokenradar.schemas.alerts import Severity
+from tokenradar.schemas.kinds import (
+    RESERVED_NAMES,
+    KindDeclaration,
+    SectionT,
+    detector_kinds,
+)
+from tokenradar.schemas.sections import (
+    CreepConfig,
+    DetectorSection,
+    DriftConfig,
+    GamingConfig,
+    NewPatternConfig,
+    PopulationShiftConfig,
+    Probability,
+    RateConfig,
+    RunawayAgentConfig,
+    ScriptedLoopConfig,
+    Section,
+    SpikeConfig,
+)
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-FadingFactor = Annotated[float, Field(gt=0.0, lt=1.0)]
+__all__ = [  # the sections stay importable from here, where they used to be
+    "AllowlistConfig", "CalibrationConfig", "CreepConfig", "DetectorConfig",
+    "DetectorSection", "DriftConfig", "GamingConfig", "NewPatternConfig",
+    "NoisyIdentityConfig", "PopulationShiftConfig", "RateConfig", "RunawayAgentConfig",
+    "ScoringConfig", "ScriptedLoopConfig", "SeverityBands", "SpikeConfig",
+]
 
-
-class _Section(BaseModel):
-    # Strict: a TOML value of the wrong type ("yes" for a switch, "7" or 1.0 for a count)
-    # is an error, not coerced; an int is still a float.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class DetectorSection(_Section):
-    """What every detector section has: a switch, and optionally its own quiet time."""
-
-    enabled: bool = True
-    cooldown_minutes: Annotated[float, Field(ge=0)] | None = Field(
-        None, description="Quiet time after an alert of this kind; default scoring's."
-    )
-
-
-class ScoringConfig(_Section):
+class ScoringConfig(Section):
     """How scores become alerts, for every detector alike."""
 
     alert_threshold: Probability = Field(
@@ -60,7 +77,7 @@ class ScoringConfig(_Section):
     )
 
 
-class SeverityBands(_Section):
+class SeverityBands(Section):
     """Lowest score of each severity; below ``medium`` an alert is ``low``."""
 
     medium: Probability = 0.7
@@ -77,204 +94,7 @@ class SeverityBands(_Section):
         return self
 
 
-class SpikeConfig(DetectorSection):
-    """A request, or an hour, far above the user's own baseline."""
-
-    fading_factor: FadingFactor = Field(
-        0.05, description="Weight of each new active hour in the user's hourly baseline."
-    )
-    request_fading_factor: FadingFactor = Field(
-        0.02, description="Weight of each new request in the user's per-request baseline."
-    )
-    min_history_requests: Annotated[int, Field(ge=1)] = Field(
-        30, description="Requests seen before single requests are scored."
-    )
-    min_history_hours: Annotated[int, Field(ge=1)] = Field(
-        8, description="Active hours seen before hourly totals are scored."
-    )
-    min_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        5.0, description="An hour alerts only at this many times the usual."
-    )
-    min_request_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        10.0, description="A single request alerts only at this many times the usual: "
-        "people paste documents, single requests are heavy-tailed."
-    )
-    min_tokens: Annotated[int, Field(ge=0)] = Field(
-        5_000, description="Ignore requests and hours below this many tokens, however unusual."
-    )
-
-
-class DriftConfig(DetectorSection):
-    """A sustained change of the user's hourly level, found with River's PageHinkley."""
-
-    min_history_hours: Annotated[int, Field(ge=1)] = Field(
-        24, description="Active hours seen before the level is tested for drift."
-    )
-    threshold: Annotated[float, Field(gt=0)] = Field(
-        3.0, description="PageHinkley lambda on log10 tokens per active hour; lower is touchier."
-    )
-    delta: Annotated[float, Field(ge=0)] = Field(
-        0.15, description="PageHinkley tolerance: changes smaller than this (log10) are ignored."
-    )
-    min_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        1.8, description="Alert only when the new level is at least this many times the old."
-    )
-
-
-class RateConfig(DetectorSection):
-    """Requests arriving far faster than the user's norm, in short windows."""
-
-    window_minutes: Annotated[int, Field(ge=1, le=60)] = 10
-    fading_factor: FadingFactor = 0.05
-    min_history_windows: Annotated[int, Field(ge=1)] = Field(
-        12, description="Active windows seen before the request rate is scored."
-    )
-    min_ratio: Annotated[float, Field(ge=1.0)] = 4.0
-    min_requests: Annotated[int, Field(ge=1)] = Field(
-        40, description="Ignore windows with fewer requests than this, however unusual."
-    )
-
-
-class GamingConfig(DetectorSection):
-    """Tokenmaxx padding: input per request far above the user's norm, output unchanged."""
-
-    min_history_requests: Annotated[int, Field(ge=1)] = 50
-    min_input_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        2.5, description="Recent input tokens per request, over the user's usual, to alert."
-    )
-    max_output_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        1.6, description="Output per request must stay within this factor of usual."
-    )
-    min_repeat_share: Probability = Field(
-        0.2, description="Share of recent prompts repeated (same fingerprint), some of "
-        "them in the inflated run, to alert..."
-    )
-    strong_input_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        10.0, description="...unless input is at least this many times usual..."
-    )
-    unrepeated_min_requests: Annotated[int, Field(ge=1)] = Field(
-        30, description="...for this many requests in a row: one big pasted document is "
-        "not padding, hours of them may be."
-    )
-    min_requests: Annotated[int, Field(ge=1)] = Field(
-        8, description="Requests inflated in a row (over at least two sessions) before alerting."
-    )
-    cooldown_minutes: Annotated[float, Field(ge=0)] | None = Field(
-        24 * 60.0, description="Padding goes on for days: one alert a day at most."
-    )
-
-
-class ScriptedLoopConfig(DetectorSection):
-    """Near-identical requests at machine-regular intervals."""
-
-    min_regular_requests: Annotated[int, Field(ge=3)] = Field(
-        6, description="Consecutive regular gaps before alerting."
-    )
-    max_jitter: Annotated[float, Field(gt=0, lt=1)] = Field(
-        0.1, description="A gap is regular within this relative distance of the running period."
-    )
-    max_period_seconds: Annotated[float, Field(gt=0)] = 900.0
-    min_repeat_share: Probability = Field(
-        0.5, description="Share of the run's regular requests repeating a recent prompt, or "
-        "tokens near-constant, to alert."
-    )
-    cooldown_minutes: Annotated[float, Field(ge=0)] | None = Field(
-        12 * 60.0, description="A loop runs for hours: one alert per half day at most."
-    )
-
-
-class RunawayAgentConfig(DetectorSection):
-    """Agent traffic sustained through hours the user is normally not active."""
-
-    agent_clients: list[str] = Field(
-        default_factory=lambda: ["*agent*"],
-        description="Clients that run autonomously: names or shell patterns (case-insensitive).",
-    )
-    min_profile_days: Annotated[int, Field(ge=1)] = Field(
-        2, description="Active days seen before an hour never seen counts as off-hours "
-        "(weakly: an hour unseen in N days scores as 1 in N+1)."
-    )
-    off_hours_probability: Probability = Field(
-        0.1, description="An hour the user is active on fewer than this share of days is off."
-    )
-    min_requests: Annotated[int, Field(ge=1)] = 30
-    min_minutes: Annotated[float, Field(ge=0)] = 20.0
-    max_gap_minutes: Annotated[float, Field(gt=0)] = Field(
-        15.0, description="A longer pause ends the run of agent requests."
-    )
-    cooldown_minutes: Annotated[float, Field(ge=0)] | None = Field(
-        12 * 60.0, description="A runaway night is one incident."
-    )
-
-
-class NewPatternConfig(DetectorSection):
-    """A burst on a model or client the user never used, at an unusual hour."""
-
-    min_profile_days: Annotated[int, Field(ge=1)] = Field(
-        2, description="Active days seen before anything the user uses counts as new, "
-        "and an hour never seen as unusual."
-    )
-    min_burst_requests: Annotated[int, Field(ge=1)] = 10
-    burst_minutes: Annotated[float, Field(gt=0)] = 45.0
-    unusual_hour_probability: Probability = Field(
-        0.15, description="An hour the user is active on fewer than this share of days."
-    )
-    cooldown_minutes: Annotated[float, Field(ge=0)] | None = Field(
-        12 * 60.0, description="One misuse episode, one alert."
-    )
-
-
-class CreepConfig(DetectorSection):
-    """A gradual rise of the daily level, in tokens per active hour or output tokens per
-    request (held days tested against a frozen reference)."""
-
-    min_history_days: Annotated[int, Field(ge=2)] = Field(
-        7, description="Active days learned into the reference before any is tested."
-    )
-    slack: Annotated[float, Field(ge=0)] = Field(
-        0.5, description="CUSUM allowance k, in standard deviations of the daily level: "
-        "days above the reference by more than this start holding the reference still."
-    )
-    prior_day_std: Annotated[float, Field(gt=0)] = Field(
-        0.12, description="Usual day-to-day spread of a user's tokens per active hour "
-        "(log10), which a young reference's own spread is shrunk toward."
-    )
-    prior_output_std: Annotated[float, Field(gt=0)] = Field(
-        0.05, description="Usual day-to-day spread of a user's output tokens per request "
-        "(log10 of a long day's geometric mean), which a young reference's own spread is "
-        "shrunk toward."
-    )
-    prior_days: Annotated[float, Field(ge=0)] = Field(
-        2.0, description="How many days of evidence the prior spread weighs."
-    )
-    min_rising_days: Annotated[int, Field(ge=2)] = Field(
-        3, description="Held days (the running one included) before a rise is reported."
-    )
-    provisional_hours: Annotated[int, Field(ge=1, le=24)] = Field(
-        3, description="Active hours after which the running day is scored, not yet learned."
-    )
-    min_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        1.25, description="Alert only when recent days are this many times the reference."
-    )
-    cooldown_minutes: Annotated[float, Field(ge=0)] | None = 14 * 24 * 60.0
-
-
-class PopulationShiftConfig(DetectorSection):
-    """A whole team moving together: one alert for the team, none for its members."""
-
-    min_members: Annotated[int, Field(ge=2)] = Field(
-        4, description="Members with a closed day before a team's day counts."
-    )
-    min_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        1.4, description="The team's usage over its members' own usual levels, per day."
-    )
-    min_days: Annotated[int, Field(ge=1)] = Field(
-        2, description="Days in a row the team must stay at min_ratio to alert."
-    )
-    cooldown_minutes: Annotated[float, Field(ge=0)] | None = 14 * 24 * 60.0
-
-
-class CalibrationConfig(_Section):
+class CalibrationConfig(Section):
     """Renormalisation: each detector's threshold raised to what the organisation's own
     ordinary days reach, so an alert means the same on any organisation."""
 
@@ -291,7 +111,7 @@ class CalibrationConfig(_Section):
     )
 
 
-class NoisyIdentityConfig(_Section):
+class NoisyIdentityConfig(Section):
     """An identity that keeps alerting gets one summary instead of a stream."""
 
     enabled: bool = True
@@ -303,7 +123,7 @@ class NoisyIdentityConfig(_Section):
     window_days: Annotated[float, Field(gt=0.0)] = Field(30.0, description="The window.")
 
 
-class AllowlistConfig(_Section):
+class AllowlistConfig(Section):
     """Who is scored but never alerted on: service accounts, known batch jobs."""
 
     users: list[str] = Field(
@@ -317,20 +137,22 @@ class AllowlistConfig(_Section):
         return any(fnmatch.fnmatchcase(user_id, pattern) for pattern in self.users)
 
 
-class DetectorConfig(_Section):
-    """The whole detector configuration, as read from a TOML file."""
+class DetectorConfig(Section):
+    """The whole detector configuration, as read from a TOML file.
+
+    Besides the sections below, one section per declared detector
+    (:func:`tokenradar.schemas.kinds.detector_kinds`), under its kind's name: ``[spike]``,
+    ``[creep]``... Those are read from the declarations whenever a configuration is
+    validated or its JSON schema built, so a detector declared later has its section
+    too; read one with :meth:`section` (or as an attribute, ``config.spike``).
+    """
+
+    # Detector sections are extra fields, validated by _detector_sections; any other
+    # unknown key is refused there.
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     scoring: ScoringConfig = ScoringConfig()
     severity: SeverityBands = SeverityBands()
-    spike: SpikeConfig = SpikeConfig()
-    drift: DriftConfig = DriftConfig()
-    rate: RateConfig = RateConfig()
-    gaming: GamingConfig = GamingConfig()
-    scripted_loop: ScriptedLoopConfig = ScriptedLoopConfig()
-    runaway_agent: RunawayAgentConfig = RunawayAgentConfig()
-    new_pattern: NewPatternConfig = NewPatternConfig()
-    creep: CreepConfig = CreepConfig()
-    population_shift: PopulationShiftConfig = PopulationShiftConfig()
     calibration: CalibrationConfig = CalibrationConfig()
     noisy_identity: NoisyIdentityConfig = NoisyIdentityConfig()
     allowlist: AllowlistConfig = AllowlistConfig()
@@ -338,6 +160,49 @@ class DetectorConfig(_Section):
         default_factory=dict,
         description="Per-team overrides of detector sections: [teams.<team>.<detector>].",
     )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _detector_sections(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Validate each declared detector's section (its defaults when absent), refuse
+        any other unknown key, and report every problem at once, each at its key path."""
+        if not isinstance(data, dict):
+            return handler(data)
+        document, problems = dict(data), list[InitErrorDetails]()
+        for kind in detector_kinds():
+            value = document.get(kind.name, {})
+            if isinstance(value, kind.section):
+                continue
+            try:
+                document[kind.name] = kind.section.model_validate(value)
+            except ValidationError as exc:
+                problems += [_located(error, kind.name) for error in exc.errors()]
+        sections = {kind.name for kind in detector_kinds()}
+        problems += [InitErrorDetails(type="extra_forbidden", loc=(key,), input=document[key])
+                     for key in document if key not in sections and key not in cls.model_fields]
+        result = None
+        try:
+            result = handler(document)
+        except ValidationError as exc:
+            problems += [_located(error) for error in exc.errors()]
+        if problems:
+            raise ValidationError.from_exception_data(cls.__name__, problems)
+        return result
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """The JSON schema, with each declared detector's section as a property."""
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        for kind in detector_kinds():
+            schema["properties"][kind.name] = handler(kind.section.__pydantic_core_schema__)
+        schema["additionalProperties"] = False
+        return schema
+
+    def section(self, kind: KindDeclaration[SectionT]) -> SectionT:
+        """The configuration section of a declared detector."""
+        section: SectionT = getattr(self, kind.name)
+        return section
 
     @model_validator(mode="after")
     def _severity_above_threshold(self) -> Self:
@@ -362,13 +227,12 @@ class DetectorConfig(_Section):
         problems, sections = [], {}
         for section, values in self.teams[team].items():
             where = f"teams.{team}.{section}"
-            if section in ("teams", "allowlist", "scoring", "severity", "calibration",
-                           "noisy_identity"):
+            if section in RESERVED_NAMES:
                 problems.append(f"{where}: cannot be overridden per team")
             elif not isinstance(values, dict):
                 problems.append(f"{where}: unknown key: a team overrides detector sections, "
                                 f"as tables such as [teams.{team}.spike]")
-            elif section not in type(self).model_fields:
+            elif section not in {kind.name for kind in detector_kinds()}:
                 problems.append(f"{where}: not a detector section")
             else:
                 sections[section] = values
@@ -408,3 +272,9 @@ class DetectorConfig(_Section):
         if score >= bands.medium:
             return "medium"
         return "low"
+
+
+def _located(error: Any, *section: str) -> InitErrorDetails:
+    """A validation error of a section, re-raised at its path in the whole configuration."""
+    return InitErrorDetails(type=error["type"], loc=(*section, *error["loc"]),
+                            input=error["input"], ctx=error.get("ctx", {}))

@@ -22,7 +22,7 @@ from prometheus_client import (
     make_wsgi_app,
 )
 
-from tokenradar.schemas import AnomalyKind, Severity
+from tokenradar.schemas import Severity, anomaly_kinds
 from tokenradar.streams.health import Verdict, WorkerHealth
 
 OUTCOMES = ("scored", "late", "duplicate", "rekeyed", "dead_lettered")
@@ -114,7 +114,7 @@ class WorkerMetrics:
         ProcessCollector(registry=self.registry)  # process_resident_memory_bytes, CPU, fds
         for outcome in OUTCOMES:  # export zeros, so "nothing dead-lettered" is visible
             self.events.labels(outcome)
-        for kind in AnomalyKind:  # and so both alert counters can be added up in PromQL
+        for kind in anomaly_kinds():  # and so both alert counters can be added up in PromQL
             for severity in get_args(Severity):
                 self.alerts.labels(kind, severity)
                 self.escalations.labels(kind, severity)

@@ -142,8 +142,7 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
             summary.duplicates += result.duplicate
             summary.late += late and not result.duplicate
             if report is not None and not result.duplicate:
-                report.observe(event, result.score, result.alerts, engine.hour_band(state),
-                               result.escalations)
+                report.observe_scored(event, result, state)
             if scores is not None:
                 waiting[order.pop(id(event))] = json.dumps(
                     {"event_id": event.event_id, "user_id": event.user_id,

@@ -21,6 +21,7 @@ from tokenradar.lab.simulation.people import Person, UsageChange
 from tokenradar.lab.simulation.service_accounts import SERVICE_TEAM, CiReviewBot, NightlyEval
 from tokenradar.lab.simulation.spec import Label, SimulationSpec
 from tokenradar.lab.simulation.usage import DAY, EVERYDAY_MODELS, EVERYDAY_WEIGHTS, HOUR, iso
+from tokenradar.schemas.kinds import POPULATION_SHIFT
 
 TEAM_NAMES = ("platform", "payments", "search", "mobile", "data-eng", "ml-research", "infra",
               "security", "growth", "web", "billing", "identity", "analytics", "devex",
@@ -100,8 +101,8 @@ def build_organisation(spec: SimulationSpec) -> Organisation:
                                 iso(spec.origin), iso(spec.end), benign=True))
     actors.extend(traffic)
     # Population shifts are expected team alerts, not benign context: named for what they are.
-    shifts = [label for label in benign if label.kind == "population_shift"]
-    context = [label for label in benign if label.kind != "population_shift"]
+    shifts = [label for label in benign if label.kind == POPULATION_SHIFT.name]
+    context = [label for label in benign if label.kind != POPULATION_SHIFT.name]
     numbered = [Label(**{**vars(label), "incident_id": f"{prefix}-{n:03d}"})
                 for prefix, group in (("shift", shifts), ("benign", context))
                 for n, label in enumerate(group, 1)]
@@ -162,7 +163,7 @@ def _plan_population_shifts(spec: SimulationSpec, rng: random.Random, people: li
         shifted.add(team)
         # The team stays at its new level: like a creep, the change lasts to the run's
         # end, so a shift reported after its ramp is late (its delay says so), not false.
-        labels.append(Label("", "population_shift", f"team:{team}", team, iso(start),
+        labels.append(Label("", POPULATION_SHIFT.name, f"team:{team}", team, iso(start),
                             iso(spec.end), benign=False,
                             members=tuple(p.user_id for p in members[team]),
                             params=(("ramp_days", ramp_days),

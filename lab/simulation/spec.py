@@ -6,9 +6,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tokenradar.lab.simulation.knobs import IncidentRanges, OrganisationKnobs
+from tokenradar.schemas.kinds import (
+    CREEP,
+    GAMING,
+    NEW_PATTERN,
+    RUNAWAY_AGENT,
+    SCRIPTED_LOOP,
+    SPIKE,
+)
 
-INCIDENT_KINDS = ("gaming", "scripted_loop", "runaway_agent", "new_pattern", "creep", "spike")
-"""Injected anomalies, each labelled; a detector should alert on them."""
+INCIDENT_KINDS = tuple(kind.name for kind in (GAMING, SCRIPTED_LOOP, RUNAWAY_AGENT, NEW_PATTERN,
+                                              CREEP, SPIKE))
+"""Injected anomalies, each labelled; a detector should alert on them. The declared kinds
+the simulator can inject (a planner each in :mod:`.incidents`), in the order it draws them."""
 
 BENIGN_KINDS = ("vacation_return", "new_joiner", "model_adoption", "allowlisted",
                 "service_account", "on_call")

@@ -11,7 +11,7 @@ import pytest
 from tokenradar.lab.simulation import SimulationSpec, simulate
 from tokenradar.replay import replay_file
 from tokenradar.schemas import AnomalyEvent, DetectorConfig
-from tokenradar.schemas.config import DetectorSection
+from tokenradar.schemas.kinds import detector_kinds
 
 INVALID_LINES = [
     "{not json",
@@ -110,8 +110,7 @@ def test_redelivered_events_are_dropped_as_duplicates(tmp_path: Path) -> None:
 def test_replay_uses_the_given_config(
         events_file: tuple[Path, list[dict[str, object]]], tmp_path: Path) -> None:
     path, _ = events_file
-    detectors = [name for name, field in DetectorConfig.model_fields.items()
-                 if isinstance(field.default, DetectorSection)]
+    detectors = [kind.name for kind in detector_kinds()]
     quiet = DetectorConfig.model_validate({name: {"enabled": False} for name in detectors})
     summary = replay_file(path, tmp_path / "alerts.jsonl", config=quiet)
     assert summary.alerts == 0

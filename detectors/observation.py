@@ -1,0 +1,70 @@
+"""The context stage: one event into the user's running context, read as an Observation.
+
+Every detector reads the same :class:`~tokenradar.detectors.base.Observation`, computed
+once per event: the user's running buckets (hour, rate window, day), usual hours and
+weekdays, recent prompt fingerprints and session, and their team's movement.
+
+Examples
+--------
+>>> from datetime import UTC, datetime
+>>> from tokenradar.detectors.state import UserState
+>>> from tokenradar.schemas import TokenUsageEvent
+>>> state = UserState(user_id="ana")
+>>> def request(i, minute):
+...     return TokenUsageEvent(event_id=f"e{i}", user_id="ana", model="m", input_tokens=900,
+...         output_tokens=100, timestamp=datetime(2026, 11, 2, 9, minute, tzinfo=UTC))
+>>> first = observe(state, request(1, 0), None, window_seconds=600.0)
+>>> second = observe(state, request(2, 5), None, window_seconds=600.0)
+>>> first.gap, second.gap, second.window_requests, second.repeated
+(None, 300.0, 2, True)
+"""
+
+from __future__ import annotations
+
+from tokenradar.detectors.base import Observation
+from tokenradar.detectors.context import prompt_signature
+from tokenradar.detectors.state import UserState
+from tokenradar.detectors.team import TeamState
+from tokenradar.schemas import TokenUsageEvent
+
+
+def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | None,
+            window_seconds: float) -> Observation:
+    """Advance the user's context by ``event`` (``window_seconds``: the rate window's
+    length) and say what it now reads, for the detectors."""
+    context = state.context
+    time = event.epoch_seconds
+    gap = time - context.last_time if context.last_time >= 0 else None
+    state.events += 1
+    state.recent_ids.append(event.event_id)
+    tokens = event.total_tokens
+    closed_hour, closed_window, closed_day = context.advance_buckets(time, tokens, window_seconds)
+    last_hour_tokens, last_hour_requests = context.last_hour()
+    day_tokens, day_active_hours = context.running_day()
+    usual_day_tokens = None if closed_day is None else context.learn_daily_level(closed_day)
+    repeat_share, repeated = context.remember_fingerprint(
+        event.prompt_fingerprint
+        or prompt_signature(event.input_tokens, event.output_tokens))
+    session_requests, session_first_input, session_most_input = (
+        context.advance_session(event.session_id, event.model, event.input_tokens, time))
+    team_hours = None if team_state is None else team_state.working_hours()
+    team_shift = 0.0 if team_state is None else team_state.expected_shift()
+    team_shifting = team_state is not None and team_state.shifting(time)
+    return Observation(
+        event=event, time=time, tokens=tokens, gap=gap,
+        hour_tokens=last_hour_tokens, hour_requests=last_hour_requests,
+        window_requests=int(context.window[2]), closed_hour=closed_hour,
+        closed_window=closed_window, closed_day=closed_day, repeat_share=repeat_share,
+        repeated=repeated,
+        session_requests=session_requests, session_first_input=session_first_input,
+        session_most_input=session_most_input,
+        usual_hourly_requests=context.hourly_requests,
+        usual_activity=context.usual_activity(time, team_hours=team_hours),
+        profile_days=context.profile_days,
+        usual_activity_nearby=context.usual_activity(time, around=1, team_hours=team_hours),
+        usual_day_tokens=usual_day_tokens, day_tokens=day_tokens,
+        day_active_hours=day_active_hours, team_shift=team_shift,
+        team_shifting=team_shifting,
+        team_per_request=team_state.per_request if team_state is not None else None,
+        team_per_hour=team_state.per_hour if team_state is not None else None,
+    )
