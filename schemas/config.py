@@ -145,6 +145,21 @@ class DetectorConfig(Section):
     ``[creep]``... Those are read from the declarations whenever a configuration is
     validated or its JSON schema built, so a detector declared later has its section
     too; read one with :meth:`section` (or as an attribute, ``config.spike``).
+
+    Examples
+    --------
+    >>> from tokenradar.schemas.kinds import SPIKE
+    >>> config = DetectorConfig.model_validate(
+    ...     {"spike": {"min_ratio": 8.0}, "teams": {"web": {"spike": {"min_ratio": 9.0}}}})
+    >>> config.section(SPIKE).min_ratio, config.for_team("web").spike.min_ratio
+    (8.0, 9.0)
+    >>> DetectorConfig.model_validate({"spiek": {}})
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for DetectorConfig
+    spiek
+      Extra inputs are not permitted [type=extra_forbidden, input_value={}, input_type=dict]
+    ...
     """
 
     # Detector sections are extra fields, validated by _detector_sections; any other

@@ -174,3 +174,23 @@ def test_simulate_randomise_writes_the_randomised_organisation_of_the_seed(
     assert main(["simulate", "--seed", "4", "--users", "12", "--teams", "3", "--days", "9",
                  "--incidents-per-kind", "1", "--out", str(plain)]) == 0
     assert plain.read_bytes() != events.read_bytes()
+
+
+def test_worker_help_shows_every_worker_setting_with_its_variable(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from tokenradar.schemas import WorkerSettings
+
+    with pytest.raises(SystemExit):
+        main(["worker", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())  # as printed, wrapping undone
+    for name in WorkerSettings.model_fields:
+        assert f"--{name.replace('_', '-')}" in shown
+        assert f"$TOKENRADAR_{name.upper()}" in shown
+
+
+def test_alerts_tail_offers_every_declared_kind() -> None:
+    from tokenradar.schemas.kinds import declared_kinds
+
+    (tail,) = [action for name, parser, action in _options(_parser())
+               if name.endswith("tail --kind")]
+    assert list(tail.choices) == [kind.name for kind in declared_kinds()]
