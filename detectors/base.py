@@ -85,6 +85,9 @@ class Observation:
     team_per_request: EWStats | None = None
     """The team's pooled baseline of log10 tokens per request, for a cold start."""
     team_per_hour: EWStats | None = None
+    accepted: frozenset[str] = frozenset()
+    """Kinds a person's verdict called normal for this user now: their detectors learn
+    this event whole, holding nothing out of their baselines (``detectors.verdicts``)."""
 
     def off_hours(self, probability: float, min_profile_days: int, *,
                   nearby: bool = False) -> bool:

@@ -9,11 +9,14 @@ Scoring an event is six stages, each its own function, in this order:
 1. **dedupe** (:func:`is_duplicate`): a redelivered event is scored once;
 2. **context** (:func:`tokenradar.detectors.observation.observe`): the user's running
    context advances and is read as an Observation;
-3. **detectors** (:func:`run_detectors`): each enabled detector scores it and learns;
+3. **detectors** (:func:`run_detectors`): each enabled detector scores it and learns
+   (learning whole what a person's verdict called usual, or nothing in a calendar
+   window that stops learning: :mod:`tokenradar.detectors.verdicts`);
 4. **calibration** (:func:`record_day_maxima`, :meth:`ScoringEngine.threshold`): the
    team's ordinary days set the score at which each detector alerts;
 5. **incidents** (:func:`tokenradar.detectors.precedence.folded`, ``held_back``): which
-   alert wins and which is held back;
+   alert wins and which is held back; a kind silenced by a verdict or a calendar window
+   is dropped first, as if its detector had found nothing;
 6. **alerts** (:class:`tokenradar.detectors.incidents.IncidentDesk`): a new incident's
    alert, or an escalation; then the team learns the member (:func:`learn_team`) and
    its detectors may raise the team's own alert.
@@ -21,6 +24,8 @@ Scoring an event is six stages, each its own function, in this order:
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +40,7 @@ from tokenradar.detectors.registry import Detectors, build_detectors
 from tokenradar.detectors.renormalisation import Standing, standings
 from tokenradar.detectors.state import UserState
 from tokenradar.detectors.team import TeamState
+from tokenradar.detectors.verdicts import Calendar, VerdictBook, silence_alerts
 from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 from tokenradar.schemas.kinds import RATE
 
@@ -64,6 +70,8 @@ class EventScore:
     alerts: list[AnomalyEvent] = field(default_factory=list)
     duplicate: bool = False
     escalations: frozenset[str] = frozenset()
+    silenced: tuple[tuple[str, str], ...] = ()
+    """(kind, reason) of each alert a verdict or a calendar window silenced."""
 
     def escalates(self, alert: AnomalyEvent) -> bool:
         """Whether ``alert`` re-publishes an open incident rather than opening one."""
@@ -101,6 +109,7 @@ class ScoringEngine:
         self.team_detectors = built.teams
         self.desk = IncidentDesk(config)
         self._overridden: dict[str, tuple[DetectorConfig, Detectors]] = {}
+        self.calendar = Calendar(config.calendar)
 
     def _setup_for(self, team: str | None) -> tuple[DetectorConfig, Detectors]:
         """The configuration and detectors in force for a team (its overrides applied)."""
@@ -119,8 +128,10 @@ class ScoringEngine:
         return TeamState(team=team)
 
     def score_event(self, state: UserState, event: TokenUsageEvent, detected_at: datetime,
-                    team_state: TeamState | None = None) -> EventScore:
-        """Score ``event`` against the user's ``state`` (and their team's), then learn."""
+                    team_state: TeamState | None = None,
+                    verdicts: VerdictBook | None = None) -> EventScore:
+        """Score ``event`` against the user's ``state`` (and their team's), then learn;
+        ``verdicts``: those given on the routing key's alerts (``detectors.verdicts``)."""
         if is_duplicate(state, event, self.config):
             return EventScore(score=0.0, duplicate=True)
         if event.team is not None:
@@ -128,7 +139,10 @@ class ScoringEngine:
         config, detectors = self._setup_for(state.team)
         window_seconds = config.section(RATE).window_minutes * 60.0
         observation = observe(state, event, team_state, window_seconds)
-        findings = run_detectors(detectors.users, state, observation)
+        quiet = self.calendar.quiet_at(verdicts, state.user_id, state.team, observation.time)
+        if quiet.by_verdict:
+            observation = dataclasses.replace(observation, accepted=quiet.by_verdict)
+        findings = run_detectors(detectors.users, state, observation, quiet.frozen)
         best = max((finding.score for _, finding in findings if finding is not None),
                    default=0.0)
         # Service accounts and batch jobs are scored, but never alerted on, and they are
@@ -139,6 +153,10 @@ class ScoringEngine:
         alerting = [(detector, finding) for detector, finding in findings
                     if finding is not None and not allowlisted
                     and finding.score >= self.threshold(detector, finding, team_state)]
+        silenced = [(detector.kind, reason) for detector, _ in alerting
+                    if (reason := quiet.reason(detector.kind)) is not None]
+        if silenced:  # as if the detector had found nothing: no incident, no alert
+            alerting = [(d, f) for d, f in alerting if quiet.reason(d.kind) is None]
         alerts: list[AnomalyEvent] = []
         escalations: frozenset[str] = frozenset()
         if alerting:  # the rare event: only then ask which behaviours are building up
@@ -148,7 +166,10 @@ class ScoringEngine:
             learn_team(team_state, state, observation)
             alerts.extend(self._team_alerts(team_state, state, detectors.teams, observation,
                                             detected_at))
-        return EventScore(score=best, alerts=alerts, escalations=escalations)
+        # A summary of a noisy identity, or a team's alert, is silenced for its own id.
+        alerts, more = silence_alerts(alerts, self.calendar, verdicts, observation.time)
+        return EventScore(score=best, alerts=alerts, escalations=escalations,
+                          silenced=tuple(silenced + more))
 
     def calibration(self, teams: Iterable[TeamState]) -> list[Standing]:
         """Where each detector's threshold stands over these teams' days, and why."""
@@ -222,11 +243,20 @@ def is_duplicate(state: UserState, event: TokenUsageEvent, config: DetectorConfi
 
 
 def run_detectors(detectors: Iterable[Detector], state: UserState,
-                  observation: Observation) -> Findings:
+                  observation: Observation, frozen: frozenset[str] = frozenset()) -> Findings:
     """The detectors stage: each detector scores the observation against its slot of the
-    user's state, then learns from it."""
-    return [(detector, detector.observe(detector_slot(state, detector), observation))
-            for detector in detectors]
+    user's state, then learns from it; a detector of a ``frozen`` kind (a calendar window
+    that stops learning) has its numbers put back as they were."""
+    findings: Findings = []
+    for detector in detectors:
+        slot = detector_slot(state, detector)
+        if detector.kind not in frozen:
+            findings.append((detector, detector.observe(slot, observation)))
+            continue
+        kept = copy.deepcopy(slot.to_list())
+        findings.append((detector, detector.observe(slot, observation)))
+        state.slots[detector.name] = detector.restore(kept)
+    return findings
 
 
 def detector_slot(state: UserState, detector: Detector) -> Any:

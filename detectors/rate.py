@@ -66,6 +66,9 @@ class RateDetector(Detector):
                     ),
                 )
         if observation.closed_window is not None:
-            baseline.update_clipped(math.log10(observation.closed_window.requests + 1),
-                                    MIN_LOG_STD)
+            closed = math.log10(observation.closed_window.requests + 1)
+            if self.kind in observation.accepted:  # a person said this rate is normal
+                baseline.update(closed)
+            else:
+                baseline.update_clipped(closed, MIN_LOG_STD)
         return finding

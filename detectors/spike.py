@@ -110,16 +110,25 @@ class SpikeDetector(Detector):
             hour = _scored(_baseline_or_team(slot.per_hour, observation.team_per_hour,
                                              config.min_history_hours),
                            observation.hour_tokens, shift, config, config.min_ratio)
-        if hour is None and not _far_above_usual_hours(slot.per_hour, observation, config):
+        # A person said this user's spikes are normal: learn them whole, hold nothing out.
+        accepted = self.kind in observation.accepted
+
+        def learn(baseline: EWStats, value: float) -> None:
+            if accepted:
+                baseline.update(value)
+            else:
+                baseline.update_clipped(value, MIN_LOG_STD)
+
+        if accepted or (hour is None
+                        and not _far_above_usual_hours(slot.per_hour, observation, config)):
             # Requests of an hour already out of line are not learned as normal ones.
-            slot.per_request.update_clipped(math.log10(observation.tokens + 1), MIN_LOG_STD)
-        if hour is None:
+            learn(slot.per_request, math.log10(observation.tokens + 1))
+        if hour is None or accepted:
             slot.repeats.update(float(observation.repeated))
         closed = observation.closed_hour
         if closed is not None:
-            slot.per_hour.update_clipped(math.log10(closed.tokens + 1), MIN_LOG_STD)
-            slot.hour_size.update_clipped(math.log10(closed.tokens / closed.requests + 1),
-                                          MIN_LOG_STD)
+            learn(slot.per_hour, math.log10(closed.tokens + 1))
+            learn(slot.hour_size, math.log10(closed.tokens / closed.requests + 1))
 
         if request is None and hour is None:
             return None

@@ -24,6 +24,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, InitErrorDetails
 
 from tokenradar.schemas.alerts import Severity
+from tokenradar.schemas.calendar import CalendarWindow
 from tokenradar.schemas.kinds import (
     RESERVED_NAMES,
     KindDeclaration,
@@ -171,6 +172,9 @@ class DetectorConfig(Section):
     calibration: CalibrationConfig = CalibrationConfig()
     noisy_identity: NoisyIdentityConfig = NoisyIdentityConfig()
     allowlist: AllowlistConfig = AllowlistConfig()
+    calendar: list[CalendarWindow] = Field(
+        default_factory=list, description="Windows when kinds are silenced or not learned: "
+        "[[calendar]] tables.")
     teams: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per-team overrides of detector sections: [teams.<team>.<detector>].",
@@ -275,7 +279,10 @@ class DetectorConfig(Section):
     @property
     def version(self) -> str:
         """Hash of the configuration in force: equal configs give equal versions."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        document = self.model_dump(mode="json")
+        if not document["calendar"]:  # a configuration from before calendars keeps its hash
+            del document["calendar"]
+        canonical = json.dumps(document, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     def severity_of(self, score: float) -> Severity:

@@ -43,7 +43,7 @@ from tokenradar.schemas.sections import (
 SectionT = TypeVar("SectionT", bound=DetectorSection)
 
 RESERVED_NAMES = frozenset({"scoring", "severity", "calibration", "noisy_identity",
-                            "allowlist", "teams"})
+                            "allowlist", "calendar", "teams"})
 """Keys of the configuration that are not detector sections; no kind may take them
 (``noisy_identity`` is a kind, but the engine raises it, with its own section)."""
 
