@@ -19,7 +19,8 @@ class DeadLetter(BaseModel):
 
     reason: str = Field(description="Why the message was not scored, naming the field at fault.")
     error_type: str = Field(
-        description="not_utf8, not_json, not_an_object, schema, too_large; or "
+        description="not_utf8, not_json, not_an_object, schema, too_large; "
+        "invalid_verdict for a feedback message that is not a verdict; or "
         "scoring_error when a valid event made the detectors fail (a bug to report, the "
         "event kept)."
     )

@@ -34,6 +34,9 @@ class WorkerSettings(BaseModel):
     alerts_topic: str = Field("token-anomalies", description="Anomalies are published here.")
     dlq_topic: str = Field("token-usage.dlq",
                            description="Messages that cannot be scored go here, with a reason.")
+    feedback_topic: str = Field(
+        "token-anomalies.feedback",
+        description="People's verdicts on alerts are read here (tokenradar feedback).")
     group_id: str = Field("tokenradar", description="Consumer group: workers sharing it share "
                           "the partitions.")
     partitions: Annotated[int, Field(ge=1)] = Field(

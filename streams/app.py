@@ -5,7 +5,8 @@ codecs, never pickle), table values are the detectors' own state codec.
 
 Topics (``n`` = partitions of the input topic):
 
-- input (``token-usage``), alerts, dead letters;
+- input (``token-usage``), alerts, dead letters, feedback (verdicts on alerts, keyed by
+  ``alert_id``; forwarded through the re-key topic to their routing key);
 - ``<group>-<input>-by-user``: events not keyed by their routing key (team, else
   user id) or read from a partition other than its, forwarded with key = routing
   key and the input partition they came from as a header; ``n`` partitions;
@@ -29,6 +30,7 @@ from tokenradar.detectors import ScoringEngine
 from tokenradar.schemas import DetectorConfig, WorkerSettings
 from tokenradar.streams.batch import (
     ORIGIN_HEADER,
+    VERDICT_HEADER,
     BatchOutcome,
     DecodedStates,
     OriginProgress,
@@ -83,6 +85,7 @@ def prepare_topics(settings: WorkerSettings) -> int:
             settings.input_topic,
             settings.alerts_topic,
             settings.dlq_topic,
+            settings.feedback_topic,
             rekey_topic_name(settings),
         ],
         partitions,
@@ -155,7 +158,8 @@ def create_app(
     )
     app.tables.add(table)
     sources = app.topic(
-        settings.input_topic, rekey_topic_name(settings), partitions=partitions, **RAW
+        settings.input_topic, rekey_topic_name(settings), settings.feedback_topic,
+        partitions=partitions, **RAW
     )
 
     async def store_states(states: dict[bytes, bytes]) -> None:
@@ -190,8 +194,10 @@ def create_app(
         """Store the states, then forward, alert, dead-letter and count."""
         await store_states(outcome.states)
         for rekeyed in outcome.rekeyed:
+            header = ((VERDICT_HEADER, b"1") if rekeyed.verdict
+                      else (ORIGIN_HEADER, str(rekeyed.origin).encode()))
             await rekey_topic.send(key=rekeyed.key, value=rekeyed.value,
-                                   headers={ORIGIN_HEADER: str(rekeyed.origin).encode()})
+                                   headers=dict([header]))
         for alert in outcome.alerts:
             await alerts_topic.send(
                 key=alert.user_id.encode(), value=alert.model_dump_json().encode()
@@ -200,6 +206,10 @@ def create_app(
             metrics.alerts.labels(kind, severity).inc(n)
         for (kind, severity), n in outcome.escalations.items():
             metrics.escalations.labels(kind, severity).inc(n)
+        for verdict, n in outcome.verdicts.items():
+            metrics.verdicts.labels(verdict).inc(n)
+        for (kind, reason), n in outcome.silenced.items():
+            metrics.silenced.labels(kind, reason).inc(n)
         for letter in outcome.dead_letters:
             key64 = letter.original_key_base64
             await dlq_topic.send(
@@ -231,6 +241,7 @@ def create_app(
                     e.message.partition,
                     e.message.offset,
                     _origin(e.message.headers),
+                    _is_verdict(e.message.headers),
                 )
                 for e in batch
             ]
@@ -245,6 +256,7 @@ def create_app(
                     decoded,
                     progress,
                     time.monotonic(),
+                    settings.feedback_topic,
                 )
                 await publish(outcome)
             metrics.batch_events.observe(len(batch))
@@ -418,6 +430,12 @@ def _count(metrics: WorkerMetrics, outcome: BatchOutcome) -> None:
     ):
         if n:
             metrics.events.labels(name).inc(n)
+
+
+def _is_verdict(headers: Any) -> bool:
+    """Is this a verdict forwarded to its routing key (the verdict header)?"""
+    pairs = headers.items() if isinstance(headers, dict) else headers or ()
+    return any(name == VERDICT_HEADER for name, _ in pairs)
 
 
 def _origin(headers: Any) -> int | None:

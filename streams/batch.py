@@ -15,6 +15,11 @@ the same partition number, so with Faust's co-partitioned assignment one worker 
 the input, re-key and changelog partitions of ``R``: a team and its members are
 scored in one place; each state is loaded once and stored once per batch.
 
+Verdicts (``tokenradar feedback``) come keyed by ``alert_id`` on the feedback topic:
+each is forwarded once through the re-key topic, keyed by its routing key and marked
+by a header, and filed there in the routing key's verdict book, a state record of its
+own in the same changelog partition (:mod:`tokenradar.detectors.verdicts`).
+
 Ordering: an input message keyed by its routing key on ``P(R)`` is scored from there;
 any other (unkeyed, keyed otherwise, or partitioned otherwise) goes through the re-key
 topic, with the input partition it was read from as its *origin* (a header). Each
@@ -37,7 +42,9 @@ from aiokafka.partitioner import murmur2
 
 from tokenradar.detectors import ScoringEngine, TeamState, UserState, routing_key
 from tokenradar.detectors.reorder import Released, ReorderBuffer
+from tokenradar.detectors.verdicts import VerdictBook
 from tokenradar.schemas import AnomalyEvent, DeadLetter, InvalidEvent, parse_event
+from tokenradar.schemas.feedback import InvalidVerdict, parse_verdict
 
 
 def partition_for(routing: str, partitions: int) -> int:
@@ -47,8 +54,11 @@ def partition_for(routing: str, partitions: int) -> int:
 
 KEY_SEPARATOR = b"\x1f"
 BUFFER_SUFFIX = b"\x00reorder"
+VERDICTS_SUFFIX = b"\x00verdicts"
 ORIGIN_HEADER = "tokenradar-origin"
 """Header of a re-keyed message: the input partition it was read from."""
+VERDICT_HEADER = "tokenradar-verdict"
+"""Header of a verdict forwarded to the re-key topic, keyed by its routing key."""
 DIRECT_ORIGIN = "direct"
 """Origin of the events scored where they were read: keyed by their routing key."""
 INPUT_ORIGINS = tuple(str(partition) for partition in range(4096))
@@ -69,6 +79,11 @@ def team_state_key(team: str) -> bytes:
 def buffer_state_key(routing: str) -> bytes:
     """Table key of a routing key's reorder buffer."""
     return routing.encode() + KEY_SEPARATOR + BUFFER_SUFFIX
+
+
+def verdicts_state_key(routing: str) -> bytes:
+    """Table key of a routing key's verdict book."""
+    return routing.encode() + KEY_SEPARATOR + VERDICTS_SUFFIX
 
 
 def buffered_routing(state_key: bytes) -> str | None:
@@ -93,15 +108,19 @@ class Received:
     offset: int
     origin: int | None = None
     """Re-keyed messages: the input partition the message was first read from."""
+    verdict: bool = False
+    """A verdict forwarded to its routing key's partition (the verdict header)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Rekeyed:
-    """An input message to forward: key = utf8 routing key, origin = its input partition."""
+    """A message to forward: key = utf8 routing key; an input message with the input
+    partition it came from as ``origin``, or a verdict (``origin`` None)."""
 
     key: bytes
     value: bytes
-    origin: int
+    origin: int | None
+    verdict: bool = False
 
 
 @dataclass(slots=True)
@@ -124,6 +143,10 @@ class BatchOutcome:
     late: int = 0
     """Scored after later events of their routing key: beyond the reorder window."""
     duplicates: int = 0
+    verdicts: Counter[str] = field(default_factory=Counter)
+    """Verdicts filed (new, or replacing an earlier one on their alert), by value."""
+    silenced: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(kind, reason) -> alerts a verdict or a calendar window silenced."""
 
 
 class DecodedStates:
@@ -217,9 +240,11 @@ def process_batch(
     decoded: DecodedStates | None = None,
     progress: OriginProgress | None = None,
     now: float = 0.0,
+    feedback_topic: str | None = None,
 ) -> BatchOutcome:
     """Parse, route, buffer and score ``messages`` in arrival order; each state is loaded
-    and encoded once.
+    and encoded once. Verdicts from ``feedback_topic`` are forwarded to their routing
+    key's partition, and filed there.
 
     ``load_state(table key)`` returns the stored state, or None for a new user, team or
     buffer. Messages from a topic other than ``input_topic`` (the re-key topic) are
@@ -231,6 +256,9 @@ def process_batch(
     scoring = _Scoring(engine, load_state, detected_at,
                        DecodedStates() if decoded is None else decoded, partitions)
     for message in messages:
+        if message.verdict or message.topic == feedback_topic:
+            scoring.verdict(message, forward=message.topic == feedback_topic)
+            continue
         try:
             event = parse_event(message.value)
         except InvalidEvent as exc:
@@ -285,6 +313,8 @@ class _Scoring:
         self.buffers: dict[str, ReorderBuffer] = {}
         self.teams: dict[str, TeamState] = {}
         self.users: dict[tuple[str, str], UserState] = {}
+        self.books: dict[str, VerdictBook] = {}
+        self.books_changed: set[str] = set()
 
     def buffer(self, route: str) -> ReorderBuffer:
         buffer = self.buffers.get(route)
@@ -294,6 +324,29 @@ class _Scoring:
             buffer = self.buffers[route] = (ReorderBuffer(window) if raw is None
                                             else ReorderBuffer.from_bytes(raw, window))
         return buffer
+
+    def book(self, route: str) -> VerdictBook:
+        book = self.books.get(route)
+        if book is None:
+            raw = self.load_state(verdicts_state_key(route))
+            book = self.books[route] = VerdictBook() if raw is None else VerdictBook.from_bytes(raw)
+        return book
+
+    def verdict(self, message: Received, forward: bool) -> None:
+        """Forward a verdict from the feedback topic to its routing key; file one there."""
+        try:
+            verdict = parse_verdict(message.value)
+        except InvalidVerdict as exc:
+            failure = InvalidEvent("invalid_verdict", f"not a verdict: {exc}")
+            self.outcome.dead_letters.append(dead_letter(message, failure, self.detected_at))
+            return
+        route = verdict.routing_key
+        if forward:
+            self.outcome.rekeyed.append(Rekeyed(route.encode(), message.value, None,
+                                                verdict=True))
+        elif self.book(route).file(verdict):
+            self.books_changed.add(route)
+            self.outcome.verdicts[verdict.verdict] += 1
 
     def score(self, route: str, released: list[Released],
               arrived: Received | None = None) -> None:
@@ -305,7 +358,8 @@ class _Scoring:
             try:
                 result = self.engine.score_event(
                     self._user(route, event.user_id), event, self.detected_at,
-                    team_state=self._team(route) if event.team is not None else None)
+                    team_state=self._team(route) if event.team is not None else None,
+                    verdicts=self.book(route))
             except Exception as exc:  # noqa: BLE001  # one bad event must not stop the stream
                 # A bug in a detector, not in the event: the event is kept, with the error,
                 # where an operator looks, and the worker goes on with the next one.
@@ -322,6 +376,7 @@ class _Scoring:
                 outcome.late += item.late
                 outcome.scored += not item.late
                 outcome.alerts.extend(result.alerts)
+                outcome.silenced.update(result.silenced)
                 for alert in result.alerts:
                     tally = outcome.escalations if result.escalates(alert) else outcome.new_alerts
                     tally[alert.kind, alert.severity] += 1
@@ -352,6 +407,8 @@ class _Scoring:
             raw = state.to_bytes()
             self.outcome.states[key] = raw
             self.decoded.remember(key, raw, state)
+        for route in self.books_changed:
+            self.outcome.states[verdicts_state_key(route)] = self.books[route].to_bytes()
         for route, buffer in self.buffers.items():
             self.outcome.states[buffer_state_key(route)] = buffer.to_bytes()
             self.outcome.held[route] = len(buffer)

@@ -22,7 +22,9 @@ from prometheus_client import (
     make_wsgi_app,
 )
 
+from tokenradar.detectors.verdicts import CALENDAR, VERDICT
 from tokenradar.schemas import Severity, anomaly_kinds
+from tokenradar.schemas.feedback import VerdictValue
 from tokenradar.streams.health import Verdict, WorkerHealth
 
 OUTCOMES = ("scored", "late", "duplicate", "rekeyed", "dead_lettered")
@@ -58,6 +60,18 @@ class WorkerMetrics:
             "tokenradar_alert_escalations",
             "Alerts re-published for an open incident that got more severe (same alert_id).",
             ["kind", "severity"],
+            registry=self.registry,
+        )
+        self.verdicts = Counter(
+            "tokenradar_verdicts",
+            "Verdicts on alerts filed in state (new, or replacing one on the same alert).",
+            ["verdict"],
+            registry=self.registry,
+        )
+        self.silenced = Counter(
+            "tokenradar_silenced_alerts",
+            "Alerts not raised: silenced by a verdict or a calendar window.",
+            ["kind", "reason"],
             registry=self.registry,
         )
         self.dead_letters = Counter(
@@ -118,6 +132,10 @@ class WorkerMetrics:
             for severity in get_args(Severity):
                 self.alerts.labels(kind, severity)
                 self.escalations.labels(kind, severity)
+            for reason in (VERDICT, CALENDAR):
+                self.silenced.labels(kind, reason)
+        for verdict in get_args(VerdictValue):
+            self.verdicts.labels(verdict)
 
     def follow(self, health: WorkerHealth) -> None:
         """Read the stall gauges from ``health`` at each scrape, so they stay true even

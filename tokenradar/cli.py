@@ -71,7 +71,37 @@ def _parser() -> argparse.ArgumentParser:
                         help="also write a self-contained HTML backtest report here")
     replay.add_argument("--labels", type=Path,
                         help="with --report: incident labels, to add the evaluation and spans")
+    replay.add_argument("--feedback", type=Path,
+                        help="verdicts on alerts, JSON lines (tokenradar feedback --out), "
+                             "applied as the worker applies its feedback topic's")
     replay.set_defaults(run=_replay)
+
+    feedback = commands.add_parser(
+        "feedback", help="a verdict on an alert: false, true or expected")
+    feedback.add_argument("alert_id", metavar="ALERT_ID",
+                          help="the alert's id, or a unique start of it (alerts tail shows 12)")
+    feedback.add_argument("--verdict", choices=["false", "true", "expected"], required=True,
+                          help="false: a false alert; expected: right, but normal for them; "
+                               "false and expected silence the user (or team) and kind, and "
+                               "the detectors learn it as usual meanwhile; true: recorded")
+    feedback.add_argument("--for", dest="silence_for", default="14d",
+                          help="how long false and expected silence: m, h, d or w, e.g. 36h")
+    feedback.add_argument("--note", help="why, for the people who read the verdicts")
+    feedback.add_argument("--at", help="when the verdict takes effect, in event time (RFC "
+                                       "3339 with an offset); default: now. For backtests")
+    feedback.add_argument("--alerts", type=Path,
+                          help="find the alert in this alerts file (replay --alerts-out) "
+                               "instead of the alerts topic")
+    feedback.add_argument("--out", type=Path,
+                          help="append the verdict to this JSONL file (for replay "
+                               "--feedback) instead of producing it to the feedback topic")
+    feedback.add_argument("--broker", help="default $TOKENRADAR_BROKER, else 127.0.0.1:9092")
+    feedback.add_argument("--topic", help="feedback topic; default $TOKENRADAR_FEEDBACK_TOPIC, "
+                                          "else token-anomalies.feedback")
+    feedback.add_argument("--alerts-topic",
+                          help="where to find the alert; default $TOKENRADAR_ALERTS_TOPIC, "
+                               "else token-anomalies")
+    feedback.set_defaults(run=_feedback)
 
     simulate = commands.add_parser("simulate", help="write synthetic events with labels")
     target = simulate.add_mutually_exclusive_group(required=True)
@@ -237,6 +267,8 @@ def _replay(args: argparse.Namespace) -> int:
                          (args.report, "--report")):
         _output(path, option)
     config = _load_config(args.config)
+    if args.feedback is not None and not args.feedback.is_file():
+        raise _UserError(f"--feedback {args.feedback}: no such file")
     if args.labels is not None and args.report is None:
         raise _UserError("--labels goes with --report; to score alerts alone use "
                          "`tokenradar evaluate`")
@@ -251,10 +283,16 @@ def _replay(args: argparse.Namespace) -> int:
             raise _UserError(str(exc)) from None
         report = ReportBuilder(config.scoring.alert_threshold, config.version,
                                source=str(args.input))
+    from tokenradar.replay import InvalidFeedbackFile
+
     with CommandProgress(f"replay {args.input.name}", args.input.stat().st_size, "MB",
                          scale=1e-6) as progress:
-        summary = replay_file(args.input, args.alerts_out, args.scores_out, config,
-                              progress=progress.update, report=report)
+        try:
+            summary = replay_file(args.input, args.alerts_out, args.scores_out, config,
+                                  progress=progress.update, report=report,
+                                  feedback=args.feedback)
+        except InvalidFeedbackFile as exc:
+            raise _UserError(str(exc)) from None
     for example in summary.invalid_examples:
         print(f"skipped {args.input} {example}", file=sys.stderr)
     print(summary.describe())
@@ -344,13 +382,70 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _feedback(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from pydantic import AwareDatetime, TypeAdapter, ValidationError
+
+    from tokenradar.alert_topic import AlertTopicError, alerts_topic, bootstrap_servers
+    from tokenradar.feedback import (
+        FeedbackError,
+        alerts_in_file,
+        alerts_on_topic,
+        describe,
+        feedback_topic,
+        find_alert,
+        send_verdict,
+        verdict_on,
+    )
+    from tokenradar.schemas.feedback import parse_duration
+
+    try:
+        silence_for = parse_duration(args.silence_for)
+    except ValueError as exc:
+        raise _UserError(f"--for: {exc}") from None
+    try:
+        at = (datetime.now(UTC) if args.at is None
+              else TypeAdapter(AwareDatetime).validate_python(args.at))
+    except ValidationError:
+        raise _UserError(f"--at {args.at}: give a time with an offset, such as "
+                         "2026-11-24T09:15:00Z") from None
+    _output(args.out, "--out")
+    if args.alerts is not None and not args.alerts.is_file():
+        raise _UserError(f"--alerts {args.alerts}: no such file")
+    try:
+        servers = None
+        if args.alerts is not None:
+            alert = find_alert(args.alert_id, alerts_in_file(args.alerts), str(args.alerts))
+        else:
+            servers = bootstrap_servers(args.broker)
+            topic = alerts_topic(args.alerts_topic)
+            alert = find_alert(args.alert_id, alerts_on_topic(servers, topic),
+                               f"the topic {topic}")
+        verdict = verdict_on(alert, args.verdict, at, silence_for, args.note)
+        if args.out is not None:
+            with open(args.out, "a", encoding="utf-8") as out:
+                out.write(verdict.model_dump_json(exclude_none=True) + "\n")
+            print(f"{describe(verdict)}; appended to {args.out}")
+            return 0
+        servers = servers or bootstrap_servers(args.broker)
+        topic = feedback_topic(args.topic)
+        send_verdict(servers, topic, verdict)
+    except (FeedbackError, AlertTopicError) as exc:
+        raise _UserError(str(exc)) from None
+    print(f"{describe(verdict)}; sent to {topic}")
+    return 0
+
+
 def _schema(args: argparse.Namespace) -> int:
     from tokenradar.schemas import AnomalyEvent, DeadLetter, TokenUsageEvent
+    from tokenradar.schemas.feedback import FeedbackVerdict
 
     document = {
         "token-usage": TokenUsageEvent.model_json_schema(),
         "token-anomalies": AnomalyEvent.model_json_schema(),
         "token-usage.dlq": DeadLetter.model_json_schema(),
+        "token-anomalies.feedback": FeedbackVerdict.model_json_schema(),
     }
     print(json.dumps(document, indent=2))
     return 0

@@ -20,8 +20,10 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 
 from tokenradar.detectors import EventScore, ScoringEngine, TeamState, UserState, routing_key
 from tokenradar.detectors.reorder import Released, ReorderBuffer
+from tokenradar.detectors.verdicts import VerdictBook
 from tokenradar.progress import ProgressHook
 from tokenradar.schemas import DetectorConfig, InvalidEvent, TokenUsageEvent, parse_event
+from tokenradar.schemas.feedback import FeedbackVerdict, InvalidVerdict, parse_verdict
 
 if TYPE_CHECKING:
     from tokenradar.lab.report import ReportBuilder
@@ -44,6 +46,10 @@ class ReplaySummary:
     """Alerts re-published for an open incident that got more severe (same alert_id)."""
     seconds: float = 0.0
     invalid_examples: list[str] = field(default_factory=list)
+    verdicts: int = 0
+    """Verdicts filed from ``--feedback`` (a later verdict on the same alert replaces one)."""
+    silenced: Counter[str] = field(default_factory=Counter)
+    """Alerts silenced, by why: ``verdict`` or ``calendar``."""
     calibration: list[str] = field(default_factory=list)
     """Where each detector's threshold ended, over the teams' own days: one line each."""
 
@@ -54,10 +60,15 @@ class ReplaySummary:
     def describe(self) -> str:
         rate = self.events / self.seconds if self.seconds else 0.0
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(self.alerts_by_kind.items())) or "none"
-        return (f"{self.events:,} events scored in {self.seconds:.1f} s ({rate:,.0f} events/s), "
+        text = (f"{self.events:,} events scored in {self.seconds:.1f} s ({rate:,.0f} events/s), "
                 f"{self.late:,} of them late (beyond the reorder window, scored as they came), "
                 f"{self.duplicates:,} duplicates dropped, {self.invalid:,} invalid lines skipped; "
                 f"{self.alerts:,} alerts ({kinds}), {self.escalations:,} escalations")
+        if self.verdicts or self.silenced:
+            text += (f"; {self.verdicts:,} verdicts filed, alerts silenced by verdicts "
+                     f"{self.silenced['verdict']:,}, by calendar windows "
+                     f"{self.silenced['calendar']:,}")
+        return text
 
 
 class Scored(NamedTuple):
@@ -69,7 +80,8 @@ class Scored(NamedTuple):
 
 
 def score_stream(arrivals: Iterable[tuple[TokenUsageEvent, str]], engine: ScoringEngine,
-                 teams: dict[str, TeamState] | None = None) -> Iterator[Scored]:
+                 teams: dict[str, TeamState] | None = None,
+                 verdicts: dict[str, VerdictBook] | None = None) -> Iterator[Scored]:
     """Score (event, its raw JSON) arrivals in the order the worker would, states in memory.
 
     Each routing key's events go through a reorder buffer (the window is the config's
@@ -80,6 +92,7 @@ def score_stream(arrivals: Iterable[tuple[TokenUsageEvent, str]], engine: Scorin
     """
     states: dict[tuple[str, str], UserState] = {}
     teams = {} if teams is None else teams
+    verdicts = {} if verdicts is None else verdicts
     buffers: dict[str, ReorderBuffer] = {}
     window = engine.config.scoring.reorder_seconds
 
@@ -96,7 +109,7 @@ def score_stream(arrivals: Iterable[tuple[TokenUsageEvent, str]], engine: Scorin
                 if team is None:
                     team = teams[event.team] = engine.new_team_state(event.team)
             result = engine.score_event(state, event, detected_at=event.timestamp,
-                                        team_state=team)
+                                        team_state=team, verdicts=verdicts.get(key[0]))
             yield Scored(event, result, state, item.late)
 
     for event, raw in arrivals:
@@ -112,8 +125,13 @@ def score_stream(arrivals: Iterable[tuple[TokenUsageEvent, str]], engine: Scorin
 def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = None,
                 config: DetectorConfig | None = None,
                 progress: ProgressHook | None = None,
-                report: ReportBuilder | None = None) -> ReplaySummary:
+                report: ReportBuilder | None = None,
+                feedback: Path | None = None) -> ReplaySummary:
     """Score every event of a JSONL file; write alerts (and scores) as JSONL.
+
+    ``feedback``: a JSONL file of verdicts (``tokenradar feedback --out``), applied as
+    the worker applies those of the feedback topic; a line that is not a verdict raises
+    :class:`InvalidFeedbackFile`.
 
     With ``report``, every scored event (not the duplicates) is also handed to it,
     with the user's expected hourly band after the event. ``progress`` hears the bytes
@@ -121,6 +139,9 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
     """
     engine = ScoringEngine(config or DetectorConfig())
     summary = ReplaySummary()
+    books: dict[str, VerdictBook] = {}
+    for verdict in ([] if feedback is None else read_verdicts(feedback)):
+        summary.verdicts += books.setdefault(verdict.routing_key, VerdictBook()).file(verdict)
     started = time.perf_counter()
     with open(input_path, "rb") as source, open(alerts_out, "w", encoding="utf-8") as alerts, \
             (open(scores_out, "w", encoding="utf-8") if scores_out
@@ -137,8 +158,9 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
                 yield arrival
 
         teams: dict[str, TeamState] = {}
-        for event, result, state, late in score_stream(numbered(), engine, teams):
+        for event, result, state, late in score_stream(numbered(), engine, teams, books):
             summary.events += 1
+            summary.silenced.update(reason for _, reason in result.silenced)
             summary.duplicates += result.duplicate
             summary.late += late and not result.duplicate
             if report is not None and not result.duplicate:
@@ -165,6 +187,25 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
     summary.calibration = [standing.describe(configured)
                            for standing in engine.calibration(teams.values())]
     return summary
+
+
+class InvalidFeedbackFile(ValueError):
+    """A ``--feedback`` file with a line that is not a verdict; the message says where."""
+
+
+def read_verdicts(path: Path) -> list[FeedbackVerdict]:
+    """Every verdict of a JSONL file, in file order (blank lines skipped)."""
+    verdicts = []
+    with open(path, "rb") as source:
+        for number, line in enumerate(source, start=1):
+            if line.strip():
+                try:
+                    verdicts.append(parse_verdict(line))
+                except InvalidVerdict as exc:
+                    raise InvalidFeedbackFile(
+                        f"{path} line {number} is not a verdict ({exc}): write verdicts "
+                        "with `tokenradar feedback ... --out FILE`") from None
+    return verdicts
 
 
 def _valid_events(source: IO[bytes], summary: ReplaySummary
