@@ -36,10 +36,10 @@ def _message(user: str, number: int, team: str | None = "core") -> Received:
 class _Failing(ScoringEngine):
     """An engine whose detectors break on one user's events: a bug, not a bad event."""
 
-    def score_event(self, state, event, detected_at, team_state=None):  # type: ignore[no-untyped-def]
+    def score_event(self, state, event, detected_at, team_state=None, verdicts=None):  # type: ignore[no-untyped-def]
         if event.user_id == "bob":
             raise ZeroDivisionError("float division by zero")
-        return super().score_event(state, event, detected_at, team_state)
+        return super().score_event(state, event, detected_at, team_state, verdicts)
 
 
 def test_an_event_the_detectors_fail_on_is_dead_lettered_and_the_batch_goes_on() -> None:
