@@ -27,6 +27,11 @@ class Topics:
     dlq: str
     group: str
 
+    @property
+    def feedback(self) -> str:
+        """The feedback topic, named after the alerts topic as the default is."""
+        return f"{self.alerts}.feedback"
+
 
 class Worker(WorkerProcess):
     """A worker on a test's fresh topics and group, with a short session timeout."""
@@ -40,6 +45,7 @@ class Worker(WorkerProcess):
                 "input-topic": topics.input,
                 "alerts-topic": topics.alerts,
                 "dlq-topic": topics.dlq,
+                "feedback-topic": topics.feedback,
                 "group-id": topics.group,
                 "session-timeout-seconds": str(SESSION_TIMEOUT_SECONDS),
                 "quiet-flush-seconds": str(quiet_flush_seconds),
