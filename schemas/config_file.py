@@ -12,6 +12,8 @@ from pydantic import ValidationError
 from tokenradar.schemas.config import DetectorConfig
 
 _TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- ]+?)\s*\]\s*(#.*)?$")
+_ARRAY_TABLE = re.compile(r"^\s*\[\[\s*([A-Za-z0-9_.\- ]+?)\s*\]\]\s*(#.*)?$")
+_DATETIME_ERRORS = ("timezone_aware", "datetime_type", "datetime_parsing")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*=")
 _NESTED = re.compile(r"^(teams\.[^:\s]+): (.*)$")
 REMOVED_KEYS: dict[tuple[str, ...], str] = {
@@ -81,8 +83,11 @@ def _problem(error: Any, lines: dict[str, int]) -> str:
     line = next((lines[".".join(location[:n])] for n in range(len(location), 0, -1)
                  if ".".join(location[:n]) in lines), None)
     where = f"line {line}, " if line is not None else ""
-    message = error["msg"]
-    if error["type"] == "extra_forbidden":
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] in _DATETIME_ERRORS:
+        message = ("give a date and time with an offset, such as 2026-11-16T09:00:00Z "
+                   f"(got {error.get('input')})")
+    elif error["type"] == "extra_forbidden":
         message = REMOVED_KEYS.get(tuple(location[-2:]),
                                    "unknown key: check its spelling against the example "
                                    "configuration")
@@ -95,8 +100,14 @@ def _key_lines(text: str) -> dict[str, int]:
     """Line number of each table and key, by dotted path, for pointing at errors."""
     lines: dict[str, int] = {}
     table = ""
+    arrays: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
-        if match := _TABLE.match(line):
+        if match := _ARRAY_TABLE.match(line):  # [[calendar]]: calendar.0, calendar.1, ...
+            name = match.group(1).replace(" ", "")
+            table = f"{name}.{arrays.setdefault(name, 0)}"
+            arrays[name] += 1
+            lines.setdefault(table, number)
+        elif match := _TABLE.match(line):
             table = match.group(1).replace(" ", "")
             lines.setdefault(table, number)
         elif match := _KEY.match(line):
