@@ -4,10 +4,18 @@ shows), and the command itself."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from tokenradar.lab.evaluate import MATCH_AFTER, MATCH_BEFORE, Evaluation, IncidentFigures, evaluate
+from tokenradar.lab.evaluate import (
+    MATCH_AFTER,
+    MATCH_BEFORE,
+    AlertFigures,
+    Evaluation,
+    IncidentFigures,
+    evaluate,
+)
 from tokenradar.lab.evaluation_files import count_active_user_days, load_alerts, load_labels
 from tokenradar.progress import ProgressHook
 
@@ -113,17 +121,58 @@ def _per_incident(f: IncidentFigures) -> str:
     return f"{f.alerts_per_incident_mean:.1f} ({f.alerts_per_incident_max})"
 
 
+def verdict_comparison(without: Evaluation, with_verdicts: Evaluation) -> list[list[str]]:
+    """Rows of precision (and false alerts, recall) without and with people's verdicts."""
+    rows = [["alert kind", "alerts", "precision", "false", "alerts with verdicts",
+             "precision with verdicts", "false with verdicts"]]
+    before = {f.kind: f for f in without.alerts_by_kind}
+    after = {f.kind: f for f in with_verdicts.alerts_by_kind}
+    kinds = [*before, *(kind for kind in after if kind not in before)]
+    for kind, a, b in [*((k, before.get(k), after.get(k)) for k in kinds),
+                       ("all", without.alerts_overall, with_verdicts.alerts_overall)]:
+        rows.append([kind, *_alert_cells(a), *_alert_cells(b)])
+    rows.append(["recall (all incidents)", "", _share(without.overall.recall), "", "",
+                 _share(with_verdicts.overall.recall), ""])
+    return rows
+
+
+def _alert_cells(figures: AlertFigures | None) -> list[str]:
+    if figures is None:
+        return ["0", "-", "0"]
+    return [str(figures.alerts), _share(figures.precision), str(figures.false_alerts)]
+
+
 def run_evaluation(labels_path: Path, alerts_path: Path, events_path: Path | None = None,
-                   json_out: Path | None = None, progress: ProgressHook | None = None
+                   json_out: Path | None = None, progress: ProgressHook | None = None,
+                   alerts_with_feedback: Path | None = None, verdicts_out: Path | None = None
                    ) -> Evaluation:
     """What ``tokenradar evaluate`` does: read, evaluate, print, and write the JSON.
 
     Reading the events file is the long part: ``progress`` hears its bytes read.
+    ``alerts_with_feedback``: the alerts of the same run with verdicts applied, to print
+    precision with and without them; ``verdicts_out``: write the verdicts a reviewer who
+    knew the labels would give (:mod:`tokenradar.lab.reviewer`), for ``replay --feedback``.
     """
     days = (count_active_user_days(events_path, progress) if events_path is not None
             else None)
-    evaluation = evaluate(load_labels(labels_path), load_alerts(alerts_path), days)
+    labels, alerts = load_labels(labels_path), load_alerts(alerts_path)
+    evaluation = evaluate(labels, alerts, days)
     print(format_evaluation(evaluation))
+    document = evaluation.to_dict()
+    if alerts_with_feedback is not None:
+        judged = evaluate(labels, load_alerts(alerts_with_feedback), days)
+        print("\nPrecision without and with verdicts\n"
+              + text_table(verdict_comparison(evaluation, judged)))
+        document["with_verdicts"] = judged.to_dict()
+    if verdicts_out is not None:
+        from tokenradar.lab.reviewer import review
+
+        verdicts = review(labels, alerts)
+        verdicts_out.write_text("".join(v.model_dump_json(exclude_none=True) + "\n"
+                                        for v in verdicts), encoding="utf-8")
+        given = Counter(v.verdict for v in verdicts)
+        listed = ", ".join(f"{value} {count}" for value, count in sorted(given.items()))
+        print(f"\nwrote {len(verdicts)} verdicts ({listed}) to {verdicts_out}")
     if json_out is not None:
-        json_out.write_text(json.dumps(evaluation.to_dict(), indent=2) + "\n", encoding="utf-8")
+        json_out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return evaluation

@@ -5,7 +5,9 @@ hourly buckets per user (about 40 bytes per active user-hour), a fixed score
 histogram and the alerts, never the events. :meth:`ReportBuilder.write` then draws
 the run's figures, the evaluation against labels when given, the score
 distribution, and the hourly usage of the most telling users, with inline SVG and
-CSS: no script, font, image or style sheet is fetched from anywhere.
+CSS: no script, font, image or style sheet is fetched from anywhere. People's verdicts
+(``replay --feedback``) are drawn on the users' timelines: a diamond when given, and the
+silence of a ``false`` or ``expected`` one as a strip along the floor until it ends.
 
 Examples
 --------
@@ -47,6 +49,7 @@ from tokenradar.lab.svg import (
     time_axis,
 )
 from tokenradar.schemas import AnomalyEvent, TokenUsageEvent
+from tokenradar.schemas.feedback import FeedbackVerdict
 from tokenradar.schemas.kinds import SPIKE, declared_kinds
 
 HOUR = 3600.0
@@ -61,6 +64,7 @@ KIND_PALETTE = ("#d62728", "#8c564b", "#9467bd", "#e377c2", "#7f3fbf", "#ff7f0e"
                 "#bcbd22", "#2ca02c", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
 """One colour per declared kind, in the order declared (spike red, drift brown...)."""
 INCIDENT_FILL, BENIGN_FILL, BAND_FILL = "#f4a261", "#52b788", "#6f8fd8"
+VERDICT_COLOURS = {"false": "#555555", "expected": "#2a9d8f", "true": "#c1121f"}
 
 
 @dataclass
@@ -127,6 +131,13 @@ class ReportBuilder:
         self.escalations = 0
         self.alert_marks: list[_AlertMark] = []
         self.users: dict[str, _UserSeries] = {}
+        self.verdicts: list[FeedbackVerdict] = []
+        self.silenced: Counter[str] = Counter()
+        """Alerts a verdict or a calendar window silenced, by why."""
+
+    def add_verdicts(self, verdicts: list[FeedbackVerdict]) -> None:
+        """The verdicts the run applied, to draw on their users' timelines."""
+        self.verdicts.extend(verdicts)
 
     def observe(self, event: TokenUsageEvent, score: float, alerts: list[AnomalyEvent],
                 band: tuple[float, float, float] | None,
@@ -187,6 +198,12 @@ class ReportBuilder:
                               f"{self.escalations:,} escalations"),
                    ("alert threshold", f"{self.alert_threshold:g}"),
                    ("config_version", self.config_version)]
+        if self.verdicts or self.silenced:
+            given = Counter(verdict.verdict for verdict in self.verdicts)
+            figures.insert(-2, ("verdicts", (
+                ", ".join(f"{value} {count:,}" for value, count in sorted(given.items()))
+                or "none") + f"; alerts silenced by verdicts {self.silenced['verdict']:,}, "
+                f"by calendar windows {self.silenced['calendar']:,}"))
         if self.source:
             figures.insert(0, ("input", self.source))
         rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
@@ -242,15 +259,22 @@ class ReportBuilder:
         marks: dict[str, list[_AlertMark]] = {}
         for mark in self.alert_marks:
             marks.setdefault(mark.user_id, []).append(mark)
+        verdicts: dict[str, list[FeedbackVerdict]] = {}
+        for verdict in self.verdicts:
+            verdicts.setdefault(verdict.user_id, []).append(verdict)
         parts = ["<h2>Usage of selected users</h2>",
                  "<p>Tokens per active hour (log scale, UTC), the user's expected band "
-                 "(baseline mean, &plusmn;2&sigma;, after each hour), alerts by kind, and "
-                 "labelled spans. All plots share one time axis.</p>"]
+                 "(baseline mean, &plusmn;2&sigma;, after each hour), alerts by kind, "
+                 "people's verdicts (a diamond when given, the silence as a strip along "
+                 "the floor), and labelled spans. All plots share one time axis.</p>"]
         for user_id in chosen + quiet:
             series = self.users[user_id]
-            user_marks = marks.get(user_id, []) + marks.get(f"team:{series.team}", [])
+            team_id = f"team:{series.team}"
+            user_marks = marks.get(user_id, []) + marks.get(team_id, [])
             parts.append(self._user_plot(user_id, series, user_marks, spans.get(user_id, []),
-                                         quiet=user_id in quiet))
+                                         quiet=user_id in quiet,
+                                         verdicts=verdicts.get(user_id, [])
+                                         + verdicts.get(team_id, [])))
         if not chosen + quiet:
             parts.append("<p>No users.</p>")
         return "\n".join(parts)
@@ -259,6 +283,7 @@ class ReportBuilder:
                            spans: dict[str, list[_Span]]) -> list[str]:
         """Detected, missed, falsely alerted and benign users, taken in turn, at most 16."""
         alerted = Counter(mark.user_id for mark in self.alert_marks if mark.user_id in self.users)
+        judged = list(dict.fromkeys(verdict.user_id for verdict in self.verdicts))
         groups: list[list[str]] = []
         if evaluation is not None:
             detected = [o.label.user_id for o in evaluation.outcomes if o.detected]
@@ -267,9 +292,9 @@ class ReportBuilder:
             false_only = [u for u, _ in alerted.most_common() if u not in labelled]
             benign = [label.user_id for label in evaluation.benign_labels]
             members = [m for o in evaluation.outcomes for m in o.label.members]
-            groups = [detected, missed, false_only, benign, members]
+            groups = [detected, missed, false_only, judged, benign, members]
         else:
-            groups = [[user for user, _ in alerted.most_common()]]
+            groups = [[user for user, _ in alerted.most_common()], judged]
         chosen: list[str] = []
         queues = [[u for u in group if u in self.users] for group in groups]
         while len(chosen) < PLOTTED_USERS and any(queues):
@@ -293,7 +318,8 @@ class ReportBuilder:
         return [user for _, user in quiet[max(0, middle - 1): middle - 1 + QUIET_USERS]]
 
     def _user_plot(self, user_id: str, series: _UserSeries, marks: list[_AlertMark],
-                   spans: list[_Span], quiet: bool) -> str:
+                   spans: list[_Span], quiet: bool,
+                   verdicts: list[FeedbackVerdict] | None = None) -> str:
         left, right, top, height = 70.0, 20.0, 40.0, 230.0
         bottom = height - 36
         x = LinearScale(self.first_time, max(self.last_time, self.first_time + HOUR),
@@ -329,6 +355,7 @@ class ReportBuilder:
                 parts.append(element("circle", cx=segment[0][0], cy=y(segment[0][1]), r=1.5,
                                      fill="#222"))
         parts.extend(_alert_marks(marks, user_id, x, top, bottom))
+        parts.extend(_verdict_marks(verdicts or [], x, left, WIDTH - right, bottom))
         parts.append(_legend(sorted({m.kind for m in marks}), spans, left, 14.0))
         alerts = Counter(m.kind for m in marks)
         summary = [f"team {series.team or '-'}", f"{series.events:,} events",
@@ -374,6 +401,34 @@ def _alert_marks(marks: list[_AlertMark], user_id: str, x: LinearScale, top: flo
             parts.append(element("text", caption, x=anchor, y=top + 10 + 11 * (row + offset),
                                  fill=colour, class_="tick"))
             row_ends[row + offset] = anchor + 6.2 * len(caption) + 4
+    return parts
+
+
+def _verdict_marks(verdicts: list[FeedbackVerdict], x: LinearScale, left: float, right: float,
+                   bottom: float) -> list[str]:
+    """Each verdict: a diamond at the time it was given, on the plot's floor; a false or
+    expected one's silence a strip from then until it ends (within the plot)."""
+    parts = []
+    for verdict in verdicts:
+        given = verdict.timestamp.timestamp()
+        colour = VERDICT_COLOURS[verdict.verdict]
+        text = (f"verdict {verdict.verdict} on {verdict.kind} alert {verdict.alert_id[:12]} "
+                f"at {_date(given, minutes=True)}")
+        if verdict.until is not None:
+            text += f", silenced until {_date(verdict.until.timestamp(), minutes=True)}"
+            x0 = max(left, x(given))
+            x1 = min(right, x(verdict.until.timestamp()))
+            if x1 > x0:
+                parts.append(element("rect", x=x0, y=bottom - 7, width=x1 - x0, height=6,
+                                     fill=colour, opacity=0.35,
+                                     class_="silence", title=text))
+        if verdict.note:
+            text += f": {verdict.note}"
+        px = x(given)
+        if left <= px <= right:
+            parts.append(element("polygon", points=points(
+                [(px, bottom - 12), (px + 5, bottom - 6), (px, bottom), (px - 5, bottom - 6)]),
+                fill=colour, stroke="#fff", stroke_width=0.8, class_="verdict", title=text))
     return parts
 
 

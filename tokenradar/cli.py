@@ -135,6 +135,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--events", type=Path,
                           help="the events file, to count active user-days for false-alert rates")
     evaluate.add_argument("--json-out", type=Path, help="also write every figure as JSON")
+    evaluate.add_argument("--alerts-with-feedback", type=Path,
+                          help="the alerts of the same events replayed with --feedback: "
+                               "also print precision with and without the verdicts")
+    evaluate.add_argument("--verdicts-out", type=Path,
+                          help="write the verdicts a reviewer who knew the labels would give "
+                               "on the alerts (for replay --feedback)")
     evaluate.set_defaults(run=_evaluate)
 
     _add_broker_commands(commands)
@@ -321,12 +327,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     from tokenradar.progress import CommandProgress
 
     _output(args.json_out, "--json-out")
+    _output(args.verdicts_out, "--verdicts-out")
     reading = args.events is not None and args.events.is_file()  # the long part
     try:
         with CommandProgress("evaluate", args.events.stat().st_size if reading else None,
                              "MB of events", scale=1e-6) as progress:
             run_evaluation(args.labels, args.alerts, args.events, args.json_out,
-                           progress=progress.update)
+                           progress=progress.update,
+                           alerts_with_feedback=args.alerts_with_feedback,
+                           verdicts_out=args.verdicts_out)
     except EvaluationInputError as exc:
         raise _UserError(str(exc)) from None
     return 0

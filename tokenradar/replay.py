@@ -140,8 +140,11 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
     engine = ScoringEngine(config or DetectorConfig())
     summary = ReplaySummary()
     books: dict[str, VerdictBook] = {}
-    for verdict in ([] if feedback is None else read_verdicts(feedback)):
+    verdicts = [] if feedback is None else read_verdicts(feedback)
+    for verdict in verdicts:
         summary.verdicts += books.setdefault(verdict.routing_key, VerdictBook()).file(verdict)
+    if report is not None:
+        report.add_verdicts(verdicts)
     started = time.perf_counter()
     with open(input_path, "rb") as source, open(alerts_out, "w", encoding="utf-8") as alerts, \
             (open(scores_out, "w", encoding="utf-8") if scores_out
@@ -161,6 +164,8 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
         for event, result, state, late in score_stream(numbered(), engine, teams, books):
             summary.events += 1
             summary.silenced.update(reason for _, reason in result.silenced)
+            if report is not None:
+                report.silenced.update(reason for _, reason in result.silenced)
             summary.duplicates += result.duplicate
             summary.late += late and not result.duplicate
             if report is not None and not result.duplicate:
