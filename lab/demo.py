@@ -17,7 +17,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from tokenradar.lab.brokers import kafka_broker
+from tokenradar.lab.brokers import broker_security, kafka_broker
 from tokenradar.lab.process import WorkerProcess
 from tokenradar.lab.simulation import (
     Label,
@@ -30,6 +30,7 @@ from tokenradar.schemas import AnomalyEvent
 from tokenradar.schemas.settings import bootstrap_of
 from tokenradar.streams.broker import BROKER_ENV, create_topics
 from tokenradar.streams.publish import message_key
+from tokenradar.streams.security import kafka_python_options
 
 PARTITIONS = 4
 SESSION_TIMEOUT_SECONDS = 6
@@ -59,7 +60,7 @@ def run_demo(seconds: float = 60.0, users: int = 40,
         say(f"broker: {url}" + ("" if _given_broker() else " (embedded Tansu, memory only)"))
         topics = {name: f"demo-{run}-{name}"
                   for name in ("token-usage", "token-anomalies", "token-usage.dlq")}
-        create_topics(url, list(topics.values()), PARTITIONS)
+        create_topics(url, list(topics.values()), PARTITIONS, security=broker_security())
         config = Path(tmp) / "demo.toml"
         config.write_text(DEMO_CONFIG)
         options = {"broker": url, "config": str(config), "group-id": f"demo-{run}",
@@ -113,7 +114,8 @@ def _produce(url: str, topic: str, spec: SimulationSpec, organisation: Organisat
     say(f"simulated organisation: {spec.users} people in {spec.teams} teams over {spec.days} "
         f"days, {len(events):,} requests; injected: "
         + ", ".join(f"{kind} {n}" for kind, n in sorted(incidents.items())))
-    producer = KafkaProducer(bootstrap_servers=bootstrap_of(url), linger_ms=20, acks=1)
+    producer = KafkaProducer(bootstrap_servers=bootstrap_of(url), linger_ms=20, acks=1,
+                             **kafka_python_options(broker_security()))
     try:
         for event in history:
             _send(producer, topic, event)
@@ -160,7 +162,8 @@ class AlertPrinter:
         self._stopping = threading.Event()
         self._consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap_of(url),
                                        auto_offset_reset="earliest", group_id=None,
-                                       consumer_timeout_ms=500)
+                                       consumer_timeout_ms=500,
+                                       **kafka_python_options(broker_security()))
         self._thread = threading.Thread(target=self._run, name="alert-printer", daemon=True)
 
     def start(self) -> None:

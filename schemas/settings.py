@@ -1,7 +1,11 @@
-"""Worker settings: where the broker is, which topics, which group; one frozen object.
+"""Worker settings: where the broker is, how to reach it securely, which topics, which
+group; one frozen object.
 
 Every option comes from the command line or the environment (``TOKENRADAR_*``), is
-validated once at start, and is never created at import time.
+validated once at start, and is never created at import time. A secret (a password, the
+pseudonym key) is never an option: it comes from ``TOKENRADAR_<NAME>`` or from a file
+named by ``--<name>-file`` or ``TOKENRADAR_<NAME>_FILE``, and is held as a
+:class:`~pydantic.SecretStr`, so no repr, log line or error shows it.
 """
 
 from __future__ import annotations
@@ -10,11 +14,25 @@ import argparse
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "TOKENRADAR_"
+FILE_SUFFIX = "_file"
+"""``<secret>_file``: the option or variable naming a file that holds the secret."""
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 def bootstrap_of(url: str) -> list[str]:
@@ -22,8 +40,175 @@ def bootstrap_of(url: str) -> list[str]:
     return [host.strip() for host in url.strip().removeprefix("kafka://").split(",")]
 
 
-class WorkerSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class CommandSettings(BaseModel):
+    """Settings a command reads from its options and ``TOKENRADAR_*`` variables."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    """Errors never echo what was given: it may hold a secret."""
+
+    @classmethod
+    def secret_fields(cls) -> list[str]:
+        return [name for name, field in cls.model_fields.items()
+                if field.annotation is not None and SecretStr in _members(field.annotation)]
+
+    @classmethod
+    def add_options(cls, parser: argparse.ArgumentParser) -> None:
+        """One ``--option`` per setting, with its description, variable and default (a
+        secret gets ``--<name>-file`` instead). Nothing is parsed into a default, so
+        ``$TOKENRADAR_*`` still wins over it."""
+        secrets = cls.secret_fields()
+        for name, field in cls.model_fields.items():
+            variable = ENV_PREFIX + name.upper()
+            if name in secrets:
+                parser.add_argument(
+                    "--" + (name + FILE_SUFFIX).replace("_", "-"), default=argparse.SUPPRESS,
+                    metavar="FILE", help=f"{field.description} Read from this file; also "
+                    f"${variable}_FILE, or the secret itself in ${variable} (default: none)")
+                continue
+            default = "none" if field.default is None else field.default
+            parser.add_argument(
+                "--" + name.replace("_", "-"), default=argparse.SUPPRESS,
+                help=f"{field.description} Also ${variable} (default: {default})")
+
+    @classmethod
+    def from_sources(cls, options: Mapping[str, Any], environ: Mapping[str, str] | None = None
+                     ) -> Any:
+        """Options win over ``TOKENRADAR_<NAME>`` variables, which win over defaults; a
+        secret's file (option, else variable) wins over the secret in a variable."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        secrets = cls.secret_fields()
+        for name in cls.model_fields:
+            names = [name, name + FILE_SUFFIX] if name in secrets else [name]
+            for key in names:
+                env_value = environ.get(ENV_PREFIX + key.upper())
+                if env_value:
+                    values[key] = env_value
+                if options.get(key) is not None:
+                    values[key] = options[key]
+        return cls.model_validate(values)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        """``<secret>_file`` -> the file's text (one trailing newline dropped)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for name in cls.secret_fields():
+            path = data.pop(name + FILE_SUFFIX, None)
+            if path is None:
+                continue
+            try:
+                text = Path(path).read_text(encoding="utf-8").removesuffix("\n")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or type(exc).__name__
+                raise ValueError(f"{name}{FILE_SUFFIX} {path}: cannot read it ({reason}); "
+                                 "give a readable file holding the secret") from None
+            if not text:
+                raise ValueError(f"{name}{FILE_SUFFIX} {path}: the file is empty")
+            data[name] = text
+        return data
+
+
+def settings_problems(error: ValidationError) -> str:
+    """A settings error in one line, each problem with its setting; never the values given."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
+        for e in error.errors(include_input=False))
+
+
+def _members(annotation: Any) -> tuple[Any, ...]:
+    return getattr(annotation, "__args__", None) or (annotation,)
+
+
+class KafkaSecurity(CommandSettings):
+    """How to reach a secured Kafka: TLS (one-way or mutual) and SASL (PLAIN, SCRAM).
+
+    Shared by the worker and every command that talks to Kafka; ``streams/security.py``
+    turns it into each client's parameters.
+    """
+
+    security_protocol: SecurityProtocol = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.")
+    sasl_mechanism: SaslMechanism | None = Field(
+        None, description="With SASL_*: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
+    sasl_username: str | None = Field(None, description="With SASL_*: the user name.")
+    sasl_password: SecretStr | None = Field(None, description="With SASL_*: the password.")
+    ssl_cafile: FilePath | None = Field(
+        None, description="With SSL/SASL_SSL: CA bundle (PEM) to verify the brokers; none: "
+        "the system's CAs.")
+    ssl_certfile: FilePath | None = Field(
+        None, description="With SSL/SASL_SSL: client certificate (PEM) for mutual TLS.")
+    ssl_keyfile: FilePath | None = Field(
+        None, description="With --ssl-certfile: its private key (PEM), unless in the "
+        "certificate file.")
+    ssl_key_password: SecretStr | None = Field(
+        None, description="The password of an encrypted --ssl-keyfile.")
+    ssl_check_hostname: bool = Field(
+        True, description="With SSL/SASL_SSL: check that a broker's certificate names it.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> KafkaSecurity:
+        """An incomplete or contradictory combination is an error, saying what to set."""
+        sasl = self.security_protocol.startswith("SASL_")
+        tls = self.security_protocol in ("SSL", "SASL_SSL")
+        given_sasl = [name for name in ("sasl_mechanism", "sasl_username", "sasl_password")
+                      if getattr(self, name) is not None]
+        if sasl:
+            missing = [name for name in ("sasl_mechanism", "sasl_username", "sasl_password")
+                       if name not in given_sasl]
+            if missing:
+                raise ValueError(
+                    f"security_protocol {self.security_protocol} needs "
+                    + ", ".join(_variable(name) for name in missing)
+                    + " (the mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; the password "
+                    f"may come from a file: {ENV_PREFIX}SASL_PASSWORD_FILE)")
+        elif given_sasl:
+            raise ValueError(
+                f"{', '.join(_variable(name) for name in given_sasl)} given but "
+                f"security_protocol is {self.security_protocol}: set "
+                f"{ENV_PREFIX}SECURITY_PROTOCOL to SASL_SSL (or SASL_PLAINTEXT)")
+        given_tls = [name for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile",
+                                       "ssl_key_password") if getattr(self, name) is not None]
+        if given_tls and not tls:
+            raise ValueError(
+                f"{', '.join(_variable(name) for name in given_tls)} given but "
+                f"security_protocol is {self.security_protocol}: set "
+                f"{ENV_PREFIX}SECURITY_PROTOCOL to SSL (or SASL_SSL)")
+        if self.ssl_certfile is None and (self.ssl_keyfile or self.ssl_key_password):
+            raise ValueError(f"a client key needs its certificate: set {ENV_PREFIX}SSL_CERTFILE")
+        return self
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        """These settings alone (from a :class:`WorkerSettings`, too)."""
+        return KafkaSecurity.model_validate(
+            {name: getattr(self, name) for name in KafkaSecurity.model_fields})
+
+
+def _variable(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+class Pseudonymisation(CommandSettings):
+    """The key that replaces user ids by pseudonyms; the worker and ``replay`` share it."""
+
+    pseudonym_key: SecretStr | None = Field(
+        None, description="Key of the HMAC that replaces every user_id by a pseudonym at "
+        "ingestion (at least 16 characters); none: user ids are kept.")
+
+    @field_validator("pseudonym_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("the pseudonym key must have at least 16 characters (use e.g. "
+                             "`openssl rand -hex 32`)")
+        return value
+
+
+class _WorkerOptions(CommandSettings):
+    """The worker's own settings; :class:`WorkerSettings` adds security and privacy."""
 
     broker: str = Field(
         "kafka://127.0.0.1:9092",
@@ -68,6 +253,10 @@ class WorkerSettings(BaseModel):
         "long make the worker stalled: /readyz answers 503, tokenradar_stalled is 1.",
     )
 
+
+class WorkerSettings(Pseudonymisation, KafkaSecurity, _WorkerOptions):
+    """Everything ``tokenradar worker`` is told, in this order in ``--help``."""
+
     @field_validator("broker")
     @classmethod
     def _broker_url(cls, value: str) -> str:
@@ -87,28 +276,9 @@ class WorkerSettings(BaseModel):
         return bootstrap_of(self.broker)
 
     @classmethod
-    def add_options(cls, parser: argparse.ArgumentParser) -> None:
-        """One ``--option`` per setting, with its description, variable and default: the
-        one list ``tokenradar worker`` and ``python -m tokenradar.streams.worker`` share.
-        Nothing is parsed into a default, so ``$TOKENRADAR_*`` still wins over it."""
-        for name, field in cls.model_fields.items():
-            default = "none" if field.default is None else field.default
-            parser.add_argument(
-                "--" + name.replace("_", "-"), default=argparse.SUPPRESS,
-                help=f"{field.description} Also ${ENV_PREFIX}{name.upper()} "
-                     f"(default: {default})")
-
-    @classmethod
     def from_sources(
         cls, options: Mapping[str, Any], environ: Mapping[str, str] | None = None
     ) -> WorkerSettings:
         """Options win over ``TOKENRADAR_<NAME>`` variables, which win over defaults."""
-        environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name in cls.model_fields:
-            env_value = environ.get(ENV_PREFIX + name.upper())
-            if env_value:
-                values[name] = env_value
-            if options.get(name) is not None:
-                values[name] = options[name]
-        return cls.model_validate(values)
+        settings: WorkerSettings = super().from_sources(options, environ)
+        return settings

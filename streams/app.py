@@ -44,6 +44,7 @@ from tokenradar.streams.batch import (
 from tokenradar.streams.broker import create_topics, partition_count
 from tokenradar.streams.health import WorkerHealth
 from tokenradar.streams.metrics import WorkerMetrics
+from tokenradar.streams.security import faust_credentials
 
 log = logging.getLogger("tokenradar.worker")
 
@@ -77,8 +78,8 @@ def changelog_topic_name(settings: WorkerSettings) -> str:
 def prepare_topics(settings: WorkerSettings) -> int:
     """Create missing topics; return the input's partition count, which all internal
     topics must share for the co-partitioned assignment to hold."""
-    url = settings.broker
-    partitions = partition_count(url, settings.input_topic) or settings.partitions
+    url, security = settings.broker, settings.kafka_security
+    partitions = partition_count(url, settings.input_topic, security) or settings.partitions
     create_topics(
         url,
         [
@@ -89,15 +90,17 @@ def prepare_topics(settings: WorkerSettings) -> int:
             rekey_topic_name(settings),
         ],
         partitions,
+        security=security,
     )
     create_topics(
         url,
         [changelog_topic_name(settings)],
         partitions,
         extra_configs={"cleanup.policy": "compact"},
+        security=security,
     )
     for internal in (rekey_topic_name(settings), changelog_topic_name(settings)):
-        found = partition_count(url, internal)
+        found = partition_count(url, internal, security)
         if found != partitions:
             raise RuntimeError(
                 f"topic {internal!r} has {found} partitions but {settings.input_topic!r} has "
@@ -111,6 +114,7 @@ def faust_options(settings: WorkerSettings, partitions: int) -> dict[str, Any]:
     """Faust settings tuned for a fast start and batched throughput (bench/ reuses them)."""
     return {
         "broker": settings.broker,
+        "broker_credentials": faust_credentials(settings.kafka_security),
         "datadir": str(settings.data_dir),
         "store": "memory://",
         "web_enabled": False,

@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Sequence
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from tokenradar.schemas.settings import bootstrap_of
+from tokenradar.schemas.settings import KafkaSecurity, bootstrap_of
+from tokenradar.streams.security import kafka_python_options
 
 BROKER_ENV = "TOKENRADAR_BROKER"
 DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000
@@ -25,16 +27,21 @@ class BrokerUnavailable(RuntimeError):
     """No broker could be reached or started; the message says what to do."""
 
 
-def broker_answers(url: str, timeout_s: float = 3.0) -> bool:
+def admin_client(url: str, security: KafkaSecurity | None = None, **options: Any
+                 ) -> KafkaAdminClient:
+    """A kafka-python admin client on ``url``, secured as ``security`` says."""
+    return KafkaAdminClient(bootstrap_servers=bootstrap_of(url),
+                            **kafka_python_options(security or KafkaSecurity()), **options)
+
+
+def broker_answers(url: str, timeout_s: float = 3.0,
+                   security: KafkaSecurity | None = None) -> bool:
     """True when the broker returns metadata (TCP accept alone is not enough)."""
     if not any(accepts_connections(address, timeout_s) for address in bootstrap_of(url)):
         return False  # fast: kafka-python's admin client waits 30 s for a dead bootstrap
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap_of(url),
-            request_timeout_ms=int(timeout_s * 1000),
-            client_id="tokenradar-probe",
-        )
+        admin = admin_client(url, security, request_timeout_ms=int(timeout_s * 1000),
+                             client_id="tokenradar-probe")
     except (KafkaError, OSError, ValueError):
         return False
     try:
@@ -62,12 +69,13 @@ def create_topics(
     partitions: int,
     retention_ms: int = DEFAULT_RETENTION_MS,
     extra_configs: dict[str, str] | None = None,
+    security: KafkaSecurity | None = None,
 ) -> None:
     """Create ``names`` with explicit partitions and retention; existing ones are left alone.
 
     Retention is always given because Tansu reports only the configs set at creation.
     """
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_of(url), client_id="tokenradar-admin")
+    admin = admin_client(url, security, client_id="tokenradar-admin")
     try:
         for name in names:
             topic = NewTopic(
@@ -82,9 +90,9 @@ def create_topics(
         admin.close()
 
 
-def partition_count(url: str, topic: str) -> int | None:
+def partition_count(url: str, topic: str, security: KafkaSecurity | None = None) -> int | None:
     """Partitions of ``topic``, or None when it does not exist."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_of(url), client_id="tokenradar-admin")
+    admin = admin_client(url, security, client_id="tokenradar-admin")
     try:
         described = admin.describe_topics([topic])
     finally:

@@ -7,6 +7,9 @@ from collections.abc import Iterable, Mapping
 
 from kafka import KafkaProducer
 
+from tokenradar.schemas.settings import KafkaSecurity
+from tokenradar.streams.security import kafka_python_options
+
 
 def message_key(event: Mapping[str, object]) -> bytes:
     """The key to produce an event with: its routing key, the team, else the user id.
@@ -17,7 +20,8 @@ def message_key(event: Mapping[str, object]) -> bytes:
     return str(event.get("team") or event["user_id"]).encode()
 
 
-def produce_events(bootstrap: list[str], topic: str, events: Iterable[Mapping[str, object]]) -> int:
+def produce_events(bootstrap: list[str], topic: str, events: Iterable[Mapping[str, object]],
+                   security: KafkaSecurity | None = None) -> int:
     """Send each event as compact JSON keyed by :func:`message_key`; return how many.
 
     Flushes before returning, so every counted event has reached the broker.
@@ -28,6 +32,7 @@ def produce_events(bootstrap: list[str], topic: str, events: Iterable[Mapping[st
         batch_size=256 * 1024,
         acks=1,
         client_id="tokenradar-publish",
+        **kafka_python_options(security or KafkaSecurity()),
     )
     count = 0
     try:

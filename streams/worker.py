@@ -14,21 +14,26 @@ import sys
 from typing import Any
 
 import faust
+from pydantic import ValidationError
 
 from tokenradar.schemas import DetectorConfig, WorkerSettings
+from tokenradar.schemas.settings import settings_problems
 from tokenradar.streams.app import create_app
 from tokenradar.streams.broker import BrokerUnavailable, broker_answers
 from tokenradar.streams.health import WorkerHealth
 from tokenradar.streams.metrics import WorkerMetrics
+from tokenradar.streams.security import SecuritySettingsError, tls_context
 
 
 def run_worker(settings: WorkerSettings, config: DetectorConfig) -> None:
     """Run until SIGTERM/SIGINT; logs "tokenradar worker ready: ..." once consuming.
 
     Raises :class:`BrokerUnavailable` at once when the broker does not answer, rather
-    than letting the Kafka clients retry without end.
+    than letting the Kafka clients retry without end, and
+    :class:`SecuritySettingsError` when the TLS files cannot be used.
     """
-    if not broker_answers(settings.broker, timeout_s=10.0):
+    tls_context(settings.kafka_security)  # a bad TLS file is said as such, not as "no broker"
+    if not broker_answers(settings.broker, timeout_s=10.0, security=settings.kafka_security):
         raise BrokerUnavailable(
             f"the broker {settings.broker} does not answer Kafka requests: start it, or give "
             "the right address with --broker or TOKENRADAR_BROKER (host:port[,host:port])"
@@ -71,7 +76,10 @@ def main(argv: list[str] | None = None) -> None:
                                      description=__doc__)
     WorkerSettings.add_options(parser)
     args = vars(parser.parse_args(argv))
-    settings = WorkerSettings.from_sources(args)
+    try:
+        settings = WorkerSettings.from_sources(args)
+    except ValidationError as exc:
+        sys.exit(f"tokenradar worker: bad worker setting: {settings_problems(exc)}")
     if settings.config is None:
         config = DetectorConfig()
     else:
@@ -83,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(str(exc))
     try:
         run_worker(settings, config)
-    except BrokerUnavailable as exc:
+    except (BrokerUnavailable, SecuritySettingsError) as exc:
         sys.exit(f"tokenradar worker: {exc}")
 
 

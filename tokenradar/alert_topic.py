@@ -14,7 +14,9 @@ from kafka.consumer.fetcher import ConsumerRecord
 from pydantic import ValidationError
 
 from tokenradar.schemas import AnomalyEvent, WorkerSettings
+from tokenradar.schemas.settings import KafkaSecurity
 from tokenradar.streams.broker import BROKER_ENV, broker_answers
+from tokenradar.streams.security import kafka_python_options
 
 ALERTS_TOPIC_ENV = "TOKENRADAR_ALERTS_TOPIC"
 DEFAULT_ALERTS_TOPIC = WorkerSettings.model_fields["alerts_topic"].default
@@ -24,7 +26,8 @@ class AlertTopicError(Exception):
     """A broker or topic the user named cannot be read; the message says how to fix it."""
 
 
-def bootstrap_servers(broker: str | None, environ: Mapping[str, str] | None = None) -> list[str]:
+def bootstrap_servers(broker: str | None, environ: Mapping[str, str] | None = None,
+                      security: KafkaSecurity | None = None) -> list[str]:
     """``--broker``, else ``$TOKENRADAR_BROKER``, else the worker's default (127.0.0.1:9092,
     where ``tokenradar broker`` listens); checked that it answers."""
     environ = os.environ if environ is None else environ
@@ -33,7 +36,7 @@ def bootstrap_servers(broker: str | None, environ: Mapping[str, str] | None = No
         url = WorkerSettings(broker=given).broker
     except ValidationError as exc:
         raise AlertTopicError(f"--broker {given}: {exc.errors()[0]['msg']}") from None
-    if not broker_answers(url):
+    if not broker_answers(url, security=security):
         raise AlertTopicError(
             f"the broker {url} does not answer Kafka requests: start it (`tokenradar broker` "
             f"for a local one), or give its address with --broker or ${BROKER_ENV}")
@@ -47,9 +50,11 @@ def alerts_topic(topic: str | None, environ: Mapping[str, str] | None = None) ->
 
 
 def alerts_consumer(servers: list[str], topic: str, group_id: str | None,
-                    from_beginning: bool, **options: Any) -> KafkaConsumer:
+                    from_beginning: bool, security: KafkaSecurity | None = None,
+                    **options: Any) -> KafkaConsumer:
     """A consumer subscribed to ``topic``; offsets are never committed automatically."""
     consumer = KafkaConsumer(
+        **kafka_python_options(security or KafkaSecurity()),
         bootstrap_servers=servers,
         group_id=group_id,
         client_id="tokenradar-alerts",

@@ -18,6 +18,7 @@ from rich.text import Text
 from tokenradar.alert_feed import AlertFeed, AlertFilter, Change, SeenAlert
 from tokenradar.alert_topic import alerts_consumer, parse_alert
 from tokenradar.interrupts import sigterm_as_interrupt
+from tokenradar.schemas.settings import KafkaSecurity
 
 SEVERITY_STYLES = {
     "low": "cyan",
@@ -42,11 +43,13 @@ def alert_line(seen: SeenAlert) -> Text:
 
 
 def tail_alerts(servers: list[str], topic: str, wanted: AlertFilter, from_beginning: bool,
-                as_json: bool, console: Console | None = None) -> None:
+                as_json: bool, console: Console | None = None,
+                security: KafkaSecurity | None = None) -> None:
     """Print alerts until Ctrl-C or SIGTERM."""
     console = console or Console(highlight=False, soft_wrap=True)
     with sigterm_as_interrupt():
-        consumer = alerts_consumer(servers, topic, group_id=None, from_beginning=from_beginning)
+        consumer = alerts_consumer(servers, topic, group_id=None, from_beginning=from_beginning,
+                                   security=security)
         try:
             _print_alerts(consumer, wanted, as_json, console)
         except BrokenPipeError:  # `alerts tail | head`: the reader has had enough

@@ -37,6 +37,7 @@ from tokenradar.alert_feed import AlertFeed, AlertFilter, Change, SeenAlert
 from tokenradar.alert_topic import alerts_consumer, parse_alert
 from tokenradar.interrupts import sigterm_as_interrupt
 from tokenradar.schemas.alerts import Severity
+from tokenradar.schemas.settings import KafkaSecurity
 
 log = logging.getLogger("tokenradar.bridge")
 
@@ -162,7 +163,8 @@ def deliver(receiver: Receiver, seen: SeenAlert,
         sleep(wait)
 
 
-def run_bridge(servers: list[str], topic: str, settings: BridgeSettings) -> None:
+def run_bridge(servers: list[str], topic: str, settings: BridgeSettings,
+               security: KafkaSecurity | None = None) -> None:
     """Forward alerts until Ctrl-C or SIGTERM."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         level=logging.WARNING)
@@ -173,7 +175,7 @@ def run_bridge(servers: list[str], topic: str, settings: BridgeSettings) -> None
     with sigterm_as_interrupt():
         consumer = alerts_consumer(servers, topic, group_id=settings.group_id,
                                    from_beginning=settings.from_beginning,
-                                   session_timeout_ms=SESSION_TIMEOUT_MS)
+                                   security=security, session_timeout_ms=SESSION_TIMEOUT_MS)
         log.info("forwarding %s alerts of %s (group %s) at or above %s to %s", topic,
                  ",".join(servers), settings.group_id, settings.min_severity,
                  " and ".join(receiver.where for receiver in receivers))

@@ -108,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     target.add_argument("--out", type=Path, help="write events to this JSONL file")
     target.add_argument("--topic", help="produce events to this Kafka topic")
     simulate.add_argument("--broker", help="with --topic; also $TOKENRADAR_BROKER")
+    _add_security_options(simulate)
     simulate.add_argument("--labels", type=Path, help="write incident labels to this JSONL file")
     simulate.add_argument("--users", type=int, default=300, help="people in the organisation")
     simulate.add_argument("--teams", type=int, default=15, help="teams they work in")
@@ -223,6 +224,32 @@ def _add_alert_source(parser: argparse.ArgumentParser, default_start: str) -> No
     parser.add_argument("--topic", help="default $TOKENRADAR_ALERTS_TOPIC, else token-anomalies")
     parser.add_argument("--from-beginning", action="store_true",
                         help=f"start at the topic's oldest alert (default: {default_start})")
+    _add_security_options(parser)
+
+
+def _add_security_options(parser: argparse.ArgumentParser) -> None:
+    """The worker's TLS and SASL settings, for a command that talks to Kafka."""
+    from tokenradar.schemas.settings import KafkaSecurity
+
+    KafkaSecurity.add_options(parser.add_argument_group(
+        "Kafka security", "as the worker's; see README, Security and privacy"))
+
+
+def _security(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The command's Kafka security settings: options, else $TOKENRADAR_* variables."""
+    from pydantic import ValidationError
+
+    from tokenradar.schemas.settings import KafkaSecurity, settings_problems
+    from tokenradar.streams.security import SecuritySettingsError, tls_context
+
+    try:
+        security = KafkaSecurity.from_sources(vars(args))
+        tls_context(security)
+    except ValidationError as exc:
+        raise _UserError(f"bad Kafka security setting: {settings_problems(exc)}") from None
+    except SecuritySettingsError as exc:
+        raise _UserError(str(exc)) from None
+    return security
 
 
 def _load_config(path: Path | None):  # type: ignore[no-untyped-def]
@@ -241,24 +268,25 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from pydantic import ValidationError
 
     from tokenradar.schemas import WorkerSettings
+    from tokenradar.schemas.settings import settings_problems
 
     options = {name: value for name, value in vars(args).items() if name != "run"}
     try:
         return WorkerSettings.from_sources(options)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise _UserError(f"bad worker setting: {problems}") from None
+        raise _UserError(f"bad worker setting: {settings_problems(exc)}") from None
 
 
 def _worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     config = _load_config(settings.config)
     from tokenradar.streams.broker import BrokerUnavailable
+    from tokenradar.streams.security import SecuritySettingsError
     from tokenradar.streams.worker import run_worker
 
     try:
         run_worker(settings, config)
-    except BrokerUnavailable as exc:
+    except (BrokerUnavailable, SecuritySettingsError) as exc:
         raise _UserError(str(exc)) from None
     return 0
 
@@ -382,9 +410,11 @@ def _simulate(args: argparse.Namespace) -> int:
     if not broker:
         raise _UserError("--topic needs --broker (or $TOKENRADAR_BROKER)")
     bootstrap = WorkerSettings(broker=broker).bootstrap_servers
+    security = _security(args)
     with progress:
         count = produce_events(bootstrap, args.topic,
-                               reporting_days(spec, iter_events(spec), progress.update))
+                               reporting_days(spec, iter_events(spec), progress.update),
+                               security)
     if args.labels is not None:
         write_labels(args.labels, build_organisation(spec).labels)
     print(f"produced {count:,} events to {args.topic}")
@@ -493,13 +523,15 @@ def _alerts_tail(args: argparse.Namespace) -> int:
     from tokenradar.alert_topic import AlertTopicError, alerts_topic, bootstrap_servers
     from tokenradar.alerts_tail import tail_alerts
 
+    security = _security(args)
     try:
-        servers = bootstrap_servers(args.broker)
+        servers = bootstrap_servers(args.broker, security=security)
     except AlertTopicError as exc:
         raise _UserError(str(exc)) from None
     wanted = AlertFilter(min_severity=args.severity, kinds=args.kind or (),
                          teams=args.team or ())
-    tail_alerts(servers, alerts_topic(args.topic), wanted, args.from_beginning, args.json)
+    tail_alerts(servers, alerts_topic(args.topic), wanted, args.from_beginning, args.json,
+                security=security)
     return 0
 
 
@@ -516,9 +548,10 @@ def _bridge(args: argparse.Namespace) -> int:
             f"{'.'.join(map(str, e['loc'])) or 'bridge'}: {e['msg'].removeprefix('Value error, ')}"
             for e in exc.errors())
         raise _UserError(f"bad bridge setting: {problems}") from None
+    security = _security(args)
     try:
-        servers = bootstrap_servers(args.broker)
+        servers = bootstrap_servers(args.broker, security=security)
     except AlertTopicError as exc:
         raise _UserError(str(exc)) from None
-    run_bridge(servers, alerts_topic(args.topic), settings)
+    run_bridge(servers, alerts_topic(args.topic), settings, security)
     return 0

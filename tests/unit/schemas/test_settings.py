@@ -89,13 +89,18 @@ def test_every_worker_setting_is_an_option_and_in_the_readme_with_its_default() 
     parser = argparse.ArgumentParser()
     WorkerSettings.add_options(parser)
     options = {action.dest for action in parser._actions if action.dest != "help"}
-    assert options == set(WorkerSettings.model_fields)
+    secrets = set(WorkerSettings.secret_fields())
+    assert secrets == {"sasl_password", "ssl_key_password", "pseudonym_key"}
+    assert options == ({name for name in WorkerSettings.model_fields if name not in secrets}
+                       | {name + "_file" for name in secrets})  # never a secret on a command line
     readme = (Path(__file__).parents[3] / "README.md").read_text()
     rows = {line.split("|")[1].strip(" `"): line.split("|")[2].strip()
             for line in readme.splitlines() if line.startswith("| `TOKENRADAR_")}
     for name, field in WorkerSettings.model_fields.items():
         variable = "TOKENRADAR_" + name.upper()
         assert variable in rows, f"README's worker table lacks {variable}"
+        if name in secrets:
+            assert variable + "_FILE" in rows, f"README's worker table lacks {variable}_FILE"
         default = field.default
         if default is not None and not isinstance(default, bool):
             assert str(default).removesuffix(".0") in rows[variable], (variable, rows[variable])
