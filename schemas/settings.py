@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from tokenradar.schemas.pseudonyms import Pseudonymiser
+
 ENV_PREFIX = "TOKENRADAR_"
 FILE_SUFFIX = "_file"
 """``<secret>_file``: the option or variable naming a file that holds the secret."""
@@ -205,6 +207,12 @@ class Pseudonymisation(CommandSettings):
             raise ValueError("the pseudonym key must have at least 16 characters (use e.g. "
                              "`openssl rand -hex 32`)")
         return value
+
+    def pseudonymiser(self) -> Pseudonymiser | None:
+        """What replaces user ids at ingestion, when a key is set."""
+        if self.pseudonym_key is None:
+            return None
+        return Pseudonymiser(self.pseudonym_key.get_secret_value().encode())
 
 
 class _WorkerOptions(CommandSettings):

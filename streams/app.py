@@ -148,6 +148,7 @@ def create_app(
     engine = ScoringEngine(config)
     decoded = DecodedStates()
     progress = OriginProgress(idle_seconds=settings.quiet_flush_seconds)
+    pseudonymiser = settings.pseudonymiser()
     app = faust.App(settings.group_id, **faust_options(settings, partitions))
     rekey_topic = app.topic(rekey_topic_name(settings), partitions=partitions, **RAW)
     alerts_topic = app.topic(settings.alerts_topic, **RAW)
@@ -260,7 +261,8 @@ def create_app(
                     decoded,
                     progress,
                     time.monotonic(),
-                    settings.feedback_topic,
+                    feedback_topic=settings.feedback_topic,
+                    pseudonymiser=pseudonymiser,
                 )
                 await publish(outcome)
             metrics.batch_events.observe(len(batch))

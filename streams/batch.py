@@ -31,7 +31,9 @@ buffer (:mod:`tokenradar.detectors.reorder`), which waits for every origin, rele
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -44,7 +46,9 @@ from tokenradar.detectors import ScoringEngine, TeamState, UserState, routing_ke
 from tokenradar.detectors.reorder import Released, ReorderBuffer
 from tokenradar.detectors.verdicts import VerdictBook
 from tokenradar.schemas import AnomalyEvent, DeadLetter, InvalidEvent, parse_event
+from tokenradar.schemas.events import MAX_EVENT_BYTES
 from tokenradar.schemas.feedback import InvalidVerdict, parse_verdict
+from tokenradar.schemas.pseudonyms import Pseudonymiser
 
 
 def partition_for(routing: str, partitions: int) -> int:
@@ -241,6 +245,7 @@ def process_batch(
     progress: OriginProgress | None = None,
     now: float = 0.0,
     feedback_topic: str | None = None,
+    pseudonymiser: Pseudonymiser | None = None,
 ) -> BatchOutcome:
     """Parse, route, buffer and score ``messages`` in arrival order; each state is loaded
     and encoded once. Verdicts from ``feedback_topic`` are forwarded to their routing
@@ -251,6 +256,10 @@ def process_batch(
     always scored: they were sent to the right partition, and re-routing them could
     loop. ``decoded`` and ``progress`` carry what the worker knows from one batch to
     the next; ``now`` is the wall clock (seconds) progress measures silences with.
+
+    With a ``pseudonymiser``, an input message's user id is replaced by its pseudonym
+    before anything else (re-keyed messages carry it already), and a message that cannot
+    be parsed is dead-lettered without its bytes or key, which may hold the id.
     """
     progress = OriginProgress() if progress is None else progress
     scoring = _Scoring(engine, load_state, detected_at,
@@ -262,14 +271,20 @@ def process_batch(
         try:
             event = parse_event(message.value)
         except InvalidEvent as exc:
-            scoring.outcome.dead_letters.append(dead_letter(message, exc, detected_at))
+            letter = dead_letter(message, exc, detected_at)
+            if pseudonymiser is not None:
+                letter = without_user_id(letter, message.value, pseudonymiser)
+            scoring.outcome.dead_letters.append(letter)
             continue
+        raw = message.value.decode()
+        if pseudonymiser is not None and message.topic == input_topic:
+            event, raw = pseudonymiser.event(event)
         route = routing_key(event)
         expected: tuple[str, ...]
         if message.topic == input_topic:
             if (message.key != route.encode()
                     or partition_for(route, partitions) != message.partition):
-                scoring.outcome.rekeyed.append(Rekeyed(route.encode(), message.value,
+                scoring.outcome.rekeyed.append(Rekeyed(route.encode(), raw.encode(),
                                                        message.partition))
                 continue
             origin, expected = DIRECT_ORIGIN, ()
@@ -277,7 +292,7 @@ def process_batch(
             origin = "rekeyed" if message.origin is None else str(message.origin)
             expected = INPUT_ORIGINS[:partitions] if message.origin is not None else ()
         reached = progress.see(message.partition, origin, event.epoch_seconds, now, expected)
-        released = scoring.buffer(route).add(event, message.value.decode(), origin, reached)
+        released = scoring.buffer(route).add(event, raw, origin, reached)
         scoring.score(route, released, message)
     return scoring.finish()
 
@@ -413,6 +428,22 @@ class _Scoring:
             self.outcome.states[buffer_state_key(route)] = buffer.to_bytes()
             self.outcome.held[route] = len(buffer)
         return self.outcome
+
+
+def without_user_id(letter: DeadLetter, value: bytes, pseudonymiser: Pseudonymiser
+                    ) -> DeadLetter:
+    """A dead letter fit to keep under pseudonyms: no message bytes, no key (either may
+    hold the user id; the source position still finds the message, within the input's
+    retention), and the id, where the message has one, replaced in the reason."""
+    reason = letter.reason
+    user_id = None
+    if len(value) <= MAX_EVENT_BYTES:  # a larger one's reason quotes nothing of it
+        with contextlib.suppress(ValueError, AttributeError, RecursionError):  # not an object
+            user_id = json.loads(value).get("user_id")
+    if isinstance(user_id, str):
+        reason = pseudonymiser.scrub(reason, user_id)
+    return letter.model_copy(update={"reason": reason, "original_base64": "",
+                                     "original_key_base64": None})
 
 
 def dead_letter(message: Received, error: InvalidEvent, at: datetime) -> DeadLetter:

@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--feedback", type=Path,
                         help="verdicts on alerts, JSON lines (tokenradar feedback --out), "
                              "applied as the worker applies its feedback topic's")
+    from tokenradar.schemas.settings import Pseudonymisation
+
+    Pseudonymisation.add_options(replay)
     replay.set_defaults(run=_replay)
 
     feedback = commands.add_parser(
@@ -102,6 +105,20 @@ def _parser() -> argparse.ArgumentParser:
                           help="where to find the alert; default $TOKENRADAR_ALERTS_TOPIC, "
                                "else token-anomalies")
     feedback.set_defaults(run=_feedback)
+
+    reveal = commands.add_parser(
+        "reveal", help="which pseudonym is whose, among candidate user ids (needs the key)",
+        description="An HMAC cannot be inverted: reveal only tells which of the candidate "
+        "user ids you give (a staff directory) maps to which pseudonym under the key.")
+    reveal.add_argument("user_ids", nargs="*", metavar="USER_ID", help="candidate user ids")
+    reveal.add_argument("--candidates", type=Path, action="append",
+                        help="a file of candidate user ids, one a line ('-': standard input); "
+                             "repeat for several")
+    reveal.add_argument("--pseudonym", action="append",
+                        help="print only the candidates with this pseudonym (repeat for "
+                             "several); says which are not among the candidates")
+    Pseudonymisation.add_options(reveal)
+    reveal.set_defaults(run=_reveal)
 
     simulate = commands.add_parser("simulate", help="write synthetic events with labels")
     target = simulate.add_mutually_exclusive_group(required=True)
@@ -319,12 +336,13 @@ def _replay(args: argparse.Namespace) -> int:
                                source=str(args.input))
     from tokenradar.replay import InvalidFeedbackFile
 
+    pseudonymiser = _pseudonymisation(args).pseudonymiser()
     with CommandProgress(f"replay {args.input.name}", args.input.stat().st_size, "MB",
                          scale=1e-6) as progress:
         try:
             summary = replay_file(args.input, args.alerts_out, args.scores_out, config,
                                   progress=progress.update, report=report,
-                                  feedback=args.feedback)
+                                  feedback=args.feedback, pseudonymiser=pseudonymiser)
         except InvalidFeedbackFile as exc:
             raise _UserError(str(exc)) from None
     for example in summary.invalid_examples:
@@ -347,6 +365,47 @@ def _replay(args: argparse.Namespace) -> int:
         report.write(args.report, evaluation)
         print(f"wrote the backtest report to {args.report}")
     return 0
+
+
+def _pseudonymisation(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The pseudonym key: --pseudonym-key-file, else $TOKENRADAR_PSEUDONYM_KEY(_FILE)."""
+    from pydantic import ValidationError
+
+    from tokenradar.schemas.settings import Pseudonymisation, settings_problems
+
+    try:
+        return Pseudonymisation.from_sources(vars(args))
+    except ValidationError as exc:
+        raise _UserError(f"bad pseudonym key: {settings_problems(exc)}") from None
+
+
+def _reveal(args: argparse.Namespace) -> int:
+    pseudonymiser = _pseudonymisation(args).pseudonymiser()
+    if pseudonymiser is None:
+        raise _UserError("reveal needs the pseudonym key the worker uses: "
+                         "--pseudonym-key-file, or $TOKENRADAR_PSEUDONYM_KEY(_FILE)")
+    candidates = list(args.user_ids)
+    for path in args.candidates or ():
+        try:
+            text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _UserError(f"--candidates {path}: cannot read it "
+                             f"({getattr(exc, 'strerror', None) or exc})") from None
+        candidates += [line.strip() for line in text.splitlines() if line.strip()]
+    if not candidates:
+        raise _UserError("give candidate user ids: as arguments, or --candidates FILE")
+    wanted = set(args.pseudonym or ())
+    found = set()
+    for user_id in dict.fromkeys(candidates):
+        alias = pseudonymiser.pseudonym(user_id)
+        if not wanted or alias in wanted:
+            found.add(alias)
+            print(f"{alias}\t{user_id}")
+    for alias in sorted(wanted - found):
+        print(f"tokenradar: {alias} is none of the {len(set(candidates)):,} candidates (an HMAC "
+              "cannot be inverted: only a candidate list can reveal it), or was made with "
+              "another key", file=sys.stderr)
+    return 1 if wanted - found else 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from tokenradar.detectors.verdicts import VerdictBook
 from tokenradar.progress import ProgressHook
 from tokenradar.schemas import DetectorConfig, InvalidEvent, TokenUsageEvent, parse_event
 from tokenradar.schemas.feedback import FeedbackVerdict, InvalidVerdict, parse_verdict
+from tokenradar.schemas.pseudonyms import Pseudonymiser
 
 if TYPE_CHECKING:
     from tokenradar.lab.report import ReportBuilder
@@ -126,7 +127,8 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
                 config: DetectorConfig | None = None,
                 progress: ProgressHook | None = None,
                 report: ReportBuilder | None = None,
-                feedback: Path | None = None) -> ReplaySummary:
+                feedback: Path | None = None,
+                pseudonymiser: Pseudonymiser | None = None) -> ReplaySummary:
     """Score every event of a JSONL file; write alerts (and scores) as JSONL.
 
     ``feedback``: a JSONL file of verdicts (``tokenradar feedback --out``), applied as
@@ -135,7 +137,8 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
 
     With ``report``, every scored event (not the duplicates) is also handed to it,
     with the user's expected hourly band after the event. ``progress`` hears the bytes
-    of the file read so far.
+    of the file read so far. With a ``pseudonymiser``, each event's user id is replaced
+    by its pseudonym as it is read, as the worker does: the same key, the same alerts.
     """
     engine = ScoringEngine(config or DetectorConfig())
     summary = ReplaySummary()
@@ -149,7 +152,7 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
     with open(input_path, "rb") as source, open(alerts_out, "w", encoding="utf-8") as alerts, \
             (open(scores_out, "w", encoding="utf-8") if scores_out
                  else contextlib.nullcontext()) as scores:
-        arrivals = _valid_events(source, summary)
+        arrivals = _valid_events(source, summary, pseudonymiser)
         # Scores are written in input order: each waits for the events read before it.
         order: dict[int, int] = {}
         waiting: dict[int, str] = {}
@@ -213,15 +216,18 @@ def read_verdicts(path: Path) -> list[FeedbackVerdict]:
     return verdicts
 
 
-def _valid_events(source: IO[bytes], summary: ReplaySummary
+def _valid_events(source: IO[bytes], summary: ReplaySummary,
+                  pseudonymiser: Pseudonymiser | None = None
                   ) -> Iterator[tuple[TokenUsageEvent, str]]:
     for number, line in enumerate(source, start=1):
         if not line.strip():
             continue
         try:
-            yield parse_event(line), line.decode().strip()
+            event = parse_event(line)
         except InvalidEvent as exc:
             summary.invalid += 1
             if len(summary.invalid_examples) < 5:
                 summary.invalid_examples.append(f"line {number}: {exc.reason}")
+            continue
+        yield pseudonymiser.event(event) if pseudonymiser else (event, line.decode().strip())
 

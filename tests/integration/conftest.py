@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from worker_harness import PARTITIONS, Topics, Worker
@@ -32,7 +33,7 @@ def topics(broker_url: str) -> Topics:
 def start_worker(broker_url: str, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(topics: Topics, config: Path | None = None, **options: float) -> Worker:
+    def start(topics: Topics, config: Path | None = None, **options: Any) -> Worker:
         worker = Worker(broker_url, topics, tmp_path / f"worker-{len(started)}.log", config,
                         **options)
         started.append(worker)
