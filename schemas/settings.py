@@ -215,6 +215,15 @@ class Pseudonymisation(CommandSettings):
         return Pseudonymiser(self.pseudonym_key.get_secret_value().encode())
 
 
+class Retention(CommandSettings):
+    """How long a person's state outlives their last event; the worker and ``replay``
+    must be given the same, like the pseudonym key (see ``detectors/retention.py``)."""
+
+    state_expiry_days: Annotated[float, Field(ge=0)] = Field(
+        90.0, description="Days of event time without an event after which a user's state "
+        "is deleted and the user, if they come back, starts afresh; 0: kept for ever.")
+
+
 class _WorkerOptions(CommandSettings):
     """The worker's own settings; :class:`WorkerSettings` adds security and privacy."""
 
@@ -262,7 +271,7 @@ class _WorkerOptions(CommandSettings):
     )
 
 
-class WorkerSettings(Pseudonymisation, KafkaSecurity, _WorkerOptions):
+class WorkerSettings(Pseudonymisation, KafkaSecurity, Retention, _WorkerOptions):
     """Everything ``tokenradar worker`` is told, in this order in ``--help``."""
 
     @field_validator("broker")

@@ -26,22 +26,28 @@ from typing import Any
 
 import faust
 
-from tokenradar.detectors import ScoringEngine
+from tokenradar.detectors import ScoringEngine, UserState
+from tokenradar.detectors.reorder import ReorderBuffer
+from tokenradar.detectors.retention import StateRetention
 from tokenradar.schemas import DetectorConfig, WorkerSettings
 from tokenradar.streams.batch import (
+    KEY_SEPARATOR,
     ORIGIN_HEADER,
     VERDICT_HEADER,
     BatchOutcome,
     DecodedStates,
     OriginProgress,
     Received,
+    buffer_state_key,
     buffered_routing,
     flush_routes,
+    is_user_state_key,
     partition_for,
     process_batch,
     routing_of,
 )
 from tokenradar.streams.broker import create_topics, partition_count
+from tokenradar.streams.expiry import StateIndex
 from tokenradar.streams.health import WorkerHealth
 from tokenradar.streams.metrics import WorkerMetrics
 from tokenradar.streams.security import faust_credentials
@@ -50,6 +56,8 @@ log = logging.getLogger("tokenradar.worker")
 
 RAW: dict[str, Any] = {"value_type": bytes, "value_serializer": "raw", "key_serializer": "raw"}
 TABLE_NAME = "user-state"
+EXPIRY_CHECK_SECONDS = 2.0
+"""How often the worker looks whether a partition's event time reached a new day."""
 HEALTH_SAMPLE_SECONDS = 2.0
 """How often the event loop tells :class:`WorkerHealth` what waits (and that it runs)."""
 
@@ -149,6 +157,10 @@ def create_app(
     decoded = DecodedStates()
     progress = OriginProgress(idle_seconds=settings.quiet_flush_seconds)
     pseudonymiser = settings.pseudonymiser()
+    retention = StateRetention(settings.state_expiry_days, config.scoring.reorder_seconds)
+    index = StateIndex(retention)
+    reindex = True
+    """Index the user states in the table (recovered after a restart or rebalance)."""
     app = faust.App(settings.group_id, **faust_options(settings, partitions))
     rekey_topic = app.topic(rekey_topic_name(settings), partitions=partitions, **RAW)
     alerts_topic = app.topic(settings.alerts_topic, **RAW)
@@ -222,6 +234,10 @@ def create_app(
             )
             metrics.dead_letters.labels(letter.error_type).inc()
         _count(metrics, outcome)
+        for key, last_time in outcome.user_times.items():
+            index.note(partition_for(routing_of(key), partitions), key, last_time)
+        metrics.users_expired.inc(outcome.expired)
+        metrics.users_held.set(len(index))
         now = time.monotonic()
         for route, held in outcome.held.items():
             if held:
@@ -263,6 +279,7 @@ def create_app(
                     time.monotonic(),
                     feedback_topic=settings.feedback_topic,
                     pseudonymiser=pseudonymiser,
+                    retention=retention,
                 )
                 await publish(outcome)
             metrics.batch_events.observe(len(batch))
@@ -326,7 +343,40 @@ def create_app(
             return
         async with scoring:
             await publish(flush_routes(quiet, engine, table.get, partitions,
-                                       datetime.now(UTC), decoded))
+                                       datetime.now(UTC), decoded, retention))
+
+    @app.timer(interval=EXPIRY_CHECK_SECONDS)
+    async def expire_states() -> None:
+        """Delete the states of users gone for ``state_expiry_days`` (tombstones on the
+        changelog), each time a partition's event time reaches a new day."""
+        nonlocal reindex
+        if app.rebalancing or retention.expiry_days <= 0:
+            return
+        if reindex:
+            reindex = False
+            for number, key in enumerate(list(table.keys())):
+                raw = table.get(key) if is_user_state_key(key) else None
+                if raw is not None:
+                    last_time = UserState.from_bytes(raw).context.last_time
+                    index.note(partition_for(routing_of(key), partitions), key, last_time)
+                if number % 1000 == 999:
+                    await asyncio.sleep(0)  # a large table: let batches and probes in
+        async with scoring:
+            gone = index.due()
+            for key in gone:
+                if table.get(key) is not None:
+                    del table[key]
+                decoded.drop(key)
+                route, _, user = key.partition(KEY_SEPARATOR)
+                buffer = buffer_state_key(route.decode())
+                if route == user and buffer in table and not ReorderBuffer.from_bytes(
+                        table[buffer], config.scoring.reorder_seconds):
+                    del table[buffer]  # a teamless user's own, empty reorder buffer
+        metrics.users_expired.inc(len(gone))
+        metrics.users_held.set(len(index))
+        if gone:
+            log.info("deleted the state of %d users without an event for %g days",
+                     len(gone), retention.expiry_days)
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # Faust stub too narrow
     def hold_input_until_seeked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -357,8 +407,10 @@ def create_app(
         Offsets processed are forgotten too: a partition that comes back may have been
         processed further by another worker (its committed offset then says how far).
         """
-        nonlocal rescan
+        nonlocal rescan, reindex
         decoded.forget()
+        index.forget()
+        reindex = True
         next_offsets.clear()
         progress.forget()
         last_arrival.clear()

@@ -44,6 +44,7 @@ from aiokafka.partitioner import murmur2
 
 from tokenradar.detectors import ScoringEngine, TeamState, UserState, routing_key
 from tokenradar.detectors.reorder import Released, ReorderBuffer
+from tokenradar.detectors.retention import StateRetention
 from tokenradar.detectors.verdicts import VerdictBook
 from tokenradar.schemas import AnomalyEvent, DeadLetter, InvalidEvent, parse_event
 from tokenradar.schemas.events import MAX_EVENT_BYTES
@@ -96,6 +97,12 @@ def buffered_routing(state_key: bytes) -> str | None:
     return routing.decode() if rest == BUFFER_SUFFIX else None
 
 
+def is_user_state_key(state_key: bytes) -> bool:
+    """A user's state (not a team's, a reorder buffer or a verdict book)."""
+    _, _, rest = state_key.partition(KEY_SEPARATOR)
+    return bool(rest) and rest not in (BUFFER_SUFFIX, VERDICTS_SUFFIX)
+
+
 def routing_of(state_key: bytes) -> str:
     """The routing key a table key belongs to, which decides its changelog partition."""
     return state_key.split(KEY_SEPARATOR, 1)[0].decode()
@@ -143,7 +150,11 @@ class BatchOutcome:
     """Table key -> encoded state, one entry per user, team and buffer touched."""
     held: dict[str, int] = field(default_factory=dict)
     """Routing key -> events its buffer still holds, for every routing key touched."""
+    user_times: dict[bytes, float] = field(default_factory=dict)
+    """User state key -> the event time it last learned, for each user state stored."""
     scored: int = 0
+    expired: int = 0
+    """Users whose state was stale at their event: they started afresh."""
     late: int = 0
     """Scored after later events of their routing key: beyond the reorder window."""
     duplicates: int = 0
@@ -181,6 +192,10 @@ class DecodedStates:
 
     def remember(self, key: bytes, raw: bytes, state: UserState | TeamState) -> None:
         self._entries[key] = (raw, state)
+
+    def drop(self, key: bytes) -> None:
+        """Forget one state: it was deleted from the table."""
+        self._entries.pop(key, None)
 
     def forget(self) -> None:
         """Drop every state: after a rebalance, those of partitions this worker no longer
@@ -246,6 +261,7 @@ def process_batch(
     now: float = 0.0,
     feedback_topic: str | None = None,
     pseudonymiser: Pseudonymiser | None = None,
+    retention: StateRetention | None = None,
 ) -> BatchOutcome:
     """Parse, route, buffer and score ``messages`` in arrival order; each state is loaded
     and encoded once. Verdicts from ``feedback_topic`` are forwarded to their routing
@@ -259,11 +275,12 @@ def process_batch(
 
     With a ``pseudonymiser``, an input message's user id is replaced by its pseudonym
     before anything else (re-keyed messages carry it already), and a message that cannot
-    be parsed is dead-lettered without its bytes or key, which may hold the id.
+    be parsed is dead-lettered without its bytes or key, which may hold the id. With a
+    ``retention``, a user whose state is stale at their event starts afresh.
     """
     progress = OriginProgress() if progress is None else progress
     scoring = _Scoring(engine, load_state, detected_at,
-                       DecodedStates() if decoded is None else decoded, partitions)
+                       DecodedStates() if decoded is None else decoded, partitions, retention)
     for message in messages:
         if message.verdict or message.topic == feedback_topic:
             scoring.verdict(message, forward=message.topic == feedback_topic)
@@ -304,6 +321,7 @@ def flush_routes(
     partitions: int,
     detected_at: datetime,
     decoded: DecodedStates | None = None,
+    retention: StateRetention | None = None,
 ) -> BatchOutcome:
     """Score every event the routing keys' buffers hold, in order: they went quiet.
 
@@ -311,7 +329,7 @@ def flush_routes(
     later arrival before what was flushed is then late.
     """
     scoring = _Scoring(engine, load_state, detected_at,
-                       DecodedStates() if decoded is None else decoded, partitions)
+                       DecodedStates() if decoded is None else decoded, partitions, retention)
     for route in routes:
         scoring.score(route, scoring.buffer(route).flush())
     return scoring.finish()
@@ -321,9 +339,10 @@ class _Scoring:
     """One batch's scoring: each routing key's buffer, team and users loaded once."""
 
     def __init__(self, engine: ScoringEngine, load_state: Callable[[bytes], bytes | None],
-                 detected_at: datetime, decoded: DecodedStates, partitions: int) -> None:
+                 detected_at: datetime, decoded: DecodedStates, partitions: int,
+                 retention: StateRetention | None = None) -> None:
         self.engine, self.load_state, self.detected_at = engine, load_state, detected_at
-        self.decoded, self.partitions = decoded, partitions
+        self.decoded, self.partitions, self.retention = decoded, partitions, retention
         self.outcome = BatchOutcome()
         self.buffers: dict[str, ReorderBuffer] = {}
         self.teams: dict[str, TeamState] = {}
@@ -371,8 +390,14 @@ class _Scoring:
         for item in released:
             event = item.event
             try:
+                user = self._user(route, event.user_id)
+                if (self.retention is not None and
+                        self.retention.is_stale(user.context.last_time, event.epoch_seconds)):
+                    user = self.users[route, event.user_id] = self.engine.new_state(
+                        event.user_id)
+                    outcome.expired += 1
                 result = self.engine.score_event(
-                    self._user(route, event.user_id), event, self.detected_at,
+                    user, event, self.detected_at,
                     team_state=self._team(route) if event.team is not None else None,
                     verdicts=self.book(route))
             except Exception as exc:  # noqa: BLE001  # one bad event must not stop the stream
@@ -422,6 +447,8 @@ class _Scoring:
             raw = state.to_bytes()
             self.outcome.states[key] = raw
             self.decoded.remember(key, raw, state)
+            if isinstance(state, UserState):
+                self.outcome.user_times[key] = state.context.last_time
         for route in self.books_changed:
             self.outcome.states[verdicts_state_key(route)] = self.books[route].to_bytes()
         for route, buffer in self.buffers.items():

@@ -98,6 +98,17 @@ class WorkerMetrics:
             buckets=(64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384),
             registry=self.registry,
         )
+        self.users_held = Gauge(
+            "tokenradar_users_held",
+            "Users whose state this worker holds (its partitions' share of the table).",
+            registry=self.registry,
+        )
+        self.users_expired = Counter(
+            "tokenradar_users_expired",
+            "Users' states removed after state_expiry_days without an event of theirs: "
+            "deleted by a sweep, or replaced at the user's next event.",
+            registry=self.registry,
+        )
         self.held_events = Gauge(
             "tokenradar_held_events",
             "Events waiting in reorder buffers of this worker's routing keys.",

@@ -74,9 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--feedback", type=Path,
                         help="verdicts on alerts, JSON lines (tokenradar feedback --out), "
                              "applied as the worker applies its feedback topic's")
-    from tokenradar.schemas.settings import Pseudonymisation
+    from tokenradar.schemas.settings import Pseudonymisation, Retention
 
     Pseudonymisation.add_options(replay)
+    Retention.add_options(replay)
     replay.set_defaults(run=_replay)
 
     feedback = commands.add_parser(
@@ -337,12 +338,14 @@ def _replay(args: argparse.Namespace) -> int:
     from tokenradar.replay import InvalidFeedbackFile
 
     pseudonymiser = _pseudonymisation(args).pseudonymiser()
+    retention = _retention(args)
     with CommandProgress(f"replay {args.input.name}", args.input.stat().st_size, "MB",
                          scale=1e-6) as progress:
         try:
             summary = replay_file(args.input, args.alerts_out, args.scores_out, config,
                                   progress=progress.update, report=report,
-                                  feedback=args.feedback, pseudonymiser=pseudonymiser)
+                                  feedback=args.feedback, pseudonymiser=pseudonymiser,
+                                  state_expiry_days=retention.state_expiry_days)
         except InvalidFeedbackFile as exc:
             raise _UserError(str(exc)) from None
     for example in summary.invalid_examples:
@@ -377,6 +380,18 @@ def _pseudonymisation(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         return Pseudonymisation.from_sources(vars(args))
     except ValidationError as exc:
         raise _UserError(f"bad pseudonym key: {settings_problems(exc)}") from None
+
+
+def _retention(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """--state-expiry-days, else $TOKENRADAR_STATE_EXPIRY_DAYS, else the worker's default."""
+    from pydantic import ValidationError
+
+    from tokenradar.schemas.settings import Retention, settings_problems
+
+    try:
+        return Retention.from_sources(vars(args))
+    except ValidationError as exc:
+        raise _UserError(f"bad setting: {settings_problems(exc)}") from None
 
 
 def _reveal(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 
 from tokenradar.detectors import EventScore, ScoringEngine, TeamState, UserState, routing_key
 from tokenradar.detectors.reorder import Released, ReorderBuffer
+from tokenradar.detectors.retention import DAY_SECONDS, StateRetention
 from tokenradar.detectors.verdicts import VerdictBook
 from tokenradar.progress import ProgressHook
 from tokenradar.schemas import DetectorConfig, InvalidEvent, TokenUsageEvent, parse_event
@@ -45,6 +46,8 @@ class ReplaySummary:
     """Incidents alerted (new alert_ids), by kind: what ``evaluate`` and the worker count."""
     escalations: int = 0
     """Alerts re-published for an open incident that got more severe (same alert_id)."""
+    expired: int = 0
+    """Users' states removed after ``state_expiry_days`` without an event of theirs."""
     seconds: float = 0.0
     invalid_examples: list[str] = field(default_factory=list)
     verdicts: int = 0
@@ -69,6 +72,8 @@ class ReplaySummary:
             text += (f"; {self.verdicts:,} verdicts filed, alerts silenced by verdicts "
                      f"{self.silenced['verdict']:,}, by calendar windows "
                      f"{self.silenced['calendar']:,}")
+        if self.expired:
+            text += f"; {self.expired:,} users' states expired"
         return text
 
 
@@ -78,30 +83,45 @@ class Scored(NamedTuple):
     state: UserState
     """The user's state after the event."""
     late: bool
+    expired: int = 0
+    """Users' states removed since the previous event scored: this user's, stale at the
+    event (the user starts afresh), and those swept for being long stale."""
 
 
 def score_stream(arrivals: Iterable[tuple[TokenUsageEvent, str]], engine: ScoringEngine,
                  teams: dict[str, TeamState] | None = None,
-                 verdicts: dict[str, VerdictBook] | None = None) -> Iterator[Scored]:
+                 verdicts: dict[str, VerdictBook] | None = None,
+                 retention: StateRetention | None = None) -> Iterator[Scored]:
     """Score (event, its raw JSON) arrivals in the order the worker would, states in memory.
 
     Each routing key's events go through a reorder buffer (the window is the config's
     ``scoring.reorder_seconds``) and are scored as it releases them; the buffers are
     flushed when the input ends. A user's state is kept per routing key, as the worker
     keeps it: a person who changes team starts afresh in the new one, on both. Teams'
-    states are kept in ``teams`` when given, for the caller to read afterwards.
+    states are kept in ``teams`` when given, for the caller to read afterwards. With a
+    ``retention``, a user stale at their event starts afresh, as in the worker, and the
+    states of users long gone are dropped once a day of event time.
     """
     states: dict[tuple[str, str], UserState] = {}
     teams = {} if teams is None else teams
     verdicts = {} if verdicts is None else verdicts
     buffers: dict[str, ReorderBuffer] = {}
     window = engine.config.scoring.reorder_seconds
+    newest = -1.0
+    """Event time of the newest event scored."""
+    swept_day = -1
+    removed = 0
 
     def score(released: list[Released]) -> Iterator[Scored]:
+        nonlocal newest, removed
         for item in released:
             event = item.event
             key = (routing_key(event), event.user_id)
             state = states.get(key)
+            if (state is not None and retention is not None
+                    and retention.is_stale(state.context.last_time, event.epoch_seconds)):
+                state = None
+                removed += 1
             if state is None:
                 state = states[key] = engine.new_state(event.user_id)
             team = None
@@ -111,9 +131,18 @@ def score_stream(arrivals: Iterable[tuple[TokenUsageEvent, str]], engine: Scorin
                     team = teams[event.team] = engine.new_team_state(event.team)
             result = engine.score_event(state, event, detected_at=event.timestamp,
                                         team_state=team, verdicts=verdicts.get(key[0]))
-            yield Scored(event, result, state, item.late)
+            newest = max(newest, event.epoch_seconds)
+            yield Scored(event, result, state, item.late, removed)
+            removed = 0
 
     for event, raw in arrivals:
+        if retention is not None and event.epoch_seconds // DAY_SECONDS > swept_day:
+            swept_day = int(event.epoch_seconds // DAY_SECONDS)
+            gone = [key for key, state in states.items()
+                    if retention.sweepable(state.context.last_time, newest)]
+            for key in gone:
+                del states[key]
+            removed += len(gone)
         route = routing_key(event)
         buffer = buffers.get(route)
         if buffer is None:
@@ -128,7 +157,8 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
                 progress: ProgressHook | None = None,
                 report: ReportBuilder | None = None,
                 feedback: Path | None = None,
-                pseudonymiser: Pseudonymiser | None = None) -> ReplaySummary:
+                pseudonymiser: Pseudonymiser | None = None,
+                state_expiry_days: float = 0.0) -> ReplaySummary:
     """Score every event of a JSONL file; write alerts (and scores) as JSONL.
 
     ``feedback``: a JSONL file of verdicts (``tokenradar feedback --out``), applied as
@@ -139,6 +169,7 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
     with the user's expected hourly band after the event. ``progress`` hears the bytes
     of the file read so far. With a ``pseudonymiser``, each event's user id is replaced
     by its pseudonym as it is read, as the worker does: the same key, the same alerts.
+    ``state_expiry_days`` (0: never) must be the worker's too, for the same reason.
     """
     engine = ScoringEngine(config or DetectorConfig())
     summary = ReplaySummary()
@@ -164,8 +195,11 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
                 yield arrival
 
         teams: dict[str, TeamState] = {}
-        for event, result, state, late in score_stream(numbered(), engine, teams, books):
+        retention = StateRetention(state_expiry_days, engine.config.scoring.reorder_seconds)
+        for event, result, state, late, expired in score_stream(numbered(), engine, teams,
+                                                                books, retention):
             summary.events += 1
+            summary.expired += expired
             summary.silenced.update(reason for _, reason in result.silenced)
             if report is not None:
                 report.silenced.update(reason for _, reason in result.silenced)

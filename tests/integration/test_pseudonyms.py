@@ -46,7 +46,7 @@ def test_worker_under_pseudonyms_equals_replay_and_writes_no_user_id(
     send.close()
     key_file = tmp_path / "key"
     key_file.write_text(KEY + "\n")
-    worker = start_worker(topics, pseudonym_key_file=key_file)
+    worker = start_worker(topics, extra_options={"pseudonym-key-file": str(key_file)})
     worker.wait_for_events("scored", summary.events)
     published = [AnomalyEvent.model_validate_json(record.value)
                  for record in read_topic(broker_url, topics.alerts, count=len(expected))]

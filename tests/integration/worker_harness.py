@@ -39,11 +39,9 @@ class Worker(WorkerProcess):
     def __init__(self, broker_url: str, topics: Topics, log_path: Path,
                  config: Path | None = None,
                  quiet_flush_seconds: float = QUIET_FLUSH_SECONDS,
-                 pseudonym_key_file: Path | None = None) -> None:
+                 extra_options: dict[str, str] | None = None) -> None:
         super().__init__(
-            ({"config": str(config)} if config is not None else {})
-            | ({"pseudonym-key-file": str(pseudonym_key_file)} if pseudonym_key_file else {})
-            | {
+            ({"config": str(config)} if config is not None else {}) | (extra_options or {}) | {
                 "broker": broker_url,
                 "input-topic": topics.input,
                 "alerts-topic": topics.alerts,
