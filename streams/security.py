@@ -45,6 +45,16 @@ def tls_context(security: KafkaSecurity) -> ssl.SSLContext | None:
     return context
 
 
+def login_hint(security: KafkaSecurity) -> str:
+    """What to add to "the broker does not answer" when a login or handshake may be why."""
+    if security.security_protocol == "PLAINTEXT":
+        return ""
+    return (f"; with security_protocol {security.security_protocol}, a refused login or TLS "
+            "handshake looks the same: check the SASL user and password, the CA and "
+            "certificate files, and that the port is the broker's "
+            f"{security.security_protocol} listener")
+
+
 def kafka_python_options(security: KafkaSecurity) -> dict[str, Any]:
     """Keyword arguments for kafka-python's admin client, consumer and producer."""
     options: dict[str, Any] = {"security_protocol": security.security_protocol}

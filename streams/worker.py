@@ -22,7 +22,7 @@ from tokenradar.streams.app import create_app
 from tokenradar.streams.broker import BrokerUnavailable, broker_answers
 from tokenradar.streams.health import WorkerHealth
 from tokenradar.streams.metrics import WorkerMetrics
-from tokenradar.streams.security import SecuritySettingsError, tls_context
+from tokenradar.streams.security import SecuritySettingsError, login_hint, tls_context
 
 
 def run_worker(settings: WorkerSettings, config: DetectorConfig) -> None:
@@ -37,6 +37,7 @@ def run_worker(settings: WorkerSettings, config: DetectorConfig) -> None:
         raise BrokerUnavailable(
             f"the broker {settings.broker} does not answer Kafka requests: start it, or give "
             "the right address with --broker or TOKENRADAR_BROKER (host:port[,host:port])"
+            + login_hint(settings.kafka_security)
         )
     metrics = WorkerMetrics()
     health = WorkerHealth(settings.stall_seconds)

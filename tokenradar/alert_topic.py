@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from tokenradar.schemas import AnomalyEvent, WorkerSettings
 from tokenradar.schemas.settings import KafkaSecurity
 from tokenradar.streams.broker import BROKER_ENV, broker_answers
-from tokenradar.streams.security import kafka_python_options
+from tokenradar.streams.security import kafka_python_options, login_hint
 
 ALERTS_TOPIC_ENV = "TOKENRADAR_ALERTS_TOPIC"
 DEFAULT_ALERTS_TOPIC = WorkerSettings.model_fields["alerts_topic"].default
@@ -39,7 +39,8 @@ def bootstrap_servers(broker: str | None, environ: Mapping[str, str] | None = No
     if not broker_answers(url, security=security):
         raise AlertTopicError(
             f"the broker {url} does not answer Kafka requests: start it (`tokenradar broker` "
-            f"for a local one), or give its address with --broker or ${BROKER_ENV}")
+            f"for a local one), or give its address with --broker or ${BROKER_ENV}"
+            + login_hint(security or KafkaSecurity()))
     return WorkerSettings(broker=url).bootstrap_servers
 
 
