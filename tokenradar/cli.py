@@ -105,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     feedback.add_argument("--alerts-topic",
                           help="where to find the alert; default $TOKENRADAR_ALERTS_TOPIC, "
                                "else token-anomalies")
+    _add_security_options(feedback)
     feedback.set_defaults(run=_feedback)
 
     reveal = commands.add_parser(
@@ -526,14 +527,15 @@ def _feedback(args: argparse.Namespace) -> int:
     _output(args.out, "--out")
     if args.alerts is not None and not args.alerts.is_file():
         raise _UserError(f"--alerts {args.alerts}: no such file")
+    security = _security(args)
     try:
         servers = None
         if args.alerts is not None:
             alert = find_alert(args.alert_id, alerts_in_file(args.alerts), str(args.alerts))
         else:
-            servers = bootstrap_servers(args.broker)
+            servers = bootstrap_servers(args.broker, security=security)
             topic = alerts_topic(args.alerts_topic)
-            alert = find_alert(args.alert_id, alerts_on_topic(servers, topic),
+            alert = find_alert(args.alert_id, alerts_on_topic(servers, topic, security),
                                f"the topic {topic}")
         verdict = verdict_on(alert, args.verdict, at, silence_for, args.note)
         if args.out is not None:
@@ -541,9 +543,9 @@ def _feedback(args: argparse.Namespace) -> int:
                 out.write(verdict.model_dump_json(exclude_none=True) + "\n")
             print(f"{describe(verdict)}; appended to {args.out}")
             return 0
-        servers = servers or bootstrap_servers(args.broker)
+        servers = servers or bootstrap_servers(args.broker, security=security)
         topic = feedback_topic(args.topic)
-        send_verdict(servers, topic, verdict)
+        send_verdict(servers, topic, verdict, security)
     except (FeedbackError, AlertTopicError) as exc:
         raise _UserError(str(exc)) from None
     print(f"{describe(verdict)}; sent to {topic}")

@@ -17,6 +17,8 @@ from pydantic import ValidationError
 
 from tokenradar.schemas import AnomalyEvent, WorkerSettings
 from tokenradar.schemas.feedback import SILENCING, FeedbackVerdict
+from tokenradar.schemas.settings import KafkaSecurity
+from tokenradar.streams.security import kafka_python_options
 
 FEEDBACK_TOPIC_ENV = "TOKENRADAR_FEEDBACK_TOPIC"
 DEFAULT_FEEDBACK_TOPIC = str(WorkerSettings.model_fields["feedback_topic"].default)
@@ -70,12 +72,13 @@ def alerts_in_file(path: Path) -> Iterator[AnomalyEvent]:
                                         "of alerts, such as replay --alerts-out wrote") from None
 
 
-def alerts_on_topic(servers: list[str], topic: str) -> Iterator[AnomalyEvent]:
+def alerts_on_topic(servers: list[str], topic: str, security: KafkaSecurity | None = None
+                    ) -> Iterator[AnomalyEvent]:
     """Every alert of ``topic`` from its beginning, until it has none left to give."""
     from tokenradar.alert_topic import alerts_consumer, parse_alert
 
     consumer = alerts_consumer(servers, topic, group_id=None, from_beginning=True,
-                               consumer_timeout_ms=IDLE_MS)
+                               security=security, consumer_timeout_ms=IDLE_MS)
     try:
         for record in consumer:
             alert = parse_alert(record)
@@ -99,14 +102,15 @@ def verdict_on(alert: AnomalyEvent, verdict: str, at: datetime, silence_for: tim
                             f"{problem['msg'].removeprefix('Value error, ')}") from None
 
 
-def send_verdict(servers: list[str], topic: str, verdict: FeedbackVerdict) -> None:
+def send_verdict(servers: list[str], topic: str, verdict: FeedbackVerdict,
+                 security: KafkaSecurity | None = None) -> None:
     """Produce ``verdict`` to ``topic`` keyed by its ``alert_id``, and wait until sent."""
     from tokenradar.streams.broker import create_topics
 
     create_topics("kafka://" + ",".join(servers), [topic],
-                  WorkerSettings.model_fields["partitions"].default)
+                  WorkerSettings.model_fields["partitions"].default, security=security)
     producer = KafkaProducer(bootstrap_servers=servers, client_id="tokenradar-feedback",
-                             acks="all")
+                             acks="all", **kafka_python_options(security or KafkaSecurity()))
     try:
         producer.send(topic, key=verdict.alert_id.encode(),
                       value=verdict.model_dump_json(exclude_none=True).encode()).get(30)
