@@ -212,7 +212,7 @@ def silence_alerts(alerts: list[AnomalyEvent], calendar: Calendar, book: Verdict
                    time: float) -> tuple[list[AnomalyEvent], list[tuple[str, str]]]:
     """Split ``alerts`` into those published and the (kind, reason) of those silenced,
     each judged for its own user id (``team:<team>`` for a team's)."""
-    if not calendar and not book:
+    if not alerts or (not calendar and not book):
         return alerts, []
     kept, silenced = [], []
     for alert in alerts:
