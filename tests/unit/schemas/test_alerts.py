@@ -70,3 +70,15 @@ def test_alert_round_trips_through_json(alert: dict[str, Any]) -> None:
 
 def test_documented_kinds_include_the_three_detectors() -> None:
     assert {"spike", "drift", "rate"} <= {kind.value for kind in AnomalyKind}
+
+
+def test_the_readme_describes_every_declared_kind() -> None:
+    from pathlib import Path
+
+    from tokenradar.schemas.kinds import declared_kinds
+
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    rows = {line.split("|")[1].strip(" `") for line in readme.splitlines()
+            if line.startswith("| `")}
+    missing = [kind.name for kind in declared_kinds() if kind.name not in rows]
+    assert not missing, f"README's table of kinds lacks {missing}"

@@ -153,3 +153,20 @@ def test_population_shift_span_is_drawn_on_members_with_the_team_alert() -> None
     assert plotted_users(page)[:2] == ["ana", "bob"]
     assert page.count("population_shift incident-009: detected after 1.0 h") >= 2
     assert "population_shift (team) 0.90" in page
+
+
+def test_hour_band_follows_the_users_hourly_baseline() -> None:
+    from tokenradar.detectors import ScoringEngine
+    from tokenradar.lab.report import hour_band
+    from tokenradar.schemas import DetectorConfig
+
+    engine = ScoringEngine(DetectorConfig())
+    state = engine.new_state("ana")
+    assert hour_band(state) is None
+    for number in range(30):  # one request of about 1,000 tokens an hour
+        tokens = 900 + 50 * (number % 5)
+        engine.score_event(state, event(number, "ana", T0 + number * HOUR, tokens), T0)
+    band = hour_band(state)
+    assert band is not None
+    expected, low, high = band
+    assert low < expected < high and 800 < expected < 1300
