@@ -45,6 +45,7 @@ from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 from tokenradar.schemas.kinds import RATE
 
 Findings = list[tuple[Detector, Finding | None]]
+"""What the detectors stage gives: each detector with its finding, if any."""
 
 
 def routing_key(event: TokenUsageEvent) -> str:

@@ -10,9 +10,9 @@ detectors, the evaluation, the report and the simulator.
 This module sits in ``schemas`` because the configuration and the enum need it, and
 ``schemas`` never imports ``detectors``: a declaration names its detector by import
 path (``"package.module:Class"``, as an entry point would), and the engine, in
-``detectors``, imports it. Adding a detector is one module (its section model and its
-:class:`~tokenradar.detectors.base.Detector`) and one :func:`declare` line; see
-CONTRIBUTING.md.
+``detectors``, imports it (:mod:`tokenradar.detectors.registry`). Adding a detector is
+its module, its section (:mod:`tokenradar.schemas.sections`) and one line below; a
+plugin's one module holds both and calls :func:`declare`. See CONTRIBUTING.md.
 
 Examples
 --------
