@@ -1,6 +1,7 @@
-"""The scoring core: per-user state, River-based detectors, calibration, the engine.
+"""The scoring core: per-user state, the detectors, calibration, the engine.
 
-Pure Python + River: no Kafka, no Faust, no Prometheus, no environment, no clock.
+Pure Python, its state typed records (msgspec): no Kafka, no Faust, no Prometheus, no
+environment, no clock.
 The worker and ``replay`` both call :class:`ScoringEngine`, so a backtest predicts
 production.
 """

@@ -1,17 +1,18 @@
 """What every detector shares: the observation it reads and the finding it returns.
 
 A detector holds parameters only and is shared by all users; each user's numbers
-live in a *slot* of that user's :class:`~tokenradar.detectors.state.UserState`, which the
-detector creates, updates and restores from plain numbers.
+live in a *slot* of that user's :class:`~tokenradar.detectors.state.UserState`: a stored
+record (:class:`Slot`) of the detector's declared type, which it creates and updates.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from tokenradar.detectors.baseline import EWStats
+from tokenradar.detectors.records import Record, convert
 from tokenradar.schemas import TokenUsageEvent
 from tokenradar.schemas.config import DetectorSection
 from tokenradar.schemas.kinds import KindDeclaration
@@ -139,10 +140,9 @@ class Finding:
     """True when the triggering event alone is the evidence (not the recent ones)."""
 
 
-class Slot(Protocol):
-    """A detector's per-user numbers."""
-
-    def to_list(self) -> list[Any]: ...
+class Slot(Record):
+    """A detector's per-user numbers: a stored record (:mod:`tokenradar.detectors.records`),
+    whose defaults are a user the detector has never seen."""
 
 
 class Declared:
@@ -167,15 +167,18 @@ class Declared:
 
 class Detector(Declared, ABC):
     """A detector of one user's usage: the verbs the engine calls. Its per-user numbers
-    are a slot of the user's state, which it creates, updates and restores."""
+    are a slot of the user's state, of its ``slot_type``, which it updates."""
 
-    @abstractmethod
+    slot_type: ClassVar[type[Slot]]
+    """The record of a user's numbers."""
+
     def new_slot(self) -> Slot:
         """The numbers of a user this detector has never seen."""
+        return self.slot_type()
 
-    @abstractmethod
-    def restore(self, values: list[Any]) -> Slot:
-        """Rebuild a slot from what its ``to_list`` returned."""
+    def restore(self, stored: Any) -> Slot:
+        """The slot from its stored fields, decoded as plain values."""
+        return convert(stored, self.slot_type)
 
     @abstractmethod
     def observe(self, slot: Any, observation: Observation) -> Finding | None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
+
+from msgspec import field
 
 from tokenradar.detectors.base import ClosedBucket, unseen_share
 from tokenradar.detectors.baseline import EWStats
+from tokenradar.detectors.records import Record
 
 HOUR = 3600.0
 DAY = 86_400.0
@@ -66,57 +66,86 @@ def digest32(text: str) -> int:
     return zlib.crc32(text.encode())
 
 
-@dataclass(slots=True)
-class UsageContext:
+class Bucket(Record):
+    """A running time bucket (an hour, a rate window): its start, tokens and requests."""
+
+    start: float = -1.0
+    tokens: int = 0
+    requests: int = 0
+
+    def advance(self, start: float, tokens: int) -> ClosedBucket | None:
+        """Add a request of ``tokens`` in the bucket starting at ``start``; the bucket it
+        closed, if it was active."""
+        closed = None
+        if start > self.start:
+            if self.requests:
+                closed = ClosedBucket(self.start, self.tokens, self.requests)
+            self.start, self.tokens, self.requests = start, 0, 0
+        self.tokens += tokens
+        self.requests += 1
+        return closed
+
+
+class Day(Record):
+    """The user's running local day."""
+
+    number: int = -1
+    tokens: int = 0
+    requests: int = 0
+    hours_mask: int = 0
+    """Bit h set: a request in UTC hour h."""
+
+
+class Slices(Record):
+    """The last hour as SLICES 10-minute slices, newest first."""
+
+    start: float = -1.0
+    """Start of the newest slice."""
+    tokens: list[int] = field(default_factory=lambda: [0] * SLICES)
+    requests: list[int] = field(default_factory=lambda: [0] * SLICES)
+
+
+class Session(Record):
+    """One of the user's latest sessions (conversations, agent runs)."""
+
+    digest: int
+    """``digest32`` of the session id (of the model, for requests without one)."""
+    requests: int
+    first_input: int
+    """Input tokens of its first request..."""
+    most_input: int
+    """...the most of any of its requests..."""
+    last_input: int = 0
+    """...and of its last request, at ``last_time``."""
     last_time: float = -1.0
-    hour: list[float] = field(default_factory=lambda: [-1.0, 0, 0])
-    last_slices: list[float] = field(default_factory=lambda: [-1.0] + [0] * 2 * SLICES)
-    """[start of the newest slice, tokens of each slice, requests of each], newest first."""
-    window: list[float] = field(default_factory=lambda: [-1.0, 0, 0])
-    day: list[float] = field(default_factory=lambda: [-1.0, 0, 0, 0])
-    """[local day number, tokens, requests, bit mask of active UTC hours]"""
+
+
+class UsageContext(Record):
+    last_time: float = -1.0
+    hour: Bucket = field(default_factory=Bucket)
+    last_slices: Slices = field(default_factory=Slices)
+    window: Bucket = field(default_factory=Bucket)
+    day: Day = field(default_factory=Day)
     utc_offset_hours: int = 0
     """The user's estimated local offset, from when they are active; sets day bounds."""
     profile_days: int = 0
     hour_profile: list[float] = field(default_factory=lambda: [0.0] * 24)
     weekday_profile: list[float] = field(default_factory=lambda: [0.0] * 7)
-    fingerprints: deque[int] = field(default_factory=lambda: deque(maxlen=FINGERPRINTS))
-    """digest << 1 | 1 if the fingerprint had been seen in the ring before."""
-    sessions: list[list[float]] = field(default_factory=list)
-    """The latest sessions, newest first (agents run several at once): each [digest,
-    requests, first input tokens, most input tokens, and the last request's input tokens
-    and time]."""
-    daily_level: EWStats = field(default_factory=lambda: EWStats(DAILY_FADING))
-    """Tokens per active day (linear, so short days barely move it): the user's long-run
-    level, which the team compares."""
-    hourly_requests: EWStats = field(default_factory=lambda: EWStats(HOURLY_FADING))
-    """Requests per active hour: the user's usual pace."""
-
-    def to_list(self) -> list[Any]:
-        return [self.last_time, self.hour, self.last_slices, self.window, self.day,
-                self.utc_offset_hours,
-                self.profile_days, self.hour_profile, self.weekday_profile,
-                list(self.fingerprints), self.sessions, self.daily_level.to_list(),
-                self.hourly_requests.to_list()]
-
-    @classmethod
-    def from_list(cls, values: list[Any]) -> UsageContext:
-        (last_time, hour, last_slices, window, day, offset, profile_days, hour_profile,
-         weekday_profile, fingerprints, sessions, daily_level, hourly_requests) = values
-        if sessions and not isinstance(sessions[0], list):  # one session, before several
-            sessions = [[*sessions[:4], 0, -1.0]]
-        if len(last_slices) != 1 + 2 * SLICES:  # a state from before the slices
-            last_slices = [-1.0] + [0] * 2 * SLICES
-        return cls(last_time, hour, last_slices, window, day, offset, profile_days,
-                   hour_profile,
-                   weekday_profile, deque(fingerprints, maxlen=FINGERPRINTS), sessions,
-                   EWStats.from_list(DAILY_FADING, daily_level),
-                   EWStats.from_list(HOURLY_FADING, hourly_requests))
+    fingerprints: list[int] = []
+    """The last FINGERPRINTS prompts' digests, oldest first: digest << 1 | 1 if the
+    fingerprint had been seen in the ring before."""
+    sessions: list[Session] = []
+    """The latest SESSIONS sessions, newest first (agents run several at once)."""
+    daily_level: EWStats = field(default_factory=EWStats)
+    """Tokens per active day (linear, so short days barely move it; DAILY_FADING): the
+    user's long-run level, which the team compares."""
+    hourly_requests: EWStats = field(default_factory=EWStats)
+    """Requests per active hour (HOURLY_FADING): the user's usual pace."""
 
     def last_hour(self) -> tuple[int, int]:
         """(tokens, requests) of the last hour (50 to 60 minutes, by whole slices)."""
         slices = self.last_slices
-        return int(sum(slices[1:1 + SLICES])), max(1, int(sum(slices[1 + SLICES:])))
+        return sum(slices.tokens), max(1, sum(slices.requests))
 
     def local_day(self, time: float) -> int:
         return int((time + self.utc_offset_hours * HOUR) // DAY)
@@ -146,42 +175,43 @@ class UsageContext:
     def advance_buckets(self, time: float, tokens: int, window_seconds: float
                         ) -> tuple[ClosedBucket | None, ClosedBucket | None, ClosedBucket | None]:
         """Add the event to the running hour, window and day; return those it closed."""
-        closed_hour = _advance(self.hour, time - time % HOUR, tokens)
+        closed_hour = self.hour.advance(time - time % HOUR, tokens)
         if closed_hour is not None:
             # Clipped: a burst's own hour, closing while the burst still fills the last
             # hour, must not raise the pace that burst is judged by.
-            self.hourly_requests.update_clipped(closed_hour.requests, MIN_REQUESTS_STD)
+            self.hourly_requests.update_clipped(closed_hour.requests, MIN_REQUESTS_STD,
+                                                HOURLY_FADING)
         self._advance_slices(time, tokens)
-        closed_window = _advance(self.window, time - time % window_seconds, tokens)
+        closed_window = self.window.advance(time - time % window_seconds, tokens)
         closed_day = None
         today = self.local_day(time)
-        if today > self.day[0]:
-            if self.day[2]:
-                mask = int(self.day[3])
-                closed_day = ClosedBucket(self.day[0], int(self.day[1]), int(self.day[2]),
-                                          mask.bit_count(), mask)
-                self._learn_day(int(self.day[0]), int(self.day[3]), today)
+        day = self.day
+        if today > day.number:
+            if day.requests:
+                closed_day = ClosedBucket(day.number, day.tokens, day.requests,
+                                          day.hours_mask.bit_count(), day.hours_mask)
+                self._learn_day(day.number, day.hours_mask, today)
                 today = self.local_day(time)
-            self.day = [today, 0, 0, 0]
-        self.day[1] += tokens
-        self.day[2] += 1
-        self.day[3] = int(self.day[3]) | (1 << int(time % DAY // HOUR))
+            day = self.day = Day(today)
+        day.tokens += tokens
+        day.requests += 1
+        day.hours_mask |= 1 << int(time % DAY // HOUR)
         self.last_time = max(self.last_time, time)
         return closed_hour, closed_window, closed_day
 
     def running_day(self) -> tuple[int, int]:
         """The running day so far: its tokens and its active hours."""
-        return int(self.day[1]), int(self.day[3]).bit_count()
+        return self.day.tokens, self.day.hours_mask.bit_count()
 
     def learn_daily_level(self, day: ClosedBucket) -> float | None:
         """The user's usual tokens per day before ``day`` (None while young); then learn it."""
         level = self.daily_level
         if level.count < MIN_LEVEL_DAYS or level.mean <= 0:
-            level.update(day.tokens)
+            level.update(day.tokens, DAILY_FADING)
             return None
         usual = level.mean
         # A day counts at most three usual days, so one wild day cannot move the level far.
-        level.update(min(day.tokens, 3.0 * usual))
+        level.update(min(day.tokens, 3.0 * usual), DAILY_FADING)
         return usual
 
     def _learn_day(self, day: int, hours_mask: int, today: int) -> None:
@@ -207,6 +237,8 @@ class UsageContext:
             entry = digest32(fingerprint) << 1
             repeated = entry in ring or entry | 1 in ring
             ring.append(entry | repeated)
+            if len(ring) > FINGERPRINTS:
+                del ring[0]
         if not ring:
             return 0.0, repeated
         return sum(entry & 1 for entry in ring) / len(ring), repeated
@@ -235,44 +267,33 @@ class UsageContext:
         """
         # Without an id, one conversation per model: a person talks to two models at once.
         digest = digest32(session_id if session_id is not None else f"\x00{model}")
-        session = next((s for s in self.sessions if s[0] == digest), None)
+        session = next((s for s in self.sessions if s.digest == digest), None)
         carries = False
-        if session is not None and 0 <= time - session[5] <= INFERRED_SESSION_GAP:
+        if session is not None and 0 <= time - session.last_time <= INFERRED_SESSION_GAP:
             # At the context window's limit the input stays the same, turn after turn.
-            carries = input_tokens >= session[4]
+            carries = input_tokens >= session.last_input
         if session is None or (session_id is None and not carries):
-            session = [digest, 0, input_tokens, input_tokens, 0, -1.0]
-        self.sessions = [session, *(s for s in self.sessions if s[0] != digest)][:SESSIONS]
-        most_input = int(session[3])
-        session[1] += 1
-        session[3] = max(most_input, input_tokens)
-        session[4:6] = [input_tokens, time]
-        return int(session[1]), int(session[2]), most_input
+            session = Session(digest, 0, input_tokens, input_tokens)
+        self.sessions = [session, *(s for s in self.sessions if s.digest != digest)][:SESSIONS]
+        most_input = session.most_input
+        session.requests += 1
+        session.most_input = max(most_input, input_tokens)
+        session.last_input, session.last_time = input_tokens, time
+        return session.requests, session.first_input, most_input
 
     def _advance_slices(self, time: float, tokens: int) -> None:
         slices = self.last_slices
         start = time - time % SLICE
-        age = int((slices[0] - start) // SLICE)  # an empty ring (start -1) is ages old
+        age = int((slices.start - start) // SLICE)  # an empty ring (start -1) is ages old
         if age < 0:  # a newer slice: older ones move down, the oldest go
             moved = min(SLICES, -age)
-            tokens_by_slice = [0] * moved + slices[1:1 + SLICES - moved]
-            requests_by_slice = [0] * moved + slices[1 + SLICES:1 + 2 * SLICES - moved]
-            slices[:] = [start, *tokens_by_slice, *requests_by_slice]
+            slices.tokens = [0] * moved + slices.tokens[:SLICES - moved]
+            slices.requests = [0] * moved + slices.requests[:SLICES - moved]
+            slices.start = start
             age = 0
         if age < SLICES:  # a late event lands in its own slice, if still within the hour
-            slices[1 + age] += tokens
-            slices[1 + SLICES + age] += 1
-
-
-def _advance(bucket: list[float], start: float, tokens: int) -> ClosedBucket | None:
-    closed = None
-    if start > bucket[0]:
-        if bucket[2]:
-            closed = ClosedBucket(bucket[0], int(bucket[1]), int(bucket[2]))
-        bucket[0], bucket[1], bucket[2] = start, 0, 0
-    bucket[1] += tokens
-    bucket[2] += 1
-    return closed
+            slices.tokens[age] += tokens
+            slices.requests[age] += 1
 
 
 def _offset_from(hour_profile: list[float]) -> int:

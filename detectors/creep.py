@@ -27,10 +27,14 @@ population shift.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
-from tokenradar.detectors.base import ClosedBucket, Detector, Finding, Observation
+from msgspec import field
+from msgspec.structs import replace
+
+from tokenradar.detectors.base import ClosedBucket, Detector, Finding, Observation, Slot
 from tokenradar.detectors.calibration import decades_score, normal_tail_decades
+from tokenradar.detectors.records import Record
 from tokenradar.schemas.config import CreepConfig
 from tokenradar.schemas.kinds import CREEP
 
@@ -68,16 +72,9 @@ ASPECTS = (HOURLY, ANSWERS)
 TESTS = 2 * len(ASPECTS)
 """Mean and ramp in each aspect: the best of them is reported, so its tail is
 multiplied by their number."""
-TRACK_LENGTH = 14
-"""Numbers in a stored track (``CreepTrack.to_list``)."""
-SLOT_LENGTH = TRACK_LENGTH * len(ASPECTS) + 2
-"""Numbers in a stored creep slot (``CreepSlot.to_list``)."""
-HOURLY_SLOT_LENGTH = 16
-"""Numbers stored by the creep of one aspect (tokens per active hour) before."""
 
 
-@dataclass(slots=True)
-class Days:
+class Days(Record):
     """Weighted days: count, weight, mean and sum of squared deviations (West), fading.
 
     ``fading`` 0 keeps every day alike (the held days); otherwise a new day takes at
@@ -102,16 +99,12 @@ class Days:
         self.count = keep * self.count + other.count
         self.weight = weight
 
-    def to_list(self) -> list[float]:
-        return [self.count, self.weight, self.mean, self.squares]
-
 
 def one_day(level: float, weight: float) -> Days:
     return Days(1.0, weight, level, 0.0)
 
 
-@dataclass(slots=True)
-class CreepTrack:
+class CreepTrack(Record):
     """One aspect's days: the reference, and the days held against it."""
 
     reference: Days = field(default_factory=Days)
@@ -127,16 +120,6 @@ class CreepTrack:
     """Days left out while held, each far above the reference (see MAX_DAY_Z)."""
     recent: float = 0.0
     """The recent level (log10), exponentially weighted."""
-
-    def to_list(self) -> list[float]:
-        return [*self.reference.to_list(), *self.held.to_list(), self.ramp,
-                self.ramp_days, self.ramp_squares, self.cusum, self.jumps, self.recent]
-
-    @classmethod
-    def from_list(cls, values: list[float]) -> CreepTrack:
-        ramp, ramp_days, ramp_squares, cusum, jumps, recent = values[8:TRACK_LENGTH]
-        return cls(Days(*values[0:4]), Days(*values[4:8]), ramp, ramp_days, ramp_squares,
-                   cusum, int(jumps), recent)
 
     def follow(self, level: float) -> None:
         """Move the recent level toward a day's."""
@@ -169,8 +152,7 @@ class CreepTrack:
         return max(self.reference.mean, self.recent) + MAX_DAY_Z * std
 
 
-@dataclass(slots=True)
-class CreepSlot:
+class CreepSlot(Slot):
     tracks: list[CreepTrack] = field(
         default_factory=lambda: [CreepTrack() for _ in ASPECTS])
     """One per aspect, in the order of ``ASPECTS``."""
@@ -178,10 +160,6 @@ class CreepSlot:
     """The running day's requests so far, and their output tokens' summed log10 (its
     tokens and active hours are the context's: ``Observation.day_tokens``)."""
     day_output_logs: float = 0.0
-
-    def to_list(self) -> list[float]:
-        return [*(value for track in self.tracks for value in track.to_list()),
-                self.day_requests, self.day_output_logs]
 
     def day_levels(self, tokens: int, hours: int) -> list[tuple[float, float] | None]:
         """Each aspect's (level, weight) of a day of ``tokens`` in ``hours`` active hours
@@ -214,28 +192,12 @@ class CreepDetector(Detector):
     """
 
     declaration = CREEP
+    slot_type = CreepSlot
     config: CreepConfig
 
     def __init__(self, config: CreepConfig) -> None:
         self.config = config
         self._prior_std = {HOURLY: config.prior_day_std, ANSWERS: config.prior_output_std}
-
-    def new_slot(self) -> CreepSlot:
-        return CreepSlot()
-
-    def restore(self, values: list[float]) -> CreepSlot:
-        if len(values) == HOURLY_SLOT_LENGTH:
-            # Written before output per request was an aspect: its hourly track goes on,
-            # the new aspect starts now (it counts from the next day on).
-            return CreepSlot([CreepTrack.from_list(values[:TRACK_LENGTH]), CreepTrack()])
-        if len(values) != SLOT_LENGTH:
-            # Written by the CUSUM-only creep of before (9 numbers): start it afresh
-            # rather than misread it; its reference is relearned within a week.
-            return self.new_slot()
-        tracks = [CreepTrack.from_list(values[start:start + TRACK_LENGTH])
-                  for start in range(0, TRACK_LENGTH * len(ASPECTS), TRACK_LENGTH)]
-        day_requests, day_output_logs = values[-2:]
-        return CreepSlot(tracks, int(day_requests), day_output_logs)
 
     def observe(self, slot: CreepSlot, observation: Observation) -> Finding | None:
         finding = None

@@ -1,6 +1,6 @@
 """Drift: the user's level of usage has moved up and stayed there.
 
-River's PageHinkley test watches log10 tokens per active hour. When it signals,
+A Page-Hinkley test watches log10 tokens per active hour. When it signals,
 the new level (a fast fading mean) is compared with the old baseline; a rise of at
 least ``min_ratio`` is an alert. Either way the baseline then re-learns from the new
 level, so a confirmed change is reported once, not forever (river#948).
@@ -9,13 +9,13 @@ level, so a confirmed change is reported once, not forever (river#948).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-from river import drift
+from msgspec import field
 
-from tokenradar.detectors.base import Detector, Finding, Observation
+from tokenradar.detectors.base import Detector, Finding, Observation, Slot
 from tokenradar.detectors.baseline import EWStats
 from tokenradar.detectors.calibration import tail_score
+from tokenradar.detectors.records import Record
 from tokenradar.schemas.config import DriftConfig
 from tokenradar.schemas.kinds import DRIFT
 
@@ -24,27 +24,49 @@ BASELINE_FADING = 0.02
 RECENT_FADING = 0.2
 """The new level: remembers the last ~5-10 active hours."""
 MIN_LOG_STD = 0.1
-UNSET = 1e300
+FORGETTING = 1 - 0.0001
+"""Page-Hinkley's forgetting factor of its cumulative sum (River's default)."""
 
 
-@dataclass(slots=True)
-class DriftSlot:
-    baseline: EWStats
-    recent: EWStats
-    test: drift.PageHinkley
+class PageHinkley(Record):
+    """The Page-Hinkley test for a rise of the mean: River's ``drift.PageHinkley`` with
+    ``mode="up"``, the same recurrence in the same order, so the same numbers (a test
+    checks it against River), as a stored record of its four numbers. Its parameters
+    are the detector's, given at each update.
 
-    def to_list(self) -> list[float]:
-        test = self.test
-        return [
-            *self.baseline.to_list(), *self.recent.to_list(),
-            test._x_mean.n, test._x_mean._mean, test._sum_increase, test._sum_decrease,
-            # A fresh test starts at +inf, which JSON cannot hold; any real sum is below.
-            min(test._min_increase, UNSET), test._max_decrease,
-        ]
+    >>> test = PageHinkley()
+    >>> [test.update(x, min_instances=3, delta=0.005, threshold=1.0)
+    ...  for x in (0.0, 0.1, 0.0, 0.1, 3.0, 3.0)]
+    [False, False, False, False, True, True]
+    """
+
+    count: float = 0.0
+    mean: float = 0.0
+    """The running mean of the values seen (River's ``stats.Mean``)."""
+    sum_increase: float = 0.0
+    """The cumulative sum of deviations above the mean, less ``delta`` each, fading..."""
+    min_increase: float = math.inf
+    """...and its lowest value so far: the test is how far it has risen since."""
+
+    def update(self, x: float, *, min_instances: int, delta: float, threshold: float) -> bool:
+        """Learn ``x``; whether the mean has risen (once ``min_instances`` are seen)."""
+        self.count += 1.0
+        self.mean += (1.0 / self.count) * (x - self.mean)
+        deviation = x - self.mean
+        self.sum_increase = FORGETTING * self.sum_increase + deviation - delta
+        self.min_increase = min(self.min_increase, self.sum_increase)
+        return (self.count >= min_instances
+                and self.sum_increase - self.min_increase > threshold)
+
+
+class DriftSlot(Slot):
+    baseline: EWStats = field(default_factory=EWStats)
+    recent: EWStats = field(default_factory=EWStats)
+    test: PageHinkley = field(default_factory=PageHinkley)
 
 
 class DriftDetector(Detector):
-    """Finds sustained rises of a user's hourly usage with River's PageHinkley.
+    """Finds sustained rises of a user's hourly usage with a Page-Hinkley test.
 
     Parameters
     ----------
@@ -54,43 +76,26 @@ class DriftDetector(Detector):
     """
 
     declaration = DRIFT
+    slot_type = DriftSlot
     config: DriftConfig
 
     def __init__(self, config: DriftConfig) -> None:
         self.config = config
-
-    def _new_test(self) -> drift.PageHinkley:
-        return drift.PageHinkley(min_instances=self.config.min_history_hours // 2,
-                                 delta=self.config.delta, threshold=self.config.threshold,
-                                 mode="up")
-
-    def new_slot(self) -> DriftSlot:
-        return DriftSlot(EWStats(BASELINE_FADING), EWStats(RECENT_FADING), self._new_test())
-
-    def restore(self, values: list[float]) -> DriftSlot:
-        slot = DriftSlot(EWStats.from_list(BASELINE_FADING, values[0:3]),
-                         EWStats.from_list(RECENT_FADING, values[3:6]), self._new_test())
-        test = slot.test
-        n, mean, sum_increase, sum_decrease, min_increase, max_decrease = values[6:12]
-        test._x_mean.n, test._x_mean._mean = n, mean
-        test._sum_increase, test._sum_decrease = sum_increase, sum_decrease
-        test._min_increase = math.inf if min_increase >= UNSET else min_increase
-        test._max_decrease = max_decrease  # type: ignore[assignment]
-        return slot
 
     def observe(self, slot: DriftSlot, observation: Observation) -> Finding | None:
         closed = observation.closed_hour
         if closed is None:
             return None
         level = math.log10(closed.tokens + 1)
-        slot.recent.update(level)
-        if slot.baseline.count < self.config.min_history_hours or observation.team_shift > 0:
+        config = self.config
+        slot.recent.update(level, RECENT_FADING)
+        if slot.baseline.count < config.min_history_hours or observation.team_shift > 0:
             # While the whole team moves, the member's level follows it: learned, not tested.
-            slot.baseline.update(level)
+            slot.baseline.update(level, BASELINE_FADING)
             return None
-        slot.test.update(level)  # type: ignore[no-untyped-call]  # River is untyped
-        if not slot.test.drift_detected:
-            slot.baseline.update(level)
+        if not slot.test.update(level, min_instances=config.min_history_hours // 2,
+                                delta=config.delta, threshold=config.threshold):
+            slot.baseline.update(level, BASELINE_FADING)
             return None
 
         old, new = 10.0 ** slot.baseline.mean, 10.0 ** slot.recent.mean
@@ -98,10 +103,9 @@ class DriftDetector(Detector):
             RECENT_FADING / (2.0 - RECENT_FADING))
         score = tail_score((slot.recent.mean - slot.baseline.mean) / standard_error)
         # Re-learn from the new level: the change is confirmed, not a recurring surprise.
-        slot.baseline = EWStats(BASELINE_FADING, slot.baseline.count, slot.recent.mean,
-                                slot.baseline.var)
-        slot.test = self._new_test()
-        if new < self.config.min_ratio * old:
+        slot.baseline = EWStats(slot.baseline.count, slot.recent.mean, slot.baseline.var)
+        slot.test = PageHinkley()
+        if new < config.min_ratio * old:
             return None
         return Finding(
             score=score, feature="tokens_per_active_hour", observed=new, expected=old,

@@ -33,13 +33,13 @@ from datetime import datetime
 from typing import Any
 
 from tokenradar.detectors import precedence
-from tokenradar.detectors.base import Detector, Finding, Observation, TeamDetector
+from tokenradar.detectors.base import Detector, Finding, Observation, Slot, TeamDetector
 from tokenradar.detectors.incidents import IncidentDesk
 from tokenradar.detectors.observation import observe
 from tokenradar.detectors.registry import Detectors, build_detectors
 from tokenradar.detectors.renormalisation import Standing, standings
 from tokenradar.detectors.state import UserState
-from tokenradar.detectors.team import TeamState
+from tokenradar.detectors.team import POOL_FADING, TeamState
 from tokenradar.detectors.verdicts import Calendar, VerdictBook, silence_alerts
 from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 from tokenradar.schemas.kinds import RATE
@@ -254,9 +254,9 @@ def run_detectors(detectors: Iterable[Detector], state: UserState,
         if detector.kind not in frozen:
             findings.append((detector, detector.observe(slot, observation)))
             continue
-        kept = copy.deepcopy(slot.to_list())
+        kept = copy.deepcopy(slot)
         findings.append((detector, detector.observe(slot, observation)))
-        state.slots[detector.name] = detector.restore(kept)
+        state.slots[detector.name] = kept
     return findings
 
 
@@ -265,7 +265,7 @@ def detector_slot(state: UserState, detector: Detector) -> Any:
     slot = state.slots.get(detector.name)
     if slot is None:
         slot = state.slots[detector.name] = detector.new_slot()
-    elif isinstance(slot, list):
+    elif not isinstance(slot, Slot):  # as stored: read when first asked for
         slot = state.slots[detector.name] = detector.restore(slot)
     return slot
 
@@ -288,8 +288,8 @@ def learn_team(team: TeamState, member: UserState, observation: Observation) -> 
     """Pool a member's usage into the team: its members, its baselines for new joiners'
     cold start, and the hours it works in."""
     team.see_member(member.user_id)
-    team.per_request.update(math.log10(observation.tokens + 1))
+    team.per_request.update(math.log10(observation.tokens + 1), POOL_FADING)
     if observation.closed_hour is not None:
-        team.per_hour.update(math.log10(observation.closed_hour.tokens + 1))
+        team.per_hour.update(math.log10(observation.closed_hour.tokens + 1), POOL_FADING)
     if observation.closed_day is not None:
         team.learn_member_hours(observation.closed_day.hours_mask)

@@ -13,9 +13,10 @@ learning while requests look inflated.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-from tokenradar.detectors.base import Detector, Finding, Observation
+from msgspec import field
+
+from tokenradar.detectors.base import Detector, Finding, Observation, Slot
 from tokenradar.detectors.baseline import EWStats
 from tokenradar.detectors.calibration import tail_score
 from tokenradar.schemas.config import GamingConfig
@@ -39,12 +40,14 @@ FRESH_START_GAP = 86_400.0
 that stopped days ago is no company for today's one big conversation."""
 
 
-@dataclass(slots=True)
-class GamingSlot:
-    usual_input: EWStats
-    usual_output: EWStats
-    recent_input: EWStats
-    recent_output: EWStats
+class GamingSlot(Slot):
+    usual_input: EWStats = field(default_factory=EWStats)
+    """log10 input tokens of sessions' first requests, fading slowly (SLOW_FADING)..."""
+    usual_output: EWStats = field(default_factory=EWStats)
+    """...and log10 output tokens."""
+    recent_input: EWStats = field(default_factory=EWStats)
+    """The same, fading fast (FAST_FADING)."""
+    recent_output: EWStats = field(default_factory=EWStats)
     inflated_in_a_row: int = 0
     repeats_in_a_row: int = 0
     """Of the inflated requests in a row, those whose prompt repeats a recent one: the
@@ -60,12 +63,6 @@ class GamingSlot:
         self.inflated_in_a_row = self.repeats_in_a_row = self.sessions_in_a_row = 0
         self.carried_in_a_row = 0
 
-    def to_list(self) -> list[float]:
-        return [*self.usual_input.to_list(), *self.usual_output.to_list(),
-                *self.recent_input.to_list(), *self.recent_output.to_list(),
-                self.inflated_in_a_row, self.repeats_in_a_row, self.sessions_in_a_row,
-                self.carried_in_a_row]
-
 
 class GamingDetector(Detector):
     """Finds sustained input inflation with unchanged output (tokenmaxxing).
@@ -78,36 +75,26 @@ class GamingDetector(Detector):
     """
 
     declaration = GAMING
+    slot_type = GamingSlot
     config: GamingConfig
 
     def __init__(self, config: GamingConfig) -> None:
         self.config = config
 
-    def new_slot(self) -> GamingSlot:
-        return GamingSlot(EWStats(SLOW_FADING), EWStats(SLOW_FADING),
-                          EWStats(FAST_FADING), EWStats(FAST_FADING))
-
-    def restore(self, values: list[float]) -> GamingSlot:
-        return GamingSlot(EWStats.from_list(SLOW_FADING, values[0:3]),
-                          EWStats.from_list(SLOW_FADING, values[3:6]),
-                          EWStats.from_list(FAST_FADING, values[6:9]),
-                          EWStats.from_list(FAST_FADING, values[9:12]),
-                          *(int(value) for value in values[12:16]))  # older: 13 to 15
-
     def observe(self, slot: GamingSlot, observation: Observation) -> Finding | None:
         config = self.config
         event = observation.event
         if observation.gap is not None and observation.gap > FRESH_START_GAP:
-            slot.recent_input, slot.recent_output = EWStats(FAST_FADING), EWStats(FAST_FADING)
+            slot.recent_input, slot.recent_output = EWStats(), EWStats()
             slot.end_run()
         # The session's first request: padding inflates it, a long conversation does not.
         log_input = math.log10(observation.session_first_input + 1)
         log_output = math.log10(event.output_tokens + 1)
-        slot.recent_input.update(log_input)
-        slot.recent_output.update(log_output)
+        slot.recent_input.update(log_input, FAST_FADING)
+        slot.recent_output.update(log_output, FAST_FADING)
         if slot.usual_input.count < config.min_history_requests:
-            slot.usual_input.update(log_input)
-            slot.usual_output.update(log_output)
+            slot.usual_input.update(log_input, SLOW_FADING)
+            slot.usual_output.update(log_output, SLOW_FADING)
             return None
 
         inflated = log_input - slot.usual_input.mean >= math.log10(config.min_input_ratio)
@@ -130,8 +117,8 @@ class GamingDetector(Detector):
                 slot.repeats_in_a_row = min(slot.repeats_in_a_row, slot.inflated_in_a_row)
                 slot.sessions_in_a_row = min(slot.sessions_in_a_row, slot.inflated_in_a_row)
                 slot.carried_in_a_row = min(slot.carried_in_a_row, slot.inflated_in_a_row)
-            slot.usual_input.update_clipped(log_input, MIN_LOG_STD)
-            slot.usual_output.update_clipped(log_output, MIN_LOG_STD)
+            slot.usual_input.update_clipped(log_input, MIN_LOG_STD, SLOW_FADING)
+            slot.usual_output.update_clipped(log_output, MIN_LOG_STD, SLOW_FADING)
 
         input_ratio = 10.0 ** (slot.recent_input.mean - slot.usual_input.mean)
         output_ratio = 10.0 ** (slot.recent_output.mean - slot.usual_output.mean)

@@ -8,15 +8,15 @@ normally not active, is not. Known models and clients are kept as small digests.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
-from tokenradar.detectors.base import Detector, Finding, Observation, unseen_share
+from tokenradar.detectors.base import Detector, Finding, Observation, Slot, unseen_share
 from tokenradar.detectors.calibration import (
     REQUEST_OVERDISPERSION,
     SCORE_DECADES,
     poisson_tail_decades,
 )
 from tokenradar.detectors.context import digest32
+from tokenradar.detectors.records import Record
 from tokenradar.schemas.config import NewPatternConfig
 from tokenradar.schemas.kinds import NEW_PATTERN
 
@@ -33,19 +33,23 @@ WARM_UP = 0.0
 """First-seen time recorded for what the user used during warm-up: never new."""
 
 
-@dataclass(slots=True)
-class PatternSlot:
-    known: dict[str, list[float]] = field(default_factory=dict)
-    """digest -> [first seen, last seen]"""
+class Sighting(Record):
+    """When a model or client was first used (WARM_UP: during warm-up), and last."""
+
+    first: float
+    last: float
+
+
+class PatternSlot(Slot):
+    known: dict[int, Sighting] = {}
+    """Digest of the model's or client's name -> its sighting, least recently used first
+    among equals."""
     burst_start: float = 0.0
     burst_requests: int = 0
     burst_units: int = 0
     """Independent requests of the burst: a session's requests (a conversation's turns,
     an agent loop's steps) follow from each other, so they count once per SESSION_UNIT;
     a request without a session counts once."""
-
-    def to_list(self) -> list[object]:
-        return [self.known, self.burst_start, self.burst_requests, self.burst_units]
 
 
 class NewPatternDetector(Detector):
@@ -59,13 +63,11 @@ class NewPatternDetector(Detector):
     """
 
     declaration = NEW_PATTERN
+    slot_type = PatternSlot
     config: NewPatternConfig
 
     def __init__(self, config: NewPatternConfig) -> None:
         self.config = config
-
-    def new_slot(self) -> PatternSlot:
-        return PatternSlot()
 
     def forming(self, slot: PatternSlot, observation: Observation) -> bool:
         """A burst on something new, at an unusual hour, within its window."""
@@ -74,14 +76,6 @@ class NewPatternDetector(Detector):
                 and observation.time - slot.burst_start <= config.burst_minutes * 60.0
                 and observation.off_hours(config.unusual_hour_probability,
                                           config.min_profile_days, nearby=True))
-
-    def restore(self, values: list[object]) -> PatternSlot:
-        known, start, requests, *units = values  # states written before units: 3 values
-        assert isinstance(known, dict) and isinstance(start, float | int)
-        assert isinstance(requests, int)
-        burst_units = units[0] if units else requests
-        assert isinstance(burst_units, int)
-        return PatternSlot(known, float(start), requests, burst_units)
 
     def observe(self, slot: PatternSlot, observation: Observation) -> Finding | None:
         config = self.config
@@ -129,15 +123,15 @@ class NewPatternDetector(Detector):
     def _is_new(slot: PatternSlot, name: str, time: float, window: float,
                 warmed_up: bool) -> bool:
         """Remember ``name``; True if first seen after warm-up, within the burst window."""
-        key = format(digest32(name), "08x")
+        key = digest32(name)
         seen = slot.known.get(key)
         if seen is None:
-            seen = slot.known[key] = [time if warmed_up else WARM_UP, time]
+            seen = slot.known[key] = Sighting(time if warmed_up else WARM_UP, time)
             if len(slot.known) > MAX_KNOWN:
-                oldest = min(slot.known, key=lambda k: slot.known[k][1])
+                oldest = min(slot.known, key=lambda k: slot.known[k].last)
                 del slot.known[oldest]
-        seen[1] = time
-        return seen[0] != WARM_UP and time - seen[0] <= window
+        seen.last = time
+        return seen.first != WARM_UP and time - seen.first <= window
 
 
 def _novelty_decades(profile_days: int) -> float:

@@ -35,8 +35,7 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
     context = state.context
     time = event.epoch_seconds
     gap = time - context.last_time if context.last_time >= 0 else None
-    state.events += 1
-    state.recent_ids.append(event.event_id)
+    state.remember_event(event.event_id)
     tokens = event.total_tokens
     closed_hour, closed_window, closed_day = context.advance_buckets(time, tokens, window_seconds)
     last_hour_tokens, last_hour_requests = context.last_hour()
@@ -53,7 +52,7 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
     return Observation(
         event=event, time=time, tokens=tokens, gap=gap,
         hour_tokens=last_hour_tokens, hour_requests=last_hour_requests,
-        window_requests=int(context.window[2]), closed_hour=closed_hour,
+        window_requests=context.window.requests, closed_hour=closed_hour,
         closed_window=closed_window, closed_day=closed_day, repeat_share=repeat_share,
         repeated=repeated,
         session_requests=session_requests, session_first_input=session_first_input,

@@ -8,9 +8,10 @@ loops and runaway scripts within minutes, even when each request is small.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-from tokenradar.detectors.base import Detector, Finding, Observation
+from msgspec import field
+
+from tokenradar.detectors.base import Detector, Finding, Observation, Slot
 from tokenradar.detectors.baseline import EWStats
 from tokenradar.detectors.calibration import tail_score
 from tokenradar.schemas.config import RateConfig
@@ -19,12 +20,9 @@ from tokenradar.schemas.kinds import RATE
 MIN_LOG_STD = 0.15
 
 
-@dataclass(slots=True)
-class RateSlot:
-    per_window: EWStats
-
-    def to_list(self) -> list[float]:
-        return self.per_window.to_list()
+class RateSlot(Slot):
+    per_window: EWStats = field(default_factory=EWStats)
+    """log10 requests of the user's closed active windows."""
 
 
 class RateDetector(Detector):
@@ -37,16 +35,11 @@ class RateDetector(Detector):
     """
 
     declaration = RATE
+    slot_type = RateSlot
     config: RateConfig
 
     def __init__(self, config: RateConfig) -> None:
         self.config = config
-
-    def new_slot(self) -> RateSlot:
-        return RateSlot(EWStats(self.config.fading_factor))
-
-    def restore(self, values: list[float]) -> RateSlot:
-        return RateSlot(EWStats.from_list(self.config.fading_factor, values))
 
     def observe(self, slot: RateSlot, observation: Observation) -> Finding | None:
         config = self.config
@@ -68,7 +61,7 @@ class RateDetector(Detector):
         if observation.closed_window is not None:
             closed = math.log10(observation.closed_window.requests + 1)
             if self.kind in observation.accepted:  # a person said this rate is normal
-                baseline.update(closed)
+                baseline.update(closed, config.fading_factor)
             else:
-                baseline.update_clipped(closed, MIN_LOG_STD)
+                baseline.update_clipped(closed, MIN_LOG_STD, config.fading_factor)
         return finding

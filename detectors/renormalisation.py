@@ -29,7 +29,9 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from tokenradar.detectors.records import Record
 
 BIN_WIDTH = 0.02
 """Scores are kept to 0.02 (a fifth of a decade of surprise): fine enough for a threshold."""
@@ -49,8 +51,7 @@ def score_bin(score: float) -> int:
     return min(BINS - 1, max(0, int(score / BIN_WIDTH + 1e-9)))
 
 
-@dataclass(slots=True)
-class DailyMaxima:
+class DailyMaxima(Record):
     """Per detector, how many user-days had each highest score: a mergeable sketch.
 
     Examples
@@ -70,7 +71,8 @@ class DailyMaxima:
     0.6
     """
 
-    counts: dict[str, list[int]] = field(default_factory=dict)
+    counts: dict[str, dict[int, int]] = {}
+    """Detector -> score bin (``score_bin``) -> its user-days; only bins with days."""
 
     def add(self, detector: str, score: float) -> None:
         """Count one user-day whose highest ``detector`` score was ``score``."""
@@ -79,54 +81,38 @@ class DailyMaxima:
     def merge(self, other: DailyMaxima) -> None:
         """Add another sketch's user-days (another team's, another partition's)."""
         for detector, bins in other.counts.items():
-            for index, count in enumerate(bins):
-                if count:
-                    self.add_count(detector, index, count)
+            for index, count in bins.items():
+                self.add_count(detector, index, count)
 
     def add_count(self, detector: str, index: int, count: int) -> None:
-        bins = self.counts.setdefault(detector, [0] * BINS)
-        bins[index] += count
+        bins = self.counts.setdefault(detector, {})
+        bins[index] = bins.get(index, 0) + count
 
     def days(self, detector: str) -> int:
-        return sum(self.counts.get(detector, ()))
+        return sum(self.counts.get(detector, {}).values())
 
     def threshold(self, detector: str, configured: float, budget_per_1000: float, *,
                   min_days: int, tail_days: int) -> float:
         """The score at which ``detector`` alerts on about ``budget_per_1000`` user-days in
         1,000 of this sketch's; never below ``configured``, never above 1."""
         bins = self.counts.get(detector)
-        total = sum(bins) if bins is not None else 0
+        total = sum(bins.values()) if bins is not None else 0
         if bins is None or total < min_days:
             return configured
         # The tail starts at the highest bin with at least ``tail_days`` days at or above.
         above, start = 0, BINS
         while start > 0 and above < tail_days:
             start -= 1
-            above += bins[start]
+            above += bins.get(start, 0)
         if start == 0 or above == 0:
             return configured  # most days score nothing high: nothing to extrapolate from
         edge = start * BIN_WIDTH
-        excess = sum((index - start + 0.5) * BIN_WIDTH * bins[index]
+        excess = sum((index - start + 0.5) * BIN_WIDTH * bins.get(index, 0)
                      for index in range(start, BINS))
         decay = (above + PRIOR_TAIL_DAYS) / (excess + PRIOR_TAIL_DAYS / PROMISED_DECAY)
         rate = budget_per_1000 / 1000.0
         level = edge + math.log(max(1.0, (above / total) / rate)) / decay
         return min(1.0, max(configured, level))
-
-    def to_list(self) -> list[list[object]]:
-        """Sparse, for the state codec: [detector, [bin, count, bin, count, ...]]."""
-        return [[detector, [value for index, count in enumerate(bins) if count
-                            for value in (index, count)]]
-                for detector, bins in sorted(self.counts.items())]
-
-    @classmethod
-    def from_list(cls, values: list[list[object]]) -> DailyMaxima:
-        sketch = cls()
-        for detector, pairs in values:
-            assert isinstance(detector, str) and isinstance(pairs, list)
-            for index, count in zip(pairs[::2], pairs[1::2], strict=True):
-                sketch.add_count(detector, int(index), int(count))
-        return sketch
 
 
 @dataclass(frozen=True, slots=True)

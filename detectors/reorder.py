@@ -18,21 +18,25 @@ counted; never dropped. (An origin is known from its first event on: if the othe
 ran more than a window ahead before it showed up, its first events are late.)
 
 Pure data: no clock, no I/O. The worker keeps the buffer in its changelog-backed
-table (:meth:`ReorderBuffer.to_bytes`), so a crash loses no held event.
+table (:meth:`ReorderBuffer.to_bytes`: a versioned :class:`StoredBuffer` record), so a
+crash loses no held event.
 """
 
 from __future__ import annotations
 
 import heapq
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+import msgspec
+
+from tokenradar.detectors import records
+from tokenradar.detectors.records import Record
 from tokenradar.schemas import TokenUsageEvent, parse_event
 
-CODEC_VERSION = 1
+CODEC_VERSION = 2
+"""2: a :class:`StoredBuffer` record; 1 (still read): release ae4055c's JSON."""
 
 
 @dataclass(order=True, slots=True)
@@ -53,6 +57,15 @@ class Released:
     raw: str
     """The event as it arrived (JSON), to dead-letter it unchanged if scoring fails."""
     late: bool = False
+
+
+class StoredBuffer(Record):
+    """What a buffer stores: its held events as they arrived, and how far each origin
+    and the buffer got (the window is the configuration's)."""
+
+    newest: dict[str, float]
+    frontier: float
+    held: list[str]
 
 
 @dataclass(slots=True)
@@ -126,28 +139,25 @@ class ReorderBuffer:
         return len(self.held)
 
     def to_bytes(self) -> bytes:
-        document: dict[str, Any] = {"v": CODEC_VERSION, "window": self.window,
-                                    "newest": self.newest, "frontier": _finite(self.frontier),
-                                    "held": [held.raw for held in self.held]}
-        return json.dumps(document, separators=(",", ":")).encode()
+        return records.encode(CODEC_VERSION, StoredBuffer(
+            self.newest, self.frontier, [held.raw for held in self.held]))
 
     @classmethod
     def from_bytes(cls, raw: bytes, window: float,
                    parse: Callable[[bytes], TokenUsageEvent] = parse_event) -> ReorderBuffer:
         """The stored buffer, with the configured ``window`` (it may have been changed)."""
-        document = json.loads(raw)
-        if document.get("v") != CODEC_VERSION:
-            raise ValueError(f"reorder buffer codec version {document.get('v')!r} is not "
-                             f"{CODEC_VERSION}: this worker is older than the state it reads")
-        frontier = document["frontier"]
+        if raw[:1] == b"{":  # JSON: stored by release ae4055c
+            from tokenradar.detectors import legacy  # it builds this module's records
+
+            stored = legacy.reorder_buffer(raw)
+        else:
+            stored = records.decode(raw, CODEC_VERSION, _DECODER, "reorder buffer")
         held = []
-        for text in document["held"]:
+        for text in stored.held:
             event = parse(text.encode())
             held.append(Held(event.epoch_seconds, event.event_id, text, event))
         heapq.heapify(held)
-        return cls(window=window, newest=dict(document["newest"]),
-                   frontier=-math.inf if frontier is None else frontier, held=held)
+        return cls(window=window, newest=stored.newest, frontier=stored.frontier, held=held)
 
 
-def _finite(value: float) -> float | None:
-    return None if math.isinf(value) else value
+_DECODER = msgspec.msgpack.Decoder(StoredBuffer)

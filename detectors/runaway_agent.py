@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from dataclasses import dataclass
 
-from tokenradar.detectors.base import Detector, Finding, Observation
+from tokenradar.detectors.base import Detector, Finding, Observation, Slot
 from tokenradar.detectors.calibration import SCORE_DECADES
 from tokenradar.schemas.config import RunawayAgentConfig
 from tokenradar.schemas.kinds import RUNAWAY_AGENT
@@ -33,8 +32,7 @@ GROWTH_EVIDENCE_DECADES = 1.0
 """Extra surprise when the context has at least doubled within a session."""
 
 
-@dataclass(slots=True)
-class RunSlot:
+class RunSlot(Slot):
     start: float = 0.0
     off_start: float = 0.0
     off_requests: int = 0
@@ -42,10 +40,6 @@ class RunSlot:
     requests: int = 0
     surprise: float = 0.0
     max_growth: float = 1.0
-
-    def to_list(self) -> list[float]:
-        return [self.start, self.off_start, self.off_requests, self.agent_requests,
-                self.requests, self.surprise, self.max_growth]
 
 
 class RunawayAgentDetector(Detector):
@@ -59,6 +53,7 @@ class RunawayAgentDetector(Detector):
     """
 
     declaration = RUNAWAY_AGENT
+    slot_type = RunSlot
     config: RunawayAgentConfig
 
     def __init__(self, config: RunawayAgentConfig) -> None:
@@ -72,18 +67,11 @@ class RunawayAgentDetector(Detector):
         client = client.lower()
         return any(fnmatch.fnmatchcase(client, pattern) for pattern in self._agent_patterns)
 
-    def new_slot(self) -> RunSlot:
-        return RunSlot()
-
     def forming(self, slot: RunSlot, observation: Observation) -> bool:
         """An agent run into off-hours, younger than HOLD_FACTOR times ``min_minutes``."""
         return (slot.off_requests > 0 and slot.agent_requests >= slot.requests / 2
                 and observation.time - slot.off_start
                 < HOLD_FACTOR * self.config.min_minutes * 60.0)
-
-    def restore(self, values: list[float]) -> RunSlot:
-        start, off_start, off, agent, requests, surprise, growth = values
-        return RunSlot(start, off_start, int(off), int(agent), int(requests), surprise, growth)
 
     def observe(self, slot: RunSlot, observation: Observation) -> Finding | None:
         config = self.config

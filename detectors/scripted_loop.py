@@ -13,9 +13,10 @@ between (new prompts) are left out too: a script keeps its beat while its owner 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-from tokenradar.detectors.base import Detector, Finding, Observation
+from msgspec import field
+
+from tokenradar.detectors.base import Detector, Finding, Observation, Slot
 from tokenradar.detectors.baseline import EWStats
 from tokenradar.detectors.calibration import SCORE_DECADES
 from tokenradar.schemas.config import ScriptedLoopConfig
@@ -45,10 +46,11 @@ ESTABLISHED = 2
 chance half of the real one (a person's request between two of the script's)."""
 
 
-@dataclass(slots=True)
-class LoopSlot:
-    period: EWStats
-    tokens: EWStats
+class LoopSlot(Slot):
+    period: EWStats = field(default_factory=EWStats)
+    """Seconds between the run's regular requests (PERIOD_FADING)."""
+    tokens: EWStats = field(default_factory=EWStats)
+    """log10 tokens of the user's requests (TOKENS_FADING)."""
     regular_in_a_row: int = 0
     loop_start: float = 0.0
     last_time: float = -1.0
@@ -60,14 +62,9 @@ class LoopSlot:
     repeats: int = 0
     """The run's regular requests that repeated a recent prompt."""
 
-    def to_list(self) -> list[float]:
-        return [*self.period.to_list(), *self.tokens.to_list(), self.regular_in_a_row,
-                self.loop_start, self.last_time, self.decades, float(self.on_repeats),
-                self.repeats]
-
     def restart(self, time: float) -> None:
         self.regular_in_a_row, self.repeats, self.decades, self.loop_start = 0, 0, 0.0, time
-        self.period = EWStats(PERIOD_FADING)
+        self.period = EWStats()
 
 
 class ScriptedLoopDetector(Detector):
@@ -81,24 +78,11 @@ class ScriptedLoopDetector(Detector):
     """
 
     declaration = SCRIPTED_LOOP
+    slot_type = LoopSlot
     config: ScriptedLoopConfig
 
     def __init__(self, config: ScriptedLoopConfig) -> None:
         self.config = config
-
-    def new_slot(self) -> LoopSlot:
-        return LoopSlot(EWStats(PERIOD_FADING), EWStats(TOKENS_FADING))
-
-    def restore(self, values: list[float]) -> LoopSlot:
-        slot = LoopSlot(EWStats.from_list(PERIOD_FADING, values[0:3]),
-                        EWStats.from_list(TOKENS_FADING, values[3:6]), int(values[6]),
-                        values[7])
-        if len(values) > 8:
-            slot.last_time, slot.decades, slot.on_repeats = values[8], values[9], bool(values[10])
-            slot.repeats = int(values[11])
-        else:  # written before the run kept its own clock: the run starts afresh
-            slot.restart(values[7])
-        return slot
 
     def observe(self, slot: LoopSlot, observation: Observation) -> Finding | None:
         config = self.config
@@ -113,7 +97,7 @@ class ScriptedLoopDetector(Detector):
             # A new prompt between a script's repeated ones: its owner at work.
             return None
         slot.last_time, slot.on_repeats = time, observation.repeated
-        slot.tokens.update(math.log10(observation.tokens + 1))
+        slot.tokens.update(math.log10(observation.tokens + 1), TOKENS_FADING)
         if not running:
             slot.restart(time)
             return None
@@ -129,10 +113,10 @@ class ScriptedLoopDetector(Detector):
             slot.repeats += observation.repeated
             slot.decades -= math.log10(min(HUMAN_REGULAR_GAP_PROBABILITY, HUMAN_GAP_DENSITY
                                            * max(deviation, TIMING_PRECISION)))
-            slot.period.update(gap)
+            slot.period.update(gap, PERIOD_FADING)
         elif not on_beat and not near_beat:
             slot.restart(time)
-            slot.period.update(gap)
+            slot.period.update(gap, PERIOD_FADING)
         # A gap of a few whole periods (a beat missed, or its request arrived late) keeps
         # the run without counting in it.
 

@@ -8,9 +8,10 @@ An hour is scored while it runs, so a spike is caught within the hour, not after
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
-from tokenradar.detectors.base import Detector, Finding, Observation
+from msgspec import field
+
+from tokenradar.detectors.base import Detector, Finding, Observation, Slot
 from tokenradar.detectors.baseline import EWStats
 from tokenradar.detectors.calibration import (
     REQUEST_OVERDISPERSION,
@@ -51,19 +52,16 @@ COLD_START_MIN_LOG_STD = 0.4
 """A newcomer is judged by the team's spread at least this wide: people differ a lot."""
 
 
-@dataclass(slots=True)
-class SpikeSlot:
-    per_request: EWStats
-    per_hour: EWStats
-    hour_size: EWStats
+class SpikeSlot(Slot):
+    per_request: EWStats = field(default_factory=EWStats)
+    """log10 tokens per request (fading by ``request_fading_factor``)."""
+    per_hour: EWStats = field(default_factory=EWStats)
+    """log10 tokens of the user's closed active hours (fading by ``fading_factor``)."""
+    hour_size: EWStats = field(default_factory=EWStats)
     """log10 mean request size of the user's closed active hours: an agent's hours carry
     bigger requests than a chat's, so an hour's sizes are judged against whole hours."""
-    repeats: EWStats
+    repeats: EWStats = field(default_factory=EWStats)
     """Share of the user's requests that repeat a recent prompt."""
-
-    def to_list(self) -> list[float]:
-        return (self.per_request.to_list() + self.per_hour.to_list()
-                + self.hour_size.to_list() + self.repeats.to_list())
 
 
 class SpikeDetector(Detector):
@@ -76,24 +74,11 @@ class SpikeDetector(Detector):
     """
 
     declaration = SPIKE
+    slot_type = SpikeSlot
     config: SpikeConfig
 
     def __init__(self, config: SpikeConfig) -> None:
         self.config = config
-
-    def new_slot(self) -> SpikeSlot:
-        config = self.config
-        return SpikeSlot(EWStats(config.request_fading_factor), EWStats(config.fading_factor),
-                         EWStats(config.fading_factor), EWStats(REPEAT_FADING))
-
-    def restore(self, values: list[float]) -> SpikeSlot:
-        config = self.config
-        # A slot stored before hour sizes and repeats were kept starts them afresh.
-        hour_size, repeats = values[6:9] or [0, 0.0, 0.0], values[9:12] or [0, 0.0, 0.0]
-        return SpikeSlot(EWStats.from_list(config.request_fading_factor, values[:3]),
-                         EWStats.from_list(config.fading_factor, values[3:6]),
-                         EWStats.from_list(config.fading_factor, hour_size),
-                         EWStats.from_list(REPEAT_FADING, repeats))
 
     def observe(self, slot: SpikeSlot, observation: Observation) -> Finding | None:
         config = self.config
@@ -113,22 +98,24 @@ class SpikeDetector(Detector):
         # A person said this user's spikes are normal: learn them whole, hold nothing out.
         accepted = self.kind in observation.accepted
 
-        def learn(baseline: EWStats, value: float) -> None:
+        def learn(baseline: EWStats, value: float, fading_factor: float) -> None:
             if accepted:
-                baseline.update(value)
+                baseline.update(value, fading_factor)
             else:
-                baseline.update_clipped(value, MIN_LOG_STD)
+                baseline.update_clipped(value, MIN_LOG_STD, fading_factor)
 
         if accepted or (hour is None
                         and not _far_above_usual_hours(slot.per_hour, observation, config)):
             # Requests of an hour already out of line are not learned as normal ones.
-            learn(slot.per_request, math.log10(observation.tokens + 1))
+            learn(slot.per_request, math.log10(observation.tokens + 1),
+                  config.request_fading_factor)
         if hour is None or accepted:
-            slot.repeats.update(float(observation.repeated))
+            slot.repeats.update(float(observation.repeated), REPEAT_FADING)
         closed = observation.closed_hour
         if closed is not None:
-            learn(slot.per_hour, math.log10(closed.tokens + 1))
-            learn(slot.hour_size, math.log10(closed.tokens / closed.requests + 1))
+            learn(slot.per_hour, math.log10(closed.tokens + 1), config.fading_factor)
+            learn(slot.hour_size, math.log10(closed.tokens / closed.requests + 1),
+                  config.fading_factor)
 
         if request is None and hour is None:
             return None
@@ -164,8 +151,7 @@ def _baseline_or_team(own: EWStats, team: EWStats | None, min_history: int) -> E
         return own
     if team is None or team.count < COLD_START_MIN_TEAM_COUNT:
         return None
-    return EWStats(team.fading_factor, team.count, team.mean,
-                   max(team.var, COLD_START_MIN_LOG_STD**2))
+    return EWStats(team.count, team.mean, max(team.var, COLD_START_MIN_LOG_STD**2))
 
 
 def _far_above_usual_hours(per_hour: EWStats, observation: Observation, config: SpikeConfig

@@ -1,26 +1,27 @@
 """A user's state: everything tokenradar remembers about one user, in a kilobyte or two.
 
-Stored as the value of the Faust table in a versioned JSON codec (never pickle):
-the event ids seen over the last days to drop duplicates, the usage context (running
-buckets, usual hours, recent fingerprints, session), each detector's few numbers, and
-the open incidents that keep one incident one alert.
+Stored as the value of the Faust table as a versioned record (never pickle; see
+:mod:`tokenradar.detectors.records`): the event ids seen over the last days to drop
+duplicates, the usage context (running buckets, usual hours, recent fingerprints,
+sessions), each detector's slot, and the open incidents that keep one incident one alert.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
-from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
 
-from tokenradar.detectors.context import UsageContext
+import msgspec
+from msgspec import field
 
-CODEC_VERSION = 2
-"""2: event ids seen kept per day (:class:`SeenIds`); 1 (still read): the last 64 ids."""
-LEGACY_DIGEST_BYTES = 6
-"""Codec 1 kept 6-byte digests; their first bytes are today's fingerprints."""
+from tokenradar.detectors import records
+from tokenradar.detectors.context import UsageContext
+from tokenradar.detectors.records import Record
+
+CODEC_VERSION = 3
+"""3: a :class:`UserState` record (:mod:`tokenradar.detectors.records`); 2 and 1 (still
+read): release ae4055c's JSON (:mod:`tokenradar.detectors.legacy`)."""
+DIGEST_BYTES = 6
 FINGERPRINT_BYTES = 2
 DAY_SECONDS = 86_400
 EVIDENCE_IDS = 10
@@ -28,12 +29,12 @@ EVIDENCE_IDS = 10
 
 
 def _id_fingerprint(event_id: str) -> bytes:
-    digest = hashlib.blake2b(event_id.encode(), digest_size=LEGACY_DIGEST_BYTES).digest()
+    # The first bytes of a 6-byte digest: codec 1 kept those digests whole.
+    digest = hashlib.blake2b(event_id.encode(), digest_size=DIGEST_BYTES).digest()
     return digest[:FINGERPRINT_BYTES]
 
 
-@dataclass(slots=True)
-class SeenIds:
+class SeenIds(Record):
     """The event ids a user's scored events had, by UTC day of their event time.
 
     A redelivered event carries its first copy's timestamp, and events are scored in
@@ -58,7 +59,7 @@ class SeenIds:
 
     newest: float = -1.0
     """Event time of the newest id seen (-1: none yet)."""
-    days: dict[int, bytearray] = field(default_factory=dict)
+    days: dict[int, bytearray] = {}
     """UTC day number -> that day's fingerprints, in the order seen."""
 
     def seen_before(self, event_id: str, time: float, horizon_days: int, capacity: int) -> bool:
@@ -91,35 +92,13 @@ class SeenIds:
             if not bucket:
                 del self.days[day]
 
-    def to_list(self) -> list[Any]:
-        return [self.newest, *(item for day in sorted(self.days)
-                               for item in (day, base64.b64encode(self.days[day]).decode()))]
-
-    @classmethod
-    def from_list(cls, values: list[Any]) -> SeenIds:
-        days = {int(values[i]): bytearray(base64.b64decode(values[i + 1]))
-                for i in range(1, len(values), 2)}
-        return cls(newest=values[0], days=days)
-
-    @classmethod
-    def from_legacy(cls, encoded: str, newest: float) -> SeenIds:
-        """Codec 1's last ids (6-byte digests, no times): kept as seen on the newest day."""
-        digests = base64.b64decode(encoded)
-        fingerprints = bytearray().join(
-            digests[i : i + FINGERPRINT_BYTES]
-            for i in range(0, len(digests), LEGACY_DIGEST_BYTES))
-        if newest < 0 or not fingerprints:
-            return cls()
-        return cls(newest=newest, days={int(newest // DAY_SECONDS): fingerprints})
-
 
 def _holds(bucket: bytearray, fingerprint: bytes) -> bool:
     return any(bucket[i : i + FINGERPRINT_BYTES] == fingerprint
                for i in range(0, len(bucket), FINGERPRINT_BYTES))
 
 
-@dataclass(slots=True)
-class Incident:
+class Incident(Record):
     """An alert already sent for this user and kind; quiet until ``until``."""
 
     alert_id: str
@@ -127,71 +106,42 @@ class Incident:
     severity: int = 0
     """Rank of the severity last published, so a worsening incident is re-published."""
 
-    def to_list(self) -> list[Any]:
-        return [self.alert_id, self.until, self.severity]
 
-
-@dataclass(slots=True)
-class UserState:
+class UserState(Record):
     user_id: str
     team: str | None = None
     events: int = 0
     context: UsageContext = field(default_factory=UsageContext)
-    recent_ids: deque[str] = field(default_factory=lambda: deque(maxlen=EVIDENCE_IDS))
+    recent_ids: list[str] = []
+    """The user's last EVIDENCE_IDS event ids, oldest first, to name in an alert."""
     seen: SeenIds = field(default_factory=SeenIds)
-    slots: dict[str, Any] = field(default_factory=dict)
-    incidents: dict[str, Incident] = field(default_factory=dict)
-    day_maxima: dict[str, float] = field(default_factory=dict)
+    slots: dict[str, Any] = {}
+    """Detector name -> its :class:`~tokenradar.detectors.base.Slot`; as decoded (plain
+    values) until the detector first asks for it (see ScoringEngine)."""
+    incidents: dict[str, Incident] = {}
+    day_maxima: dict[str, float] = {}
     """Each detector's highest score of the user's running day, for the team's
     calibration (see :mod:`tokenradar.detectors.renormalisation`)."""
-    alert_times: list[tuple[float, str]] = field(default_factory=list)
+    alert_times: list[tuple[float, str]] = []
     """When, and of which kind, the user's new alerts of the noisy-identity window were."""
 
+    def remember_event(self, event_id: str) -> None:
+        """Count an event to be scored, and keep its id among the latest."""
+        self.events += 1
+        self.recent_ids.append(event_id)
+        if len(self.recent_ids) > EVIDENCE_IDS:
+            del self.recent_ids[0]
+
     def to_bytes(self) -> bytes:
-        document = {
-            "v": CODEC_VERSION,
-            "user": self.user_id,
-            "team": self.team,
-            "events": self.events,
-            "context": self.context.to_list(),
-            "recent": list(self.recent_ids),
-            "seen": self.seen.to_list(),
-            "slots": {name: _as_list(slot) for name, slot in self.slots.items()},
-            "incidents": {kind: inc.to_list() for kind, inc in self.incidents.items()},
-        }
-        if self.day_maxima:  # a teamless user keeps none
-            document["daymax"] = self.day_maxima
-        if self.alert_times:
-            document["alerted"] = self.alert_times
-        return json.dumps(document, separators=(",", ":")).encode()
+        return records.encode(CODEC_VERSION, self)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> UserState:
-        document = json.loads(raw)
-        version = document.get("v")
-        if version not in (1, CODEC_VERSION):
-            raise ValueError(
-                f"user state codec version {version!r} is not {CODEC_VERSION}: "
-                "this worker is older than the state it reads"
-            )
-        context = UsageContext.from_list(document["context"])
-        seen = (SeenIds.from_list(document["seen"]) if version == CODEC_VERSION
-                else SeenIds.from_legacy(document["seen"], context.last_time))
-        return cls(
-            user_id=document["user"],
-            team=document["team"],
-            events=document["events"],
-            context=context,
-            recent_ids=deque(document["recent"], maxlen=EVIDENCE_IDS),
-            seen=seen,
-            # Slots stay plain lists until a detector asks for them (see ScoringEngine).
-            slots=dict(document["slots"]),
-            incidents={k: Incident(*v) for k, v in document["incidents"].items()},
-            # Both came with renormalisation; a state stored before it has neither.
-            day_maxima=document.get("daymax", {}),
-            alert_times=[(time, kind) for time, kind in document.get("alerted", [])],
-        )
+        if raw[:1] == b"{":  # JSON: stored by release ae4055c or before
+            from tokenradar.detectors import legacy  # it builds this module's records
+
+            return legacy.user_state(raw)
+        return records.decode(raw, CODEC_VERSION, _DECODER, "user state")
 
 
-def _as_list(slot: Any) -> list[Any]:
-    return slot if isinstance(slot, list) else slot.to_list()
+_DECODER = msgspec.msgpack.Decoder(UserState)

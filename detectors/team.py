@@ -15,16 +15,17 @@ give new joiners a cold start.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
-from collections import deque
-from dataclasses import dataclass, field
-from typing import Any
 
+import msgspec
+from msgspec import field
+
+from tokenradar.detectors import records
 from tokenradar.detectors.base import Finding
 from tokenradar.detectors.baseline import EWStats
 from tokenradar.detectors.calibration import decades_score, normal_tail_decades
+from tokenradar.detectors.records import Record
 from tokenradar.detectors.renormalisation import DailyMaxima
 from tokenradar.detectors.state import Incident
 from tokenradar.schemas.config import PopulationShiftConfig
@@ -51,12 +52,9 @@ biggest movers are up (``shifting``)."""
 HOURS_FADING = 0.02
 MIN_MEMBER_DAYS = 20
 """Members' active days before the team's hours speak for a young member's."""
-CODEC_VERSION = 1
-
-
-def new_day(day: float) -> list[float]:
-    """A team's day before any member's is added (see ``TeamState.day``)."""
-    return [day, 0.0, 0.0, 0]
+CODEC_VERSION = 2
+"""2: a :class:`TeamState` record (:mod:`tokenradar.detectors.records`); 1 (still read):
+release ae4055c's JSON lists (:mod:`tokenradar.detectors.legacy`)."""
 
 
 def team_key(team: str) -> str:
@@ -64,21 +62,36 @@ def team_key(team: str) -> str:
     return f"team:{team}"
 
 
-@dataclass(slots=True)
-class TeamState:
+class TeamDay(Record):
+    """The team's open day: what its members' closed days added up to."""
+
+    number: int = -1
+    tokens: float = 0.0
+    """The members' tokens, each capped at MEMBER_DAY_CAP of their usual..."""
+    usual: float = 0.0
+    """...their usual tokens..."""
+    members: int = 0
+    """...and how many members' days were added."""
+
+
+class TeamState(Record):
     team: str
-    day: list[float] = field(default_factory=lambda: new_day(-1))
-    """[day number, members' tokens (capped), members' usual tokens, members]"""
-    member_ratios: list[float] = field(default_factory=list)
+    day: TeamDay = field(default_factory=TeamDay)
+    member_ratios: list[float] = []
     """Each member's day of the team's open day, log10 of (capped) tokens over usual."""
-    recent: EWStats = field(default_factory=lambda: EWStats(RECENT_FADING))
-    noise: EWStats = field(default_factory=lambda: EWStats(NOISE_FADING))
+    recent: EWStats = field(default_factory=EWStats)
+    """log10 of the team's days over its members' usual (RECENT_FADING)."""
+    noise: EWStats = field(default_factory=EWStats)
+    """The median member ratio of the team's quiet days (NOISE_FADING)."""
     up_days: int = 0
     evidence: float = 0.0
     """Surprise (decades) of the current run of up days, each judged by the team's noise."""
-    per_request: EWStats = field(default_factory=lambda: EWStats(POOL_FADING))
-    per_hour: EWStats = field(default_factory=lambda: EWStats(POOL_FADING))
-    members: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_MEMBERS))
+    per_request: EWStats = field(default_factory=EWStats)
+    """The members' log10 tokens per request, pooled (POOL_FADING)..."""
+    per_hour: EWStats = field(default_factory=EWStats)
+    """...and per closed active hour."""
+    members: list[str] = []
+    """The last MAX_MEMBERS members seen, oldest first."""
     incident: Incident | None = None
     hour_profile: list[float] = field(default_factory=lambda: [0.0] * 24)
     """Share of the members' active days with a request in each UTC hour."""
@@ -91,6 +104,8 @@ class TeamState:
     def see_member(self, user_id: str) -> None:
         if user_id not in self.members:
             self.members.append(user_id)
+            if len(self.members) > MAX_MEMBERS:
+                del self.members[0]
 
     def learn_member_hours(self, hours_mask: int) -> None:
         """Learn which UTC hours the team works in from one member's active day."""
@@ -107,19 +122,19 @@ class TeamState:
                          config: PopulationShiftConfig) -> Finding | None:
         """Add one member's closed day; a finding when the team's movement is a shift."""
         finding = None
-        if day > self.day[0]:
+        if day > self.day.number:
             finding = self._close_day(config)
             self._open_day(day)
         # A member whose day closes after the team's closed is counted in the next one.
         capped = min(tokens, MEMBER_DAY_CAP * usual)
-        self.day[1] += capped
-        self.day[2] += usual
-        self.day[3] += 1
+        self.day.tokens += capped
+        self.day.usual += usual
+        self.day.members += 1
         self.member_ratios.append(math.log10((capped + 1.0) / (usual + 1.0)))
         return finding
 
-    def _open_day(self, day: float) -> None:
-        self.day = new_day(day)
+    def _open_day(self, day: int) -> None:
+        self.day = TeamDay(day)
         self.member_ratios = []
 
     def advance(self, member_day: int, member_hour: int,
@@ -130,22 +145,22 @@ class TeamState:
         noon most of the team's have. Waiting for the next member-day of the day
         after would cost the team a whole extra day of lag.
         """
-        if member_day > self.day[0] >= 0 and member_hour >= CLOSE_HOUR and self.day[3]:
+        if member_day > self.day.number >= 0 and member_hour >= CLOSE_HOUR and self.day.members:
             finding = self._close_day(config)
-            self._open_day(self.day[0] + 1)
+            self._open_day(self.day.number + 1)
             return finding
         return None
 
     def _close_day(self, config: PopulationShiftConfig) -> Finding | None:
-        _, tokens, usual, members = self.day
+        tokens, usual, members = self.day.tokens, self.day.usual, self.day.members
         if members < config.min_members or usual <= 0:
             return None
         # Members expect the team's whole movement; a shift is judged by its median.
-        self.recent.update(math.log10((tokens + 1.0) / usual))
+        self.recent.update(math.log10((tokens + 1.0) / usual), RECENT_FADING)
         ratio = statistics.median(self.member_ratios)
         if ratio < math.log10(config.min_ratio):
             self.up_days, self.evidence = 0, 0.0
-            self.noise.update(ratio)
+            self.noise.update(ratio, NOISE_FADING)
             return None
         self.up_days += 1
         seen = self.noise.count
@@ -181,42 +196,15 @@ class TeamState:
         return shift >= SHIFTING or (shift > 0 and (self.up_days > 0 or alerted))
 
     def to_bytes(self) -> bytes:
-        document: dict[str, Any] = {
-            "v": CODEC_VERSION, "team": self.team, "day": self.day,
-            "ratios": self.member_ratios,
-            "up": [self.up_days, self.evidence],
-            "stats": [s.to_list() for s in (self.recent, self.noise, self.per_request,
-                                             self.per_hour)],
-            "members": list(self.members),
-            "incident": None if self.incident is None else self.incident.to_list(),
-            "maxima": self.maxima.to_list(),
-            "hours": [self.member_days, *self.hour_profile],
-        }
-        return json.dumps(document, separators=(",", ":")).encode()
+        return records.encode(CODEC_VERSION, self)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> TeamState:
-        document = json.loads(raw)
-        if document.get("v") != CODEC_VERSION:
-            raise ValueError(f"team state codec version {document.get('v')!r} is not "
-                             f"{CODEC_VERSION}: this worker is older than the state it reads")
-        recent, noise, per_request, per_hour = document["stats"]
-        return cls(
-            # A day stored before the members' ratios were kept (with its biggest mover's
-            # tokens then) is judged by the members added from now on.
-            team=document["team"], day=document["day"][:4],
-            member_ratios=document.get("ratios", []),
-            up_days=document["up"][0],
-            evidence=document["up"][1],
-            recent=EWStats.from_list(RECENT_FADING, recent),
-            noise=EWStats.from_list(NOISE_FADING, noise),
-            per_request=EWStats.from_list(POOL_FADING, per_request),
-            per_hour=EWStats.from_list(POOL_FADING, per_hour),
-            members=deque(document["members"], maxlen=MAX_MEMBERS),
-            incident=None if document["incident"] is None else Incident(*document["incident"]),
-            # A team stored before renormalisation starts its sketch afresh.
-            maxima=DailyMaxima.from_list(document.get("maxima", [])),
-            # A team stored before it learned its hours starts them afresh.
-            member_days=int(document.get("hours", [0])[0]),
-            hour_profile=document.get("hours", [0, *[0.0] * 24])[1:],
-        )
+        if raw[:1] == b"{":  # JSON: stored by release ae4055c or before
+            from tokenradar.detectors import legacy  # it builds this module's records
+
+            return legacy.team_state(raw)
+        return records.decode(raw, CODEC_VERSION, _DECODER, "team state")
+
+
+_DECODER = msgspec.msgpack.Decoder(TeamState)

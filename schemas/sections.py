@@ -59,7 +59,7 @@ class SpikeConfig(DetectorSection):
 
 
 class DriftConfig(DetectorSection):
-    """A sustained change of the user's hourly level, found with River's PageHinkley."""
+    """A sustained change of the user's hourly level, found with a Page-Hinkley test."""
 
     min_history_hours: Annotated[int, Field(ge=1)] = Field(
         24, description="Active hours seen before the level is tested for drift."

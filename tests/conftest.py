@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tokenradar.detectors import EventScore, ScoringEngine, UserState
-from tokenradar.detectors.base import Detector, Finding, Observation
+from tokenradar.detectors.base import Detector, Finding, Observation, Slot
 from tokenradar.schemas import TokenUsageEvent
 from tokenradar.schemas.config import DetectorSection
 
@@ -133,31 +133,25 @@ class EventLists:
         return [scored.result for scored in score_stream(arrivals, engine)]
 
 
+class _NoNumbers(Slot):
+    """A detector's slot with nothing in it."""
+
+
 class FixedScore(Detector):
     """Finds the same score on every request: lets a test put a score exactly where it
     wants (or stand for a detector that misreads how a team works)."""
 
     name = "fixed"
     kind = "spike"
+    slot_type = _NoNumbers
 
     def __init__(self, score: float) -> None:
         self.score = score
         self.config = DetectorSection()
 
-    def new_slot(self) -> Any:
-        return _NoNumbers()
-
-    def restore(self, values: list[Any]) -> Any:
-        return _NoNumbers()
-
     def observe(self, slot: Any, observation: Observation) -> Finding | None:
         return Finding(score=self.score, feature="tokens", observed=1.0, expected=1.0,
                        explanation="fixed", single_event=True)
-
-
-class _NoNumbers:
-    def to_list(self) -> list[Any]:
-        return []
 
 
 class Clock:

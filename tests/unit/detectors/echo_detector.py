@@ -3,12 +3,11 @@ module, and one ``declare(ECHO)`` line where it is switched on (there, a fixture
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import Field
 
-from tokenradar.detectors.base import Detector, Finding, Observation
+from tokenradar.detectors.base import Detector, Finding, Observation, Slot
 from tokenradar.schemas.kinds import KindDeclaration
 from tokenradar.schemas.sections import DetectorSection
 
@@ -23,25 +22,16 @@ ECHO = KindDeclaration("echo", "Requests of one exact size, echoed.", EchoConfig
                        f"{__name__}:EchoDetector")
 
 
-@dataclass(slots=True)
-class EchoSlot:
+class EchoSlot(Slot):
     seen: int = 0
-
-    def to_list(self) -> list[int]:
-        return [self.seen]
 
 
 class EchoDetector(Detector):
     """Finds every request of exactly ``size`` input tokens."""
 
     declaration = ECHO
+    slot_type = EchoSlot
     config: EchoConfig
-
-    def new_slot(self) -> EchoSlot:
-        return EchoSlot()
-
-    def restore(self, values: list[int]) -> EchoSlot:
-        return EchoSlot(*values)
 
     def observe(self, slot: EchoSlot, observation: Observation) -> Finding | None:
         if observation.event.input_tokens != self.config.size:

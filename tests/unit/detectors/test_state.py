@@ -1,4 +1,4 @@
-"""UserState: the codec round-trips exactly, refuses other versions, stays small; dedupe."""
+"""UserState: the record round-trips exactly, refuses other versions, stays small; dedupe."""
 
 from __future__ import annotations
 
@@ -8,17 +8,18 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pytest
 from conftest import EventLists
 
-from tokenradar.detectors import ScoringEngine, UserState
+from tokenradar.detectors import ScoringEngine, UserState, records
 from tokenradar.detectors.state import CODEC_VERSION, DAY_SECONDS, FINGERPRINT_BYTES, SeenIds
 from tokenradar.schemas import DetectorConfig, TokenUsageEvent
 
 DATA = Path(__file__).parent / "data"
-STATE_BUDGET_BYTES = 3072
+STATE_BUDGET_BYTES = 2560
 """A user's state with every detector: usual hours and weekdays, dedupe digests, each
-detector's numbers; ~2.5 KB with 36-character event ids. A River HalfSpaceTrees per
+detector's numbers; ~2 KB with 36-character event ids. A River HalfSpaceTrees per
 user would be ~170 KB."""
 
 
@@ -62,21 +63,32 @@ def test_state_decoded_midway_continues_identically(event_lists: EventLists) -> 
     assert first + rest == never_encoded
 
 
-def test_encoded_state_is_json_with_its_codec_version(event_lists: EventLists) -> None:
+def test_encoded_state_is_its_record_behind_the_schema_version(event_lists: EventLists) -> None:
     engine = ScoringEngine(DetectorConfig())
     state = engine.new_state("ana")
     event_lists.score_all(engine, event_lists.steady(random.Random(1), 3), state)
-    document = json.loads(state.to_bytes())
-    assert document["v"] == CODEC_VERSION
-    assert document["user"] == "ana"
+    version, decoded = msgspec.msgpack.decode(state.to_bytes(), type=tuple[int, UserState])
+    assert version == CODEC_VERSION
+    assert decoded.user_id == "ana" and decoded.events == state.events
 
 
-@pytest.mark.parametrize("version", [CODEC_VERSION + 1, 0, None])
-def test_state_of_another_codec_version_is_refused_clearly(version: object) -> None:
-    document = json.loads(UserState(user_id="ana").to_bytes())
-    document["v"] = version
-    with pytest.raises(ValueError, match="codec version"):
+@pytest.mark.parametrize("version", [CODEC_VERSION + 1, 0])
+def test_state_of_another_schema_version_is_refused_clearly(version: int) -> None:
+    with pytest.raises(ValueError, match=f"user state schema version {version} is not"):
+        UserState.from_bytes(records.encode(version, UserState(user_id="ana")))
+
+
+@pytest.mark.parametrize("version", [3, 0, None])
+def test_json_state_of_a_version_ae4055c_did_not_write_is_refused_clearly(
+        version: object) -> None:
+    document = {"v": version, "user": "ana"}
+    with pytest.raises(ValueError, match="user state in JSON with codec version"):
         UserState.from_bytes(json.dumps(document).encode())
+
+
+def test_bytes_that_are_no_state_are_refused_clearly() -> None:
+    with pytest.raises(ValueError, match="user state is not a stored user state"):
+        UserState.from_bytes(b"\x92\x03\xa3ana")
 
 
 def _uuid_ids(events: list[TokenUsageEvent], rng: random.Random) -> list[TokenUsageEvent]:
@@ -172,5 +184,5 @@ def test_state_stored_by_the_previous_release_loads_and_keeps_its_ids() -> None:
     later = last.model_copy(update={"event_id": "ana-180",
                                     "timestamp": last.timestamp + timedelta(minutes=5)})
     assert not engine.score_event(state, later, later.timestamp).duplicate
-    assert json.loads(state.to_bytes())["v"] == CODEC_VERSION
+    assert msgspec.msgpack.decode(state.to_bytes())[0] == CODEC_VERSION
     assert UserState.from_bytes(state.to_bytes()).to_bytes() == state.to_bytes()

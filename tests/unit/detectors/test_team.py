@@ -4,19 +4,25 @@ team's pooled baseline."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import EventLists
 
-from tokenradar.detectors import ScoringEngine, UserState
+from tokenradar.detectors import ScoringEngine, UserState, records
 from tokenradar.detectors.base import Finding
 from tokenradar.detectors.state import Incident
-from tokenradar.detectors.team import TeamState
+from tokenradar.detectors.team import TeamDay, TeamState
 from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 from tokenradar.schemas.config import PopulationShiftConfig
+
+UPGRADE_FIXTURES = Path(__file__).parent / "fixtures" / "state_ae4055c"
 
 MEMBER_KINDS = {"creep", "drift", "spike"}
 """What each member of a team that moves together must not be alerted for."""
@@ -184,24 +190,32 @@ def test_team_state_round_trips_and_scoring_continues_identically(
     assert results == never_encoded
 
 
+def _team_stored_by_ae4055c() -> dict[str, Any]:
+    """A team's state as release ae4055c stored it (JSON), from the upgrade fixture."""
+    with gzip.open(UPGRADE_FIXTURES / "identity.json.gz", "rt") as fixture:
+        return dict(json.loads(base64.b64decode(json.load(fixture)["stored"]["team"])))
+
+
 @pytest.mark.parametrize("stored", [
     [20_400, 5_000.0, 4_000.0, 3],  # before the biggest mover was kept
     [20_400, 5_000.0, 4_000.0, 3, 2_500.0, 1_000.0],  # with it, before members' ratios
 ])
 def test_a_team_day_stored_by_an_earlier_release_reads_with_no_member_ratios(
         stored: list[float]) -> None:
-    document = json.loads(TeamState("core").to_bytes())
+    document = _team_stored_by_ae4055c()
     document["day"] = stored
     del document["ratios"]
     restored = TeamState.from_bytes(json.dumps(document).encode())
-    assert restored.day == [20_400, 5_000.0, 4_000.0, 3]
+    assert restored.day == TeamDay(20_400, 5_000.0, 4_000.0, 3)
     assert restored.member_ratios == []
 
 
-def test_team_state_of_another_codec_version_is_refused() -> None:
-    raw = TeamState(team="core").to_bytes().replace(b'"v":1', b'"v":99')
+def test_team_state_of_another_schema_version_is_refused() -> None:
+    with pytest.raises(ValueError, match="team state schema version 99 is not"):
+        TeamState.from_bytes(records.encode(99, TeamState(team="core")))
+    document = _team_stored_by_ae4055c() | {"v": 99}
     with pytest.raises(ValueError, match="codec version 99"):
-        TeamState.from_bytes(raw)
+        TeamState.from_bytes(json.dumps(document).encode())
 
 
 JOINER_DAY = datetime(2026, 11, 9, tzinfo=UTC)

@@ -7,6 +7,7 @@ import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from tokenradar.detectors import ScoringEngine
@@ -141,8 +142,9 @@ def test_a_window_that_stops_learning_leaves_the_kinds_baselines_as_they_were() 
     state = engine.new_state("ana")
     for event in before:
         engine.score_event(state, event, event.timestamp)
-    def numbers(names: set[str]) -> dict[str, list[float]]:
-        return {detector.name: detector_slot(state, detector).to_list()
+    def numbers(names: set[str]) -> dict[str, bytes]:
+        """The detectors' slots as stored: a snapshot of their numbers."""
+        return {detector.name: msgspec.msgpack.encode(detector_slot(state, detector))
                 for detector in engine.detectors if detector.name in names}
 
     kept, gaming_before = numbers({"spike", "rate"}), numbers({"gaming"})
