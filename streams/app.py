@@ -350,7 +350,7 @@ def create_app(
         """Delete the states of users gone for ``state_expiry_days`` (tombstones on the
         changelog), each time a partition's event time reaches a new day."""
         nonlocal reindex
-        if app.rebalancing or retention.expiry_days <= 0:
+        if app.rebalancing or app.in_recovery:  # the table is not whole yet
             return
         if reindex:
             reindex = False
@@ -361,6 +361,10 @@ def create_app(
                     index.note(partition_for(routing_of(key), partitions), key, last_time)
                 if number % 1000 == 999:
                     await asyncio.sleep(0)  # a large table: let batches and probes in
+                    if app.rebalancing or app.in_recovery:  # partitions move: start over
+                        index.forget()
+                        reindex = True
+                        return
         async with scoring:
             gone = index.due()
             for key in gone:

@@ -49,3 +49,21 @@ def test_worker_deletes_the_state_of_people_gone_and_counts_them(
     events.write_text("".join(json.dumps(event) + "\n" for event in ana + bob + back))
     summary = replay_file(events, tmp_path / "alerts.jsonl", state_expiry_days=2)
     assert summary.expired == 1
+
+
+def test_a_restarted_worker_expires_the_states_it_recovered(
+        broker_url, topics, start_worker, tmp_path):
+    ana, bob = steady_usage("ana", 30), _later(steady_usage("bob", 30), 5)
+    first = start_worker(topics, extra_options={"state-expiry-days": "0"})  # kept for ever
+    send_events(broker_url, topics.input, ana + bob, key=b"platform")
+    first.wait_for_scored(60)
+    wait_until(lambda: first.metrics().get(("tokenradar_users_held", ())) == 2, 30,
+               first.describe)
+    first.stop()
+    second = start_worker(topics, extra_options={"state-expiry-days": "2"})
+    wait_until(lambda: second.metrics().get(("tokenradar_users_expired_total", ())) == 1, 60,
+               second.describe)
+    assert second.metrics().get(("tokenradar_users_held", ())) == 1
+    changelog = read_topic(broker_url, f"{topics.group}-user-state-changelog", count=1)
+    ana_key = user_state_key("platform", "ana")
+    assert [record.value for record in changelog if record.key == ana_key][-1] is None
