@@ -68,3 +68,4 @@ def test_worker_under_pseudonyms_equals_replay_and_writes_no_user_id(
                           for record in records)
         leaked = sorted(user for user in users if user.encode() in blob)
         assert not leaked, f"{where} holds user ids {leaked[:3]}"
+    assert KEY not in worker.log_path.read_text(errors="replace")  # nor logs the key
