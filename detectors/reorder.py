@@ -161,3 +161,11 @@ class ReorderBuffer:
 
 
 _DECODER = msgspec.msgpack.Decoder(StoredBuffer)
+
+
+def held_text(event: TokenUsageEvent) -> str:
+    """What a buffer keeps of an event: its contract fields as JSON, never the message's
+    other fields (prompt text, padding), so that a held event costs the changelog a few
+    hundred bytes whatever its producer sent, and carries nothing outside the contract.
+    The worker and ``replay`` both hold this, so they order two copies of an id alike."""
+    return event.model_dump_json(exclude_none=True)

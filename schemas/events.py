@@ -14,8 +14,14 @@ CURRENT_EVENT_SCHEMA_VERSION = 1
 
 
 MAX_EVENT_BYTES = 65_536
-"""An event's message is a few hundred bytes; one past this is not an event, and would
-burden the re-key hop, the reorder buffer and the changelog with it."""
+"""Default of ``max_event_bytes`` (:class:`InputLimits`): an event's message is a few
+hundred bytes; one past this is not an event, and would burden the re-key hop, the
+reorder buffer and the changelog with it."""
+MAX_AHEAD_SECONDS = 86_400.0
+"""Default of ``max_ahead_seconds`` (:class:`InputLimits`): a producer's clock may be off
+by minutes, or by a wrongly labelled time zone (up to 14 hours); an event dated further
+ahead of the processing clock is broken, and scored it would blind its user's detectors
+(their hours and days would never close again before that date)."""
 MAX_TOKENS = 1_000_000_000
 """Tokens of one request: a hundred times the largest context window sold today. A
 count beyond it is a broken producer, and would poison the user's baselines."""
@@ -61,6 +67,20 @@ class TokenUsageEvent(BaseModel):
         return self.timestamp.timestamp()
 
 
+class InputLimits(BaseModel):
+    """What the worker and ``replay`` accept as an event, beyond the schema: the same
+    limits on both, so that they score the same events."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_event_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = Field(
+        MAX_EVENT_BYTES, description="A message larger than this (bytes) is dead-lettered "
+        "as too_large, unread.")
+    max_ahead_seconds: Annotated[float, Field(ge=0)] = Field(
+        MAX_AHEAD_SECONDS, description="An event dated more than this many seconds after "
+        "the processing clock (replay: --now) is dead-lettered as future, unscored.")
+
+
 class InvalidEvent(ValueError):
     """An input message that cannot be scored; ``error_type`` says which way it is broken."""
 
@@ -70,22 +90,56 @@ class InvalidEvent(ValueError):
         self.reason = reason
 
 
-def parse_event(raw: bytes) -> TokenUsageEvent:
-    """Parse one message value, or raise :class:`InvalidEvent` naming the field at fault."""
-    if len(raw) > MAX_EVENT_BYTES:
-        raise InvalidEvent("too_large", f"{len(raw):,} bytes, over the {MAX_EVENT_BYTES:,} "
-                           "bytes an event may have")
+DEFAULT_LIMITS = InputLimits()
+
+
+def parse_event(raw: bytes, limits: InputLimits = DEFAULT_LIMITS,
+                now: float | None = None) -> TokenUsageEvent:
+    """Parse one message value, or raise :class:`InvalidEvent` naming the field at fault.
+
+    ``now`` (epoch seconds) is the processing clock: with it, an event dated more than
+    ``limits.max_ahead_seconds`` after it is invalid (``future``). A reason never quotes
+    the message: it names the field and the kind of value found, so that a dead letter
+    carries no prompt text a producer put where it should not be.
+
+    Examples
+    --------
+    >>> def reason(raw, now=None):
+    ...     try:
+    ...         parse_event(raw, now=now)
+    ...     except InvalidEvent as error:
+    ...         print(error.error_type, error.reason)
+    >>> reason(b'{"event_id": "e1", "user_id": "ana", "input_tokens": "my prompt"}')
+    ... # doctest: +NORMALIZE_WHITESPACE
+    schema field 'timestamp': Field required; field 'model': Field required;
+    field 'input_tokens': Input should be a valid integer (got a string of 9 characters);
+    field 'output_tokens': Field required
+    >>> reason(b'{"event_id": "e", "timestamp": "9999-12-31T00:00:00Z", "user_id": "u",'
+    ...        b' "model": "m", "input_tokens": 1, "output_tokens": 1}', now=0.0)
+    ... # doctest: +NORMALIZE_WHITESPACE
+    future the event time is 2,932,896 days after the processing clock, more than the
+    24 hours (max_ahead_seconds) an event may be ahead
+    """
+    if len(raw) > limits.max_event_bytes:
+        raise InvalidEvent("too_large", f"{len(raw):,} bytes, over the "
+                           f"{limits.max_event_bytes:,} bytes an event may have "
+                           "(max_event_bytes)")
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidEvent(
-            "not_utf8", f"not UTF-8 text: byte {exc.start} is {raw[exc.start]:#04x}"
-        ) from None
+        raise InvalidEvent("not_utf8", f"not UTF-8 text: invalid byte at position {exc.start}"
+                           ) from None
     try:
-        return TokenUsageEvent.model_validate_json(raw)
+        event = TokenUsageEvent.model_validate_json(raw)
     except ValidationError as exc:
         error_type, reason = _describe(exc)
         raise InvalidEvent(error_type, reason) from None
+    if now is not None and event.epoch_seconds - now > limits.max_ahead_seconds:
+        raise InvalidEvent("future", f"the event time is {_duration(event.epoch_seconds - now)}"
+                           f" after the processing clock, more than the "
+                           f"{_duration(limits.max_ahead_seconds)} (max_ahead_seconds) an "
+                           "event may be ahead")
+    return event
 
 
 def _describe(exc: ValidationError) -> tuple[str, str]:
@@ -98,7 +152,38 @@ def _describe(exc: ValidationError) -> tuple[str, str]:
     parts = []
     for error in errors[:5]:
         field = ".".join(str(p) for p in error["loc"]) or "(message)"
-        got = "" if error["type"] == "missing" else f" (got {error.get('input')!r:.60})"
+        got = "" if error["type"] == "missing" else f" (got {json_kind(error.get('input'))})"
         parts.append(f"field '{field}': {error['msg']}{got}")
     more = f"; and {len(errors) - 5} more" if len(errors) > 5 else ""
     return "schema", "; ".join(parts) + more
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:,.0f} s"
+    if seconds <= 48 * 3600:
+        return f"{seconds / 3600:,.3g} hours"
+    return f"{seconds / 86_400:,.0f} days"
+
+
+def json_kind(value: object) -> str:
+    """What a JSON value is, without quoting it: its type, and a string's length.
+
+    >>> json_kind("prompt text"), json_kind(10**400), json_kind(None), json_kind([1, 2])
+    ('a string of 11 characters', 'an integer', 'null', 'an array of 2 items')
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return f"a string of {len(value):,} characters"
+    if isinstance(value, list):
+        return f"an array of {len(value):,} items"
+    if isinstance(value, dict):
+        return f"an object of {len(value):,} fields"
+    return "a value"

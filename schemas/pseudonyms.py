@@ -50,12 +50,3 @@ class Pseudonymiser:
         place of the message: fields outside the schema are dropped with the id)."""
         hidden = event.model_copy(update={"user_id": self.pseudonym(event.user_id)})
         return hidden, hidden.model_dump_json(exclude_defaults=True)
-
-    def scrub(self, text: str, user_id: str) -> str:
-        """``text`` (a dead letter's reason) with ``user_id``, whole or as a reason quotes
-        it (its repr, cut at 60 characters), replaced by its pseudonym."""
-        alias = self.pseudonym(user_id)
-        for form in (repr(user_id)[:60], user_id):
-            if form:
-                text = text.replace(form, alias)
-        return text

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from tokenradar.schemas.events import MAX_AHEAD_SECONDS, MAX_EVENT_BYTES, InputLimits
 from tokenradar.schemas.pseudonyms import Pseudonymiser
 
 ENV_PREFIX = "TOKENRADAR_"
@@ -264,6 +265,14 @@ class _WorkerOptions(CommandSettings):
     metrics_host: str = Field(
         "127.0.0.1", description="Address /metrics listens on; 0.0.0.0 inside a container."
     )
+    max_event_bytes: Annotated[int, Field(ge=1024, le=512 * 1024)] = Field(
+        MAX_EVENT_BYTES, description="A larger message is dead-lettered as too_large, unread; "
+        "at most 512 KiB, so that a forwarded message stays far below Kafka's 1 MB default.",
+    )
+    max_ahead_seconds: Annotated[float, Field(ge=0)] = Field(
+        MAX_AHEAD_SECONDS, description="An event dated further ahead of the worker's clock is "
+        "dead-lettered as future: scored, it would blind its user's detectors until that date.",
+    )
     stall_seconds: Annotated[float, Field(gt=0)] = Field(
         60.0,
         description="Events waiting on assigned partitions with none processed for this "
@@ -286,6 +295,12 @@ class WorkerSettings(Pseudonymisation, KafkaSecurity, Retention, _WorkerOptions)
                     "or host:port"
                 )
         return "kafka://" + ",".join(hosts)
+
+    @property
+    def input_limits(self) -> InputLimits:
+        """What the worker accepts as an event (``replay`` takes the same options)."""
+        return InputLimits(max_event_bytes=self.max_event_bytes,
+                           max_ahead_seconds=self.max_ahead_seconds)
 
     @property
     def bootstrap_servers(self) -> list[str]:

@@ -33,6 +33,8 @@ from tokenradar.schemas import DetectorConfig, WorkerSettings
 from tokenradar.streams.batch import (
     KEY_SEPARATOR,
     ORIGIN_HEADER,
+    ORIGIN_KEY_HEADER,
+    ORIGIN_OFFSET_HEADER,
     VERDICT_HEADER,
     BatchOutcome,
     DecodedStates,
@@ -162,7 +164,8 @@ def create_app(
     reindex = True
     """Index the user states in the table (recovered after a restart or rebalance)."""
     app = faust.App(settings.group_id, **faust_options(settings, partitions))
-    rekey_topic = app.topic(rekey_topic_name(settings), partitions=partitions, **RAW)
+    rekey_name = rekey_topic_name(settings)
+    rekey_topic = app.topic(rekey_name, partitions=partitions, **RAW)
     alerts_topic = app.topic(settings.alerts_topic, **RAW)
     dlq_topic = app.topic(settings.dlq_topic, **RAW)
     table = RoutedTable(
@@ -211,10 +214,8 @@ def create_app(
         """Store the states, then forward, alert, dead-letter and count."""
         await store_states(outcome.states)
         for rekeyed in outcome.rekeyed:
-            header = ((VERDICT_HEADER, b"1") if rekeyed.verdict
-                      else (ORIGIN_HEADER, str(rekeyed.origin).encode()))
             await rekey_topic.send(key=rekeyed.key, value=rekeyed.value,
-                                   headers=dict([header]))
+                                   headers=rekeyed.headers())
         for alert in outcome.alerts:
             await alerts_topic.send(
                 key=alert.user_id.encode(), value=alert.model_dump_json().encode()
@@ -261,8 +262,10 @@ def create_app(
                     e.message.topic,
                     e.message.partition,
                     e.message.offset,
-                    _origin(e.message.headers),
-                    _is_verdict(e.message.headers),
+                    # A producer's headers are not trusted: only the re-key hop's are read.
+                    *(_origin(e.message.headers) if e.message.topic == rekey_name
+                      else (None, None, None)),
+                    verdict=e.message.topic == rekey_name and _is_verdict(e.message.headers),
                 )
                 for e in batch
             ]
@@ -280,6 +283,7 @@ def create_app(
                     feedback_topic=settings.feedback_topic,
                     pseudonymiser=pseudonymiser,
                     retention=retention,
+                    limits=settings.input_limits,
                 )
                 await publish(outcome)
             metrics.batch_events.observe(len(batch))
@@ -500,10 +504,11 @@ def _is_verdict(headers: Any) -> bool:
     return any(name == VERDICT_HEADER for name, _ in pairs)
 
 
-def _origin(headers: Any) -> int | None:
-    """The input partition a re-keyed message came from (its origin header), if any."""
+def _origin(headers: Any) -> tuple[int | None, int | None, bytes | None]:
+    """Where a re-keyed message was first read (its origin headers): input partition,
+    offset and key; Nones for a message straight from a producer."""
     pairs = headers.items() if isinstance(headers, dict) else headers or ()
-    for name, value in pairs:
-        if name == ORIGIN_HEADER and value:
-            return int(value)
-    return None
+    found = dict(pairs)
+    partition, offset = found.get(ORIGIN_HEADER), found.get(ORIGIN_OFFSET_HEADER)
+    return (int(partition) if partition else None, int(offset) if offset else None,
+            found.get(ORIGIN_KEY_HEADER))

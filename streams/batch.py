@@ -31,23 +31,26 @@ buffer (:mod:`tokenradar.detectors.reorder`), which waits for every origin, rele
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from aiokafka.partitioner import murmur2
 
 from tokenradar.detectors import ScoringEngine, TeamState, UserState, routing_key
-from tokenradar.detectors.reorder import Released, ReorderBuffer
+from tokenradar.detectors.reorder import Released, ReorderBuffer, held_text
 from tokenradar.detectors.retention import StateRetention
 from tokenradar.detectors.verdicts import VerdictBook
-from tokenradar.schemas import AnomalyEvent, DeadLetter, InvalidEvent, parse_event
-from tokenradar.schemas.events import MAX_EVENT_BYTES
+from tokenradar.schemas import (
+    AnomalyEvent,
+    DeadLetter,
+    InvalidEvent,
+    TokenUsageEvent,
+    parse_event,
+)
+from tokenradar.schemas.events import DEFAULT_LIMITS, InputLimits
 from tokenradar.schemas.feedback import InvalidVerdict, parse_verdict
 from tokenradar.schemas.pseudonyms import Pseudonymiser
 
@@ -64,6 +67,10 @@ ORIGIN_HEADER = "tokenradar-origin"
 """Header of a re-keyed message: the input partition it was read from."""
 VERDICT_HEADER = "tokenradar-verdict"
 """Header of a verdict forwarded to the re-key topic, keyed by its routing key."""
+ORIGIN_OFFSET_HEADER = "tokenradar-origin-offset"
+"""Header of a re-keyed message: its offset in that input partition."""
+ORIGIN_KEY_HEADER = "tokenradar-origin-key"
+"""Header of a re-keyed message: the producer's key (absent for an unkeyed message)."""
 DIRECT_ORIGIN = "direct"
 """Origin of the events scored where they were read: keyed by their routing key."""
 INPUT_ORIGINS = tuple(str(partition) for partition in range(4096))
@@ -119,19 +126,45 @@ class Received:
     offset: int
     origin: int | None = None
     """Re-keyed messages: the input partition the message was first read from."""
+    origin_offset: int | None = None
+    """Re-keyed messages: its offset there."""
+    origin_key: bytes | None = None
+    """Re-keyed messages: the key the producer gave it."""
     verdict: bool = False
     """A verdict forwarded to its routing key's partition (the verdict header)."""
+
+    def as_produced(self, input_topic: str) -> Received:
+        """The message where its producer put it: for a re-keyed one, the input topic,
+        partition, offset and key it was first read with (what a dead letter names)."""
+        if self.origin is None or self.origin_offset is None:
+            return self
+        return Received(self.origin_key, self.value, input_topic, self.origin,
+                        self.origin_offset)
 
 
 @dataclass(frozen=True, slots=True)
 class Rekeyed:
     """A message to forward: key = utf8 routing key; an input message with the input
-    partition it came from as ``origin``, or a verdict (``origin`` None)."""
+    partition, offset and key it came from as its origin, or a verdict (``origin``
+    None)."""
 
     key: bytes
     value: bytes
     origin: int | None
+    origin_offset: int = -1
+    origin_key: bytes | None = None
     verdict: bool = False
+
+    def headers(self) -> dict[str, bytes]:
+        """The headers that carry its origin (or its being a verdict) through the re-key
+        topic."""
+        if self.verdict:
+            return {VERDICT_HEADER: b"1"}
+        headers = {ORIGIN_HEADER: str(self.origin).encode(),
+                   ORIGIN_OFFSET_HEADER: str(self.origin_offset).encode()}
+        if self.origin_key is not None:
+            headers[ORIGIN_KEY_HEADER] = self.origin_key
+        return headers
 
 
 @dataclass(slots=True)
@@ -262,6 +295,7 @@ def process_batch(
     feedback_topic: str | None = None,
     pseudonymiser: Pseudonymiser | None = None,
     retention: StateRetention | None = None,
+    limits: InputLimits = DEFAULT_LIMITS,
 ) -> BatchOutcome:
     """Parse, route, buffer and score ``messages`` in arrival order; each state is loaded
     and encoded once. Verdicts from ``feedback_topic`` are forwarded to their routing
@@ -274,43 +308,52 @@ def process_batch(
     the next; ``now`` is the wall clock (seconds) progress measures silences with.
 
     With a ``pseudonymiser``, an input message's user id is replaced by its pseudonym
-    before anything else (re-keyed messages carry it already), and a message that cannot
-    be parsed is dead-lettered without its bytes or key, which may hold the id. With a
-    ``retention``, a user whose state is stale at their event starts afresh.
+    before anything else (re-keyed messages carry it already, and not the producer's
+    key), and a message that cannot be parsed is dead-lettered without its key, which
+    may hold the id. With a ``retention``, a user whose state is stale at their event
+    starts afresh. ``limits`` bound the messages; an event further ahead of
+    ``detected_at`` than they allow is dead-lettered (``future``), as ``replay`` does
+    with its ``--now``.
     """
     progress = OriginProgress() if progress is None else progress
     scoring = _Scoring(engine, load_state, detected_at,
                        DecodedStates() if decoded is None else decoded, partitions, retention)
+    clock = detected_at.timestamp()
     for message in messages:
         if message.verdict or message.topic == feedback_topic:
             scoring.verdict(message, forward=message.topic == feedback_topic)
             continue
         try:
-            event = parse_event(message.value)
+            event = parse_event(message.value, limits, now=clock)
         except InvalidEvent as exc:
-            letter = dead_letter(message, exc, detected_at)
+            letter = dead_letter(message.as_produced(input_topic), exc, detected_at, limits)
             if pseudonymiser is not None:
-                letter = without_user_id(letter, message.value, pseudonymiser)
+                letter = without_key(letter)
             scoring.outcome.dead_letters.append(letter)
             continue
-        raw = message.value.decode()
+        value = message.value  # what is forwarded: under pseudonyms, the event without the id
         if pseudonymiser is not None and message.topic == input_topic:
-            event, raw = pseudonymiser.event(event)
+            event, forwarded = pseudonymiser.event(event)
+            value = forwarded.encode()
         route = routing_key(event)
         expected: tuple[str, ...]
         if message.topic == input_topic:
             if (message.key != route.encode()
                     or partition_for(route, partitions) != message.partition):
-                scoring.outcome.rekeyed.append(Rekeyed(route.encode(), raw.encode(),
-                                                       message.partition))
+                scoring.outcome.rekeyed.append(Rekeyed(
+                    route.encode(), value, message.partition, message.offset,
+                    message.key if pseudonymiser is None else None))
                 continue
             origin, expected = DIRECT_ORIGIN, ()
         else:  # forwarded by a release without origins: one origin for all of them
             origin = "rekeyed" if message.origin is None else str(message.origin)
             expected = INPUT_ORIGINS[:partitions] if message.origin is not None else ()
         reached = progress.see(message.partition, origin, event.epoch_seconds, now, expected)
-        released = scoring.buffer(route).add(event, raw, origin, reached)
-        scoring.score(route, released, message)
+        released = scoring.buffer(route).add(event, held_text(event), origin, reached)
+        produced = message.as_produced(input_topic)
+        if pseudonymiser is not None:  # its key may be the user id
+            produced = replace(produced, key=None)
+        scoring.score(route, released, (produced, event))
     return scoring.finish()
 
 
@@ -383,9 +426,9 @@ class _Scoring:
             self.outcome.verdicts[verdict.verdict] += 1
 
     def score(self, route: str, released: list[Released],
-              arrived: Received | None = None) -> None:
+              arrived: tuple[Received, TokenUsageEvent] | None = None) -> None:
         """Score one routing key's released events in order; ``arrived``: the message
-        that released them, to dead-letter the one among them that came in it."""
+        that released them and its event, to dead-letter that one by its own message."""
         outcome = self.outcome
         for item in released:
             event = item.event
@@ -401,11 +444,14 @@ class _Scoring:
                     team_state=self._team(route) if event.team is not None else None,
                     verdicts=self.book(route))
             except Exception as exc:  # noqa: BLE001  # one bad event must not stop the stream
-                # A bug in a detector, not in the event: the event is kept, with the error,
-                # where an operator looks, and the worker goes on with the next one.
-                failure = InvalidEvent("scoring_error", f"the detectors failed: {exc!r}")
-                message = arrived
-                if message is None or message.value.decode() != item.raw:
+                # A bug in a detector, not in the event: the event is described, with the
+                # error, where an operator looks, and the worker goes on with the next one.
+                failure = InvalidEvent(  # the error's type only: its text may quote the event
+                    "scoring_error", f"the detectors failed: {type(exc).__name__} (a bug: "
+                    "please report it with this dead letter)")
+                if arrived is not None and arrived[1] is event:
+                    message = arrived[0]
+                else:  # released from the buffer by another event: as the buffer holds it
                     message = Received(route.encode(), item.raw.encode(), "reorder-buffer",
                                        partition_for(route, self.partitions), -1)
                 outcome.dead_letters.append(dead_letter(message, failure, self.detected_at))
@@ -457,31 +503,27 @@ class _Scoring:
         return self.outcome
 
 
-def without_user_id(letter: DeadLetter, value: bytes, pseudonymiser: Pseudonymiser
-                    ) -> DeadLetter:
-    """A dead letter fit to keep under pseudonyms: no message bytes, no key (either may
-    hold the user id; the source position still finds the message, within the input's
-    retention), and the id, where the message has one, replaced in the reason."""
-    reason = letter.reason
-    user_id = None
-    if len(value) <= MAX_EVENT_BYTES:  # a larger one's reason quotes nothing of it
-        with contextlib.suppress(ValueError, AttributeError, RecursionError):  # not an object
-            user_id = json.loads(value).get("user_id")
-    if isinstance(user_id, str):
-        reason = pseudonymiser.scrub(reason, user_id)
-    return letter.model_copy(update={"reason": reason, "original_base64": "",
-                                     "original_key_base64": None})
+def without_key(letter: DeadLetter) -> DeadLetter:
+    """A dead letter fit to keep under pseudonyms: no key, which may be the user id (the
+    source position still finds the message, within the input's retention; the rest of
+    a dead letter never carries the id: see :meth:`DeadLetter.describe`)."""
+    return letter.model_copy(update={"original_key_base64": None})
 
 
-def dead_letter(message: Received, error: InvalidEvent, at: datetime) -> DeadLetter:
-    """The dead letter for ``message``: original bytes, key, reason and where it came from."""
+def dead_letter(message: Received, error: InvalidEvent, at: datetime,
+                limits: InputLimits = DEFAULT_LIMITS) -> DeadLetter:
+    """The dead letter for ``message``: reason, where it came from, its key, and its value
+    described and redacted (:meth:`DeadLetter.describe`), never copied."""
+    fields, extra = DeadLetter.describe(
+        message.value, readable=len(message.value) <= limits.max_event_bytes)
     return DeadLetter(
         reason=error.reason,
         error_type=error.error_type,
-        original_base64=DeadLetter.encode_bytes(message.value) or "",
         original_size=len(message.value),
-        original_sha256=hashlib.sha256(message.value).hexdigest(),
-        original_key_base64=DeadLetter.encode_bytes(message.key),
+        original_sha256=DeadLetter.sha256(message.value),
+        fields=fields,
+        extra_fields=extra,
+        original_key_base64=DeadLetter.encode_key(message.key),
         source_topic=message.topic,
         source_partition=message.partition,
         source_offset=message.offset,

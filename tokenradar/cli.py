@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     WorkerSettings.add_options(worker)
     worker.set_defaults(run=_worker)
 
+    from tokenradar.schemas.events import MAX_AHEAD_SECONDS, MAX_EVENT_BYTES
+
     replay = commands.add_parser("replay", help="the same detectors over a file: a backtest")
     replay.add_argument("--input", type=Path, required=True, help="events, JSON lines")
     replay.add_argument("--alerts-out", type=Path, required=True,
@@ -78,6 +81,14 @@ def _parser() -> argparse.ArgumentParser:
 
     Pseudonymisation.add_options(replay)
     Retention.add_options(replay)
+    replay.add_argument("--now", type=_instant, default=None,
+                        help="the processing clock, RFC 3339: events dated more than "
+                        "--max-ahead-seconds after it are skipped, as the worker "
+                        "dead-letters them (default: when replay starts)")
+    replay.add_argument("--max-ahead-seconds", type=float, default=MAX_AHEAD_SECONDS,
+                        help="as the worker's setting of that name")
+    replay.add_argument("--max-event-bytes", type=int, default=MAX_EVENT_BYTES,
+                        help="as the worker's setting of that name: a longer line is skipped")
     replay.set_defaults(run=_replay)
 
     feedback = commands.add_parser(
@@ -296,6 +307,32 @@ def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         raise _UserError(f"bad worker setting: {settings_problems(exc)}") from None
 
 
+def _instant(text: str) -> datetime:
+    """An RFC 3339 time with its offset, for ``--now``."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 time: give e.g. 2026-11-24T09:15:00Z") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no offset: add Z or +hh:mm")
+    return value
+
+
+def _input_limits(max_event_bytes: int, max_ahead_seconds: float):  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    from tokenradar.schemas.events import InputLimits
+
+    try:
+        return InputLimits(max_event_bytes=max_event_bytes,
+                           max_ahead_seconds=max_ahead_seconds)
+    except ValidationError as exc:
+        problems = "; ".join(f"--{'-'.join(str(e['loc'][0]).split('_'))}: {e['msg']}"
+                             for e in exc.errors())
+        raise _UserError(f"bad input limit: {problems}") from None
+
+
 def _worker(args: argparse.Namespace) -> int:
     settings = _settings(args)
     config = _load_config(settings.config)
@@ -322,6 +359,7 @@ def _replay(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
     if args.feedback is not None and not args.feedback.is_file():
         raise _UserError(f"--feedback {args.feedback}: no such file")
+    limits = _input_limits(args.max_event_bytes, args.max_ahead_seconds)
     if args.labels is not None and args.report is None:
         raise _UserError("--labels goes with --report; to score alerts alone use "
                          "`tokenradar evaluate`")
@@ -346,7 +384,9 @@ def _replay(args: argparse.Namespace) -> int:
             summary = replay_file(args.input, args.alerts_out, args.scores_out, config,
                                   progress=progress.update, report=report,
                                   feedback=args.feedback, pseudonymiser=pseudonymiser,
-                                  state_expiry_days=retention.state_expiry_days)
+                                  state_expiry_days=retention.state_expiry_days,
+                                  limits=limits,
+                                  now=None if args.now is None else args.now.timestamp())
         except InvalidFeedbackFile as exc:
             raise _UserError(str(exc)) from None
     for example in summary.invalid_examples:

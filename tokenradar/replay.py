@@ -5,6 +5,14 @@ routing key's events through the same :class:`tokenradar.detectors.reorder.Reord
 each team (or user) is scored in the same order as in the worker and, for the same
 file and config, the alerts are the same, same ids. A backtest has no processing
 time: an alert's ``detected_at`` is its event time.
+
+It takes the same input limits as the worker (:class:`tokenradar.schemas.events.InputLimits`).
+Only one needs a clock: an event dated more than ``max_ahead_seconds`` after *now* is
+not scored. The worker's now is the time it reads the event; replay's is ``now``
+(``--now``), by default the time replay starts. Replayed after the worker ran (the
+usual backtest), it skips every event the worker dead-lettered as ``future`` except
+one that has since stopped being ahead: give ``--now`` the time the worker read the
+events to reproduce it exactly.
 """
 
 from __future__ import annotations
@@ -19,11 +27,12 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
 
 from tokenradar.detectors import EventScore, ScoringEngine, TeamState, UserState, routing_key
-from tokenradar.detectors.reorder import Released, ReorderBuffer
+from tokenradar.detectors.reorder import Released, ReorderBuffer, held_text
 from tokenradar.detectors.retention import DAY_SECONDS, StateRetention
 from tokenradar.detectors.verdicts import VerdictBook
 from tokenradar.progress import ProgressHook
 from tokenradar.schemas import DetectorConfig, InvalidEvent, TokenUsageEvent, parse_event
+from tokenradar.schemas.events import DEFAULT_LIMITS, InputLimits
 from tokenradar.schemas.feedback import FeedbackVerdict, InvalidVerdict, parse_verdict
 from tokenradar.schemas.pseudonyms import Pseudonymiser
 
@@ -158,12 +167,15 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
                 report: ReportBuilder | None = None,
                 feedback: Path | None = None,
                 pseudonymiser: Pseudonymiser | None = None,
-                state_expiry_days: float = 0.0) -> ReplaySummary:
+                state_expiry_days: float = 0.0,
+                limits: InputLimits = DEFAULT_LIMITS,
+                now: float | None = None) -> ReplaySummary:
     """Score every event of a JSONL file; write alerts (and scores) as JSONL.
 
     ``feedback``: a JSONL file of verdicts (``tokenradar feedback --out``), applied as
     the worker applies those of the feedback topic; a line that is not a verdict raises
-    :class:`InvalidFeedbackFile`.
+    :class:`InvalidFeedbackFile`. ``limits`` and ``now`` (epoch seconds; None: the time
+    replay starts) decide which lines are events, as the worker's settings and clock do.
 
     With ``report``, every scored event (not the duplicates) is also handed to it,
     with the user's expected hourly band after the event. ``progress`` hears the bytes
@@ -183,7 +195,8 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
     with open(input_path, "rb") as source, open(alerts_out, "w", encoding="utf-8") as alerts, \
             (open(scores_out, "w", encoding="utf-8") if scores_out
                  else contextlib.nullcontext()) as scores:
-        arrivals = _valid_events(source, summary, pseudonymiser)
+        arrivals = _valid_events(source, summary, limits,
+                                 time.time() if now is None else now, pseudonymiser)
         # Scores are written in input order: each waits for the events read before it.
         order: dict[int, int] = {}
         waiting: dict[int, str] = {}
@@ -250,18 +263,21 @@ def read_verdicts(path: Path) -> list[FeedbackVerdict]:
     return verdicts
 
 
-def _valid_events(source: IO[bytes], summary: ReplaySummary,
-                  pseudonymiser: Pseudonymiser | None = None
+def _valid_events(source: IO[bytes], summary: ReplaySummary, limits: InputLimits,
+                  now: float, pseudonymiser: Pseudonymiser | None = None
                   ) -> Iterator[tuple[TokenUsageEvent, str]]:
     for number, line in enumerate(source, start=1):
-        if not line.strip():
+        raw = line.strip()
+        if not raw:
             continue
         try:
-            event = parse_event(line)
+            event = parse_event(raw, limits, now)
         except InvalidEvent as exc:
             summary.invalid += 1
             if len(summary.invalid_examples) < 5:
                 summary.invalid_examples.append(f"line {number}: {exc.reason}")
             continue
-        yield pseudonymiser.event(event) if pseudonymiser else (event, line.decode().strip())
+        if pseudonymiser is not None:
+            event, _ = pseudonymiser.event(event)
+        yield event, held_text(event)
 

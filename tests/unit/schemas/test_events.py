@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -153,14 +154,33 @@ def test_schema_error_reason_names_the_missing_field(
     assert f"'{field}'" in caught.value.reason
 
 
-def test_schema_error_reason_names_the_bad_field_and_the_value(
+def test_schema_error_reason_names_the_bad_field_and_the_kind_of_value_never_the_value(
         valid_event: dict[str, Any]) -> None:
     valid_event["input_tokens"] = -5
+    valid_event["team"] = "secret-prompt " * 30
+    valid_event["notes"] = "more secret prompt text"
     with pytest.raises(InvalidEvent) as caught:
         parse_event(json.dumps(valid_event).encode())
-    assert "'input_tokens'" in caught.value.reason
-    assert "-5" in caught.value.reason
-    assert "'output_tokens'" not in caught.value.reason
+    reason = caught.value.reason
+    assert "field 'input_tokens'" in reason and "(got an integer)" in reason
+    assert "field 'team'" in reason and "(got a string of 420 characters)" in reason
+    assert "-5" not in reason and "secret" not in reason
+    assert "'output_tokens'" not in reason
+
+
+def test_an_event_far_ahead_of_the_clock_is_future_within_the_bound_it_is_scored(
+        valid_event: dict[str, Any]) -> None:
+    from tokenradar.schemas.events import InputLimits
+
+    now = datetime(2026, 11, 24, 9, tzinfo=UTC).timestamp()  # the event's: 09:15:02
+    limits = InputLimits(max_ahead_seconds=3600)
+    assert parse_event(json.dumps(valid_event).encode(), limits, now=now)
+    valid_event["timestamp"] = "2026-11-24T10:00:01Z"  # 1 h 1 s ahead
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(json.dumps(valid_event).encode(), limits, now=now)
+    assert caught.value.error_type == "future"
+    assert "max_ahead_seconds" in caught.value.reason
+    assert parse_event(json.dumps(valid_event).encode(), limits)  # no clock, no bound
 
 
 @pytest.mark.parametrize(("field", "raw_value"), [

@@ -56,7 +56,8 @@ def test_batch_step_keeps_no_user_id_in_states_forwards_or_dead_letters() -> Non
     assert forwarded.key == names.pseudonym("bob@example.com").encode()  # teamless: its route
     assert json.loads(forwarded.value)["user_id"] == names.pseudonym("bob@example.com")
     (letter,) = outcome.dead_letters
-    assert letter.original_base64 == "" and letter.original_key_base64 is None
+    assert letter.original_key_base64 is None and letter.fields is not None
+    assert letter.fields["user_id"].value is None  # described, never copied
     assert letter.original_size == len(messages[2].value)  # still found by size, hash, offset
     assert letter.source_offset == 3 and "input_tokens" in letter.reason
     flushed = flush_routes(["core"], engine, outcome.states.get, PARTITIONS, NOW)
