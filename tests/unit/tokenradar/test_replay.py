@@ -116,3 +116,52 @@ def test_replay_uses_the_given_config(
     assert summary.alerts == 0
     assert (tmp_path / "alerts.jsonl").read_text() == ""
 
+
+
+def test_an_event_dated_9999_per_user_changes_no_other_alert(tmp_path: Path) -> None:
+    """Finding 4 of issue 14: scored, one event from the far future blinded its user's
+    detectors (no hour or day closed again before 9999; here 9 alerts became 10 other
+    ones). Ahead of the clock by more than max_ahead_seconds, it is skipped, as the
+    worker dead-letters it."""
+    from tokenradar.schemas.events import InputLimits
+
+    events, _ = simulate(SimulationSpec(users=60, teams=3, days=21, seed=1))
+    users = sorted({str(event["user_id"]) for event in events})
+    hostile = list(events)
+    for number, user in enumerate(users):  # one each, early, at a different point each
+        template = next(event for event in events if event["user_id"] == user)
+        far = {**template, "event_id": f"far-{user}", "timestamp": "9999-12-31T23:59:59Z"}
+        hostile.insert((number + 1) * len(events) // (4 * len(users) + 1), far)
+    clean_path, hostile_path = tmp_path / "clean.jsonl", tmp_path / "hostile.jsonl"
+    clean_path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    hostile_path.write_text("".join(json.dumps(e) + "\n" for e in hostile), encoding="utf-8")
+
+    clean = replay_file(clean_path, tmp_path / "clean-alerts.jsonl")
+    summary = replay_file(hostile_path, tmp_path / "hostile-alerts.jsonl")
+    assert clean.alerts > 0
+    assert (tmp_path / "hostile-alerts.jsonl").read_text() == (
+        tmp_path / "clean-alerts.jsonl").read_text()
+    assert summary.invalid == len(users) and summary.late == 0
+    assert "max_ahead_seconds" in summary.invalid_examples[0]
+    unbounded = replay_file(hostile_path, tmp_path / "blinded.jsonl",
+                            limits=InputLimits(max_ahead_seconds=1e15))
+    assert unbounded.late > 0  # what the bound prevents: every later event was late
+    assert (tmp_path / "blinded.jsonl").read_text() != (
+        tmp_path / "clean-alerts.jsonl").read_text()
+
+
+def test_replay_takes_the_processing_clock_it_is_given(
+        events_file: tuple[Path, list[dict[str, object]]], tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from tokenradar.schemas.events import InputLimits
+
+    _, events = events_file
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    times = sorted(datetime.fromisoformat(str(e["timestamp"])).timestamp() for e in events)
+    middle = times[len(times) // 2]
+    summary = replay_file(path, tmp_path / "alerts.jsonl", now=middle,
+                          limits=InputLimits(max_ahead_seconds=0))
+    assert summary.invalid == sum(time > middle for time in times)
+    assert summary.events == len(events) - summary.invalid
