@@ -24,13 +24,15 @@ from tokenradar.schemas.events import TokenUsageEvent
 KEPT_KEY_BYTES = 1024
 """Of a message key, the bytes kept: a user id is at most 256 characters (1 KiB of
 UTF-8), so a key that is a user id is kept whole, and a key of megabytes is not."""
-KEPT_VALUE_FIELDS = frozenset({
-    "event_id", "timestamp", "model", "client", "schema_version",
-    "input_tokens", "output_tokens", "cache_read_tokens", "cost_usd",
-})
-"""Contract fields whose (short) values a dead letter keeps: they find the request and
-show the producer its mistake, and say nothing of a person (``user_id``, ``team``,
-``session_id`` and ``prompt_fingerprint`` are described, never copied)."""
+KEPT_VALUE_FIELDS = {
+    "event_id": "string", "timestamp": "string", "model": "string", "client": "string",
+    "schema_version": "integer", "input_tokens": "integer", "output_tokens": "integer",
+    "cache_read_tokens": "integer", "cost_usd": "number",
+}
+"""Contract fields whose values a dead letter keeps, when of the type named here (and
+short): they find the request and show the producer its mistake, and say nothing of a
+person (``user_id``, ``team``, ``session_id`` and ``prompt_fingerprint`` are described,
+never copied). A value of another type (text where a count belongs) is described only."""
 KEPT_VALUE_CHARACTERS = 64
 """A kept string value longer than this is described instead: no contract field value
 that helps fix a producer is longer (an event id of 128 characters is already odd)."""
@@ -112,19 +114,20 @@ class DeadLetter(BaseModel):
 
 
 def _summary(name: str, value: Any) -> FieldSummary:
-    keep = name in KEPT_VALUE_FIELDS
+    kept = KEPT_VALUE_FIELDS.get(name)
     if value is None or isinstance(value, bool):
-        return FieldSummary(type="null" if value is None else "boolean",
-                            value=value if keep else None)
+        return FieldSummary(type="null" if value is None else "boolean")
     if isinstance(value, int):
         small = abs(value) < 10**18  # a longer one is absurd, and its digits say nothing
-        return FieldSummary(type="integer", value=value if keep and small else None)
+        return FieldSummary(type="integer",
+                            value=value if kept in ("integer", "number") and small else None)
     if isinstance(value, float):
         finite = math.isfinite(value)  # NaN and Infinity are not JSON: they cannot be kept
-        return FieldSummary(type="number", value=value if keep and finite else None)
+        return FieldSummary(type="number",
+                            value=value if kept in ("integer", "number") and finite else None)
     if isinstance(value, str):
         short = len(value) <= KEPT_VALUE_CHARACTERS
         return FieldSummary(type="string", length=len(value),
-                            value=value if keep and short else None)
+                            value=value if kept == "string" and short else None)
     kind = "array" if isinstance(value, list) else "object"
     return FieldSummary(type=kind, length=len(value))

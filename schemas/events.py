@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 CURRENT_EVENT_SCHEMA_VERSION = 1
 
@@ -31,6 +38,9 @@ MAX_NAME_LENGTH = 256
 Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS, strict=True)]
 """A token count: a JSON integer (not "12", not 12.5), 0 to MAX_TOKENS."""
 Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+"""A user id or team is part of the worker's table keys, whose separator is 0x1f: a
+control character in one could make it another's key, or move it to another partition."""
 
 
 class TokenUsageEvent(BaseModel):
@@ -42,8 +52,9 @@ class TokenUsageEvent(BaseModel):
     timestamp: AwareDatetime = Field(
         description="Event time, RFC 3339 with an offset, e.g. 2026-11-24T09:15:02.120Z."
     )
-    user_id: Annotated[str, Field(min_length=1, max_length=256)]
-    team: Name | None = None
+    user_id: Annotated[str, Field(min_length=1, max_length=256, pattern=NO_CONTROL_CHARACTERS)]
+    team: Annotated[str, Field(max_length=MAX_NAME_LENGTH, pattern=NO_CONTROL_CHARACTERS)
+                    ] | None = None
     model: Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
     input_tokens: Tokens
     output_tokens: Tokens
@@ -57,6 +68,15 @@ class TokenUsageEvent(BaseModel):
     schema_version: Annotated[int, Field(ge=1, le=CURRENT_EVENT_SCHEMA_VERSION)] = (
         CURRENT_EVENT_SCHEMA_VERSION
     )
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _not_a_number(cls, value: object) -> object:
+        """Pydantic takes a number as epoch seconds (or milliseconds, guessing from its
+        size); the contract asks for RFC 3339 text, whose meaning no one has to guess."""
+        if isinstance(value, int | float):
+            raise ValueError("give RFC 3339 text with an offset, not a number")
+        return value
 
     @property
     def total_tokens(self) -> int:

@@ -221,3 +221,28 @@ def test_a_message_of_megabytes_makes_a_dead_letter_of_kilobytes() -> None:
         len(huge), hashlib.sha256(huge).hexdigest())
     assert base64.b64decode(letter.original_key_base64 or "") == b"k" * KEPT_KEY_BYTES
     assert not outcome.rekeyed and not outcome.states  # nothing of it travels further
+
+
+def test_a_dead_letter_after_the_rekey_hop_names_the_producers_topic_offset_and_key() -> None:
+    """Finding 8 of issue 14: it named the internal re-key topic, its offset and key."""
+    def forwarded(user: str, number: int, minute: int, origin: int = 3) -> Received:
+        event = {"event_id": f"{user}-{number}", "user_id": user, "team": "core",
+                 "timestamp": f"2026-11-24T09:{minute:02d}:00Z", "model": "m",
+                 "input_tokens": 100, "output_tokens": 10, "prompt": "private text"}
+        return Received(b"core", json.dumps(event).encode(), "usage-by-user",
+                        partition_for("core", PARTITIONS), 1000 + number, origin=origin,
+                        origin_offset=40 + number, origin_key=f"key-{user}".encode())
+
+    # ana's events from every input partition move the buffer on; bob's comes late, so it
+    # is scored (and fails) as it arrives.
+    messages = [forwarded("ana", number, 10 * (1 + number // PARTITIONS), number % PARTITIONS)
+                for number in range(2 * PARTITIONS)]
+    messages.append(forwarded("bob", 9, 1))
+    outcome = process_batch(messages, _Failing(DetectorConfig()), {}.get, "usage",
+                            PARTITIONS, NOW)
+    (letter,) = outcome.dead_letters
+    assert (letter.source_topic, letter.source_partition, letter.source_offset) == (
+        "usage", 3, 49)
+    assert base64.b64decode(letter.original_key_base64 or "") == b"key-bob"
+    assert letter.original_sha256 == DeadLetter.sha256(messages[-1].value)
+    assert letter.extra_fields == 1 and "private" not in letter.model_dump_json()
