@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint unit integration bench robustness clean
+.PHONY: demo test lint unit integration bench robustness fuzz clean
 
 demo: $(INSTALLED)
 	$(BIN)/tokenradar demo
@@ -41,3 +41,8 @@ clean:
 # 3 held out, judged by the worst. ARGS=--quick for small ones; see bench/robustness.py.
 robustness: $(INSTALLED)
 	$(BIN)/python bench/robustness.py $(ARGS)
+
+# The fuzz run (a benchmark, not in `make test`; tests/integration/test_hostile_input.py
+# runs a shorter one): 10,000 hostile messages through a real worker, see bench/fuzz.py.
+fuzz: $(INSTALLED)
+	$(BIN)/python bench/fuzz.py $(ARGS)
