@@ -47,7 +47,8 @@ class FuzzReport:
     rss_mb: list[float] = field(default_factory=list)
     """The worker's resident memory, sampled every half second from its start."""
     ready_sample: int = 0
-    """Index of the first sample taken once the worker served its metrics (started)."""
+    """Index of the first sample taken once the worker was ready (``/readyz``: its
+    partitions assigned), before the first message: the baseline of its growth."""
     leaks: list[str] = field(default_factory=list)
     """Where the canary was found (nowhere, if all is well)."""
     planted: int = 0
@@ -77,7 +78,7 @@ class FuzzReport:
             f"{self.sent - self.due[SCORED] - self.due[DUPLICATE]:,} dead-lettered",
             f"  dead letters by type: {kinds}",
             f"  alerts: {self.alerts:,}",
-            f"  worker RSS: {rss[0]:.0f} MB once started, {max(rss):.0f} MB peak, "
+            f"  worker RSS: {rss[0]:.0f} MB when ready, {max(rss):.0f} MB peak, "
             f"{rss[-1]:.0f} MB at the end ({len(rss)} samples, every 0.5 s)",
             f"  worker alive: {self.alive}, /healthz {self.healthz}",
             f"  canary planted in {self.planted:,} input messages; found in: "
@@ -129,8 +130,9 @@ def run_fuzz(broker_url: str, count: int, workdir: Path, seed: int = 0,
     sampler.start()
     try:
         messages = list(HostileProducer(seed, huge_every=huge_every).messages(count))
-        wait_until(lambda: bool(worker.metrics()), 60, worker.describe)
-        ready_sample = len(sampler.samples_mb)
+        wait_until(lambda: worker.probe("/readyz")[0] == 200, 120, worker.describe)
+        time.sleep(1.0)  # a sample or two of the idle worker
+        ready_sample = len(sampler.samples_mb) - 1
         started = time.monotonic()
         producer = KafkaProducer(bootstrap_servers=bootstrap_of(broker_url), linger_ms=5,
                                  max_request_size=MAX_MESSAGE_BYTES)

@@ -15,8 +15,9 @@ from tokenradar.lab.hostile import DUPLICATE, SCORED
 
 MESSAGES = 10_000
 RSS_GROWTH_MB = 150
-"""Most the worker's memory may grow over the run, from when it started: the states of
-40 users, their buffers and a few multi-megabyte messages in flight (about 30 MB here)."""
+"""Most the worker's memory may grow over the run, from when it was ready: the states of
+40 users, their buffers and a few multi-megabyte messages in flight (about 30 to 40 MB
+here)."""
 
 
 def test_every_hostile_message_is_accounted_for_and_no_input_text_leaks(

@@ -22,6 +22,8 @@ from tokenradar.streams.expiry import StateIndex
 
 PARTITIONS = 4
 START = datetime(2026, 10, 1, 9, tzinfo=UTC)
+PROCESSED = START + timedelta(days=365)
+"""The worker's clock: after every event (one far ahead of it would be dead-lettered)."""
 
 
 def _event(user: str, number: int, at: datetime) -> dict[str, object]:
@@ -41,10 +43,10 @@ def _batch_step(events: list[dict[str, object]], stored: dict[bytes, bytes],
     messages = [Received(b"core", json.dumps(event).encode(), "usage",
                          partition_for("core", PARTITIONS), offset)
                 for offset, event in enumerate(events)]
-    outcome = process_batch(messages, engine, stored.get, "usage", PARTITIONS, START,
+    outcome = process_batch(messages, engine, stored.get, "usage", PARTITIONS, PROCESSED,
                             retention=retention)
     stored.update(outcome.states)
-    flushed = flush_routes(["core"], engine, stored.get, PARTITIONS, START,
+    flushed = flush_routes(["core"], engine, stored.get, PARTITIONS, PROCESSED,
                            retention=retention)
     stored.update(flushed.states)
     return outcome.expired + flushed.expired

@@ -79,15 +79,14 @@ def test_forwarded_events_are_not_pseudonymised_twice() -> None:
     assert {key.split(b"\x1f")[1] for key in flushed.states} >= {alias.encode()}
 
 
-def test_a_reason_quoting_the_user_id_names_the_pseudonym_instead() -> None:
+def test_a_dead_letter_for_a_bad_user_id_never_quotes_it() -> None:
     names = Pseudonymiser(KEY)
-    user = "someone.with.a.very.long.name@example.com" * 7  # too long: the reason quotes it
+    user = "someone.with.a.very.long.name@example.com" * 7  # too long for a user id
     message = Received(None, json.dumps(_event(user, 1, "core")).encode(), "usage", 0, 1)
     outcome = process_batch([message], ScoringEngine(DetectorConfig()), {}.get, "usage",
                             PARTITIONS, NOW, pseudonymiser=names)
     (letter,) = outcome.dead_letters
-    assert "user_id" in letter.reason and "someone" not in letter.reason
-    assert names.pseudonym(user) in letter.reason
+    assert "user_id" in letter.reason and "someone" not in letter.model_dump_json()
 
 
 @pytest.fixture(scope="module")
