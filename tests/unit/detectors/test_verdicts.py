@@ -12,7 +12,7 @@ import pytest
 
 from tokenradar.detectors import ScoringEngine
 from tokenradar.detectors.engine import detector_slot
-from tokenradar.detectors.verdicts import VerdictBook
+from tokenradar.detectors.verdicts import Calendar, VerdictBook, silence_alerts
 from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 from tokenradar.schemas.config import CalendarWindow
 from tokenradar.schemas.feedback import FeedbackVerdict
@@ -191,3 +191,27 @@ def test_a_verdict_silences_only_its_own_user_and_kind() -> None:
 def test_a_book_of_another_record_or_version_is_refused() -> None:
     with pytest.raises(ValueError, match="verdicts record of version 1"):
         VerdictBook.from_bytes(b'{"record":"verdicts","v":9,"verdicts":[]}')
+
+
+def _team_alert(kind: str, user_id: str) -> AnomalyEvent:
+    at = START + timedelta(days=4)
+    return AnomalyEvent(alert_id=f"{user_id}-{kind}", user_id=user_id, team="core", kind=kind,
+                        detector=kind, score=0.9, severity="high", event_time=at,
+                        detected_at=at, feature="f", observed=2.0, expected=1.0,
+                        event_ids=["e"], explanation="x", config_version="c")
+
+
+def test_a_teams_own_alert_is_silenced_by_a_verdict_on_the_team_and_by_its_calendar() -> None:
+    shift, member = _team_alert("population_shift", "team:core"), _team_alert("spike", "ana")
+    time = shift.event_time.timestamp()
+    book = VerdictBook()
+    book.file(FeedbackVerdict(alert_id="s0", verdict="expected", user_id="team:core",
+                              team="core", kind="population_shift", timestamp=START,
+                              until=START + timedelta(days=14)))
+    assert book.records["s0"].user_id == "team:core"
+    assert silence_alerts([shift, member], Calendar([]), book, time) == (
+        [member], [("population_shift", "verdict")])
+    offsite = CalendarWindow(name="offsite", start=START, end=START + timedelta(days=7),
+                             teams=["core"], kinds=["population_shift"])
+    assert silence_alerts([shift, member], Calendar([offsite]), None, time) == (
+        [member], [("population_shift", "calendar")])
