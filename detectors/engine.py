@@ -18,8 +18,14 @@ Scoring an event is six stages, each its own function, in this order:
    alert wins and which is held back; a kind silenced by a verdict or a calendar window
    is dropped first, as if its detector had found nothing;
 6. **alerts** (:class:`tokenradar.detectors.incidents.IncidentDesk`): a new incident's
-   alert, or an escalation; then the team learns the member (:func:`learn_team`) and
-   its detectors may raise the team's own alert.
+   alert, or an escalation, with its estimated cost (:mod:`tokenradar.detectors.spend`);
+   then the team learns the member (:func:`learn_team`) and its detectors may raise the
+   team's own alert;
+7. **budgets** (:meth:`ScoringEngine.budget_alerts`): the request's cost goes to its
+   team's and user's monthly budgets, and a forecast that runs out within the month is
+   a ``budget_burn`` alert (:mod:`tokenradar.detectors.budget`).
+
+The request's cost (its ``cost_usd``, else the price table's) is known from the start.
 """
 
 from __future__ import annotations
@@ -34,15 +40,17 @@ from typing import Any
 
 from tokenradar.detectors import precedence
 from tokenradar.detectors.base import Detector, Finding, Observation, Slot, TeamDetector
-from tokenradar.detectors.incidents import IncidentDesk
+from tokenradar.detectors.budget import BudgetBurn, BudgetState, budget_finding
+from tokenradar.detectors.incidents import SCORE_DIGITS, SEVERITY_RANK, IncidentDesk, alert_id_of
 from tokenradar.detectors.observation import observe
 from tokenradar.detectors.registry import Detectors, build_detectors
 from tokenradar.detectors.renormalisation import Standing, standings
+from tokenradar.detectors.spend import Pricing, priced
 from tokenradar.detectors.state import UserState
-from tokenradar.detectors.team import POOL_FADING, TeamState
+from tokenradar.detectors.team import POOL_FADING, TeamState, team_key
 from tokenradar.detectors.verdicts import Calendar, VerdictBook, silence_alerts
 from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
-from tokenradar.schemas.kinds import RATE
+from tokenradar.schemas.kinds import BUDGET_BURN, RATE
 
 Findings = list[tuple[Detector, Finding | None]]
 """What the detectors stage gives: each detector with its finding, if any."""
@@ -111,6 +119,8 @@ class ScoringEngine:
         self.desk = IncidentDesk(config)
         self._overridden: dict[str, tuple[DetectorConfig, Detectors]] = {}
         self.calendar = Calendar(config.calendar)
+        self.pricing = Pricing(config.prices)
+        self.budgets = BudgetBurn(config.budgets)
 
     def _setup_for(self, team: str | None) -> tuple[DetectorConfig, Detectors]:
         """The configuration and detectors in force for a team (its overrides applied)."""
@@ -138,6 +148,8 @@ class ScoringEngine:
         if event.team is not None:
             state.team = event.team
         config, detectors = self._setup_for(state.team)
+        cost = self.pricing.cost_of(event)
+        state.spend.learn(cost, event.total_tokens)
         window_seconds = config.section(RATE).window_minutes * 60.0
         observation = observe(state, event, team_state, window_seconds)
         quiet = self.calendar.quiet_at(verdicts, state.user_id, state.team, observation.time)
@@ -162,15 +174,71 @@ class ScoringEngine:
         escalations: frozenset[str] = frozenset()
         if alerting:  # the rare event: only then ask which behaviours are building up
             alerts, escalations = self._user_alerts(state, detectors.users, alerting,
-                                                    observation, detected_at)
+                                                    observation, detected_at, cost)
         if team_state is not None and not allowlisted:
             learn_team(team_state, state, observation)
             alerts.extend(self._team_alerts(team_state, state, detectors.teams, observation,
                                             detected_at))
+        if self.config.budgets.any:
+            burns, updated = self.budget_alerts(state, team_state, event, cost, detected_at)
+            alerts.extend(burns)
+            escalations |= updated
         # A summary of a noisy identity, or a team's alert, is silenced for its own id.
         alerts, more = silence_alerts(alerts, self.calendar, verdicts, observation.time)
         return EventScore(score=best, alerts=alerts, escalations=escalations,
                           silenced=tuple(silenced + more))
+
+    def cost_of(self, event: TokenUsageEvent) -> float:
+        """USD of a request: its own ``cost_usd``, else its tokens at the price table."""
+        return self.pricing.cost_of(event)
+
+    def take_unpriced_models(self) -> list[str]:
+        """Models priced at the table's default since the last call, each once per engine:
+        the worker logs and counts them, ``replay`` notes them."""
+        return self.pricing.take_unpriced()
+
+    def budget_alerts(self, state: UserState, team_state: TeamState | None,
+                      event: TokenUsageEvent, cost: float,
+                      detected_at: datetime) -> tuple[list[AnomalyEvent], frozenset[str]]:
+        """The budgets stage: the team's and the user's budgets take the request's cost;
+        a ``budget_burn`` alert (new, or re-published under its id) when a forecast runs
+        out within the month. Allowlists do not apply: service accounts spend money too."""
+        budgets = self.config.budgets
+        owners: list[tuple[BudgetState, float, str, str]] = []
+        if team_state is not None and team_state.team in budgets.teams:
+            team = team_state.team
+            team_state.budget = team_state.budget or BudgetState()
+            owners.append((team_state.budget, budgets.teams[team], team_key(team),
+                           f"Team {team}"))
+        if state.user_id in budgets.users:
+            state.budget = state.budget or BudgetState()
+            owners.append((state.budget, budgets.users[state.user_id], state.user_id,
+                           f"User {state.user_id}"))
+        alerts, updated = [], set()
+        for budget_state, budget, owner, whose in owners:
+            forecast = self.budgets.observe(budget_state, budget, event.epoch_seconds, cost)
+            if forecast is None or forecast.exhaustion_day is None:
+                continue
+            finding = budget_finding(whose, forecast)
+            finding = dataclasses.replace(
+                finding, score=max(finding.score, self.config.scoring.alert_threshold))
+            severity = SEVERITY_RANK[self.config.severity_of(round(finding.score, SCORE_DIGITS))]
+            new_id = alert_id_of(owner, BUDGET_BURN.name, BUDGET_BURN.name, event.event_id,
+                                 self.config_version)
+            decided = self.budgets.update(budget_state, forecast, severity, new_id)
+            if decided is None:
+                continue
+            alert_id, republished = decided
+            if republished:
+                updated.add(alert_id)
+            alert = self.desk.alert(alert_id, owner, state.team, BUDGET_BURN.name,
+                                    BUDGET_BURN.name, finding, event, [event.event_id],
+                                    detected_at)
+            alerts.append(alert.model_copy(update={
+                "observed_cost": round(forecast.projected, 2),
+                "expected_cost": round(forecast.budget, 2),
+                "exhaustion_date": forecast.exhaustion_date}))
+        return alerts, frozenset(updated)
 
     def calibration(self, teams: Iterable[TeamState]) -> list[Standing]:
         """Where each detector's threshold stands over these teams' days, and why."""
@@ -194,7 +262,7 @@ class ScoringEngine:
 
     def _user_alerts(self, state: UserState, detectors: list[Detector],
                      alerting: Sequence[tuple[Detector, Finding]],
-                     observation: Observation, detected_at: datetime
+                     observation: Observation, detected_at: datetime, cost: float
                      ) -> tuple[list[AnomalyEvent], frozenset[str]]:
         """The alerts of the findings above threshold that are neither held back nor
         folded (:mod:`tokenradar.detectors.precedence`); and which of them escalate."""
@@ -210,7 +278,7 @@ class ScoringEngine:
                 self.desk.cooldown_seconds(detector.config), finding, observation.event,
                 observation.time, detected_at)
             if alert is not None:
-                alerts.append(alert)
+                alerts.append(priced(alert, finding, state.spend, cost))
         # An alert with an incident's id already is that incident, escalated.
         return alerts, frozenset(a.alert_id for a in alerts if a.alert_id in open_ids)
 

@@ -15,8 +15,10 @@ import msgspec
 from msgspec import field
 
 from tokenradar.detectors import records
+from tokenradar.detectors.budget import BudgetState
 from tokenradar.detectors.context import UsageContext
 from tokenradar.detectors.records import Record
+from tokenradar.detectors.spend import SpendRates
 
 CODEC_VERSION = 3
 """3: a :class:`UserState` record (:mod:`tokenradar.detectors.records`); 2 and 1 (still
@@ -124,6 +126,10 @@ class UserState(Record):
     calibration (see :mod:`tokenradar.detectors.renormalisation`)."""
     alert_times: list[tuple[float, str]] = []
     """When, and of which kind, the user's new alerts of the noisy-identity window were."""
+    spend: SpendRates = field(default_factory=SpendRates)
+    """The user's dollars per token and per request, to put alerts in money."""
+    budget: BudgetState | None = None
+    """The user's own monthly budget's spend, when the configuration gives them one."""
 
     def remember_event(self, event_id: str) -> None:
         """Count an event to be scored, and keep its id among the latest."""

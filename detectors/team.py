@@ -24,6 +24,7 @@ from msgspec import field
 from tokenradar.detectors import records
 from tokenradar.detectors.base import Finding
 from tokenradar.detectors.baseline import EWStats
+from tokenradar.detectors.budget import BudgetState
 from tokenradar.detectors.calibration import decades_score, normal_tail_decades
 from tokenradar.detectors.records import Record
 from tokenradar.detectors.renormalisation import DailyMaxima
@@ -100,6 +101,8 @@ class TeamState(Record):
     maxima: DailyMaxima = field(default_factory=DailyMaxima)
     """The members' highest score of each active day, per detector: the team's own
     measure of how high its ordinary days go (:mod:`tokenradar.detectors.renormalisation`)."""
+    budget: BudgetState | None = None
+    """The team's monthly budget's spend, when the configuration gives it one."""
 
     def see_member(self, user_id: str) -> None:
         if user_id not in self.members:

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from tokenradar.detectors import EventScore, UserState
+from tokenradar.lab.budget_report import BudgetCurves
 from tokenradar.lab.evaluate import Evaluation, IncidentLabel
 from tokenradar.lab.evaluation_text import duration, evaluation_notes, evaluation_tables
 from tokenradar.lab.svg import (
@@ -48,7 +49,7 @@ from tokenradar.lab.svg import (
     svg,
     time_axis,
 )
-from tokenradar.schemas import AnomalyEvent, TokenUsageEvent
+from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 from tokenradar.schemas.feedback import FeedbackVerdict
 from tokenradar.schemas.kinds import SPIKE, declared_kinds
 
@@ -118,7 +119,9 @@ class _Span:
 class ReportBuilder:
     """Collects what the report needs while replay scores, in bounded memory."""
 
-    def __init__(self, alert_threshold: float, config_version: str, source: str = "") -> None:
+    def __init__(self, alert_threshold: float, config_version: str, source: str = "",
+                 money: DetectorConfig | None = None) -> None:
+        """``money``: the configuration whose budgets (priced by its table) are drawn."""
         self.alert_threshold = alert_threshold
         self.config_version = config_version
         self.source = source
@@ -131,6 +134,8 @@ class ReportBuilder:
         self.escalations = 0
         self.alert_marks: list[_AlertMark] = []
         self.users: dict[str, _UserSeries] = {}
+        self.budget_curves = (BudgetCurves(money.budgets, money.prices)
+                              if money is not None and money.budgets.any else None)
         self.verdicts: list[FeedbackVerdict] = []
         self.silenced: Counter[str] = Counter()
         """Alerts a verdict or a calendar window silenced, by why."""
@@ -171,6 +176,8 @@ class ReportBuilder:
                        state: UserState) -> None:
         """What ``replay`` hands over: a scored event, its result and its user's state."""
         self.observe(event, result.score, result.alerts, hour_band(state), result.escalations)
+        if self.budget_curves is not None:
+            self.budget_curves.observe(event, result.alerts)
 
     def write(self, path: Path, evaluation: Evaluation | None = None) -> None:
         Path(path).write_text(self.render(evaluation), encoding="utf-8")
@@ -181,6 +188,8 @@ class ReportBuilder:
         if evaluation is not None:
             parts.append(_evaluation_section(evaluation))
         parts.append(self._score_section())
+        if self.budget_curves is not None:
+            parts.append(self.budget_curves.section())
         parts.append(self._users_section(evaluation))
         return _PAGE.format(title=html.escape(f"tokenradar backtest {self.source}".strip()),
                             body="\n".join(parts))

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any, Literal, cast
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from tokenradar.schemas.kinds import KindDeclaration, declared_kinds
 
@@ -13,6 +21,8 @@ Severity = Literal["low", "medium", "high", "critical"]
 
 MAX_EVENT_IDS = 20
 """An alert names at most this many triggering events, the most recent ones."""
+OMITTED_WHEN_ABSENT = ("observed_cost", "expected_cost", "exhaustion_date")
+"""Optional fields added since schema 1: left out of the message rather than null."""
 
 
 def anomaly_kinds() -> type[StrEnum]:
@@ -62,3 +72,19 @@ class AnomalyEvent(BaseModel):
     event_ids: Annotated[list[str], Field(max_length=MAX_EVENT_IDS)]
     explanation: str
     config_version: str
+    observed_cost: Annotated[float, Field(ge=0.0)] | None = Field(
+        None, description="Estimated USD of ``observed`` (at the events' cost_usd, else the "
+        "configured prices); absent where the feature is not usage.")
+    expected_cost: Annotated[float, Field(ge=0.0)] | None = Field(
+        None, description="Estimated USD of ``expected``, priced the same way.")
+    exhaustion_date: date | None = Field(
+        None, description="budget_burn: the UTC day the budget runs out (or ran out) at the "
+        "current pace.")
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        document: dict[str, Any] = handler(self)
+        for name in OMITTED_WHEN_ABSENT:
+            if document.get(name, 0) is None:
+                del document[name]
+        return document

@@ -31,6 +31,7 @@ from tokenradar.schemas.kinds import (
     SectionT,
     detector_kinds,
 )
+from tokenradar.schemas.money import BudgetsConfig, PriceTable
 from tokenradar.schemas.sections import (
     CreepConfig,
     DetectorSection,
@@ -175,6 +176,8 @@ class DetectorConfig(Section):
     calendar: list[CalendarWindow] = Field(
         default_factory=list, description="Windows when kinds are silenced or not learned: "
         "[[calendar]] tables.")
+    prices: PriceTable = Field(PriceTable(), description="USD per million tokens, per model.")
+    budgets: BudgetsConfig = Field(BudgetsConfig(), description="Monthly budgets, USD.")
     teams: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Per-team overrides of detector sections: [teams.<team>.<detector>].",
@@ -278,10 +281,17 @@ class DetectorConfig(Section):
 
     @property
     def version(self) -> str:
-        """Hash of the configuration in force: equal configs give equal versions."""
+        """Hash of the configuration in force: equal configs give equal versions.
+
+        A section added since left at its defaults is left out, so a configuration that
+        does not use it keeps the version (and the alert ids) it had before.
+        """
         document = self.model_dump(mode="json")
         if not document["calendar"]:  # a configuration from before calendars keeps its hash
             del document["calendar"]
+        for section in ("prices", "budgets"):  # likewise from before prices and budgets
+            if getattr(self, section) == type(self).model_fields[section].default:
+                del document[section]
         canonical = json.dumps(document, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

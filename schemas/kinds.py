@@ -43,7 +43,7 @@ from tokenradar.schemas.sections import (
 SectionT = TypeVar("SectionT", bound=DetectorSection)
 
 RESERVED_NAMES = frozenset({"scoring", "severity", "calibration", "noisy_identity",
-                            "allowlist", "calendar", "teams"})
+                            "allowlist", "calendar", "prices", "budgets", "teams"})
 """Keys of the configuration that are not detector sections; no kind may take them
 (``noisy_identity`` is a kind, but the engine raises it, with its own section)."""
 
@@ -149,3 +149,7 @@ NOISY_IDENTITY: KindDeclaration[Any] = declare(KindDeclaration(
     "noisy_identity", "An identity that raised more alerts than a person plausibly causes: "
     "one summary, then quiet for the window (a machine account, or a detector that "
     "misreads them)."))
+BUDGET_BURN: KindDeclaration[Any] = declare(KindDeclaration(
+    "budget_burn", "A team's (or user's) month-to-date spend plus the forecast at the "
+    "current pace reaches its monthly budget ([budgets]); re-published under its id as the "
+    "projected date moves."))

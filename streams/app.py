@@ -234,6 +234,10 @@ def create_app(
                 key=key64 and base64.b64decode(key64), value=letter.model_dump_json().encode()
             )
             metrics.dead_letters.labels(letter.error_type).inc()
+        for model in outcome.unpriced_models:
+            log.warning("model %r is not in the price table: its requests without cost_usd "
+                        "are priced at [prices.default]; add it to [prices.models]", model)
+            metrics.unpriced_models.inc()
         _count(metrics, outcome)
         for key, last_time in outcome.user_times.items():
             index.note(partition_for(routing_of(key), partitions), key, last_time)

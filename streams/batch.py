@@ -185,6 +185,9 @@ class BatchOutcome:
     """Routing key -> events its buffer still holds, for every routing key touched."""
     user_times: dict[bytes, float] = field(default_factory=dict)
     """User state key -> the event time it last learned, for each user state stored."""
+    unpriced_models: list[str] = field(default_factory=list)
+    """Models first priced at the price table's default in this batch (each once per
+    worker): logged and counted."""
     scored: int = 0
     expired: int = 0
     """Users whose state was stale at their event: they started afresh."""
@@ -485,6 +488,7 @@ class _Scoring:
 
     def finish(self) -> BatchOutcome:
         """Encode every state touched, once."""
+        self.outcome.unpriced_models = self.engine.take_unpriced_models()
         stored: list[tuple[bytes, UserState | TeamState]] = [
             (user_state_key(route, user_id), state)
             for (route, user_id), state in self.users.items()]

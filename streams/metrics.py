@@ -80,6 +80,12 @@ class WorkerMetrics:
             ["error_type"],
             registry=self.registry,
         )
+        self.unpriced_models = Counter(
+            "tokenradar_unpriced_models",
+            "Models priced at the price table's default, each counted once per worker "
+            "(the log names them).",
+            registry=self.registry,
+        )
         self.batch_seconds = Histogram(
             "tokenradar_batch_seconds",
             "Time to process one batch, publishing included.",

@@ -174,6 +174,14 @@ def _parser() -> argparse.ArgumentParser:
                                "on the alerts (for replay --feedback)")
     evaluate.set_defaults(run=_evaluate)
 
+    budgets = commands.add_parser(
+        "budgets", help="each budget's spend, forecast and run-out date, from an events file")
+    budgets.add_argument("--input", type=Path, required=True,
+                         help="events, JSON lines (scored as replay scores them)")
+    budgets.add_argument("--config", type=Path, required=True,
+                         help="the configuration with the [budgets] to forecast (TOML)")
+    budgets.set_defaults(run=_budgets)
+
     _add_broker_commands(commands)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the messages")
@@ -373,7 +381,7 @@ def _replay(args: argparse.Namespace) -> int:
         except EvaluationInputError as exc:
             raise _UserError(str(exc)) from None
         report = ReportBuilder(config.scoring.alert_threshold, config.version,
-                               source=str(args.input))
+                               source=str(args.input), money=config)
     from tokenradar.replay import InvalidFeedbackFile
 
     pseudonymiser = _pseudonymisation(args).pseudonymiser()
@@ -462,6 +470,22 @@ def _reveal(args: argparse.Namespace) -> int:
               "cannot be inverted: only a candidate list can reveal it), or was made with "
               "another key", file=sys.stderr)
     return 1 if wanted - found else 0
+
+
+def _budgets(args: argparse.Namespace) -> int:
+    from tokenradar.budgets import budget_standings
+
+    if not args.input.is_file():
+        raise _UserError(f"--input {args.input}: no such file")
+    config = _load_config(args.config)
+    if not config.budgets.any:
+        raise _UserError(f"--config {args.config}: no budgets in it; add [budgets.teams] "
+                         "(team = USD a month) or [budgets.users]")
+    as_of, standings = budget_standings(args.input, config)
+    print(f"budgets as of {as_of}, at the current pace:")
+    for standing in standings:
+        print("  " + standing.describe())
+    return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -65,6 +65,8 @@ class ReplaySummary:
     """Alerts silenced, by why: ``verdict`` or ``calendar``."""
     calibration: list[str] = field(default_factory=list)
     """Where each detector's threshold ended, over the teams' own days: one line each."""
+    unpriced_models: list[str] = field(default_factory=list)
+    """Models priced at the price table's default, in the order first seen."""
 
     @property
     def alerts(self) -> int:
@@ -83,6 +85,9 @@ class ReplaySummary:
                      f"{self.silenced['calendar']:,}")
         if self.expired:
             text += f"; {self.expired:,} users' states expired"
+        if self.unpriced_models:
+            text += (f"; priced at [prices.default], not in the price table: "
+                     f"{', '.join(self.unpriced_models)}")
         return text
 
 
@@ -195,7 +200,7 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
     with open(input_path, "rb") as source, open(alerts_out, "w", encoding="utf-8") as alerts, \
             (open(scores_out, "w", encoding="utf-8") if scores_out
                  else contextlib.nullcontext()) as scores:
-        arrivals = _valid_events(source, summary, limits,
+        arrivals = valid_events(source, summary, limits,
                                  time.time() if now is None else now, pseudonymiser)
         # Scores are written in input order: each waits for the events read before it.
         order: dict[int, int] = {}
@@ -238,6 +243,7 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
             if progress is not None and summary.events % PROGRESS_EVERY_EVENTS == 0:
                 progress(source.tell(), f"{summary.events:,} events, {summary.alerts:,} alerts")
     summary.seconds = time.perf_counter() - started
+    summary.unpriced_models = engine.take_unpriced_models()
     configured = engine.config.scoring.alert_threshold
     summary.calibration = [standing.describe(configured)
                            for standing in engine.calibration(teams.values())]
@@ -263,7 +269,7 @@ def read_verdicts(path: Path) -> list[FeedbackVerdict]:
     return verdicts
 
 
-def _valid_events(source: IO[bytes], summary: ReplaySummary, limits: InputLimits,
+def valid_events(source: IO[bytes], summary: ReplaySummary, limits: InputLimits,
                   now: float, pseudonymiser: Pseudonymiser | None = None
                   ) -> Iterator[tuple[TokenUsageEvent, str]]:
     for number, line in enumerate(source, start=1):
