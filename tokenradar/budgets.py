@@ -58,8 +58,8 @@ def budget_standings(events: Path, config: DetectorConfig) -> tuple[str, list[Bu
     with open(events, "rb") as source:
         arrivals = valid_events(source, ReplaySummary(), DEFAULT_LIMITS, time.time())
         for scored in score_stream(arrivals, engine, teams):
-            time = scored.event.epoch_seconds
-            newest = time if newest is None else max(newest, time)
+            seconds = scored.event.epoch_seconds
+            newest = seconds if newest is None else max(newest, seconds)
             if scored.state.budget is not None:
                 users[scored.state.user_id] = scored.state.budget
     if newest is None:
