@@ -9,8 +9,9 @@ surprise. A ``true`` verdict is recorded. A calendar window (an offsite, a migra
 silences its kinds, or keeps their baselines as they were (``learn = false``), for its
 teams or everyone.
 
-Verdicts live in a :class:`VerdictBook` per routing key, a named record of the
-changelog-backed state next to the users' and team's. A book's content does not depend
+Verdicts live in a :class:`VerdictBook` per routing key, a versioned record
+(:mod:`tokenradar.detectors.records`) of the changelog-backed state next to the users'
+and team's. A book's content does not depend
 on the order verdicts reached it (per alert the latest verdict wins), and a verdict
 only acts on events at or after its own timestamp: so the worker, which files a
 verdict when it arrives, and ``replay --feedback``, which files them all first, score
@@ -19,18 +20,19 @@ alike whenever each verdict arrived before the events it covers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+import msgspec
+
+from tokenradar.detectors.records import Record, decode, encode
 from tokenradar.schemas import AnomalyEvent
 from tokenradar.schemas.calendar import CalendarWindow
 from tokenradar.schemas.feedback import SILENCING, FeedbackVerdict
 from tokenradar.schemas.kinds import declared_kinds
 
-RECORD_NAME = "verdicts"
-RECORD_VERSION = 1
+RECORD_VERSION = 2
+"""2: a :class:`VerdictBook` record; 1 (JSON lists, never in a release) is not read."""
 MAX_VERDICTS = 512
 """Verdicts a routing key keeps: those whose silences end last (a team of 50 giving a
 verdict a day keeps over a year's)."""
@@ -39,8 +41,7 @@ CALENDAR = "calendar"
 """Why an alert was silenced, as counted in metrics."""
 
 
-@dataclass(frozen=True, slots=True)
-class VerdictRecord:
+class VerdictRecord(Record):
     """One alert's verdict, as kept in state: times in epoch seconds."""
 
     alert_id: str
@@ -66,12 +67,8 @@ class VerdictRecord:
         """Of two verdicts on one alert, the later given wins (ties: by value, then end)."""
         return (self.start, self.verdict, self.until)
 
-    def to_list(self) -> list[Any]:
-        return [self.alert_id, self.verdict, self.user_id, self.kind, self.start, self.until]
 
-
-@dataclass(slots=True)
-class VerdictBook:
+class VerdictBook(Record):
     """The verdicts given on a routing key's alerts (its team's members, or one user).
 
     Examples
@@ -91,7 +88,7 @@ class VerdictBook:
     True
     """
 
-    records: dict[str, VerdictRecord] = field(default_factory=dict)
+    records: dict[str, VerdictRecord] = {}
     """alert_id -> its verdict."""
 
     def file(self, verdict: FeedbackVerdict) -> bool:
@@ -113,18 +110,11 @@ class VerdictBook:
                          if record.silences(user_id, time))
 
     def to_bytes(self) -> bytes:
-        document = {"record": RECORD_NAME, "v": RECORD_VERSION,
-                    "verdicts": [record.to_list() for record in self.records.values()]}
-        return json.dumps(document, separators=(",", ":")).encode()
+        return encode(RECORD_VERSION, self)
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> VerdictBook:
-        document = json.loads(raw)
-        if document.get("record") != RECORD_NAME or document.get("v") != RECORD_VERSION:
-            raise ValueError(f"not a {RECORD_NAME} record of version {RECORD_VERSION}: "
-                             "this worker is older than the state it reads")
-        records = (VerdictRecord(*values) for values in document["verdicts"])
-        return cls({record.alert_id: record for record in records})
+        return decode(raw, RECORD_VERSION, _DECODER, "verdict book")
 
     def __bool__(self) -> bool:
         return bool(self.records)
@@ -222,3 +212,6 @@ def silence_alerts(alerts: list[AnomalyEvent], calendar: Calendar, book: Verdict
         else:
             silenced.append((alert.kind, reason))
     return kept, silenced
+
+
+_DECODER = msgspec.msgpack.Decoder(VerdictBook)

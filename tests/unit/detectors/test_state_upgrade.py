@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from tokenradar.detectors import ScoringEngine, TeamState, UserState, legacy
+from tokenradar.detectors import ScoringEngine, TeamState, UserState, legacy, verdicts
 from tokenradar.detectors import state as user_state
 from tokenradar.detectors import team as team_state
 from tokenradar.detectors.creep import CreepSlot, CreepTrack
@@ -227,6 +227,7 @@ def current_layouts() -> dict[str, dict[str, list[list[str]]]]:
             UserState, *(d.slot_type for d in ScoringEngine(DetectorConfig()).detectors)],
         f"team state {team_state.CODEC_VERSION}": [TeamState],
         f"reorder buffer {BUFFER_VERSION}": [StoredBuffer],
+        f"verdict book {verdicts.RECORD_VERSION}": [verdicts.VerdictBook],
     }
     result = {}
     for name, records in roots.items():

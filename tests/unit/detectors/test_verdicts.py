@@ -12,6 +12,7 @@ import pytest
 
 from tokenradar.detectors import ScoringEngine
 from tokenradar.detectors.engine import detector_slot
+from tokenradar.detectors.records import encode
 from tokenradar.detectors.verdicts import Calendar, VerdictBook, silence_alerts
 from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 from tokenradar.schemas.config import CalendarWindow
@@ -189,8 +190,10 @@ def test_a_verdict_silences_only_its_own_user_and_kind() -> None:
 
 
 def test_a_book_of_another_record_or_version_is_refused() -> None:
-    with pytest.raises(ValueError, match="verdicts record of version 1"):
-        VerdictBook.from_bytes(b'{"record":"verdicts","v":9,"verdicts":[]}')
+    with pytest.raises(ValueError, match="verdict book schema version 9 is not"):
+        VerdictBook.from_bytes(encode(9, VerdictBook()))
+    with pytest.raises(ValueError, match="verdict book is not a stored verdict book"):
+        VerdictBook.from_bytes(b'{"record":"verdicts","v":1,"verdicts":[]}')
 
 
 def _team_alert(kind: str, user_id: str) -> AnomalyEvent:
