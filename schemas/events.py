@@ -93,12 +93,14 @@ class InputLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_event_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = Field(
-        MAX_EVENT_BYTES, description="A message larger than this (bytes) is dead-lettered "
-        "as too_large, unread.")
+    max_event_bytes: Annotated[int, Field(ge=1024, le=512 * 1024)] = Field(
+        MAX_EVENT_BYTES, description="A larger message is dead-lettered as too_large, "
+        "unread; at most 512 KiB, so that a forwarded message stays far below Kafka's 1 MB "
+        "default.")
     max_ahead_seconds: Annotated[float, Field(ge=0)] = Field(
-        MAX_AHEAD_SECONDS, description="An event dated more than this many seconds after "
-        "the processing clock (replay: --now) is dead-lettered as future, unscored.")
+        MAX_AHEAD_SECONDS, description="An event dated further ahead of the processing "
+        "clock (replay: --now) is dead-lettered as future: scored, it would blind its "
+        "user's detectors until that date.")
 
 
 class InvalidEvent(ValueError):

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from tokenradar.schemas.events import MAX_AHEAD_SECONDS, MAX_EVENT_BYTES, InputLimits
+from tokenradar.schemas.events import InputLimits
 from tokenradar.schemas.pseudonyms import Pseudonymiser
 
 ENV_PREFIX = "TOKENRADAR_"
@@ -225,6 +225,20 @@ class Retention(CommandSettings):
         "is deleted and the user, if they come back, starts afresh; 0: kept for ever.")
 
 
+class InputLimitSettings(CommandSettings):
+    """What is accepted as an event (:class:`InputLimits`, whose fields these are); the
+    worker and ``replay`` must be given the same, like the pseudonym key."""
+
+    # InputLimits' own fields, constraints and descriptions included: declared once.
+    max_event_bytes: int = InputLimits.model_fields["max_event_bytes"]  # type: ignore[assignment]
+    max_ahead_seconds: float = InputLimits.model_fields["max_ahead_seconds"]  # type: ignore[assignment]
+
+    @property
+    def input_limits(self) -> InputLimits:
+        return InputLimits(max_event_bytes=self.max_event_bytes,
+                           max_ahead_seconds=self.max_ahead_seconds)
+
+
 class _WorkerOptions(CommandSettings):
     """The worker's own settings; :class:`WorkerSettings` adds security and privacy."""
 
@@ -265,14 +279,6 @@ class _WorkerOptions(CommandSettings):
     metrics_host: str = Field(
         "127.0.0.1", description="Address /metrics listens on; 0.0.0.0 inside a container."
     )
-    max_event_bytes: Annotated[int, Field(ge=1024, le=512 * 1024)] = Field(
-        MAX_EVENT_BYTES, description="A larger message is dead-lettered as too_large, unread; "
-        "at most 512 KiB, so that a forwarded message stays far below Kafka's 1 MB default.",
-    )
-    max_ahead_seconds: Annotated[float, Field(ge=0)] = Field(
-        MAX_AHEAD_SECONDS, description="An event dated further ahead of the worker's clock is "
-        "dead-lettered as future: scored, it would blind its user's detectors until that date.",
-    )
     stall_seconds: Annotated[float, Field(gt=0)] = Field(
         60.0,
         description="Events waiting on assigned partitions with none processed for this "
@@ -280,7 +286,8 @@ class _WorkerOptions(CommandSettings):
     )
 
 
-class WorkerSettings(Pseudonymisation, KafkaSecurity, Retention, _WorkerOptions):
+class WorkerSettings(Pseudonymisation, KafkaSecurity, Retention, InputLimitSettings,
+                     _WorkerOptions):
     """Everything ``tokenradar worker`` is told, in this order in ``--help``."""
 
     @field_validator("broker")
@@ -295,12 +302,6 @@ class WorkerSettings(Pseudonymisation, KafkaSecurity, Retention, _WorkerOptions)
                     "or host:port"
                 )
         return "kafka://" + ",".join(hosts)
-
-    @property
-    def input_limits(self) -> InputLimits:
-        """What the worker accepts as an event (``replay`` takes the same options)."""
-        return InputLimits(max_event_bytes=self.max_event_bytes,
-                           max_ahead_seconds=self.max_ahead_seconds)
 
     @property
     def bootstrap_servers(self) -> list[str]:

@@ -60,8 +60,6 @@ def _parser() -> argparse.ArgumentParser:
     WorkerSettings.add_options(worker)
     worker.set_defaults(run=_worker)
 
-    from tokenradar.schemas.events import MAX_AHEAD_SECONDS, MAX_EVENT_BYTES
-
     replay = commands.add_parser("replay", help="the same detectors over a file: a backtest")
     replay.add_argument("--input", type=Path, required=True, help="events, JSON lines")
     replay.add_argument("--alerts-out", type=Path, required=True,
@@ -77,18 +75,15 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--feedback", type=Path,
                         help="verdicts on alerts, JSON lines (tokenradar feedback --out), "
                              "applied as the worker applies its feedback topic's")
-    from tokenradar.schemas.settings import Pseudonymisation, Retention
+    from tokenradar.schemas.settings import InputLimitSettings, Pseudonymisation, Retention
 
     Pseudonymisation.add_options(replay)
     Retention.add_options(replay)
-    replay.add_argument("--now", type=_instant, default=None,
+    InputLimitSettings.add_options(replay)
+    replay.add_argument("--now", type=_instant, default=argparse.SUPPRESS,
                         help="the processing clock, RFC 3339: events dated more than "
                         "--max-ahead-seconds after it are skipped, as the worker "
                         "dead-letters them (default: when replay starts)")
-    replay.add_argument("--max-ahead-seconds", type=float, default=MAX_AHEAD_SECONDS,
-                        help="as the worker's setting of that name")
-    replay.add_argument("--max-event-bytes", type=int, default=MAX_EVENT_BYTES,
-                        help="as the worker's setting of that name: a longer line is skipped")
     replay.set_defaults(run=_replay)
 
     feedback = commands.add_parser(
@@ -327,18 +322,17 @@ def _instant(text: str) -> datetime:
     return value
 
 
-def _input_limits(max_event_bytes: int, max_ahead_seconds: float):  # type: ignore[no-untyped-def]
+def _input_limits(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """--max-event-bytes and --max-ahead-seconds, else their $TOKENRADAR_* variables, else
+    the worker's defaults."""
     from pydantic import ValidationError
 
-    from tokenradar.schemas.events import InputLimits
+    from tokenradar.schemas.settings import InputLimitSettings, settings_problems
 
     try:
-        return InputLimits(max_event_bytes=max_event_bytes,
-                           max_ahead_seconds=max_ahead_seconds)
+        return InputLimitSettings.from_sources(vars(args)).input_limits
     except ValidationError as exc:
-        problems = "; ".join(f"--{'-'.join(str(e['loc'][0]).split('_'))}: {e['msg']}"
-                             for e in exc.errors())
-        raise _UserError(f"bad input limit: {problems}") from None
+        raise _UserError(f"bad setting: {settings_problems(exc)}") from None
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -367,7 +361,7 @@ def _replay(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
     if args.feedback is not None and not args.feedback.is_file():
         raise _UserError(f"--feedback {args.feedback}: no such file")
-    limits = _input_limits(args.max_event_bytes, args.max_ahead_seconds)
+    limits = _input_limits(args)
     if args.labels is not None and args.report is None:
         raise _UserError("--labels goes with --report; to score alerts alone use "
                          "`tokenradar evaluate`")
@@ -394,7 +388,7 @@ def _replay(args: argparse.Namespace) -> int:
                                   feedback=args.feedback, pseudonymiser=pseudonymiser,
                                   state_expiry_days=retention.state_expiry_days,
                                   limits=limits,
-                                  now=None if args.now is None else args.now.timestamp())
+                                  now=args.now.timestamp() if "now" in args else None)
         except InvalidFeedbackFile as exc:
             raise _UserError(str(exc)) from None
     for example in summary.invalid_examples:

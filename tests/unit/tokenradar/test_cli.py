@@ -50,6 +50,27 @@ def test_replay_of_a_missing_file_exits_2_naming_it(
     assert str(missing) in error and "no such file" in error
 
 
+def test_replay_skips_what_is_ahead_of_its_now_as_the_worker_dead_letters_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps({
+        "event_id": f"e{day}", "timestamp": f"2026-11-{day:02d}T10:00:00Z", "user_id": "ana",
+        "model": "m", "input_tokens": 100, "output_tokens": 10}) + "\n" for day in range(1, 11)))
+    alerts = str(tmp_path / "alerts.jsonl")
+    assert main(["replay", "--input", str(events), "--alerts-out", alerts,
+                 "--now", "2026-11-05T10:00:00Z", "--max-ahead-seconds", "86400"]) == 0
+    captured = capsys.readouterr()
+    assert "6 events scored" in captured.out and "4 invalid lines skipped" in captured.out
+    assert "max_ahead_seconds" in captured.err
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error
+        main(["replay", "--input", str(events), "--alerts-out", alerts,
+              "--now", "2026-11-05T10:00:00"])
+    assert exited.value.code == 2 and "has no offset" in capsys.readouterr().err
+    assert main(["replay", "--input", str(events), "--alerts-out", alerts,
+                 "--max-event-bytes", "12"]) == 2
+    assert "max_event_bytes" in capsys.readouterr().err
+
+
 def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "commands" in capsys.readouterr().out
