@@ -116,9 +116,12 @@ class CommandSettings(BaseModel):
 
 def settings_problems(error: ValidationError) -> str:
     """A settings error in one line, each problem with its setting; never the values given."""
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg'].removeprefix('Value error, ')}"
-        for e in error.errors(include_input=False))
+    problems = []
+    for problem in error.errors(include_input=False):
+        where = ".".join(map(str, problem["loc"]))
+        message = problem["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
 
 
 def _members(annotation: Any) -> tuple[Any, ...]:

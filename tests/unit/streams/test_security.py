@@ -226,3 +226,18 @@ def test_tls_context_refuses_a_broker_its_ca_did_not_sign(pki: Path, tmp_path: P
             pytest.raises(ssl.SSLCertVerificationError):
         context.wrap_socket(raw, server_hostname="127.0.0.1")
     thread.join(5)
+
+
+@pytest.mark.parametrize("command", [["alerts", "tail"], ["worker"],
+                                     ["simulate", "--topic", "t", "--broker", "h:1"]])
+def test_commands_stop_on_incomplete_security_naming_what_is_missing_not_the_secret(
+        command: list[str], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from tokenradar.cli import main
+
+    monkeypatch.setenv("TOKENRADAR_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("TOKENRADAR_SASL_PASSWORD", PASSWORD)
+    assert main(command) == 2
+    error = capsys.readouterr().err
+    assert "security_protocol SASL_SSL needs TOKENRADAR_SASL_MECHANISM" in error
+    assert PASSWORD not in error
