@@ -75,8 +75,8 @@ def test_every_hostile_message_is_scored_dropped_or_dead_lettered_as_due(
     assert not flushed.dead_letters
 
     due = Counter(m.fate for m in hostile)
-    assert totals[SCORED] == due.pop(SCORED)
-    assert totals[DUPLICATE] == due.pop(DUPLICATE)
+    assert totals[SCORED] == due.pop(SCORED, 0)
+    assert totals[DUPLICATE] == due.pop(DUPLICATE, 0)  # a seed may draw no duplicate
     assert dead == due
     assert totals.total() + dead.total() == len(hostile)
     assert not [text for text in published if CANARY in text]
