@@ -20,6 +20,16 @@ ran more than a window ahead before it showed up, its first events are late.)
 Pure data: no clock, no I/O. The worker keeps the buffer in its changelog-backed
 table (:meth:`ReorderBuffer.to_bytes`: a versioned :class:`StoredBuffer` record), so a
 crash loses no held event.
+
+Idempotent delivery: the buffer is the first state every event of its routing key
+reaches, in the order each origin delivers them, which is the order of their offsets
+in the input partition they were produced to (forwarded by the re-key hop in that
+order too). So it keeps, per origin, the highest input offset it took
+(:meth:`ReorderBuffer.first_delivery`): an event read again after a crash or a
+rebalance, from the input or forwarded again, is recognised whatever its age, and
+neither held nor scored twice. (Not the offset of the re-key topic: a message
+forwarded again gets a new one there; its input offset stays.) ``replay`` reads its
+file once and has no offsets: nothing is recognised that way, nothing needs to be.
 """
 
 from __future__ import annotations
@@ -66,6 +76,8 @@ class StoredBuffer(Record):
     newest: dict[str, float]
     frontier: float
     held: list[str]
+    offsets: dict[str, int] = msgspec.field(default_factory=dict)
+    """Origin -> the highest input offset taken from it (none stored before it)."""
 
 
 @dataclass(slots=True)
@@ -97,6 +109,28 @@ class ReorderBuffer:
     """Everything before it was released: an event before it is late."""
     held: list[Held] = field(default_factory=list)
     """A heap, earliest first."""
+    offsets: dict[str, int] = field(default_factory=dict)
+    """Origin -> the highest input offset taken from it (see :meth:`first_delivery`)."""
+
+    def first_delivery(self, origin: str, offset: int | None) -> bool:
+        """Whether the message at input ``offset`` of ``origin`` is new here; remember it.
+
+        False for an offset at or below the highest one taken from that origin: a
+        redelivery, already held or scored. ``offset`` None (no offset known: replay, or
+        a message forwarded by an older worker) is always new.
+
+        >>> buffer = ReorderBuffer(window=60.0)
+        >>> [buffer.first_delivery("3", offset) for offset in (7, 8, 7, 2, 9)]
+        [True, True, False, False, True]
+        >>> buffer.first_delivery("direct", 2), buffer.first_delivery("3", None)
+        (True, True)
+        """
+        if offset is None:
+            return True
+        if offset <= self.offsets.get(origin, -1):
+            return False
+        self.offsets[origin] = offset
+        return True
 
     def add(self, event: TokenUsageEvent, raw: str, origin: str,
             progress: Mapping[str, float] | None = None) -> list[Released]:
@@ -140,7 +174,7 @@ class ReorderBuffer:
 
     def to_bytes(self) -> bytes:
         return records.encode(CODEC_VERSION, StoredBuffer(
-            self.newest, self.frontier, [held.raw for held in self.held]))
+            self.newest, self.frontier, [held.raw for held in self.held], self.offsets))
 
     @classmethod
     def from_bytes(cls, raw: bytes, window: float,
@@ -157,7 +191,8 @@ class ReorderBuffer:
             event = parse(text.encode())
             held.append(Held(event.epoch_seconds, event.event_id, text, event))
         heapq.heapify(held)
-        return cls(window=window, newest=stored.newest, frontier=stored.frontier, held=held)
+        return cls(window=window, newest=stored.newest, frontier=stored.frontier, held=held,
+                   offsets=stored.offsets)
 
 
 _DECODER = msgspec.msgpack.Decoder(StoredBuffer)

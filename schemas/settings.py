@@ -272,6 +272,10 @@ class _WorkerOptions(CommandSettings):
         10.0, description="Wall-clock seconds without a new event after which a routing "
         "key's held events (see scoring.reorder_seconds) are scored, in order.",
     )
+    broker_wait_seconds: Annotated[float, Field(ge=0)] = Field(
+        120.0, description="At start, how long to wait for a broker that does not answer, "
+        "retrying with backoff (1 s doubling up to 15 s), before giving up; 0: not at all.",
+    )
     session_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
         10.0, description="Kafka consumer session timeout; also how fast a group forms."
     )

@@ -211,8 +211,13 @@ def create_app(
     """Look for buffers in the table (recovered from the changelog) at the next flush."""
 
     async def publish(outcome: BatchOutcome) -> None:
-        """Store the states, then forward, alert, dead-letter and count."""
-        await store_states(outcome.states)
+        """Forward, alert and dead-letter, then store the states, and count.
+
+        What a batch sends is out before the states that record its events as taken
+        (an event read again once its state says so is not scored again, see
+        ``ReorderBuffer.first_delivery``): a crash in between sends an alert twice, under
+        its ``alert_id``, and never loses one.
+        """
         for rekeyed in outcome.rekeyed:
             await rekey_topic.send(key=rekeyed.key, value=rekeyed.value,
                                    headers=rekeyed.headers())
@@ -238,6 +243,9 @@ def create_app(
             log.warning("model %r is not in the price table: its requests without cost_usd "
                         "are priced at [prices.default]; add it to [prices.models]", model)
             metrics.unpriced_models.inc()
+        if outcome.rekeyed or outcome.alerts or outcome.dead_letters:
+            await app.producer.flush()
+        await store_states(outcome.states)
         _count(metrics, outcome)
         for key, last_time in outcome.user_times.items():
             index.note(partition_for(routing_of(key), partitions), key, last_time)

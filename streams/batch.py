@@ -68,7 +68,9 @@ ORIGIN_HEADER = "tokenradar-origin"
 VERDICT_HEADER = "tokenradar-verdict"
 """Header of a verdict forwarded to the re-key topic, keyed by its routing key."""
 ORIGIN_OFFSET_HEADER = "tokenradar-origin-offset"
-"""Header of a re-keyed message: its offset in that input partition."""
+"""Header of a re-keyed message: its offset in that input partition, which a message
+forwarded again keeps (its offset in the re-key topic does not): see
+:meth:`~tokenradar.detectors.reorder.ReorderBuffer.first_delivery`."""
 ORIGIN_KEY_HEADER = "tokenradar-origin-key"
 """Header of a re-keyed message: the producer's key (absent for an unkeyed message)."""
 DIRECT_ORIGIN = "direct"
@@ -194,6 +196,8 @@ class BatchOutcome:
     late: int = 0
     """Scored after later events of their routing key: beyond the reorder window."""
     duplicates: int = 0
+    """Events not scored again: the same ``event_id`` as a scored one, or the same input
+    message read again (after a crash or a rebalance)."""
     verdicts: Counter[str] = field(default_factory=Counter)
     """Verdicts filed (new, or replacing an earlier one on their alert), by value."""
     silenced: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -347,12 +351,17 @@ def process_batch(
                     route.encode(), value, message.partition, message.offset,
                     message.key if pseudonymiser is None else None))
                 continue
-            origin, expected = DIRECT_ORIGIN, ()
+            origin, offset, expected = DIRECT_ORIGIN, message.offset, ()
         else:  # forwarded by a release without origins: one origin for all of them
             origin = "rekeyed" if message.origin is None else str(message.origin)
+            offset = message.origin_offset
             expected = INPUT_ORIGINS[:partitions] if message.origin is not None else ()
+        buffer = scoring.buffer(route)
+        if not buffer.first_delivery(origin, offset):
+            scoring.outcome.duplicates += 1  # read again: held or scored already
+            continue
         reached = progress.see(message.partition, origin, event.epoch_seconds, now, expected)
-        released = scoring.buffer(route).add(event, held_text(event), origin, reached)
+        released = buffer.add(event, held_text(event), origin, reached)
         produced = message.as_produced(input_topic)
         if pseudonymiser is not None:  # its key may be the user id
             produced = replace(produced, key=None)

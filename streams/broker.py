@@ -7,8 +7,10 @@ Starting a broker (embedded Tansu, a test container) is the lab's job:
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kafka import KafkaAdminClient
@@ -20,7 +22,10 @@ from tokenradar.streams.security import kafka_python_options
 
 BROKER_ENV = "TOKENRADAR_BROKER"
 DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000
+FIRST_RETRY_SECONDS = 1.0
+LONGEST_RETRY_SECONDS = 15.0
 
+log = logging.getLogger("tokenradar.broker")
 
 
 class BrokerUnavailable(RuntimeError):
@@ -51,6 +56,34 @@ def broker_answers(url: str, timeout_s: float = 3.0,
         return False
     finally:
         admin.close()
+
+
+def wait_for_broker(url: str, timeout_s: float, security: KafkaSecurity | None = None,
+                    answers: Callable[[str], bool] | None = None,
+                    sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Ask until the broker answers, waiting 1 s, 2 s, 4 s ... up to 15 s between tries,
+    for at most ``timeout_s``; a line is logged at each try. True once it answered.
+
+    >>> tries = iter([False, False, True])
+    >>> waited = []
+    >>> wait_for_broker("h:1", 60, answers=lambda url: next(tries), sleep=waited.append)
+    True
+    >>> waited
+    [1.0, 2.0]
+    """
+    answers = answers or (lambda address: broker_answers(address, 10.0, security))
+    deadline = time.monotonic() + timeout_s
+    pause = FIRST_RETRY_SECONDS
+    while not answers(url):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        pause = min(pause, left)
+        log.warning("the broker %s does not answer Kafka requests; trying again in %.0f s "
+                    "(for %.0f s more: --broker-wait-seconds)", url, pause, left)
+        sleep(pause)
+        pause = min(2 * pause, LONGEST_RETRY_SECONDS)
+    return True
 
 
 def accepts_connections(address: str, timeout_s: float = 1.0) -> bool:

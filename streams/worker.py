@@ -10,6 +10,7 @@ SIGTERM, which Faust handles as a clean shutdown). ``tokenradar worker`` calls
 from __future__ import annotations
 
 import argparse
+import logging.config
 import sys
 from typing import Any
 
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from tokenradar.schemas import DetectorConfig, WorkerSettings
 from tokenradar.schemas.settings import settings_problems
 from tokenradar.streams.app import create_app
-from tokenradar.streams.broker import BrokerUnavailable, broker_answers
+from tokenradar.streams.broker import BrokerUnavailable, wait_for_broker
 from tokenradar.streams.health import WorkerHealth
 from tokenradar.streams.metrics import WorkerMetrics
 from tokenradar.streams.security import SecuritySettingsError, login_hint, tls_context
@@ -28,15 +29,20 @@ from tokenradar.streams.security import SecuritySettingsError, login_hint, tls_c
 def run_worker(settings: WorkerSettings, config: DetectorConfig) -> None:
     """Run until SIGTERM/SIGINT; logs "tokenradar worker ready: ..." once consuming.
 
-    Raises :class:`BrokerUnavailable` at once when the broker does not answer, rather
-    than letting the Kafka clients retry without end, and
-    :class:`SecuritySettingsError` when the TLS files cannot be used.
+    A broker that does not answer is asked again with backoff for
+    ``settings.broker_wait_seconds`` (a line logged each time: a worker started before
+    its broker, or during its restart, then carries on); after that,
+    :class:`BrokerUnavailable`, rather than the Kafka clients retrying without end.
+    Raises :class:`SecuritySettingsError` at once when the TLS files cannot be used.
     """
     tls_context(settings.kafka_security)  # a bad TLS file is said as such, not as "no broker"
-    if not broker_answers(settings.broker, timeout_s=10.0, security=settings.kafka_security):
+    logging.config.dictConfig(logging_config(colour=sys.stdout.isatty()))
+    if not wait_for_broker(settings.broker, settings.broker_wait_seconds,
+                           settings.kafka_security):
         raise BrokerUnavailable(
-            f"the broker {settings.broker} does not answer Kafka requests: start it, or give "
-            "the right address with --broker or TOKENRADAR_BROKER (host:port[,host:port])"
+            f"the broker {settings.broker} does not answer Kafka requests (waited "
+            f"{settings.broker_wait_seconds:.0f} s): start it, or give the right address with "
+            "--broker or TOKENRADAR_BROKER (host:port[,host:port])"
             + login_hint(settings.kafka_security)
         )
     metrics = WorkerMetrics()

@@ -135,3 +135,26 @@ def test_a_stored_and_loaded_buffer_releases_the_same_events() -> None:
         assert _ids(loaded.add(event, raw, origin)) == _ids(kept.add(event, raw, origin))
         stored = loaded.to_bytes()
     assert _ids(ReorderBuffer.from_bytes(stored, WINDOW).flush()) == _ids(kept.flush())
+
+
+def test_the_offsets_taken_survive_a_store_and_load() -> None:
+    buffer = ReorderBuffer(WINDOW)
+    assert buffer.first_delivery("direct", 41)
+    buffer.add(*_event(0, 0), "direct")
+    loaded = ReorderBuffer.from_bytes(buffer.to_bytes(), WINDOW)
+    assert not loaded.first_delivery("direct", 41)
+    assert loaded.first_delivery("direct", 42)
+
+
+def test_a_buffer_stored_before_offsets_were_kept_is_read() -> None:
+    stored = b'{"v":1,"window":120.0,"newest":{"file":0.0},"frontier":null,"held":[]}'
+    loaded = ReorderBuffer.from_bytes(stored, WINDOW)
+    assert loaded.offsets == {} and loaded.first_delivery("direct", 0)
+
+
+def test_a_buffer_record_stored_before_its_offsets_field_is_read() -> None:
+    import msgspec
+
+    stored = msgspec.msgpack.encode((2, [{"direct": 0.0}, 0.0, []]))  # newest, frontier, held
+    loaded = ReorderBuffer.from_bytes(stored, WINDOW)
+    assert loaded.offsets == {} and loaded.first_delivery("direct", 0)

@@ -246,3 +246,55 @@ def test_a_dead_letter_after_the_rekey_hop_names_the_producers_topic_offset_and_
     assert base64.b64decode(letter.original_key_base64 or "") == b"key-bob"
     assert letter.original_sha256 == DeadLetter.sha256(messages[-1].value)
     assert letter.extra_fields == 1 and "private" not in letter.model_dump_json()
+
+
+def _no_id_dedupe() -> ScoringEngine:
+    """An engine that remembers no event id: what it drops, only offsets recognised."""
+    return ScoringEngine(DetectorConfig.model_validate({"scoring": {"dedupe_event_ids": 0}}))
+
+
+def test_messages_read_again_after_a_crash_are_recognised_by_their_offsets() -> None:
+    """The worker stored the states of batches up to 12 but committed offsets only up to
+    batch 4 when it was killed: batches 4 to 12 are read again, some of their events
+    days old, beyond any window of event ids. None is scored twice: the restarted run
+    ends with the same states and alerts as one never interrupted."""
+    batches = _simulated_batches(size=300)
+    engine = _no_id_dedupe()
+    table: dict[bytes, bytes] = {}
+    alerts, again = [], []
+    for number, batch in enumerate(batches):
+        outcome = process_batch(batch, engine, table.get, "usage", PARTITIONS, NOW)
+        table.update(outcome.states)
+        alerts += [alert.alert_id for alert in outcome.alerts]
+        if number == 12:  # killed: a new worker reads from the committed offset
+            for reread in batches[4:13]:
+                outcome = process_batch(reread, _no_id_dedupe(), table.get, "usage",
+                                        PARTITIONS, NOW)
+                table.update(outcome.states)
+                again.append(outcome)
+    assert sum(outcome.duplicates for outcome in again) == sum(map(len, batches[4:13]))
+    assert not any(outcome.alerts or outcome.scored or outcome.late for outcome in again)
+    uninterrupted, uninterrupted_table = [], {}
+    for batch in batches:
+        outcome = process_batch(batch, _no_id_dedupe(), uninterrupted_table.get, "usage",
+                                PARTITIONS, NOW)
+        uninterrupted_table.update(outcome.states)
+        uninterrupted += [alert.alert_id for alert in outcome.alerts]
+    assert alerts and alerts == uninterrupted
+    assert table == uninterrupted_table
+
+
+def test_a_message_forwarded_again_is_recognised_by_its_input_offset() -> None:
+    """A crash between forwarding and committing forwards the input message again: the
+    copy has a new offset in the re-key topic, and the same input offset."""
+    first = _message("ana", 1)
+    unkeyed = Received(None, first.value, "usage", 2, 40)
+    engine = _no_id_dedupe()
+    (forward,) = process_batch([unkeyed], engine, {}.get, "usage", PARTITIONS, NOW).rekeyed
+    forwarded = [Received(forward.key, forward.value, "usage-by-user", first.partition,
+                          rekey_offset, forward.origin, forward.origin_offset)
+                 for rekey_offset in (0, 1)]  # the same input message, forwarded twice
+    outcome = process_batch(forwarded, engine, {}.get, "usage", PARTITIONS, NOW)
+    assert (outcome.duplicates, outcome.held) == (1, {"core": 1})
+    flushed = flush_routes(["core"], engine, outcome.states.get, PARTITIONS, NOW)
+    assert flushed.scored == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -120,9 +121,11 @@ def test_the_worker_step_and_replay_give_the_same_alerts_for_events_and_verdicts
         if forwarded:
             run(forwarded)
 
+    offsets = itertools.count()  # the input partition's, growing as Kafka's do
+
     def deliver(day_events: list[dict]) -> None:  # type: ignore[type-arg]
-        run([Received(b"core", json.dumps(e).encode(), "usage", partition, i)
-             for i, e in enumerate(day_events)])
+        run([Received(b"core", json.dumps(e).encode(), "usage", partition, next(offsets))
+             for e in day_events])
 
     for day in days[:2]:
         deliver(day)

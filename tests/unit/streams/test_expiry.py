@@ -3,6 +3,7 @@ step and in replay alike; the states of people gone are swept, and counted."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,13 +37,17 @@ def _days_of_usage(user: str, first_day: int, days: int) -> list[dict[str, objec
             for day in range(first_day, first_day + days) for i in range(20)]
 
 
+_OFFSETS = itertools.count()
+"""The input partition's offsets, growing from one batch to the next as Kafka's do."""
+
+
 def _batch_step(events: list[dict[str, object]], stored: dict[bytes, bytes],
                 retention: StateRetention | None) -> int:
     """Score ``events`` through the worker's step into ``stored``; the users expired."""
     engine = ScoringEngine(DetectorConfig())
     messages = [Received(b"core", json.dumps(event).encode(), "usage",
-                         partition_for("core", PARTITIONS), offset)
-                for offset, event in enumerate(events)]
+                         partition_for("core", PARTITIONS), next(_OFFSETS))
+                for event in events]
     outcome = process_batch(messages, engine, stored.get, "usage", PARTITIONS, PROCESSED,
                             retention=retention)
     stored.update(outcome.states)

@@ -100,10 +100,12 @@ def test_worker_with_a_broker_that_does_not_answer_exits_2_saying_how_to_fix(
     with socket.socket() as sock:  # a free loopback port, closed again: nothing listens
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    assert main(["worker", "--broker", f"127.0.0.1:{port}"]) == 2
-    error = capsys.readouterr().err
+    assert main(["worker", "--broker", f"127.0.0.1:{port}", "--broker-wait-seconds", "2"]) == 2
+    out, error = capsys.readouterr()
     assert f"127.0.0.1:{port} does not answer" in error
-    assert "--broker or TOKENRADAR_BROKER" in error
+    assert "(waited 2 s)" in error and "--broker or TOKENRADAR_BROKER" in error
+    # Asked again meanwhile, each time with a line saying so:
+    assert out.count("does not answer Kafka requests; trying again in") >= 2
 
 
 def test_version_is_the_installed_distribution_version(
