@@ -194,8 +194,10 @@ def outcome(broker_url: str, topics: object, group: str,
     states: dict[bytes, bytes] = {}
     buffers: dict[bytes, bytes] = {}
     for record in read_all(broker_url, f"{group}-user-state-changelog"):
-        if record.value is not None:
-            kept = buffers if record.key.endswith(BUFFER_SUFFIX) else states
+        kept = buffers if record.key.endswith(BUFFER_SUFFIX) else states
+        if record.value is None:  # a tombstone: the state was deleted (expired)
+            kept.pop(record.key, None)
+        else:
             kept[record.key] = record.value
     held = sum(len(json.loads(raw)["held"]) for raw in buffers.values()) if with_buffers else 0
     return Outcome(alerts, len(letters), states, held)
