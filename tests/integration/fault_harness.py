@@ -92,7 +92,8 @@ def organisation(seed: int = 5) -> Organisation:
     spike_ids, scored, duplicates = set(), 0, 0
     spiked = {spike["event_id"] for spike in spikes}
     arrivals = ((parse_event(json.dumps(e).encode()), json.dumps(e)) for e in before + after)
-    for event, result, state, _late in score_stream(arrivals, engine, teams):
+    for scored_event in score_stream(arrivals, engine, teams):
+        event, result, state = scored_event.event, scored_event.result, scored_event.state
         states[routing_key(event).encode() + KEY_SEPARATOR + event.user_id.encode()] = state
         duplicates += result.duplicate
         scored += not result.duplicate
