@@ -22,16 +22,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import msgspec
 from kafka import KafkaConsumer, TopicPartition
 from worker_harness import producer
 
 from tokenradar.detectors import ScoringEngine, TeamState, UserState, routing_key
+from tokenradar.detectors.reorder import ReorderBuffer
 from tokenradar.lab.process import WorkerProcess, wait_until
 from tokenradar.lab.simulation import SimulationSpec, simulate
 from tokenradar.replay import score_stream
 from tokenradar.schemas import AnomalyEvent, DeadLetter, DetectorConfig, parse_event
 from tokenradar.schemas.settings import bootstrap_of
-from tokenradar.streams.batch import BUFFER_SUFFIX, KEY_SEPARATOR
+from tokenradar.streams.batch import (
+    BUFFER_SUFFIX,
+    KEY_SEPARATOR,
+    VERDICTS_SUFFIX,
+    is_user_state_key,
+)
 
 INVALID = [b"not json", b'{"event_id": "x"}', b"\xff\xfe", b'{"user_id": 12}']
 """Messages that cannot be scored: each must reach the dead-letter topic once."""
@@ -43,6 +50,8 @@ dedupe_event_ids = 1
 """
 REDELIVERED_SHARE = 0.01
 SPIKED_USERS = 3
+REORDER_SECONDS = 120.0
+"""The configuration's reorder window (the default): a buffer is read with it."""
 QUIET_FLUSH_SECONDS = 8
 """Held events of a routing key quiet this long are scored (the runs' last events).
 Events of the key that come after such a flush and before what it scored are late,
@@ -182,7 +191,7 @@ class Outcome:
     def scored(self) -> int:
         """Events the users' states took: each state counts its own."""
         return sum(UserState.from_bytes(raw).events for key, raw in self.states.items()
-                   if not key.endswith(KEY_SEPARATOR))
+                   if is_user_state_key(key))
 
 
 def outcome(broker_url: str, topics: object, group: str,
@@ -195,12 +204,15 @@ def outcome(broker_url: str, topics: object, group: str,
     states: dict[bytes, bytes] = {}
     buffers: dict[bytes, bytes] = {}
     for record in read_all(broker_url, f"{group}-user-state-changelog"):
+        if record.key.endswith(VERDICTS_SUFFIX):
+            continue  # no verdicts here
         kept = buffers if record.key.endswith(BUFFER_SUFFIX) else states
         if record.value is None:  # a tombstone: the state was deleted (expired)
             kept.pop(record.key, None)
         else:
             kept[record.key] = record.value
-    held = sum(len(json.loads(raw)["held"]) for raw in buffers.values()) if with_buffers else 0
+    held = (sum(len(ReorderBuffer.from_bytes(raw, REORDER_SECONDS)) for raw in buffers.values())
+            if with_buffers else 0)
     return Outcome(alerts, len(letters), states, held)
 
 
@@ -228,13 +240,15 @@ def check_accounting(found: Outcome, expected: Organisation) -> str:
 
 def _differences(found: dict[bytes, bytes], expected: dict[bytes, bytes],
                  keys: list[bytes]) -> dict[bytes, list[str]]:
-    """For each key: the fields of its state (JSON) that differ from replay's."""
+    """For each key: the fields of its stored record that differ from replay's, by
+    position (records are stored as arrays of their fields)."""
     differing = {}
     for key in keys[:5]:
-        mine, theirs = json.loads(found.get(key) or b"{}"), json.loads(expected[key])
-        differing[key] = [f"{name}: {str(mine.get(name))[:300]} != {str(theirs.get(name))[:300]}"
-                          for name in sorted(set(mine) | set(theirs))
-                          if mine.get(name) != theirs.get(name)]
+        mine = msgspec.msgpack.decode(found[key]) if key in found else [0, []]
+        theirs = msgspec.msgpack.decode(expected[key])
+        differing[key] = [f"field {n}: {str(a)[:300]} != {str(b)[:300]}"
+                          for n, (a, b) in enumerate(zip(mine[1], theirs[1], strict=False))
+                          if a != b]
     return differing
 
 
