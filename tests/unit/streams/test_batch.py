@@ -298,3 +298,13 @@ def test_a_message_forwarded_again_is_recognised_by_its_input_offset() -> None:
     assert (outcome.duplicates, outcome.held) == (1, {"core": 1})
     flushed = flush_routes(["core"], engine, outcome.states.get, PARTITIONS, NOW)
     assert flushed.scored == 1
+
+
+def test_a_model_missing_from_the_price_table_is_reported_by_the_batch_that_scored_it() -> None:
+    engine = ScoringEngine(DetectorConfig())  # no [prices.models]: "m" takes the default
+    outcome = process_batch([_message("ana", 1), _message("ana", 2)], engine, {}.get, "usage",
+                            PARTITIONS, NOW)
+    flushed = flush_routes(["core"], engine, outcome.states.get, PARTITIONS, NOW)
+    again = flush_routes(["core"], engine, flushed.states.get, PARTITIONS, NOW)
+    assert (outcome.unpriced_models, flushed.unpriced_models) == ([], ["m"])  # scored at flush
+    assert again.unpriced_models == []
