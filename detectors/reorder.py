@@ -17,6 +17,16 @@ than what was already released is *late*: scored at once, in arrival order, and
 counted; never dropped. (An origin is known from its first event on: if the others
 ran more than a window ahead before it showed up, its first events are late.)
 
+Bounded: a buffer holds at most ``max_events`` events (``scoring.reorder_max_events``)
+and :data:`MAX_HELD_BYTES` of them, so that its record stays well under the producer's
+largest request (1 MB by default) whatever a routing key's traffic: a stored record
+too large for the changelog crashes the worker. Past either bound, the earliest held
+events are released at once, in order, as if the window had passed them; an event
+that arrives later than one released so is late. The rule depends on the arrivals
+only, so the worker and ``replay`` release alike when a key's events arrive in the
+same order (one origin); with several origins, a buffer at its bound releases what
+has arrived so far, which may differ.
+
 Pure data: no clock, no I/O. The worker keeps the buffer in its changelog-backed
 table (:meth:`ReorderBuffer.to_bytes`: a versioned :class:`StoredBuffer` record), so a
 crash loses no held event.
@@ -44,9 +54,16 @@ import msgspec
 from tokenradar.detectors import records
 from tokenradar.detectors.records import Record
 from tokenradar.schemas import TokenUsageEvent, parse_event
+from tokenradar.schemas.config import DEFAULT_REORDER_MAX_EVENTS
 
 CODEC_VERSION = 2
 """2: a :class:`StoredBuffer` record; 1 (still read): release ae4055c's JSON."""
+
+MAX_HELD_BYTES = 512 * 1024
+"""Most bytes of held events (their JSON) a buffer keeps: half the producer's default
+``max.request.size`` (1 MB), as a record also carries its key, origins and framing.
+Reached only by events far fatter than usual (a held event is about 345 bytes, at most
+about 10 KB with every name at its longest): ``max_events`` bounds a buffer first."""
 
 
 @dataclass(order=True, slots=True)
@@ -57,6 +74,8 @@ class Held:
     event_id: str
     raw: str
     event: TokenUsageEvent = field(compare=False)
+    size: int = field(compare=False)
+    """Bytes of ``raw`` (UTF-8)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +122,8 @@ class ReorderBuffer:
     """
 
     window: float
+    max_events: int = DEFAULT_REORDER_MAX_EVENTS
+    """Most events held; past it (or :data:`MAX_HELD_BYTES`), the earliest are released."""
     newest: dict[str, float] = field(default_factory=dict)
     """Origin -> newest event time it delivered."""
     frontier: float = -math.inf
@@ -111,6 +132,8 @@ class ReorderBuffer:
     """A heap, earliest first."""
     offsets: dict[str, int] = field(default_factory=dict)
     """Origin -> the highest input offset taken from it (see :meth:`first_delivery`)."""
+    held_bytes: int = 0
+    """Bytes of the held events' JSON."""
 
     def first_delivery(self, origin: str, offset: int | None) -> bool:
         """Whether the message at input ``offset`` of ``origin`` is new here; remember it.
@@ -148,7 +171,9 @@ class ReorderBuffer:
             self.newest[origin] = time
         if time < self.frontier:
             return [Released(event, raw, late=True)]
-        heapq.heappush(self.held, Held(time, event.event_id, raw, event))
+        size = len(raw.encode())
+        heapq.heappush(self.held, Held(time, event.event_id, raw, event, size))
+        self.held_bytes += size
         if progress is None:
             reached = min(self.newest.values())
         else:
@@ -156,10 +181,15 @@ class ReorderBuffer:
                           for other, at in progress.items())
         self.frontier = max(self.frontier, reached - self.window)
         released = []
-        while self.held and self.held[0].time < self.frontier:
+        while self.held and (self.held[0].time < self.frontier or self._over_bound()):
             held = heapq.heappop(self.held)
+            self.held_bytes -= held.size
+            self.frontier = max(self.frontier, held.time)  # released early: the bound
             released.append(Released(held.event, held.raw))
         return released
+
+    def _over_bound(self) -> bool:
+        return len(self.held) > self.max_events or self.held_bytes > MAX_HELD_BYTES
 
     def flush(self) -> list[Released]:
         """Let everything out, in order: the input ended (replay) or went quiet (worker)."""
@@ -167,6 +197,7 @@ class ReorderBuffer:
         if released:
             self.frontier = max(self.frontier, released[-1].event.epoch_seconds)
         self.held.clear()
+        self.held_bytes = 0
         return released
 
     def __len__(self) -> int:
@@ -178,8 +209,10 @@ class ReorderBuffer:
 
     @classmethod
     def from_bytes(cls, raw: bytes, window: float,
+                   max_events: int = DEFAULT_REORDER_MAX_EVENTS,
                    parse: Callable[[bytes], TokenUsageEvent] = parse_event) -> ReorderBuffer:
-        """The stored buffer, with the configured ``window`` (it may have been changed)."""
+        """The stored buffer, with the configured ``window`` and ``max_events`` (either
+        may have been changed: a buffer over a lowered bound releases on its next event)."""
         if raw[:1] == b"{":  # JSON: stored by release ae4055c
             from tokenradar.detectors import legacy  # it builds this module's records
 
@@ -189,10 +222,12 @@ class ReorderBuffer:
         held = []
         for text in stored.held:
             event = parse(text.encode())
-            held.append(Held(event.epoch_seconds, event.event_id, text, event))
+            held.append(Held(event.epoch_seconds, event.event_id, text, event,
+                             len(text.encode())))
         heapq.heapify(held)
-        return cls(window=window, newest=stored.newest, frontier=stored.frontier, held=held,
-                   offsets=stored.offsets)
+        return cls(window=window, max_events=max_events, newest=stored.newest,
+                   frontier=stored.frontier, held=held, offsets=stored.offsets,
+                   held_bytes=sum(item.size for item in held))
 
 
 _DECODER = msgspec.msgpack.Decoder(StoredBuffer)

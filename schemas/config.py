@@ -53,6 +53,13 @@ __all__ = [  # the sections stay importable from here, where they used to be
     "NoisyIdentityConfig", "PopulationShiftConfig", "RateConfig", "RunawayAgentConfig",
     "ScoringConfig", "ScriptedLoopConfig", "SeverityBands", "SpikeConfig",
 ]
+DEFAULT_REORDER_MAX_EVENTS = 1_000
+"""Default of ``scoring.reorder_max_events``: a held event costs its buffer's record
+about 345 bytes (342 of JSON on ``tokenradar simulate``'s events), so a full buffer's
+record is about 350 KB, a third of the producer's default largest request (1 MB); 8
+events a second for one team, over the 120 s window. The busiest buffer of the
+simulated organisation holds 26."""
+
 
 class ScoringConfig(Section):
     """How scores become alerts, for every detector alike."""
@@ -76,6 +83,11 @@ class ScoringConfig(Section):
     reorder_seconds: Annotated[float, Field(ge=0, le=3600)] = Field(
         120, description="Events of a routing key (team, else user) are held this long, in "
         "event time, and scored in event-time order; later ones are scored as late.",
+    )
+    reorder_max_events: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        DEFAULT_REORDER_MAX_EVENTS, description="Most events a routing key's reorder buffer "
+        "holds (and 512 KiB of them): past it the earliest are scored at once, in order, so "
+        "that the buffer's changelog record stays well under the producer's 1 MB requests.",
     )
 
 
@@ -292,6 +304,8 @@ class DetectorConfig(Section):
         for section in ("prices", "budgets"):  # likewise from before prices and budgets
             if getattr(self, section) == type(self).model_fields[section].default:
                 del document[section]
+        if self.scoring.reorder_max_events == DEFAULT_REORDER_MAX_EVENTS:  # and its bound
+            del document["scoring"]["reorder_max_events"]
         canonical = json.dumps(document, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

@@ -409,9 +409,10 @@ class _Scoring:
         buffer = self.buffers.get(route)
         if buffer is None:
             window = self.engine.config.scoring.reorder_seconds
+            bound = self.engine.config.scoring.reorder_max_events
             raw = self.load_state(buffer_state_key(route))
-            buffer = self.buffers[route] = (ReorderBuffer(window) if raw is None
-                                            else ReorderBuffer.from_bytes(raw, window))
+            buffer = self.buffers[route] = (ReorderBuffer(window, bound) if raw is None
+                                            else ReorderBuffer.from_bytes(raw, window, bound))
         return buffer
 
     def book(self, route: str) -> VerdictBook:

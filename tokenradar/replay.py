@@ -121,6 +121,7 @@ def score_stream(arrivals: Iterable[tuple[TokenUsageEvent, str]], engine: Scorin
     verdicts = {} if verdicts is None else verdicts
     buffers: dict[str, ReorderBuffer] = {}
     window = engine.config.scoring.reorder_seconds
+    max_events = engine.config.scoring.reorder_max_events
     newest = -1.0
     """Event time of the newest event scored."""
     swept_day = -1
@@ -160,7 +161,7 @@ def score_stream(arrivals: Iterable[tuple[TokenUsageEvent, str]], engine: Scorin
         route = routing_key(event)
         buffer = buffers.get(route)
         if buffer is None:
-            buffer = buffers[route] = ReorderBuffer(window)
+            buffer = buffers[route] = ReorderBuffer(window, max_events)
         yield from score(buffer.add(event, raw, FILE_ORIGIN))
     for route in sorted(buffers):
         yield from score(buffers[route].flush())

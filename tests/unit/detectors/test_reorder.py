@@ -6,8 +6,10 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from tokenradar.detectors.reorder import Released, ReorderBuffer
+from tokenradar.detectors.reorder import MAX_HELD_BYTES, Released, ReorderBuffer, held_text
 from tokenradar.schemas import TokenUsageEvent
+from tokenradar.schemas.config import DEFAULT_REORDER_MAX_EVENTS
+from tokenradar.schemas.events import MAX_NAME_LENGTH
 
 START = datetime(2026, 11, 2, 9, tzinfo=UTC)
 WINDOW = 120.0
@@ -158,3 +160,75 @@ def test_a_buffer_record_stored_before_its_offsets_field_is_read() -> None:
     stored = msgspec.msgpack.encode((2, [{"direct": 0.0}, 0.0, []]))  # newest, frontier, held
     loaded = ReorderBuffer.from_bytes(stored, WINDOW)
     assert loaded.offsets == {} and loaded.first_delivery("direct", 0)
+
+
+PRODUCER_MAX_REQUEST = 1_048_576
+"""The producer's default ``max.request.size``: a changelog record must fit in it."""
+
+
+def _flood(count: int, seconds: float, seed: int, name: str = "m"
+           ) -> list[tuple[TokenUsageEvent, str]]:
+    """``count`` events of one routing key spread over ``seconds``, each up to 1 s out
+    of order; ``name`` for every name field (to fatten the held events)."""
+    rng = random.Random(seed)
+    events = []
+    for number in range(count):
+        event = TokenUsageEvent(
+            event_id=f"flood-{number:06d}", user_id=f"u{number % 7}", team=name, model=name,
+            client=name, session_id=name, prompt_fingerprint=name,
+            timestamp=START + timedelta(seconds=number * seconds / count + rng.uniform(0, 1)),
+            input_tokens=10, output_tokens=1)
+        events.append((event, held_text(event)))
+    return events
+
+
+def test_a_flood_is_held_up_to_the_bound_and_released_earliest_first() -> None:
+    """5,000 events in a minute: never more than the bound held, every event released
+    once, in order (none late: each is less out of order than the bound's span)."""
+    buffer, released = ReorderBuffer(WINDOW, max_events=250), []
+    for event, raw in _flood(5_000, 60.0, seed=3):
+        released += buffer.add(event, raw, "file")
+        assert len(buffer) <= 250
+    assert len(released) == 5_000 - 250  # the window never passed: the bound let them out
+    released += buffer.flush()
+    assert not any(item.late for item in released)
+    assert _ids(released) == _in_order(_flood(5_000, 60.0, seed=3))
+
+
+def test_an_event_before_one_released_by_the_bound_is_late() -> None:
+    buffer = ReorderBuffer(WINDOW, max_events=2)
+    assert _ids(buffer.add(*_event(10, 1), "file") + buffer.add(*_event(20, 2), "file")) == []
+    assert _ids(buffer.add(*_event(30, 3), "file")) == ["e0001"]
+    (late,) = buffer.add(*_event(5, 0), "file")
+    assert (late.event.event_id, late.late) == ("e0000", True)
+    assert _ids(buffer.flush()) == ["e0002", "e0003"]
+
+
+def test_a_buffer_at_the_default_bound_stores_a_record_well_under_a_request() -> None:
+    buffer = ReorderBuffer(WINDOW)
+    for event, raw in _flood(5_000, 60.0, seed=4, name="payments-platform"):
+        buffer.add(event, raw, "file")
+    assert len(buffer) == DEFAULT_REORDER_MAX_EVENTS
+    assert len(buffer.to_bytes()) < PRODUCER_MAX_REQUEST / 2
+
+
+def test_events_with_every_name_at_its_longest_are_bounded_by_bytes() -> None:
+    """Names of 256 four-byte characters: ~7 KB an event; the byte bound holds first."""
+    buffer = ReorderBuffer(WINDOW)
+    for event, raw in _flood(1_000, 60.0, seed=5, name="\U0001f600" * MAX_NAME_LENGTH):
+        buffer.add(event, raw, "file")
+        assert buffer.held_bytes <= MAX_HELD_BYTES
+    assert len(buffer) < DEFAULT_REORDER_MAX_EVENTS
+    assert len(buffer.to_bytes()) < PRODUCER_MAX_REQUEST * 0.6
+
+
+def test_a_bound_lowered_since_the_buffer_was_stored_releases_on_the_next_event() -> None:
+    buffer = ReorderBuffer(WINDOW, max_events=10)
+    flood = _flood(11, 5.0, seed=6)
+    for event, raw in flood[:10]:
+        buffer.add(event, raw, "file")
+    loaded = ReorderBuffer.from_bytes(buffer.to_bytes(), WINDOW, max_events=4)
+    assert loaded.held_bytes == buffer.held_bytes
+    released = loaded.add(*flood[10], "file")
+    assert len(released) == 7 and len(loaded) == 4
+    assert _ids(released + loaded.flush()) == _in_order(flood)
