@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from tokenradar.detectors import ScoringEngine
 from tokenradar.lab.simulation import SimulationSpec, simulate
 from tokenradar.schemas import AnomalyEvent, DeadLetter, DetectorConfig, parse_event
+from tokenradar.schemas.config import DEFAULT_REORDER_MAX_EVENTS
 from tokenradar.streams.batch import (
     DecodedStates,
     OriginProgress,
@@ -308,3 +309,55 @@ def test_a_model_missing_from_the_price_table_is_reported_by_the_batch_that_scor
     again = flush_routes(["core"], engine, flushed.states.get, PARTITIONS, NOW)
     assert (outcome.unpriced_models, flushed.unpriced_models) == ([], ["m"])  # scored at flush
     assert again.unpriced_models == []
+
+
+def _with_flood(count: int = 5_000) -> list[dict[str, object]]:
+    """The simulated organisation, and ``count`` requests of one team's user in one
+    minute of event time on day 8, each up to a second out of order."""
+    events, _ = simulate(SimulationSpec(users=12, teams=2, days=9, seed=4,
+                                        incidents_per_kind=1, shifted_teams=0))
+    member = next(event for event in events if event.get("team"))
+    start = datetime.fromisoformat(str(events[-1]["timestamp"])).timestamp() - 86_400
+    rng = random.Random(9)
+    flood = [{**member, "event_id": f"flood-{number}",
+              "timestamp": datetime.fromtimestamp(start + number * 60 / count
+                                                  + rng.uniform(0, 1), UTC).isoformat()}
+             for number in range(count)]
+    return sorted(events + flood, key=lambda event: str(event["timestamp"])[:19])
+
+
+def test_a_flood_for_one_team_stays_bounded_and_gives_replays_alerts() -> None:
+    """Each buffer record stays far below a producer request, every event is accounted
+    for, and the bound releases the same events early in the batch step as in replay."""
+    from tokenradar.replay import score_stream
+
+    events = _with_flood()
+    raws = [json.dumps(event) for event in events]
+    engine = ScoringEngine(DetectorConfig())
+    expected = [alert.model_dump(exclude={"detected_at"})
+                for scored in score_stream(((parse_event(raw.encode()), raw) for raw in raws),
+                                           engine) for alert in scored.result.alerts]
+    messages = []
+    for offset, (event, raw) in enumerate(zip(events, raws, strict=True)):
+        route = str(event.get("team") or event["user_id"])
+        messages.append(Received(route.encode(), raw.encode(), "usage",
+                                 partition_for(route, PARTITIONS), offset))
+    table: dict[bytes, bytes] = {}
+    alerts, counted, most_held, largest = [], 0, 0, 0
+    for start in range(0, len(messages), 400):
+        outcome = process_batch(messages[start:start + 400], engine, table.get, "usage",
+                                PARTITIONS, NOW)
+        table.update(outcome.states)
+        alerts += outcome.alerts
+        counted += outcome.scored + outcome.late + outcome.duplicates
+        most_held = max(most_held, *outcome.held.values())
+        largest = max(largest, *(len(record) for record in outcome.states.values()))
+    outcome = flush_routes(sorted({m.key.decode() for m in messages if m.key}), engine,
+                           table.get, PARTITIONS, NOW)
+    alerts += outcome.alerts
+    counted += outcome.scored + outcome.late + outcome.duplicates
+    assert counted == len(events) and not outcome.dead_letters
+    assert most_held == DEFAULT_REORDER_MAX_EVENTS  # the bound was reached
+    assert largest < 500_000  # a producer request is at most 1 MB
+    assert expected, "the simulation should give alerts to compare"
+    assert [alert.model_dump(exclude={"detected_at"}) for alert in alerts] == expected
