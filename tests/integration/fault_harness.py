@@ -12,7 +12,6 @@ changes.
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 import tomllib
@@ -284,15 +283,6 @@ def wait_done(broker_url: str, topics: object, group: str, expected: Organisatio
 
     wait_until(done, timeout_s, describe)
 
-
-def child_pid_listening_on(url: str) -> int:
-    """The PID of this process's child started with ``url``'s port (the Tansu we started)."""
-    port = url.rsplit(":", 1)[1]
-    me = os.getpid()
-    children = Path(f"/proc/{me}/task/{me}/children").read_text().split()
-    (pid,) = [int(child) for child in children
-              if f"127.0.0.1:{port}" in Path(f"/proc/{child}/cmdline").read_text()]
-    return pid
 
 
 def committed_offsets(broker_url: str, group: str, topic: str, partitions: int

@@ -24,7 +24,6 @@ from fault_harness import (
     QUIET_FLUSH_SECONDS,
     Organisation,
     check_accounting,
-    child_pid_listening_on,
     committed_offsets,
     config_file,
     organisation,
@@ -34,7 +33,7 @@ from fault_harness import (
     taken,
     wait_done,
 )
-from worker_harness import PARTITIONS, Topics, Worker
+from worker_harness import PARTITIONS, Topics, Worker, child_pid_listening_on
 
 from tokenradar.lab.brokers import embedded_tansu, free_port
 from tokenradar.lab.process import wait_until

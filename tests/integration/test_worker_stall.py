@@ -13,7 +13,14 @@ import uuid
 from pathlib import Path
 
 import pytest
-from worker_harness import PARTITIONS, SESSION_TIMEOUT_SECONDS, encode, producer, steady_usage
+from worker_harness import (
+    PARTITIONS,
+    SESSION_TIMEOUT_SECONDS,
+    child_pid_listening_on,
+    encode,
+    producer,
+    steady_usage,
+)
 
 from tokenradar.lab.brokers import embedded_tansu
 from tokenradar.lab.process import WorkerProcess, wait_until
@@ -23,15 +30,6 @@ pytestmark = pytest.mark.integration
 
 STALL_SECONDS = 4
 
-
-def child_pid_listening_on(url: str) -> int:
-    """The PID of this process's child started with ``url``'s port (the Tansu we started)."""
-    port = url.rsplit(":", 1)[1]
-    me = os.getpid()
-    children = Path(f"/proc/{me}/task/{me}/children").read_text().split()
-    (pid,) = [int(child) for child in children
-              if f"127.0.0.1:{port}" in Path(f"/proc/{child}/cmdline").read_text()]
-    return pid
 
 
 def stalled(worker: WorkerProcess) -> float | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -132,3 +133,13 @@ def huge_request(user_id: str, minutes_after_start: int = 310) -> dict:  # type:
 
 def encode(event: dict) -> bytes:  # type: ignore[type-arg]
     return json.dumps(event).encode()
+
+
+def child_pid_listening_on(url: str) -> int:
+    """The PID of this process's child started with ``url``'s port (the Tansu we started)."""
+    port = url.rsplit(":", 1)[1]
+    me = os.getpid()
+    children = Path(f"/proc/{me}/task/{me}/children").read_text().split()
+    (pid,) = [int(child) for child in children
+              if f"127.0.0.1:{port}" in Path(f"/proc/{child}/cmdline").read_text()]
+    return pid
