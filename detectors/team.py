@@ -37,6 +37,9 @@ NOISE_FADING = 0.05
 """Day-to-day variation of the team's ratio, learned over weeks of quiet days."""
 POOL_FADING = 0.01
 MAX_MEMBERS = 512
+MAX_MEMBER_RATIOS = 4096
+"""Member-days of one team-day whose ratios are kept for its median: the first ones
+closed. A team key shared by thousands keeps a changelog record of bounded size."""
 MEMBER_DAY_CAP = 3.0
 MIN_LOG_STD = 0.05
 PRIOR_NOISE_STD = 0.05
@@ -133,7 +136,8 @@ class TeamState(Record):
         self.day.tokens += capped
         self.day.usual += usual
         self.day.members += 1
-        self.member_ratios.append(math.log10((capped + 1.0) / (usual + 1.0)))
+        if len(self.member_ratios) < MAX_MEMBER_RATIOS:
+            self.member_ratios.append(math.log10((capped + 1.0) / (usual + 1.0)))
         return finding
 
     def _open_day(self, day: int) -> None:

@@ -35,7 +35,13 @@ RECORD_VERSION = 2
 """2: a :class:`VerdictBook` record; 1 (JSON lists, never in a release) is not read."""
 MAX_VERDICTS = 512
 """Verdicts a routing key keeps: those whose silences end last (a team of 50 giving a
-verdict a day keeps over a year's)."""
+verdict a day keeps over a year's)..."""
+MAX_BOOK_BYTES = 256 * 1024
+"""...and at most about this many bytes of them: names of the longest allowed, 512
+verdicts would make a changelog record over Kafka's 1 MB request limit, and a record
+that cannot be written stops the worker."""
+RECORD_OVERHEAD_BYTES = 32
+"""A kept verdict's bytes besides its strings (two times, the framing)."""
 VERDICT = "verdict"
 CALENDAR = "calendar"
 """Why an alert was silenced, as counted in metrics."""
@@ -98,11 +104,16 @@ class VerdictBook(Record):
         if kept is not None and kept.rank() >= record.rank():
             return False
         self.records[record.alert_id] = record
-        if len(self.records) > MAX_VERDICTS:
+        while len(self.records) > MAX_VERDICTS or self._bytes() > MAX_BOOK_BYTES:
             oldest = min(self.records.values(), key=lambda r: (r.until, r.alert_id))
             del self.records[oldest.alert_id]
-            return oldest is not record
-        return True
+        return self.records.get(record.alert_id) is record
+
+    def _bytes(self) -> int:
+        """About what the kept verdicts take once encoded (the alert id twice: the key)."""
+        return sum(2 * len(r.alert_id.encode()) + len(r.verdict) + len(r.user_id.encode())
+                   + len(r.kind.encode()) + RECORD_OVERHEAD_BYTES
+                   for r in self.records.values())
 
     def silenced(self, user_id: str, time: float) -> frozenset[str]:
         """The kinds a verdict silences for ``user_id`` at ``time``."""

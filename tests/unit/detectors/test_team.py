@@ -255,3 +255,17 @@ def test_a_joiners_ordinary_first_day_raises_no_alert(event_lists: EventLists) -
     ordered = sorted(events, key=lambda e: e.timestamp)
     assert not [a for e, r in zip(ordered, results, strict=True) for a in r.alerts
                 if e.user_id == "newbie"]
+
+
+KAFKA_DEFAULT_REQUEST_BYTES = 1_048_576
+
+
+def test_a_team_key_shared_by_thousands_keeps_a_record_kafka_can_take() -> None:
+    # Names of the longest allowed (256 four-byte characters) and 60,000 members' days in
+    # one team-day: the record must stay writable, or the worker stops on it.
+    team, config = TeamState("ø" * 256), PopulationShiftConfig()
+    for member in range(60_000):
+        team.see_member(f"{member:06d}" + "😀" * 250)
+        team.learn_member_day(1, 1_000.0 + member, 1_000.0, config)
+    assert team.day.members == 60_000
+    assert len(team.to_bytes()) < KAFKA_DEFAULT_REQUEST_BYTES * 0.7

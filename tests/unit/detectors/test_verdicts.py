@@ -13,7 +13,7 @@ import pytest
 from tokenradar.detectors import ScoringEngine
 from tokenradar.detectors.engine import detector_slot
 from tokenradar.detectors.records import encode
-from tokenradar.detectors.verdicts import Calendar, VerdictBook, silence_alerts
+from tokenradar.detectors.verdicts import MAX_BOOK_BYTES, Calendar, VerdictBook, silence_alerts
 from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 from tokenradar.schemas.config import CalendarWindow
 from tokenradar.schemas.feedback import FeedbackVerdict
@@ -218,3 +218,16 @@ def test_a_teams_own_alert_is_silenced_by_a_verdict_on_the_team_and_by_its_calen
                              teams=["core"], kinds=["population_shift"])
     assert silence_alerts([shift, member], Calendar([offsite]), None, time) == (
         [member], [("population_shift", "calendar")])
+
+
+def test_a_book_of_the_longest_names_stays_far_below_kafkas_request_limit() -> None:
+    # 600 verdicts with every name at its longest (four-byte characters): the oldest go
+    # first, the newest is kept, and the changelog record stays writable.
+    book, start = VerdictBook(), datetime(2026, 11, 2, tzinfo=UTC)
+    for n in range(600):
+        newest = FeedbackVerdict(
+            alert_id=f"{n:04d}" + "😀" * 124, verdict="false", user_id="😀" * 256,
+            kind="😀" * 64, timestamp=start, until=start + timedelta(days=1, seconds=n))
+        assert book.file(newest)
+    assert book.records[newest.alert_id].until == newest.until.timestamp()
+    assert len(book.to_bytes()) <= MAX_BOOK_BYTES * 1.05
