@@ -15,6 +15,7 @@ from tokenradar.lab.simulation.timeline import (
     iter_events,
     reporting_days,
     simulate,
+    with_flood,
     write_labels,
     write_simulation,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "random_organisation",
     "reporting_days",
     "simulate",
+    "with_flood",
     "write_labels",
     "write_simulation",
 ]

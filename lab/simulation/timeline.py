@@ -13,7 +13,7 @@ import itertools
 import json
 import random
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -97,3 +97,18 @@ def write_simulation(spec: SimulationSpec, events_out: Path, labels_out: Path | 
     if labels_out is not None:
         write_labels(labels_out, organisation.labels)
     return count
+
+
+def with_flood(events: list[dict[str, object]], count: int,
+               seed: int) -> list[dict[str, object]]:
+    """``events`` and ``count`` copies of a team member's request within one minute of
+    event time, a day before the last event, each up to a second out of order: what a
+    busy team's reorder buffer must survive. Sorted by time, to the second."""
+    member = next(event for event in events if event.get("team"))
+    start = datetime.fromisoformat(str(events[-1]["timestamp"])).timestamp() - DAY
+    rng = random.Random(seed)
+    flood = [{**member, "event_id": f"flood-{number}",
+              "timestamp": datetime.fromtimestamp(start + number * 60 / count
+                                                  + rng.uniform(0, 1), UTC).isoformat()}
+             for number in range(count)]
+    return sorted(events + flood, key=lambda event: str(event["timestamp"])[:19])

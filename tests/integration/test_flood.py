@@ -10,14 +10,12 @@ producer request (1 MB), and the changelog write would crash the worker. Bounded
 from __future__ import annotations
 
 import json
-import random
-from datetime import UTC, datetime
 
 import pytest
-from worker_harness import encode, producer, read_topic
+from worker_harness import read_topic, send_by_route
 
 from tokenradar.lab.process import wait_until
-from tokenradar.lab.simulation import SimulationSpec, simulate
+from tokenradar.lab.simulation import SimulationSpec, simulate, with_flood
 from tokenradar.replay import replay_file
 from tokenradar.schemas import AnomalyEvent
 
@@ -29,14 +27,7 @@ FLOOD = 5_000
 def _organisation_with_a_flood() -> list[dict[str, object]]:
     events, _ = simulate(SimulationSpec(users=8, teams=2, days=8, seed=5,
                                         incidents_per_kind=1, shifted_teams=0))
-    member = next(event for event in events if event.get("team"))
-    start = datetime.fromisoformat(str(events[-1]["timestamp"])).timestamp() - 86_400
-    rng = random.Random(11)
-    flood = [{**member, "event_id": f"flood-{number}",
-              "timestamp": datetime.fromtimestamp(start + number * 60 / FLOOD
-                                                  + rng.uniform(0, 1), UTC).isoformat()}
-             for number in range(FLOOD)]
-    return sorted(events + flood, key=lambda event: str(event["timestamp"])[:19])
+    return with_flood(events, FLOOD, seed=11)
 
 
 def test_a_flood_for_one_team_is_scored_without_a_crash_as_replay_scores_it(
@@ -49,12 +40,7 @@ def test_a_flood_for_one_team_is_scored_without_a_crash_as_replay_scores_it(
                 for line in replay_alerts_path.read_text().splitlines()]
     assert expected, "the simulation should inject incidents that replay finds"
 
-    send = producer(broker_url)
-    for event in events:
-        send.send(topics.input, key=str(event.get("team") or event["user_id"]).encode(),
-                  value=encode(event))
-    send.flush()
-    send.close()
+    send_by_route(broker_url, topics.input, events)
     worker = start_worker(topics)
     counted = ("scored", "late", "duplicate", "dead_lettered")
     wait_until(lambda: sum(worker.outcomes()[o] for o in counted) >= len(events), 90,

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from worker_harness import Topics, Worker, encode, producer, read_topic
+from worker_harness import Topics, Worker, read_topic, send_by_route
 
 from tokenradar.lab.fuzz import run_fuzz
 from tokenradar.lab.hostile import DUPLICATE, SCORED
@@ -68,12 +68,7 @@ def test_events_dated_9999_are_dead_lettered_and_the_worker_alerts_as_replay_of_
     assert expected and (tmp_path / "hostile-alerts.jsonl").read_text().splitlines() == expected
     assert replayed.invalid == len(users)
 
-    send = producer(broker_url)
-    for event in hostile:
-        route = event.get("team") or event["user_id"]
-        send.send(topics.input, key=str(route).encode(), value=encode(event))
-    send.flush()
-    send.close()
+    send_by_route(broker_url, topics.input, hostile)
     worker = start_worker(topics)
     worker.wait_for_events("scored", clean.events)
     worker.wait_for_events("dead_lettered", len(users))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from worker_harness import encode, producer, read_topic
+from worker_harness import read_topic, send_by_route
 
 from tokenradar.lab.simulation import SimulationSpec, simulate
 from tokenradar.replay import replay_file
@@ -33,12 +33,7 @@ def test_worker_alerts_equal_replay_alerts(broker_url, topics, start_worker, tmp
     ]
     assert expected, "the simulation should inject incidents that replay finds"
 
-    send = producer(broker_url)
-    for event in events:
-        route = event.get("team") or event["user_id"]
-        send.send(topics.input, key=str(route).encode(), value=encode(event))
-    send.flush()
-    send.close()
+    send_by_route(broker_url, topics.input, events)
     worker = start_worker(topics)
     worker.wait_for_events("scored", summary.events)
     records = read_topic(broker_url, topics.alerts, count=len(expected))

@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from tokenradar.detectors import ScoringEngine
-from tokenradar.lab.simulation import SimulationSpec, simulate
+from tokenradar.lab.simulation import SimulationSpec, simulate, with_flood
 from tokenradar.schemas import AnomalyEvent, DeadLetter, DetectorConfig, parse_event
 from tokenradar.schemas.config import DEFAULT_REORDER_MAX_EVENTS
 from tokenradar.streams.batch import (
@@ -316,14 +316,7 @@ def _with_flood(count: int = 5_000) -> list[dict[str, object]]:
     minute of event time on day 8, each up to a second out of order."""
     events, _ = simulate(SimulationSpec(users=12, teams=2, days=9, seed=4,
                                         incidents_per_kind=1, shifted_teams=0))
-    member = next(event for event in events if event.get("team"))
-    start = datetime.fromisoformat(str(events[-1]["timestamp"])).timestamp() - 86_400
-    rng = random.Random(9)
-    flood = [{**member, "event_id": f"flood-{number}",
-              "timestamp": datetime.fromtimestamp(start + number * 60 / count
-                                                  + rng.uniform(0, 1), UTC).isoformat()}
-             for number in range(count)]
-    return sorted(events + flood, key=lambda event: str(event["timestamp"])[:19])
+    return with_flood(events, count, seed=9)
 
 
 def test_a_flood_for_one_team_stays_bounded_and_gives_replays_alerts() -> None:
