@@ -26,9 +26,10 @@ from typing import Any
 
 import faust
 
-from tokenradar.detectors import ScoringEngine, UserState
+from tokenradar.detectors import ScoringEngine
 from tokenradar.detectors.reorder import ReorderBuffer
 from tokenradar.detectors.retention import StateRetention
+from tokenradar.detectors.state import stored_last_time
 from tokenradar.schemas import DetectorConfig, WorkerSettings
 from tokenradar.streams.batch import (
     KEY_SEPARATOR,
@@ -373,7 +374,7 @@ def create_app(
             for number, key in enumerate(list(table.keys())):
                 raw = table.get(key) if is_user_state_key(key) else None
                 if raw is not None:
-                    last_time = UserState.from_bytes(raw).context.last_time
+                    last_time = stored_last_time(raw)
                     index.note(partition_for(routing_of(key), partitions), key, last_time)
                 if number % 1000 == 999:
                     await asyncio.sleep(0)  # a large table: let batches and probes in

@@ -42,6 +42,7 @@ from aiokafka.partitioner import murmur2
 from tokenradar.detectors import ScoringEngine, TeamState, UserState, routing_key
 from tokenradar.detectors.reorder import Released, ReorderBuffer, held_text
 from tokenradar.detectors.retention import StateRetention
+from tokenradar.detectors.state import LIVE_STATES
 from tokenradar.detectors.verdicts import VerdictBook
 from tokenradar.schemas import (
     AnomalyEvent,
@@ -210,11 +211,15 @@ class DecodedStates:
     A state whose stored bytes are still exactly the ones written from it is reused
     instead of decoded again: the codec is exact, so the object is what decoding would
     give. Anything else (a new worker, a partition that moved and came back changed)
-    is decoded afresh, so this only saves time, never changes a result.
+    is decoded afresh, so this only saves time, never changes a result. Only the ``live``
+    most recently stored are kept: the table holds every state as bytes, and a decoded one
+    weighs about six times as much.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, live: int = LIVE_STATES) -> None:
+        self.live = live
         self._entries: dict[bytes, tuple[bytes, UserState | TeamState]] = {}
+        """Most recently stored last."""
 
     def user(self, key: bytes, raw: bytes | None, engine: ScoringEngine,
              user_id: str) -> UserState:
@@ -231,7 +236,10 @@ class DecodedStates:
         return engine.new_team_state(team) if raw is None else TeamState.from_bytes(raw)
 
     def remember(self, key: bytes, raw: bytes, state: UserState | TeamState) -> None:
+        self._entries.pop(key, None)
         self._entries[key] = (raw, state)
+        if len(self._entries) > self.live:
+            del self._entries[next(iter(self._entries))]
 
     def drop(self, key: bytes) -> None:
         """Forget one state: it was deleted from the table."""

@@ -29,6 +29,7 @@ from typing import IO, TYPE_CHECKING, NamedTuple
 from tokenradar.detectors import EventScore, ScoringEngine, TeamState, UserState, routing_key
 from tokenradar.detectors.reorder import Released, ReorderBuffer, held_text
 from tokenradar.detectors.retention import DAY_SECONDS, StateRetention
+from tokenradar.detectors.state import LIVE_STATES, HeldStates
 from tokenradar.detectors.verdicts import VerdictBook
 from tokenradar.progress import ProgressHook
 from tokenradar.schemas import DetectorConfig, InvalidEvent, TokenUsageEvent, parse_event
@@ -105,18 +106,21 @@ class Scored(NamedTuple):
 def score_stream(arrivals: Iterable[tuple[TokenUsageEvent, str]], engine: ScoringEngine,
                  teams: dict[str, TeamState] | None = None,
                  verdicts: dict[str, VerdictBook] | None = None,
-                 retention: StateRetention | None = None) -> Iterator[Scored]:
+                 retention: StateRetention | None = None,
+                 live_states: int = LIVE_STATES) -> Iterator[Scored]:
     """Score (event, its raw JSON) arrivals in the order the worker would, states in memory.
 
     Each routing key's events go through a reorder buffer (the window is the config's
     ``scoring.reorder_seconds``) and are scored as it releases them; the buffers are
     flushed when the input ends. A user's state is kept per routing key, as the worker
-    keeps it: a person who changes team starts afresh in the new one, on both. Teams'
+    keeps it: a person who changes team starts afresh in the new one, on both. Users
+    not among the ``live_states`` scored last are held as their stored bytes
+    (:class:`HeldStates`). Teams'
     states are kept in ``teams`` when given, for the caller to read afterwards. With a
     ``retention``, a user stale at their event starts afresh, as in the worker, and the
     states of users long gone are dropped once a day of event time.
     """
-    states: dict[tuple[str, str], UserState] = {}
+    states = HeldStates[tuple[str, str]](live_states)
     teams = {} if teams is None else teams
     verdicts = {} if verdicts is None else verdicts
     buffers: dict[str, ReorderBuffer] = {}
@@ -153,8 +157,7 @@ def score_stream(arrivals: Iterable[tuple[TokenUsageEvent, str]], engine: Scorin
     for event, raw in arrivals:
         if retention is not None and event.epoch_seconds // DAY_SECONDS > swept_day:
             swept_day = int(event.epoch_seconds // DAY_SECONDS)
-            gone = [key for key, state in states.items()
-                    if retention.sweepable(state.context.last_time, newest)]
+            gone = states.keys_where(lambda last_time: retention.sweepable(last_time, newest))
             for key in gone:
                 del states[key]
             removed += len(gone)

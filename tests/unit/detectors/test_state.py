@@ -13,7 +13,13 @@ import pytest
 from conftest import EventLists
 
 from tokenradar.detectors import ScoringEngine, UserState, records
-from tokenradar.detectors.state import CODEC_VERSION, DAY_SECONDS, FINGERPRINT_BYTES, SeenIds
+from tokenradar.detectors.state import (
+    CODEC_VERSION,
+    DAY_SECONDS,
+    FINGERPRINT_BYTES,
+    SeenIds,
+    stored_last_time,
+)
 from tokenradar.schemas import DetectorConfig, TokenUsageEvent
 
 DATA = Path(__file__).parent / "data"
@@ -186,3 +192,15 @@ def test_state_stored_by_the_previous_release_loads_and_keeps_its_ids() -> None:
     assert not engine.score_event(state, later, later.timestamp).duplicate
     assert msgspec.msgpack.decode(state.to_bytes())[0] == CODEC_VERSION
     assert UserState.from_bytes(state.to_bytes()).to_bytes() == state.to_bytes()
+
+
+def test_a_stored_states_last_time_is_read_without_decoding_the_rest(
+        event_lists: EventLists) -> None:
+    engine = ScoringEngine(DetectorConfig())
+    state = engine.new_state("ana")
+    assert stored_last_time(state.to_bytes()) == -1.0
+    event_lists.score_all(engine, event_lists.steady(random.Random(1), 3), state)
+    assert state.context.last_time > 0
+    assert stored_last_time(state.to_bytes()) == state.context.last_time
+    legacy = (DATA / "user_state_codec_v1.json").read_bytes().strip()
+    assert stored_last_time(legacy) == UserState.from_bytes(legacy).context.last_time > 0

@@ -155,6 +155,28 @@ def test_states_kept_decoded_between_batches_change_no_result() -> None:
     assert kept_table == fresh_table
 
 
+def test_a_cache_that_holds_two_states_changes_no_result() -> None:
+    # 12 users and their teams: most are decoded again, from the table's bytes, each batch.
+    batches = _simulated_batches()
+    fresh_alerts, fresh_table = _run(batches, None)
+    small_alerts, small_table = _run(batches, DecodedStates(live=2))
+    assert fresh_alerts, "the simulation should give alerts to compare"
+    assert small_alerts == fresh_alerts
+    assert small_table == fresh_table
+
+
+def test_the_cache_keeps_the_states_stored_last() -> None:
+    engine, decoded = ScoringEngine(DetectorConfig()), DecodedStates(live=2)
+    states = {name: engine.new_state(name) for name in ("ana", "bob", "eve")}
+    raws = {name: state.to_bytes() for name, state in states.items()}
+    for name in ("ana", "bob", "ana", "eve"):  # bob is the one stored longest ago
+        decoded.remember(name.encode(), raws[name], states[name])
+    assert decoded.user(b"ana", raws["ana"], engine, "ana") is states["ana"]
+    assert decoded.user(b"eve", raws["eve"], engine, "eve") is states["eve"]
+    again = decoded.user(b"bob", raws["bob"], engine, "bob")
+    assert again is not states["bob"] and again.to_bytes() == raws["bob"]
+
+
 def test_a_stored_state_changed_elsewhere_is_decoded_not_reused() -> None:
     engine, decoded = ScoringEngine(DetectorConfig()), DecodedStates()
     mine = engine.new_state("ana")

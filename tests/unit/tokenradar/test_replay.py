@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tokenradar.detectors import ScoringEngine
+from tokenradar.detectors.retention import StateRetention
 from tokenradar.lab.simulation import SimulationSpec, simulate
-from tokenradar.replay import replay_file
-from tokenradar.schemas import AnomalyEvent, DetectorConfig
+from tokenradar.replay import replay_file, score_stream
+from tokenradar.schemas import AnomalyEvent, DetectorConfig, parse_event
 from tokenradar.schemas.kinds import detector_kinds
 
 INVALID_LINES = [
@@ -165,3 +167,31 @@ def test_replay_takes_the_processing_clock_it_is_given(
                           limits=InputLimits(max_ahead_seconds=0))
     assert summary.invalid == sum(time > middle for time in times)
     assert summary.events == len(events) - summary.invalid
+
+
+def test_users_held_as_bytes_score_as_users_held_decoded(
+        events_file: tuple[Path, list[dict[str, object]]]) -> None:
+    """With room for one decoded user, every other user waits as stored bytes between
+    their events (and is swept from them): the same scores, alerts and expiries."""
+    _, events = events_file
+    users = sorted({str(event["user_id"]) for event in events})
+    start = min(parse_event(json.dumps(event).encode()).epoch_seconds for event in events)
+    arrivals = []
+    for event in events:  # each user away for three days, some at different times
+        parsed = parse_event(json.dumps(event).encode())
+        away = users.index(parsed.user_id) % 4 + 2
+        if not away <= (parsed.epoch_seconds - start) // 86_400 < away + 3:
+            arrivals.append((parsed, parsed.model_dump_json()))
+
+    def run(live_states: int) -> list[tuple[str, float, list[str], int]]:
+        engine = ScoringEngine(DetectorConfig())
+        retention = StateRetention(2.0, engine.config.scoring.reorder_seconds)
+        return [(s.event.event_id, s.result.score,
+                 [alert.model_dump_json() for alert in s.result.alerts], s.expired)
+                for s in score_stream(arrivals, engine, {}, {}, retention,
+                                      live_states=live_states)]
+
+    decoded, one_live = run(10_000), run(1)
+    assert any(alerts for _, _, alerts, _ in decoded), "the simulation should give alerts"
+    assert any(expired for *_, expired in decoded), "no state expired"
+    assert one_live == decoded

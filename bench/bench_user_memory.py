@@ -1,0 +1,123 @@
+"""Memory per tracked user: serialized state, and resident memory as replay and the worker
+hold N users, for N up to a million.
+
+The users are copies, each under its own name, of one person's state after a simulated
+week (``bench_restart.template_states``, about what a real one weighs), in teams of 50.
+Each holding is measured in a fresh process: its RSS once the N users are held, less
+its RSS before, over N (teams' states included):
+
+- ``replay``: ``score_stream``'s :class:`~tokenradar.detectors.state.HeldStates` (the
+  users scored last decoded, the others as bytes), every user scored once;
+- ``replay-all-decoded``: a dict of every user's decoded state (replay before HeldStates);
+- ``worker``: the worker's table (a dict of stored bytes, as Faust's memory store keeps
+  it) and its :class:`~tokenradar.streams.batch.DecodedStates`, every user stored once;
+- ``worker-all-decoded``: the same, with every user's decoded state kept (before).
+
+Run (the all-decoded holdings need ~14 KB a user: leave them out at a million)::
+
+    .venv/bin/python bench/bench_user_memory.py --users 100000 \
+        --holdings replay replay-all-decoded worker worker-all-decoded
+    .venv/bin/python bench/bench_user_memory.py --users 1000000 --holdings replay worker
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench_restart import TEAM_SIZE, template_states
+
+from tokenradar.detectors import ScoringEngine, TeamState, UserState
+from tokenradar.detectors.engine import detector_slot
+from tokenradar.detectors.state import HeldStates
+from tokenradar.schemas import DetectorConfig
+from tokenradar.streams.batch import DecodedStates, team_state_key, user_state_key
+
+HOLDINGS = ("replay", "replay-all-decoded", "worker", "worker-all-decoded")
+
+
+def resident_bytes() -> int:
+    """This process's resident set size (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status: Linux only")
+
+
+def decoded_copy(raw: bytes, engine: ScoringEngine, name: str, team: str) -> UserState:
+    """A user as scoring leaves it: decoded, every detector's slot restored."""
+    state = UserState.from_bytes(raw)
+    state.user_id, state.team = name, team
+    for detector in engine.detectors:
+        if detector.name in state.slots:
+            detector_slot(state, detector)
+    return state
+
+
+def hold(holding: str, users: int) -> dict[str, Any]:
+    """Hold ``users`` users as ``holding`` does; RSS and stored bytes per user."""
+    engine = ScoringEngine(DetectorConfig())
+    template, team_template, _ = template_states()
+    raw_user, raw_team = template.to_bytes(), team_template.to_bytes()
+    kept: list[Any] = []
+    gc.collect()
+    before = resident_bytes()
+    if holding.startswith("replay"):
+        held: HeldStates[tuple[str, str]] | dict[tuple[str, str], UserState] = (
+            HeldStates() if holding == "replay" else {})
+        teams: dict[str, TeamState] = {}
+        for number in range(users):
+            name, route = f"user-{number:07d}", f"team-{number // TEAM_SIZE:05d}"
+            if route not in teams:
+                teams[route] = TeamState.from_bytes(raw_team)
+            held[route, name] = decoded_copy(raw_user, engine, name, route)
+        kept += [held, teams]
+    else:
+        table: dict[bytes, bytes] = {}
+        decoded = DecodedStates() if holding == "worker" else DecodedStates(live=users * 2)
+        for number in range(users):
+            name, route = f"user-{number:07d}", f"team-{number // TEAM_SIZE:05d}"
+            if number % TEAM_SIZE == 0:
+                key = team_state_key(route)
+                team = TeamState.from_bytes(raw_team)
+                team.team = route
+                table[key] = team.to_bytes()
+                decoded.remember(key, table[key], team)
+            key = user_state_key(route, name)
+            state = decoded_copy(raw_user, engine, name, route)
+            raw = table[key] = state.to_bytes()
+            decoded.remember(key, raw, state)
+        kept += [table, decoded]
+    gc.collect()
+    after = resident_bytes()
+    return {"holding": holding, "users": users, "rss_per_user": (after - before) / users,
+            "rss_mib": after / 2**20, "stored_per_user": len(raw_user)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, nargs="+", default=[100_000])
+    parser.add_argument("--holdings", nargs="+", choices=HOLDINGS, default=["replay", "worker"])
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:  # a child: one holding, one size
+        print(json.dumps(hold(args.holdings[0], args.users[0])))
+        return
+    for users in args.users:
+        for holding in args.holdings:
+            child = subprocess.run(
+                [sys.executable, __file__, "--one", "--users", str(users), "--holdings", holding],
+                check=True, capture_output=True, text=True)
+            row = json.loads(child.stdout)
+            print(f"{users:>9,} users, {holding:<20} stored {row['stored_per_user']:>6,} B/user, "
+                  f"resident {row['rss_per_user']:>7,.0f} B/user "
+                  f"(process {row['rss_mib']:,.0f} MiB)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
