@@ -150,19 +150,20 @@ class Declared:
     gives its name and kind, and its configuration section."""
 
     declaration: ClassVar[KindDeclaration[Any]]
+    name: ClassVar[str]
+    """The detector's name, as alerts carry it: its kind's..."""
+    kind: ClassVar[str]
+    """...read for every detector on every event, so set once, from the declaration."""
     config: DetectorSection
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declaration = cls.__dict__.get("declaration")
+        if declaration is not None:
+            cls.name = cls.kind = declaration.name
 
     def __init__(self, config: DetectorSection) -> None:
         self.config = config
-
-    @property
-    def name(self) -> str:
-        """The detector's name, as alerts carry it: its kind's."""
-        return self.declaration.name
-
-    @property
-    def kind(self) -> str:
-        return self.declaration.name
 
 
 class Detector(Declared, ABC):

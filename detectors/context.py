@@ -163,9 +163,10 @@ class UsageContext(Record):
         hour = int(time % DAY // HOUR)
         weekday = (self.local_day(time) + 3) % 7  # day 0 of the epoch was a Thursday
         young = self.profile_days < YOUNG_PROFILE_DAYS
-        teams = team_hours if young and team_hours is not None else self.hour_profile
-        nearby = max(max(self.hour_profile[h], teams[h])
-                     for h in ((hour + step) % 24 for step in range(-around, around + 1)))
+        profile = self.hour_profile
+        teams = team_hours if young and team_hours is not None else profile
+        nearby = max([max(profile[h % 24], teams[h % 24])
+                      for h in range(hour - around, hour + around + 1)])
         # A week or so of days has not shown every weekday a person works on: a young
         # profile's Thursday is not an off day because its first days were Mon-Wed.
         seen = nearby if young else min(nearby, self.weekday_profile[weekday])
@@ -241,7 +242,7 @@ class UsageContext(Record):
                 del ring[0]
         if not ring:
             return 0.0, repeated
-        return sum(entry & 1 for entry in ring) / len(ring), repeated
+        return sum([entry & 1 for entry in ring]) / len(ring), repeated
 
     def advance_session(self, session_id: str | None, model: str, input_tokens: int,
                         time: float) -> tuple[int, int, int]:
@@ -267,14 +268,20 @@ class UsageContext(Record):
         """
         # Without an id, one conversation per model: a person talks to two models at once.
         digest = digest32(session_id if session_id is not None else f"\x00{model}")
-        session = next((s for s in self.sessions if s.digest == digest), None)
+        sessions = self.sessions
+        session = None
+        for known in sessions:
+            if known.digest == digest:
+                session = known
+                break
         carries = False
         if session is not None and 0 <= time - session.last_time <= INFERRED_SESSION_GAP:
             # At the context window's limit the input stays the same, turn after turn.
             carries = input_tokens >= session.last_input
         if session is None or (session_id is None and not carries):
             session = Session(digest, 0, input_tokens, input_tokens)
-        self.sessions = [session, *(s for s in self.sessions if s.digest != digest)][:SESSIONS]
+        if not sessions or sessions[0] is not session or len(sessions) > SESSIONS:
+            self.sessions = [session, *[s for s in sessions if s.digest != digest]][:SESSIONS]
         most_input = session.most_input
         session.requests += 1
         session.most_input = max(most_input, input_tokens)

@@ -117,19 +117,26 @@ class ScoringEngine:
         """The enabled detectors, for every team without overrides."""
         self.team_detectors = built.teams
         self.desk = IncidentDesk(config)
-        self._overridden: dict[str, tuple[DetectorConfig, Detectors]] = {}
+        self._overridden: dict[str, tuple[DetectorConfig, Detectors, float]] = {}
+        self._window_seconds = rate_window_seconds(config)
+        allowlist = config.allowlist
+        self._allowlist = allowlist if allowlist.users or allowlist.teams else None
+        """None when nobody is allowlisted: the common case asks nothing per event."""
         self.calendar = Calendar(config.calendar)
         self.pricing = Pricing(config.prices)
         self.budgets = BudgetBurn(config.budgets)
 
-    def _setup_for(self, team: str | None) -> tuple[DetectorConfig, Detectors]:
-        """The configuration and detectors in force for a team (its overrides applied)."""
+    def _setup_for(self, team: str | None) -> tuple[DetectorConfig, Detectors, float]:
+        """The configuration and detectors in force for a team (its overrides applied),
+        and its rate window's length in seconds."""
         if team is None or team not in self.config.teams:
-            return self.config, Detectors(self.detectors, self.team_detectors)
+            return (self.config, Detectors(self.detectors, self.team_detectors),
+                    self._window_seconds)
         setup = self._overridden.get(team)
         if setup is None:
             config = self.config.for_team(team)
-            setup = self._overridden[team] = (config, build_detectors(config))
+            setup = self._overridden[team] = (config, build_detectors(config),
+                                              rate_window_seconds(config))
         return setup
 
     def new_state(self, user_id: str) -> UserState:
@@ -147,27 +154,33 @@ class ScoringEngine:
             return EventScore(score=0.0, duplicate=True)
         if event.team is not None:
             state.team = event.team
-        config, detectors = self._setup_for(state.team)
+        config, detectors, window_seconds = self._setup_for(state.team)
         cost = self.pricing.cost_of(event)
         state.spend.learn(cost, event.total_tokens)
-        window_seconds = config.section(RATE).window_minutes * 60.0
         observation = observe(state, event, team_state, window_seconds)
         quiet = self.calendar.quiet_at(verdicts, state.user_id, state.team, observation.time)
         if quiet.by_verdict:
             observation = dataclasses.replace(observation, accepted=quiet.by_verdict)
         findings = run_detectors(detectors.users, state, observation, quiet.frozen)
-        best = max((finding.score for _, finding in findings if finding is not None),
-                   default=0.0)
+        best = 0.0
+        for _, finding in findings:
+            if finding is not None and finding.score > best:
+                best = finding.score
         # Service accounts and batch jobs are scored, but never alerted on, and they are
         # not people: they stay out of the team.
-        allowlisted = self.config.allowlist.allows(state.user_id, state.team)
+        allowlisted = (self._allowlist is not None
+                       and self._allowlist.allows(state.user_id, state.team))
         if team_state is not None and not allowlisted:
             record_day_maxima(state, team_state, observation, findings)
-        alerting = [(detector, finding) for detector, finding in findings
-                    if finding is not None and not allowlisted
-                    and finding.score >= self.threshold(detector, finding, team_state)]
-        silenced = [(detector.kind, reason) for detector, _ in alerting
-                    if (reason := quiet.reason(detector.kind)) is not None]
+        alerting: list[tuple[Detector, Finding]] = []
+        silenced: list[tuple[str, str]] = []
+        configured = self.config.scoring.alert_threshold
+        if best >= configured and not allowlisted:  # below it, no finding can alert
+            alerting = [(detector, finding) for detector, finding in findings
+                        if finding is not None
+                        and finding.score >= self.threshold(detector, finding, team_state)]
+            silenced = [(detector.kind, reason) for detector, _ in alerting
+                        if (reason := quiet.reason(detector.kind)) is not None]
         if silenced:  # as if the detector had found nothing: no incident, no alert
             alerting = [(d, f) for d, f in alerting if quiet.reason(d.kind) is None]
         alerts: list[AnomalyEvent] = []
@@ -303,6 +316,11 @@ class ScoringEngine:
         return alerts
 
 
+def rate_window_seconds(config: DetectorConfig) -> float:
+    """The rate window's length, where the user's running context cuts its windows."""
+    return config.section(RATE).window_minutes * 60.0
+
+
 def is_duplicate(state: UserState, event: TokenUsageEvent, config: DetectorConfig) -> bool:
     """The dedupe stage: has the user sent this ``event_id`` already (within the horizon)?
     Else remember it."""
@@ -317,9 +335,12 @@ def run_detectors(detectors: Iterable[Detector], state: UserState,
     user's state, then learns from it; a detector of a ``frozen`` kind (a calendar window
     that stops learning) has its numbers put back as they were."""
     findings: Findings = []
+    slots = state.slots
     for detector in detectors:
-        slot = detector_slot(state, detector)
-        if detector.kind not in frozen:
+        slot = slots.get(detector.name)
+        if slot is None or not isinstance(slot, Slot):
+            slot = detector_slot(state, detector)
+        if not frozen or detector.kind not in frozen:
             findings.append((detector, detector.observe(slot, observation)))
             continue
         kept = copy.deepcopy(slot)

@@ -6,7 +6,9 @@ fields are accepted and ignored, so producers can send richer records.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AwareDatetime,
@@ -82,9 +84,17 @@ class TokenUsageEvent(BaseModel):
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
-    @property
+    @cached_property
     def epoch_seconds(self) -> float:
+        """The event time as epoch seconds: computed once, as scoring reads it often."""
         return self.timestamp.timestamp()
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> Self:
+        """A copy whose ``epoch_seconds`` follows its own (maybe updated) timestamp."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("epoch_seconds", None)
+        return copied
 
 
 class InputLimits(BaseModel):

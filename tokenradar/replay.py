@@ -18,11 +18,11 @@ events to reproduce it exactly.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii as _json_string
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple
 
@@ -222,17 +222,16 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
                                                                 books, retention):
             summary.events += 1
             summary.expired += expired
-            summary.silenced.update(reason for _, reason in result.silenced)
-            if report is not None:
-                report.silenced.update(reason for _, reason in result.silenced)
+            if result.silenced:
+                summary.silenced.update(reason for _, reason in result.silenced)
+                if report is not None:
+                    report.silenced.update(reason for _, reason in result.silenced)
             summary.duplicates += result.duplicate
             summary.late += late and not result.duplicate
             if report is not None and not result.duplicate:
                 report.observe_scored(event, result, state)
             if scores is not None:
-                waiting[order.pop(id(event))] = json.dumps(
-                    {"event_id": event.event_id, "user_id": event.user_id,
-                     "score": round(result.score, 6)}) + "\n"
+                waiting[order.pop(id(event))] = score_line(event, result.score)
                 while written in waiting:
                     scores.write(waiting.pop(written))
                     written += 1
@@ -252,6 +251,22 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
     summary.calibration = [standing.describe(configured)
                            for standing in engine.calibration(teams.values())]
     return summary
+
+
+def score_line(event: TokenUsageEvent, score: float) -> str:
+    r"""An event's line of ``--scores-out``: what ``json.dumps`` writes of its event id,
+    user id and score (to 6 places), built directly as it is written for every event.
+
+    >>> import json
+    >>> from datetime import UTC, datetime
+    >>> event = TokenUsageEvent(event_id="e\u00e9", user_id='a"b', model="m", input_tokens=1,
+    ...     output_tokens=1, timestamp=datetime(2026, 11, 2, tzinfo=UTC))
+    >>> score_line(event, 0.12345678) == json.dumps(
+    ...     {"event_id": "e\u00e9", "user_id": 'a"b', "score": 0.123457}) + "\n"
+    True
+    """
+    return (f'{{"event_id": {_json_string(event.event_id)}, '
+            f'"user_id": {_json_string(event.user_id)}, "score": {round(score, 6)!r}}}\n')
 
 
 class InvalidFeedbackFile(ValueError):
