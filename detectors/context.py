@@ -160,18 +160,28 @@ class UsageContext(Record):
         profile (under YOUNG_PROFILE_DAYS active days) has not seen most of its working
         hours and weekdays yet: its weekdays are not judged, and an hour its team works
         in (``team_hours``, share of member-days) is taken as usual as the team finds it."""
+        return self.usual_activities(time, around, team_hours)[1]
+
+    def usual_activities(self, time: float, around: int,
+                         team_hours: list[float] | None = None) -> tuple[float, float]:
+        """:meth:`usual_activity` at this hour, and within ``around`` hours of it: both
+        at once, as every event's observation reads both."""
         hour = int(time % DAY // HOUR)
-        weekday = (self.local_day(time) + 3) % 7  # day 0 of the epoch was a Thursday
         young = self.profile_days < YOUNG_PROFILE_DAYS
         profile = self.hour_profile
         teams = team_hours if young and team_hours is not None else profile
+        here = max(profile[hour], teams[hour])
         nearby = max([max(profile[h % 24], teams[h % 24])
                       for h in range(hour - around, hour + around + 1)])
-        # A week or so of days has not shown every weekday a person works on: a young
-        # profile's Thursday is not an off day because its first days were Mon-Wed.
-        seen = nearby if young else min(nearby, self.weekday_profile[weekday])
+        if not young:
+            # A week or so of days has not shown every weekday a person works on: a young
+            # profile's Thursday is not an off day because its first days were Mon-Wed.
+            weekday = (self.local_day(time) + 3) % 7  # day 0 of the epoch was a Thursday
+            usual_today = self.weekday_profile[weekday]
+            here, nearby = min(here, usual_today), min(nearby, usual_today)
         # An hour never seen in N days is not "never", only about 1 in N+1.
-        return max(seen, unseen_share(self.profile_days))
+        floor = unseen_share(self.profile_days)
+        return max(here, floor), max(nearby, floor)
 
     def advance_buckets(self, time: float, tokens: int, window_seconds: float
                         ) -> tuple[ClosedBucket | None, ClosedBucket | None, ClosedBucket | None]:
@@ -242,7 +252,7 @@ class UsageContext(Record):
                 del ring[0]
         if not ring:
             return 0.0, repeated
-        return sum([entry & 1 for entry in ring]) / len(ring), repeated
+        return sum(map((1).__and__, ring)) / len(ring), repeated  # entries marked repeated
 
     def advance_session(self, session_id: str | None, model: str, input_tokens: int,
                         time: float) -> tuple[int, int, int]:

@@ -47,6 +47,7 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
     session_requests, session_first_input, session_most_input = (
         context.advance_session(event.session_id, event.model, event.input_tokens, time))
     team_hours = None if team_state is None else team_state.working_hours()
+    usual_activity, usual_activity_nearby = context.usual_activities(time, 1, team_hours)
     team_shift = 0.0 if team_state is None else team_state.expected_shift()
     team_shifting = team_state is not None and team_state.shifting(time)
     return Observation(
@@ -58,9 +59,9 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
         session_requests=session_requests, session_first_input=session_first_input,
         session_most_input=session_most_input,
         usual_hourly_requests=context.hourly_requests,
-        usual_activity=context.usual_activity(time, team_hours=team_hours),
+        usual_activity=usual_activity,
         profile_days=context.profile_days,
-        usual_activity_nearby=context.usual_activity(time, around=1, team_hours=team_hours),
+        usual_activity_nearby=usual_activity_nearby,
         usual_day_tokens=usual_day_tokens, day_tokens=day_tokens,
         day_active_hours=day_active_hours, team_shift=team_shift,
         team_shifting=team_shifting,

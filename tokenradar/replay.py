@@ -217,7 +217,8 @@ def replay_file(input_path: Path, alerts_out: Path, scores_out: Path | None = No
                 yield arrival
 
         teams: dict[str, TeamState] = {}
-        retention = StateRetention(state_expiry_days, engine.config.scoring.reorder_seconds)
+        retention = (StateRetention(state_expiry_days, engine.config.scoring.reorder_seconds)
+                     if state_expiry_days > 0 else None)
         for event, result, state, late, expired in score_stream(numbered(), engine, teams,
                                                                 books, retention):
             summary.events += 1
