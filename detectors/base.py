@@ -68,7 +68,7 @@ class Observation:
     usual_activity: float
     """How often the user is active at this hour and weekday, 0..1 (see profile_days)."""
     profile_days: int
-    """Active days behind ``usual_activity``; young profiles are not to be trusted."""
+    """The user's active days; young profiles are not to be trusted."""
     usual_activity_nearby: float
     """``usual_activity`` of the busiest hour within one of now: the edges of a working
     day that a young profile has not seen yet are not the middle of the night."""
@@ -89,6 +89,9 @@ class Observation:
     accepted: frozenset[str] = frozenset()
     """Kinds a person's verdict called normal for this user now: their detectors learn
     this event whole, holding nothing out of their baselines (``detectors.verdicts``)."""
+    activity_days: int = 0
+    """Days of knowledge behind ``usual_activity``: the user's active days, and for a
+    young profile, its team's hours as more (``UsageContext.activity_days``)."""
 
     def off_hours(self, probability: float, min_profile_days: int, *,
                   nearby: bool = False) -> bool:

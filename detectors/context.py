@@ -25,6 +25,11 @@ ABSENCE_DAYS = 4
 """A longer silence is an absence: its days do not count as inactive weekdays."""
 YOUNG_PROFILE_DAYS = 10
 """Active days before a user's own hours are known well enough to stand alone."""
+SPAN_SHARE = 0.5
+"""How usual a young profile takes an hour within its working span (see _working_span)."""
+TEAM_PRIOR_DAYS = 10
+"""Active days of the user's own that their team's hours weigh as, while young: as many
+as it takes a profile to stand alone."""
 LOCAL_MIDDAY = 13.0
 DAILY_FADING = 0.05
 HOURLY_FADING = 0.05
@@ -42,6 +47,13 @@ SESSIONS = 8
 """Sessions followed at once: an agent's sub-agents and a person's chat run side by side."""
 INFERRED_SESSION_GAP = 1800.0
 """Seconds within which a request without a session id may continue the previous one's."""
+INFERRED_SESSIONS = 4
+"""Conversations inferred without session ids followed at once (a few sub-agents)."""
+CARRY_FLOOR = 0.9
+"""A turn carries its conversation's context: at least this share of the last input
+(a little less: a tool result dropped from it)..."""
+CARRY_JUMP = 3.0
+"""...and at most this many times it: a bigger jump is something new pasted in."""
 
 SIGNATURE_STEPS = (math.log(1.05), math.log(1.1))
 """Widths of the input and output token buckets of a prompt signature: a resent prompt
@@ -118,6 +130,9 @@ class Session(Record):
     last_input: int = 0
     """...and of its last request, at ``last_time``."""
     last_time: float = -1.0
+    model: int = 0
+    """For a conversation inferred without a session id: ``digest32`` of its model (0:
+    one with an id)."""
 
 
 class UsageContext(Record):
@@ -156,10 +171,16 @@ class UsageContext(Record):
     def usual_activity(self, time: float, around: int = 0,
                        team_hours: list[float] | None = None) -> float:
         """How often the user is active at this hour and weekday (0 = never, 1 = always);
-        with ``around``, at the busiest hour within that many hours of this one. A young
-        profile (under YOUNG_PROFILE_DAYS active days) has not seen most of its working
-        hours and weekdays yet: its weekdays are not judged, and an hour its team works
-        in (``team_hours``, share of member-days) is taken as usual as the team finds it."""
+        with ``around``, at the busiest hour within that many hours of this one.
+
+        A young profile (under YOUNG_PROFILE_DAYS active days) has not seen most of its
+        working hours and weekdays yet: its weekdays are not judged, an hour within its
+        working span (``_working_span``) is usual, and each other hour's share is shrunk
+        toward its team's (``team_hours``: share of member-days active in each hour, in
+        this user's local time), as if the team's hours were TEAM_PRIOR_DAYS of the user's
+        own: what little is known moves it only so far. An hour never seen in N days
+        (with the team's: N + TEAM_PRIOR_DAYS) is not "never", only about 1 in N+1.
+        """
         return self.usual_activities(time, around, team_hours)[1]
 
     def usual_activities(self, time: float, around: int,
@@ -167,21 +188,58 @@ class UsageContext(Record):
         """:meth:`usual_activity` at this hour, and within ``around`` hours of it: both
         at once, as every event's observation reads both."""
         hour = int(time % DAY // HOUR)
-        young = self.profile_days < YOUNG_PROFILE_DAYS
+        days = self.profile_days
         profile = self.hour_profile
-        teams = team_hours if young and team_hours is not None else profile
-        here = max(profile[hour], teams[hour])
-        nearby = max([max(profile[h % 24], teams[h % 24])
-                      for h in range(hour - around, hour + around + 1)])
-        if not young:
-            # A week or so of days has not shown every weekday a person works on: a young
-            # profile's Thursday is not an off day because its first days were Mon-Wed.
+        if days >= YOUNG_PROFILE_DAYS:
+            here = profile[hour]
+            nearby = max([profile[h % 24] for h in range(hour - around, hour + around + 1)])
             weekday = (self.local_day(time) + 3) % 7  # day 0 of the epoch was a Thursday
             usual_today = self.weekday_profile[weekday]
             here, nearby = min(here, usual_today), min(nearby, usual_today)
-        # An hour never seen in N days is not "never", only about 1 in N+1.
-        floor = unseen_share(self.profile_days)
+        else:
+            # A week or so of days has not shown every weekday a person works on: a young
+            # profile's Thursday is not an off day because its first days were Mon-Wed.
+            span = self._working_span()
+
+            def share(h: int) -> float:
+                own = profile[h]
+                if h in span:  # between hours the young profile was seen at work
+                    return max(own, SPAN_SHARE)
+                if team_hours is None:
+                    return own
+                return (days * own + TEAM_PRIOR_DAYS * team_hours[h]) / (days + TEAM_PRIOR_DAYS)
+
+            here = share(hour)
+            nearby = max([share(h % 24) for h in range(hour - around, hour + around + 1)])
+        floor = unseen_share(self.activity_days(team_hours))
         return max(here, floor), max(nearby, floor)
+
+    def _working_span(self) -> frozenset[int]:
+        """The hours from the first to the last the user was seen active at, around the
+        clock the short way (all but the longest run of hours never seen): a few days have
+        not shown every hour of a working day, nor of one spread over many hours."""
+        seen = [h for h, share in enumerate(self.hour_profile) if share > 0]
+        if not seen:
+            return frozenset()
+        gaps = [((seen[(i + 1) % len(seen)] - h - 1) % 24, h) for i, h in enumerate(seen)]
+        longest, after = max(gaps)
+        return frozenset((after + 1 + longest + k) % 24 for k in range(24 - longest))
+
+    def activity_days(self, team_hours: list[float] | None) -> int:
+        """Days of knowledge behind ``usual_activity``: the user's active days, and while
+        young, TEAM_PRIOR_DAYS more for their team's hours."""
+        young = self.profile_days < YOUNG_PROFILE_DAYS
+        return self.profile_days + (TEAM_PRIOR_DAYS if young and team_hours is not None else 0)
+
+    def local_mask(self, hours_mask: int) -> int:
+        """A day's UTC hours mask (bit h: UTC hour h) as this user's local hours."""
+        offset = self.utc_offset_hours
+        return sum(1 << ((h + offset) % 24) for h in range(24) if hours_mask >> h & 1)
+
+    def utc_hours(self, hours: list[float]) -> list[float]:
+        """A profile of this user's local hours by UTC hour (index: UTC hour)."""
+        offset = self.utc_offset_hours
+        return [hours[(h + offset) % 24] for h in range(24)]
 
     def advance_buckets(self, time: float, tokens: int, window_seconds: float
                         ) -> tuple[ClosedBucket | None, ClosedBucket | None, ClosedBucket | None]:
@@ -259,44 +317,73 @@ class UsageContext(Record):
         """(requests so far, input tokens of the session's first request and the most of
         its earlier ones: this one's own for a session's first).
 
-        Without a ``session_id``, a request continues its model's conversation when it
-        comes within INFERRED_SESSION_GAP of the previous one and carries its context: no
-        less input than before. A conversation grows turn after turn (or stays at its
-        context window's limit); padding's filler is about the same size each time, so its
-        requests grow only by chance, one in two, and seldom twice in a row.
+        Without a ``session_id``, a request continues a conversation of its model that it
+        could be the next turn of: within INFERRED_SESSION_GAP of its last request, and
+        carrying its context, no less than CARRY_FLOOR of its last input and no more than
+        CARRY_JUMP times it (a bigger jump is something new, pasted). An agent's
+        sub-agents run side by side, each growing: a request continues the one whose last
+        input is closest below its own (else closest above), so conversations interleaved
+        are told apart. Padding's filler jumps at its first request, and its requests,
+        about the same size each time, do not keep growing.
 
         >>> context = UsageContext()
         >>> [context.advance_session(None, "m", tokens, 60.0 * i)[0]
-        ...  for i, tokens in enumerate((2000, 2100, 2600, 2500, 3900, 3900))]
-        [1, 2, 3, 1, 2, 3]
+        ...  for i, tokens in enumerate((2000, 2100, 2600, 1500, 3900, 12900, 3100))]
+        [1, 2, 3, 1, 4, 1, 2]
         >>> [context.advance_session(None, model, tokens, 600 + 60.0 * i)[0]
         ...  for i, (model, tokens) in enumerate((("m", 4000), ("n", 90), ("m", 4100)))]
-        [4, 1, 5]
+        [5, 1, 6]
         >>> [context.advance_session(name, "m", tokens, 900 + 60.0 * i)[0]
         ...  for i, (name, tokens) in enumerate((("a", 9000), ("b", 200), ("a", 100)))]
         [1, 1, 2]
         """
-        # Without an id, one conversation per model: a person talks to two models at once.
-        digest = digest32(session_id if session_id is not None else f"\x00{model}")
         sessions = self.sessions
-        session = None
-        for known in sessions:
-            if known.digest == digest:
-                session = known
-                break
-        carries = False
-        if session is not None and 0 <= time - session.last_time <= INFERRED_SESSION_GAP:
-            # At the context window's limit the input stays the same, turn after turn.
-            carries = input_tokens >= session.last_input
-        if session is None or (session_id is None and not carries):
-            session = Session(digest, 0, input_tokens, input_tokens)
+        if session_id is None:
+            session = self._inferred_session(digest32(model), input_tokens, time)
+        else:
+            digest = digest32(session_id)
+            session = None
+            for known in sessions:
+                if known.digest == digest:
+                    session = known
+                    break
+            if session is None:
+                session = Session(digest, 0, input_tokens, input_tokens)
         if not sessions or sessions[0] is not session or len(sessions) > SESSIONS:
-            self.sessions = [session, *[s for s in sessions if s.digest != digest]][:SESSIONS]
+            others = [s for s in sessions if s is not session]
+            if session.model:  # an inferred conversation: the oldest past INFERRED_SESSIONS go
+                inferred = [s for s in others if s.model]
+                if len(inferred) >= INFERRED_SESSIONS:
+                    dropped = {id(s) for s in inferred[INFERRED_SESSIONS - 1:]}
+                    others = [s for s in others if id(s) not in dropped]
+            self.sessions = [session, *others][:SESSIONS]
         most_input = session.most_input
         session.requests += 1
         session.most_input = max(most_input, input_tokens)
         session.last_input, session.last_time = input_tokens, time
         return session.requests, session.first_input, most_input
+
+    def _inferred_session(self, model: int, input_tokens: int, time: float) -> Session:
+        """The conversation of ``model`` a request without a session id continues, or a
+        new one (see ``advance_session``)."""
+        below = above = None
+        for session in self.sessions:
+            if (session.model != model or not 0 <= time - session.last_time
+                    <= INFERRED_SESSION_GAP
+                    or not CARRY_FLOOR * session.last_input <= input_tokens
+                    <= CARRY_JUMP * max(session.last_input, 1)):
+                continue
+            if session.last_input <= input_tokens:
+                if below is None or session.last_input > below.last_input:
+                    below = session
+            elif above is None or session.last_input < above.last_input:
+                above = session
+        found = below or above
+        if found is not None:
+            return found
+        # A new conversation: its own digest, from its model and its start.
+        digest = digest32(f"\x00{model}:{time}")
+        return Session(digest, 0, input_tokens, input_tokens, model=model)
 
     def _advance_slices(self, time: float, tokens: int) -> None:
         slices = self.last_slices

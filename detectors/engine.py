@@ -381,4 +381,4 @@ def learn_team(team: TeamState, member: UserState, observation: Observation) -> 
     if observation.closed_hour is not None:
         team.per_hour.update(math.log10(observation.closed_hour.tokens + 1), POOL_FADING)
     if observation.closed_day is not None:
-        team.learn_member_hours(observation.closed_day.hours_mask)
+        team.learn_member_hours(member.context.local_mask(observation.closed_day.hours_mask))

@@ -1,13 +1,24 @@
 """Gaming: tokenmaxx padding — prompts inflated with filler to look busy.
 
-The tell is input tokens per request several times the user's norm while the
-output stays where it was (filler asks nothing new), usually with the same
-prompts sent again and again. Input is read at each session's first request, so
-the context a long conversation piles up is not mistaken for filler; without repeated
-prompts, a run that keeps setting new highs or is read from the prompt cache is a
-long context, not filler. A
-fast fading mean of recent requests is compared with a slow baseline that stops
-learning while requests look inflated.
+Filler is *added* to what a person writes: every conversation they start is bigger by
+about the filler, the small ones as much as the big ones, while the answers (output)
+stay as they were. So padding lifts the floor of the sizes conversations start at, and
+keeps it lifted, conversation after conversation; ordinary work does not: a person who
+pastes a document now and then still opens most conversations at their usual sizes,
+and long-context work (agents, IDE sessions) grows *within* a conversation, by each
+turn's answer and tool result, and is read from the prompt cache, not at its start.
+
+The test: each conversation's start (its fresh input: input tokens not read from the
+cache) is ranked against the person's own recent starts, an empirical histogram, so a
+heavy-tailed person is judged on their own tails, not on a normal curve; beyond what
+their history shows, by a heavy (Student-t) tail around their median. A run of the
+newest k starts all at or above a size that a share p of the person's starts reach
+happens by chance with probability p**k: the run's surprise is k * -log10(p), at best
+over k (less the looks taken), with the rarity of its starts' repeated prompts (filler
+is often reused) added by Fisher's method. Starts enter the histogram only once they
+leave the run, so padding underway is not learned as usual while it is judged. Without
+session ids, conversations are inferred (``UsageContext.advance_session``): filler that
+varies as prompts do keeps starting new ones.
 """
 
 from __future__ import annotations
@@ -18,60 +29,103 @@ from msgspec import field
 
 from tokenradar.detectors.base import Detector, Finding, Observation, Slot
 from tokenradar.detectors.baseline import EWStats
-from tokenradar.detectors.calibration import tail_score
+from tokenradar.detectors.calibration import (
+    binomial_tail_decades,
+    combined_decades,
+    decades_score,
+)
 from tokenradar.schemas.config import GamingConfig
 from tokenradar.schemas.kinds import GAMING
 
 SLOW_FADING = 0.02
 FAST_FADING = 0.15
 MIN_LOG_STD = 0.1
-MIN_REPEATS = 3
-"""Repeated prompts in an inflated run before repetition counts as padding's."""
-MIN_SESSIONS = 2
-"""Sessions an inflated run must span: one conversation that starts big (a pasted
-document) is one draw of the user's, however many requests it has; padding pads them all."""
-GROWING_FROM_REQUEST = 3
-"""A session's request from which a new high counts as its context growing."""
-SCRIPTED_REPEAT_SHARE = 0.5
-"""Within a long context, the share of recent prompts repeated that makes it padding: a
-conversation re-asks some things (a tool run again), a script re-sends most."""
 FRESH_START_GAP = 86_400.0
-"""After a pause longer than this (seconds), recent requests are judged afresh: padding
-that stopped days ago is no company for today's one big conversation."""
+"""After a pause longer than this (seconds), the run is judged afresh: padding that
+stopped days ago is no company for today's one big conversation."""
+BIN_DECADES = 0.05
+"""Width of a histogram bin of starts, in decades of fresh input tokens (12%)."""
+MAX_STARTS = 200
+"""Starts the histogram holds before it is halved: it remembers the last 100 to 200."""
+RUN_STARTS = 12
+"""The newest starts tested as a run, not yet learned into the histogram
+(``min_conversations`` is at most this)."""
+MIN_START_SPREAD = 0.15
+"""Floor of the spread of a person's starts (decades): sizes vary at least this much."""
+MAX_START_DECADES = 2.0
+"""A start, however big, is at most a 1-in-100 draw of the person's: people take on a big
+task now and then, and a new tool may open every conversation with a large context."""
+MIN_REPEAT_RATE = 0.05
+"""Floor of how often a person's starts repeat a recent prompt (a question asked again)."""
+MIN_HISTORY_STARTS = 10
+"""Starts learned before any run is judged."""
 
 
 class GamingSlot(Slot):
     usual_input: EWStats = field(default_factory=EWStats)
-    """log10 input tokens of sessions' first requests, fading slowly (SLOW_FADING)..."""
+    """(unused since starts are ranked: kept for the stored layout)"""
     usual_output: EWStats = field(default_factory=EWStats)
-    """...and log10 output tokens."""
+    """log10 output tokens of every request, fading slowly (SLOW_FADING)..."""
     recent_input: EWStats = field(default_factory=EWStats)
-    """The same, fading fast (FAST_FADING)."""
+    """(unused since starts are ranked: kept for the stored layout)"""
     recent_output: EWStats = field(default_factory=EWStats)
+    """...and fading fast (FAST_FADING)."""
     inflated_in_a_row: int = 0
+    """(unused: kept for the stored layout, like the three counters after it)"""
     repeats_in_a_row: int = 0
-    """Of the inflated requests in a row, those whose prompt repeats a recent one: the
-    padding's own repetition, not what the user repeated days ago."""
     sessions_in_a_row: int = 0
-    """Of the inflated requests in a row, those that started a session."""
     carried_in_a_row: int = 0
-    """Of the inflated requests in a row, those carrying a conversation's growing context:
-    a new high of its session (or as high: a context window's limit), three requests in
-    or later, or mostly read from the prompt cache."""
+    start_bins: dict[int, int] = {}
+    """Histogram of the starts learned: bin (log10 fresh input / BIN_DECADES) -> starts;
+    halved whenever it passes MAX_STARTS, so it holds the person's recent starts."""
+    run: list[int] = []
+    """The bins of the newest starts, oldest first, not yet learned..."""
+    run_times: list[int] = []
+    """...when each came (epoch seconds)..."""
+    run_repeated: list[int] = []
+    """...and whether its prompt repeated a recent one (1) or not (0)."""
+    start_repeats: EWStats = field(default_factory=EWStats)
+    """How often the starts learned repeated a recent prompt (SLOW_FADING)."""
 
-    def end_run(self) -> None:
-        self.inflated_in_a_row = self.repeats_in_a_row = self.sessions_in_a_row = 0
-        self.carried_in_a_row = 0
+    @property
+    def start_mass(self) -> int:
+        return sum(self.start_bins.values())
+
+    def learn_start(self, index: int) -> None:
+        self.start_bins[index] = self.start_bins.get(index, 0) + 1
+        if self.start_mass > MAX_STARTS:
+            self.start_bins = {b: n // 2 for b, n in self.start_bins.items() if n > 1}
+
+    def share_at_or_above(self, index: int) -> float:
+        """How often a start reaches bin ``index``: the share of learned starts at or above
+        it, or beyond what was seen, a Student-t tail (3 degrees of freedom, heavy) around
+        the median with the starts' robust spread: a young history cannot say "never",
+        and a size ten spreads out is rarer than one just past the largest."""
+        above = sum(n for b, n in self.start_bins.items() if b >= index)
+        median, spread = self.quantile(0.5), self.spread()
+        return max(above / self.start_mass, t3_tail((size_of(index) - median) / spread))
+
+    def quantile(self, share: float) -> float:
+        """The size (log10) below which ``share`` of the learned starts are."""
+        wanted, total = self.start_mass * share, 0.0
+        for index in sorted(self.start_bins):
+            total += self.start_bins[index]
+            if total >= wanted:
+                return size_of(index)
+        return 0.0
+
+    def spread(self) -> float:
+        """Robust standard deviation of the starts (from their quartiles), floored."""
+        return max(MIN_START_SPREAD, (self.quantile(0.75) - self.quantile(0.25)) / 1.349)
 
 
 class GamingDetector(Detector):
-    """Finds sustained input inflation with unchanged output (tokenmaxxing).
+    """Finds conversations started inflated, one after another, output unchanged.
 
     Parameters
     ----------
     config
-        Ratios, repetition share and run length; see
-        :class:`tokenradar.schemas.config.GamingConfig`.
+        Ratios and warm-up; see :class:`tokenradar.schemas.config.GamingConfig`.
     """
 
     declaration = GAMING
@@ -85,76 +139,97 @@ class GamingDetector(Detector):
         config = self.config
         event = observation.event
         if observation.gap is not None and observation.gap > FRESH_START_GAP:
-            slot.recent_input, slot.recent_output = EWStats(), EWStats()
-            slot.end_run()
-        # The session's first request: padding inflates it, a long conversation does not.
-        log_input = math.log10(observation.session_first_input + 1)
+            self._learn_run(slot)
         log_output = math.log10(event.output_tokens + 1)
-        slot.recent_input.update(log_input, FAST_FADING)
         slot.recent_output.update(log_output, FAST_FADING)
-        if slot.usual_input.count < config.min_history_requests:
-            slot.usual_input.update(log_input, SLOW_FADING)
-            slot.usual_output.update(log_output, SLOW_FADING)
+        slot.usual_output.update_clipped(log_output, MIN_LOG_STD, SLOW_FADING)
+        if observation.session_requests != 1:
             return None
+        # A conversation's start: what the person wrote. One mostly read from the cache
+        # was written before (a conversation resumed, an agent's standing instructions),
+        # unless its prompt is one sent again: then the cache serves the same filler.
+        cached = 2 * event.cache_read_tokens >= event.input_tokens
+        if (cached and not observation.repeated) or event.output_tokens == 0:
+            # Nor is a request without an answer (an embedding) a prompt padded for one.
+            return None
+        fresh = event.input_tokens if observation.repeated else max(
+            0, event.input_tokens - event.cache_read_tokens)
+        index = int(math.log10(fresh + 1) / BIN_DECADES)
+        if (slot.start_mass < MIN_HISTORY_STARTS
+                or slot.usual_output.count < config.min_history_requests):
+            slot.learn_start(index)
+            slot.start_repeats.update(float(observation.repeated), SLOW_FADING)
+            return None
+        slot.run.append(index)
+        slot.run_times.append(int(observation.time))
+        slot.run_repeated.append(int(observation.repeated))
+        if len(slot.run) > RUN_STARTS:
+            self._learn_oldest(slot)
+        return self._judge(slot, observation.time)
 
-        inflated = log_input - slot.usual_input.mean >= math.log10(config.min_input_ratio)
-        if inflated:
-            slot.inflated_in_a_row += 1
-            slot.repeats_in_a_row += observation.repeated
-            slot.sessions_in_a_row += observation.session_requests == 1
-            growing = (observation.session_requests >= GROWING_FROM_REQUEST
-                       and event.input_tokens >= observation.session_most_input)
-            slot.carried_in_a_row += growing or 2 * event.cache_read_tokens >= event.input_tokens
-        else:
-            if event.session_id is not None and observation.session_requests == 1:
-                # A conversation that starts at the usual size: the padding, which pads
-                # every session, has stopped.
-                slot.end_run()
-            else:
-                # A normal request slows the run down but does not wipe it out: padders
-                # still send the odd real prompt.
-                slot.inflated_in_a_row = max(0, slot.inflated_in_a_row - 3)
-                slot.repeats_in_a_row = min(slot.repeats_in_a_row, slot.inflated_in_a_row)
-                slot.sessions_in_a_row = min(slot.sessions_in_a_row, slot.inflated_in_a_row)
-                slot.carried_in_a_row = min(slot.carried_in_a_row, slot.inflated_in_a_row)
-            slot.usual_input.update_clipped(log_input, MIN_LOG_STD, SLOW_FADING)
-            slot.usual_output.update_clipped(log_output, MIN_LOG_STD, SLOW_FADING)
-
-        input_ratio = 10.0 ** (slot.recent_input.mean - slot.usual_input.mean)
+    def _judge(self, slot: GamingSlot, now: float) -> Finding | None:
+        config = self.config
+        usual = slot.quantile(0.5)
         output_ratio = 10.0 ** (slot.recent_output.mean - slot.usual_output.mean)
-        # Only an inflated request can raise the alarm: the first normal one after a
-        # pause must not re-open an incident from the memory of the last one.
-        if (not inflated or slot.inflated_in_a_row < config.min_requests
-                or slot.sessions_in_a_row < MIN_SESSIONS
-                or input_ratio < config.min_input_ratio or output_ratio > config.max_output_ratio):
+        if output_ratio > config.max_output_ratio:
             return None
-        # Recent prompts repeat often, and this run's own do: not the memory of a
-        # prompt repeated days ago, nor one or two chance repeats.
-        # A long context carried from turn to turn (agent and IDE sessions) keeps growing,
-        # or is read from the cache; filler is fresh and about the same size each time, so
-        # a padded request is a session's new high, three requests in or later, about one
-        # time in six (three draws in rising order), not one in three.
-        long_context = 3 * slot.carried_in_a_row >= slot.inflated_in_a_row
-        repeat_share = observation.repeat_share
-        repeated = repeat_share >= (SCRIPTED_REPEAT_SHARE if long_context
-                                    else config.min_repeat_share) and (
-            slot.repeats_in_a_row >= MIN_REPEATS)
-        if not repeated and (
-                input_ratio < config.strong_input_ratio
-                or slot.inflated_in_a_row < config.unrepeated_min_requests or long_context):
-            # Without repeats, only fresh input can be filler.
+        best, best_k, floor = 0.0, 0, 0
+        run = slot.run
+        shortest = config.min_conversations
+        for k in range(shortest, len(run) + 1):
+            if now - slot.run_times[-k] < config.min_run_minutes * 60.0:
+                continue  # a busy hour of big work is not a working day padded
+            newest = [size_of(index) for index in run[-k:]]
+            lowest = min(run[-k:])
+            if sum(newest) / k - usual < math.log10(config.min_input_ratio):
+                continue
+            decades = k * min(MAX_START_DECADES, -math.log10(slot.share_at_or_above(lowest)))
+            # Filler is often reused: starts repeating recent prompts add their rarity.
+            repeats = binomial_tail_decades(sum(slot.run_repeated[-k:]), k, max(
+                MIN_REPEAT_RATE, slot.start_repeats.mean))
+            decades = max(decades, combined_decades(decades, repeats))
+            if decades > best:
+                best, best_k, floor = decades, k, lowest
+        if best_k == 0:
             return None
-        standard_error = max(slot.usual_input.std, MIN_LOG_STD) * math.sqrt(
-            FAST_FADING / (2.0 - FAST_FADING))
-        usual = 10.0 ** slot.usual_input.mean
+        # Up to RUN_STARTS - shortest + 1 runs were looked at: pay for the looks.
+        decades = best - math.log10(RUN_STARTS - shortest + 1)
+        newest = [size_of(index) for index in run[-best_k:]]
+        ratio = 10.0 ** (sum(newest) / best_k - usual)
+        share = slot.share_at_or_above(floor)
         return Finding(
-            score=tail_score((slot.recent_input.mean - slot.usual_input.mean) / standard_error),
-            feature="input_tokens_per_request", observed=10.0 ** slot.recent_input.mean,
-            expected=usual,
+            score=decades_score(decades), feature="input_tokens_per_request",
+            observed=10.0 ** (sum(newest) / best_k), expected=10.0 ** usual,
             explanation=(
-                f"Input tokens per request {input_ratio:.1f}x this user's usual {usual:,.0f} "
-                f"for the last {slot.inflated_in_a_row} requests while output stayed at "
-                f"{output_ratio:.1f}x usual; {repeat_share:.0%} of recent prompts "
-                "repeated: looks like padded prompts."
+                f"Input tokens per request {ratio:.1f}x this user's usual {10.0 ** usual:,.0f} "
+                f"at the start of each of their last {best_k} conversations, the smallest "
+                f"{10.0 ** size_of(floor):,.0f} (reached by {share:.0%} of their usual "
+                f"starts), while output stayed at {output_ratio:.1f}x usual: looks like "
+                "padded prompts."
             ),
         )
+
+    @staticmethod
+    def _learn_oldest(slot: GamingSlot) -> None:
+        slot.learn_start(slot.run.pop(0))
+        slot.run_times.pop(0)
+        slot.start_repeats.update(float(slot.run_repeated.pop(0)), SLOW_FADING)
+
+    def _learn_run(self, slot: GamingSlot) -> None:
+        while slot.run:
+            self._learn_oldest(slot)
+
+
+def size_of(index: int) -> float:
+    """The size (log10 fresh input tokens) a histogram bin stands for: its middle."""
+    return (index + 0.5) * BIN_DECADES
+
+
+def t3_tail(t: float) -> float:
+    """Upper tail of Student's t with 3 degrees of freedom beyond ``t`` (closed form).
+
+    >>> round(t3_tail(0.0), 3), round(t3_tail(3.182), 4)
+    (0.5, 0.025)
+    """
+    x = t / math.sqrt(3.0)
+    return max(1e-300, 0.5 - (x / (1.0 + x * x) + math.atan(x)) / math.pi)

@@ -175,8 +175,10 @@ def _drift(v: list[float]) -> DriftSlot:
 
 def _gaming(v: list[float]) -> GamingSlot:
     # 13 to 15 numbers: stored before the later run counters, which start at 0.
+    inflated, repeats, sessions, carried = [int(n) for n in v[12:16]] + [0] * (16 - len(v))
     return GamingSlot(_stats(v[0:3]), _stats(v[3:6]), _stats(v[6:9]), _stats(v[9:12]),
-                      *(int(n) for n in v[12:16]))
+                      inflated_in_a_row=inflated, repeats_in_a_row=repeats,
+                      sessions_in_a_row=sessions, carried_in_a_row=carried)
 
 
 def _scripted_loop(v: list[float]) -> LoopSlot:

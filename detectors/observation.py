@@ -46,7 +46,10 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
         or prompt_signature(event.input_tokens, event.output_tokens))
     session_requests, session_first_input, session_most_input = (
         context.advance_session(event.session_id, event.model, event.input_tokens, time))
-    team_hours = None if team_state is None else team_state.working_hours()
+    team_local_hours = None if team_state is None else team_state.working_hours()
+    # The team's hours are kept in its members' local time: a young member's evening is
+    # judged by the team's evenings, wherever its members are.
+    team_hours = None if team_local_hours is None else context.utc_hours(team_local_hours)
     usual_activity, usual_activity_nearby = context.usual_activities(time, 1, team_hours)
     team_shift = 0.0 if team_state is None else team_state.expected_shift()
     team_shifting = team_state is not None and team_state.shifting(time)
@@ -61,6 +64,7 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
         usual_hourly_requests=context.hourly_requests,
         usual_activity=usual_activity,
         profile_days=context.profile_days,
+        activity_days=context.activity_days(team_hours),
         usual_activity_nearby=usual_activity_nearby,
         usual_day_tokens=usual_day_tokens, day_tokens=day_tokens,
         day_active_hours=day_active_hours, team_shift=team_shift,

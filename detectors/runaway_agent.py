@@ -4,6 +4,13 @@ A person stops; an agent left running on a laptop does not. A *run* is the user'
 requests with no pause longer than ``max_gap_minutes``. A run of agent-client
 requests that goes on at hours this user is normally not active, for long enough,
 is an alert; context (input tokens) growing within sessions adds to the evidence.
+
+The evidence is the run's *time* in those hours, not its request count: a fast agent
+sends ten times the requests of a slow one in the same half hour, and neither is more
+of a runaway for it. Each MINUTES_PER_DRAW minutes of the run at an hour the user is
+active on a share p of days counts as one draw of their habits: -log10(p) decades. A
+young profile's hours are shrunk toward its team's (``UsageContext.usual_activity``),
+so what its few days have not seen is not taken for never.
 """
 
 from __future__ import annotations
@@ -16,18 +23,19 @@ from tokenradar.detectors.calibration import SCORE_DECADES
 from tokenradar.schemas.config import RunawayAgentConfig
 from tokenradar.schemas.kinds import RUNAWAY_AGENT
 
-DEPENDENCE_DISCOUNT = 0.1
-"""Requests of one run are not independent: each counts for a tenth of its surprise."""
+MINUTES_PER_DRAW = 5.0
+"""Minutes of an agent run in off-hours that count as one independent draw of the user's
+hours: a person who works late works in stretches of about this long, an agent keeps
+going."""
+KNOWN_PROFILE_DAYS = 10
+"""Days of knowledge of the user's hours (their own, and their team's while young) after
+which they are known: before, each draw counts for days/KNOWN_PROFILE_DAYS of its surprise,
+since a profile of three days alone has not yet seen most of the hours a person works
+(new joiners' first agents ran into "an hour not seen" on organisations we did not
+simulate)."""
 HOLD_FACTOR = 2.5
 """How long an agent run into off-hours may hold back an alert it would explain (a
-spike, a rate, a new pattern on its never-used agent client), in ``min_minutes``: long
-enough to be called a runaway, which takes up to twice ``min_minutes`` on a young
-profile, not much longer."""
-KNOWN_PROFILE_DAYS = 10
-"""Active days after which the user's hours are known: before, each off-hours request
-counts for days/KNOWN_PROFILE_DAYS of its surprise, since a profile of three days has
-not yet seen most of the hours a person works (new joiners' first agents ran into
-"an hour not seen" on organisations we did not simulate)."""
+spike, a rate, a new pattern on its never-used agent client), in ``min_minutes``."""
 GROWTH_EVIDENCE_DECADES = 1.0
 """Extra surprise when the context has at least doubled within a session."""
 
@@ -92,9 +100,11 @@ class RunawayAgentDetector(Detector):
                                  nearby=True):
             if slot.off_requests == 0:
                 slot.off_start = observation.time
+            elif gap is not None:
+                minutes = min(gap, config.max_gap_minutes * 60.0) / 60.0
+                known = min(1.0, observation.activity_days / KNOWN_PROFILE_DAYS)
+                slot.surprise += -math.log10(usual) * known * minutes / MINUTES_PER_DRAW
             slot.off_requests += 1
-            known = min(1.0, observation.profile_days / KNOWN_PROFILE_DAYS)
-            slot.surprise += -math.log10(usual) * DEPENDENCE_DISCOUNT * known
 
         off_minutes = (observation.time - slot.off_start) / 60.0 if slot.off_requests else 0.0
         if (slot.off_requests < config.min_requests or off_minutes < config.min_minutes

@@ -98,7 +98,7 @@ class TeamState(Record):
     """The last MAX_MEMBERS members seen, oldest first."""
     incident: Incident | None = None
     hour_profile: list[float] = field(default_factory=lambda: [0.0] * 24)
-    """Share of the members' active days with a request in each UTC hour."""
+    """Share of the members' active days with a request in each hour of their local time."""
     member_days: int = 0
     """Members' active days behind ``hour_profile``."""
     maxima: DailyMaxima = field(default_factory=DailyMaxima)
@@ -114,7 +114,8 @@ class TeamState(Record):
                 del self.members[0]
 
     def learn_member_hours(self, hours_mask: int) -> None:
-        """Learn which UTC hours the team works in from one member's active day."""
+        """Learn which hours (of its own local time) a member of the team works in, from
+        one of their active days (``hours_mask``: bit h for local hour h)."""
         self.member_days += 1
         rate = max(HOURS_FADING, 1.0 / self.member_days)
         self.hour_profile = [round(p + rate * (((hours_mask >> h) & 1) - p), 4)

@@ -90,28 +90,26 @@ class RateConfig(DetectorSection):
 
 
 class GamingConfig(DetectorSection):
-    """Tokenmaxx padding: input per request far above the user's norm, output unchanged."""
+    """Tokenmaxx padding: conversations started inflated one after another, output
+    unchanged."""
 
-    min_history_requests: Annotated[int, Field(ge=1)] = 50
+    min_history_requests: Annotated[int, Field(ge=1)] = Field(
+        50, description="Requests seen (and at least ten conversations) before a run is judged."
+    )
     min_input_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        2.5, description="Recent input tokens per request, over the user's usual, to alert."
+        2.5, description="The run's conversations must start (fresh input, geometric mean) "
+        "at least this many times the user's median start."
     )
     max_output_ratio: Annotated[float, Field(ge=1.0)] = Field(
         1.6, description="Output per request must stay within this factor of usual."
     )
-    min_repeat_share: Probability = Field(
-        0.2, description="Share of recent prompts repeated (same fingerprint), some of "
-        "them in the inflated run, to alert..."
+    min_conversations: Annotated[int, Field(ge=1, le=12)] = Field(
+        3, description="Conversations in a row started inflated before alerting: one or two "
+        "big ones are a person's own draws."
     )
-    strong_input_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        10.0, description="...unless input is at least this many times usual..."
-    )
-    unrepeated_min_requests: Annotated[int, Field(ge=1)] = Field(
-        30, description="...for this many requests in a row: one big pasted document is "
-        "not padding, hours of them may be."
-    )
-    min_requests: Annotated[int, Field(ge=1)] = Field(
-        8, description="Requests inflated in a row (over at least two sessions) before alerting."
+    min_run_minutes: Annotated[float, Field(ge=0)] = Field(
+        60.0, description="The run must span at least this long: padding goes on for a "
+        "working day, an hour of bigger conversations is a busy hour."
     )
     cooldown_minutes: Annotated[float, Field(ge=0)] | None = Field(
         24 * 60.0, description="Padding goes on for days: one alert a day at most."

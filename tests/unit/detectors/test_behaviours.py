@@ -74,14 +74,25 @@ def test_padded_prompts_with_repeats_are_one_gaming_incident_naming_the_ratio(
     assert len({alert.alert_id for alert in gaming}) == 1
     ratio = re.search(r"Input tokens per request (\d+\.\d)x", gaming[0].explanation)
     assert ratio is not None, gaming[0].explanation
-    assert DetectorConfig().gaming.min_input_ratio <= float(ratio.group(1)) <= 5.5
+    assert DetectorConfig().gaming.min_input_ratio <= float(ratio.group(1)) <= 6.5
     assert gaming[0].observed > 2.5 * gaming[0].expected
 
 
-def test_inflated_input_without_repeats_below_the_strong_ratio_is_not_gaming(
+def test_every_conversation_started_inflated_for_hours_is_padding_without_repeats(
         event_lists: EventLists) -> None:
-    inflated = _work_session(event_lists, 60, filler=9_000, repeated=False)  # input ~4x
-    assert "gaming" not in _kinds(_alerts(event_lists, _history(event_lists) + inflated))
+    # Filler lifts the floor: every conversation starts ~4x, small ones as much as big.
+    inflated = _work_session(event_lists, 60, filler=9_000, repeated=False)
+    assert "gaming" in _kinds(_alerts(event_lists, _history(event_lists) + inflated))
+
+
+def test_conversations_opened_with_a_document_now_and_then_are_not_padding(
+        event_lists: EventLists) -> None:
+    # Every other conversation starts with a pasted document (~4x), for hours: the
+    # others still start at the usual sizes, so the floor has not moved.
+    sessions = _work_session(event_lists, 60, repeated=False)
+    documents = [event.model_copy(update={"input_tokens": event.input_tokens + 9_000})
+                 if (i // 10) % 2 else event for i, event in enumerate(sessions)]
+    assert "gaming" not in _kinds(_alerts(event_lists, _history(event_lists) + documents))
 
 
 def test_prompts_repeated_earlier_do_not_make_fresh_big_inputs_padding(
@@ -99,9 +110,10 @@ def test_hours_of_huge_inputs_are_padding_even_without_repeats(
     gaming = [a for a in _alerts(event_lists, _history(event_lists) + huge)
               if a.kind == "gaming"]
     assert gaming, "hours of 14x inputs went unnoticed"
-    # one big pasted document is not padding: it takes a long run of them
-    first = next(i for i, event in enumerate(huge) if event.timestamp == gaming[0].event_time)
-    assert first + 1 >= DetectorConfig().gaming.unrepeated_min_requests
+    # one big pasted document is not padding: it takes a run of conversations, an hour
+    assert gaming[0].event_time - huge[0].timestamp >= timedelta(hours=1)
+    run = re.search(r"last (\d+) conversations", gaming[0].explanation)
+    assert run is not None and int(run.group(1)) >= 3, gaming[0].explanation
 
 
 def _cached(events: list[TokenUsageEvent], share: float) -> list[TokenUsageEvent]:
@@ -178,7 +190,12 @@ def test_an_agent_whose_context_grows_unevenly_without_session_ids_is_not_paddin
         context = 4000.0 if i % 30 == 29 else context * 1.08
     history = _without_sessions(_history(event_lists))
     assert "gaming" not in _kinds(_alerts(event_lists, history + turns))
-    padded = _without_sessions(_work_session(event_lists, 60, filler=40_000, repeated=False))
+    # Filler of varying length (as prompts vary) restarts the inferred conversation.
+    rng = random.Random(9)
+    padded = [event.model_copy(update={"input_tokens": event.input_tokens - 40_000 + int(
+                  40_000 * rng.lognormvariate(0.0, 0.25))})
+              for event in _without_sessions(_work_session(event_lists, 60, filler=40_000,
+                                                           repeated=False))]
     assert "gaming" in _kinds(_alerts(event_lists, history + padded))
 
 
