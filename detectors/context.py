@@ -342,13 +342,13 @@ class UsageContext(Record):
             session = self._inferred_session(digest32(model), input_tokens, time)
         else:
             digest = digest32(session_id)
-            session = None
+            found = None
             for known in sessions:
                 if known.digest == digest:
-                    session = known
+                    found = known
                     break
-            if session is None:
-                session = Session(digest, 0, input_tokens, input_tokens)
+            session = found if found is not None else Session(digest, 0, input_tokens,
+                                                              input_tokens)
         if not sessions or sessions[0] is not session or len(sessions) > SESSIONS:
             others = [s for s in sessions if s is not session]
             if session.model:  # an inferred conversation: the oldest past INFERRED_SESSIONS go
