@@ -393,6 +393,17 @@ def test_a_slower_runaway_on_a_new_client_is_not_first_a_new_pattern(
     assert {a.kind for a in alerts} == {"spike", "runaway_agent"}
 
 
+def test_a_slower_runaway_is_found_about_as_soon_as_a_faster_one(
+        event_lists: EventLists) -> None:
+    # The evidence is the run's time at hours the user never works, not its request
+    # count: the same agent at half the pace is no less a runaway.
+    def first_alert(agent: list[TokenUsageEvent]) -> timedelta:
+        alerts = _alerts(event_lists, _history(event_lists) + agent)
+        return next(a.event_time for a in alerts if a.kind == "runaway_agent") - NIGHT
+    fast = _agent(event_lists, NIGHT)
+    assert abs(first_alert(fast[::2]) - first_alert(fast)) <= timedelta(minutes=5)
+
+
 def test_a_new_joiners_agent_on_a_weekday_not_seen_yet_is_no_runaway(
         event_lists: EventLists) -> None:
     # Four active days, Monday to Thursday; on Friday, at the hours they have worked,
