@@ -247,7 +247,7 @@ def run_raw_loop(broker: str, topic: str, group: str, metrics_port: int,
         consumer = AIOKafkaConsumer(
             topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
             session_timeout_ms=int(SESSION_TIMEOUT * 1000), heartbeat_interval_ms=2000,
-            max_poll_records=BATCH_SIZE)  # fmt: skip
+            max_poll_records=BATCH_SIZE, fetch_max_wait_ms=20)  # fmt: skip
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
         await consumer.start()
         await producer.start()
