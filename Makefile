@@ -28,9 +28,10 @@ integration: $(INSTALLED)
 faults: $(INSTALLED)
 	$(BIN)/pytest -q tests/integration -m faults
 
+# Every figure of issue 15 beside its baseline from the same run, as ratios, in one table
+# (about 15 minutes; ARGS=--quick for a smoke run; see bench/suite.py).
 bench: $(INSTALLED)
-	$(BIN)/python bench/bench_worker.py
-	$(BIN)/python bench/bench_replay.py
+	$(BIN)/python bench/suite.py $(ARGS)
 
 # constraints.txt pins every dependency, so each install resolves the same versions.
 $(INSTALLED): pyproject.toml constraints.txt

@@ -1,16 +1,16 @@
 """``tokenradar replay`` against a parse-only pass, on the same file, in one run.
 
 Writes a simulated organisation's events (``--users``, ``--days``; or takes
-``--input``), then times, each twice, keeping the faster:
+``--input``), then times, interleaved ``--rounds`` times (this machine's speed drifts):
 
 - parse only: every line through ``tokenradar.schemas.parse_event`` (the floor any scoring
   pays);
 - replay: ``tokenradar.replay.replay_file`` with the default configuration (parse,
   score every event with every detector, write alerts and scores).
 
-Prints events/s for both and their ratio::
+Prints events/s for both and their ratio, each round::
 
-    .venv/bin/python bench/bench_replay.py --users 300 --days 28
+    .venv/bin/python bench/bench_replay.py --users 400 --days 28
 """
 
 from __future__ import annotations
@@ -34,36 +34,41 @@ def parse_only(path: Path) -> int:
     return count
 
 
-def best_of_two(run: object, *args: object) -> tuple[float, object]:
-    timings = []
-    result = None
-    for _ in range(2):
+def measure(events: Path, rounds: int, folder: Path) -> list[tuple[float, float]]:
+    """(parse-only events/s, replay events/s) of each round, the two interleaved."""
+    rates = []
+    for _ in range(rounds):
         started = time.perf_counter()
-        result = run(*args)  # type: ignore[operator]
-        timings.append(time.perf_counter() - started)
-    return min(timings), result
+        count = parse_only(events)
+        parse_rate = count / (time.perf_counter() - started)
+        started = time.perf_counter()
+        replay_file(events, folder / "alerts.jsonl", folder / "scores.jsonl")
+        rates.append((parse_rate, count / (time.perf_counter() - started)))
+    return rates
+
+
+def simulated(users: int, days: int, folder: Path) -> Path:
+    """A simulated organisation's events (``tokenradar simulate``'s, default seed)."""
+    events = folder / f"events-{users}-{days}.jsonl"
+    write_simulation(SimulationSpec(users=users, days=days), events, None)
+    return events
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, help="events JSONL (default: simulate one)")
-    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--users", type=int, default=400)
     parser.add_argument("--days", type=int, default=28)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        events = args.input
-        if events is None:
-            events = Path(tmp) / "events.jsonl"
-            write_simulation(SimulationSpec(users=args.users, days=args.days), events, None)
-        parse_seconds, count = best_of_two(parse_only, events)
-        replay_seconds, _ = best_of_two(
-            replay_file, events, Path(tmp) / "alerts.jsonl", Path(tmp) / "scores.jsonl")
-    assert isinstance(count, int)
-    parse_rate, replay_rate = count / parse_seconds, count / replay_seconds
-    print(f"events                {count:>12,}")
-    print(f"parse only            {parse_rate:>12,.0f} events/s")
-    print(f"replay (all scoring)  {replay_rate:>12,.0f} events/s")
-    print(f"ratio replay/parse    {replay_rate / parse_rate:>12.2f}")
+        events = args.input or simulated(args.users, args.days, Path(tmp))
+        with open(events, "rb") as source:
+            print(f"events                {sum(1 for _ in source):>12,}")
+        for parse_rate, replay_rate in measure(events, args.rounds, Path(tmp)):
+            print(f"parse only            {parse_rate:>12,.0f} events/s")
+            print(f"replay (all scoring)  {replay_rate:>12,.0f} events/s")
+            print(f"ratio replay/parse    {replay_rate / parse_rate:>12.2f}")
 
 
 if __name__ == "__main__":

@@ -173,6 +173,22 @@ def join_and_leave(broker: str, events: list[dict[str, object]], folder: Path) -
     return Accounting(sent, scored, len(letters), read_again)
 
 
+def compare(broker: str, events: list[dict[str, object]], rounds: int, folder: Path,
+            ) -> tuple[list[float], list[float]]:
+    """Events/s of one worker and of two, each round, on one topic of ``events``."""
+    topic = f"scale-{uuid.uuid4().hex[:8]}"
+    create_topics(broker, [topic], PARTITIONS)
+    send(broker, topic, events, INVALID)
+    one: list[float] = []
+    two: list[float] = []
+    for _ in range(rounds):
+        one.append(throughput(broker, topic, len(events) + INVALID, 1, folder))
+        two.append(throughput(broker, topic, len(events) + INVALID, 2, folder))
+        print(f"  one worker {one[-1]:,.0f} events/s, two {two[-1]:,.0f}: "
+              f"{two[-1] / one[-1]:.2f}x", flush=True)
+    return one, two
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=40_000)
@@ -181,14 +197,7 @@ def main() -> None:
     args = parser.parse_args()
     events = usage(args.events, args.users)
     with kafka_broker() as broker, tempfile.TemporaryDirectory() as tmp:
-        topic = f"scale-{uuid.uuid4().hex[:8]}"
-        create_topics(broker, [topic], PARTITIONS)
-        send(broker, topic, events, INVALID)
-        for _ in range(args.rounds):
-            one = throughput(broker, topic, len(events) + INVALID, 1, Path(tmp))
-            two = throughput(broker, topic, len(events) + INVALID, 2, Path(tmp))
-            print(f"one worker {one:,.0f} events/s, two {two:,.0f}: {two / one:.2f}x",
-                  flush=True)
+        compare(broker, events, args.rounds, Path(tmp))
         print(join_and_leave(broker, events, Path(tmp)))
 
 

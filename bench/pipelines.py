@@ -54,6 +54,8 @@ from tokenradar.streams.publish import produce_events
 
 REPO = Path(__file__).resolve().parents[1]
 PIPELINES = ("worker", "bare agent", "table agent", "raw loop")
+BEFORE = "worker before"
+"""The worker of another commit (``--before``), run from its own source tree."""
 EW_WEIGHT = 0.02
 """Weight of each new request in the baselines' per-user exponentially weighted state."""
 SPIKE_RATIO, SPIKE_HISTORY = 10.0, 30
@@ -163,22 +165,41 @@ def worker_options(broker: str, topic: str, tag: str, data_dir: Path) -> list[st
 
 
 def start(pipeline: str, broker: str, topic: str, port: int, folder: Path,
-          extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen[bytes], Path]:
-    """Start one pipeline in its own process and consumer group; (process, its log)."""
+          extra: tuple[str, ...] = (), before: Path | None = None,
+          ) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start one pipeline in its own process and consumer group; (process, its log).
+
+    ``before``: the source tree :data:`BEFORE` runs from (put first on ``PYTHONPATH``,
+    ahead of this checkout's editable install).
+    """
     tag = uuid.uuid4().hex[:8]
-    if pipeline == "worker":
+    env = None
+    if pipeline == BEFORE:
+        assert before is not None, "the worker before needs its source tree"
+        env = os.environ | {"PYTHONPATH": str(before)}
+    if pipeline in ("worker", BEFORE):
         command = [sys.executable, "-m", "tokenradar.streams.worker", "--metrics-port", str(port),
                    *worker_options(broker, topic, tag, folder / tag), *extra]
     else:
         mode = {"bare agent": "--bare-agent", "table agent": "--table-agent",
                 "raw loop": "--raw-loop"}[pipeline]
-        command = [sys.executable, str(Path(__file__)), mode, broker, topic,
+        command = [sys.executable, str(Path(__file__).resolve()), mode, broker, topic,
                    f"bench-{mode[2:]}-{tag}", str(port), *extra]
     log = folder / f"{pipeline.replace(' ', '-')}-{tag}.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(command, cwd=before or REPO, stdout=out, env=env,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     return process, log
+
+
+def source_tree(commit: str, folder: Path) -> Path:
+    """``commit``'s files (``git archive``) in a new folder under ``folder``."""
+    tree = folder / f"tree-{commit[:12]}"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
 
 
 def run_table_agent(broker: str, topic: str, group: str, metrics_port: int) -> None:
@@ -276,7 +297,8 @@ def run_raw_loop(broker: str, topic: str, group: str, metrics_port: int,
 
 
 def compare(broker: str, events: int, users: int, rounds: int, folder: Path,
-            pipelines: tuple[str, ...] = PIPELINES) -> dict[str, list[Run]]:
+            pipelines: tuple[str, ...] = PIPELINES, before: Path | None = None,
+            ) -> dict[str, list[Run]]:
     """Produce the events once; run each pipeline ``rounds`` times, interleaved."""
     topic = f"bench-usage-{uuid.uuid4().hex[:8]}"
     create_topics(broker, [topic], PARTITIONS)
@@ -285,7 +307,7 @@ def compare(broker: str, events: int, users: int, rounds: int, folder: Path,
     for _ in range(rounds):
         for name in pipelines:
             port = free_port()
-            process, log = start(name, broker, topic, port, folder)
+            process, log = start(name, broker, topic, port, folder, before=before)
             runs[name].append(watch(process, name, port, events, users, log))
             print(f"  {name}: {runs[name][-1]}", flush=True)
     return runs
@@ -296,6 +318,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--before", metavar="COMMIT",
+                        help="also run the worker of this commit (e.g. e252902)")
     for mode in ("--table-agent", "--raw-loop", "--bare-agent"):
         parser.add_argument(mode, nargs="+", metavar="ARG", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -310,7 +334,9 @@ def main() -> None:
         run_raw_loop(broker, topic, group, int(port), *alerts)
     else:
         with kafka_broker() as broker, tempfile.TemporaryDirectory() as tmp:
-            runs = compare(broker, args.events, args.users, args.rounds, Path(tmp))
+            before = source_tree(args.before, Path(tmp)) if args.before else None
+            runs = compare(broker, args.events, args.users, args.rounds, Path(tmp),
+                           PIPELINES + ((BEFORE,) if before else ()), before)
         print(f"{args.events:,} events, {args.users:,} users, {PARTITIONS} partitions")
         print(f"{'pipeline':14}{'events/s':>20}{'CPU s/100k':>16}{'peak RSS MiB':>16}"
               f"{'KiB/user':>14}{'start s':>14}")

@@ -22,19 +22,26 @@ def describe(what: str, sizes: list[int]) -> str:
             f"p95 {p95:,}, max {ordered[-1]:,}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("events", type=Path)
-    args = parser.parse_args()
+def state_sizes(events: Path) -> tuple[list[int], list[int]]:
+    """Stored bytes of every user's and every team's final state after ``events``."""
     engine = ScoringEngine(DetectorConfig())
-    with open(args.events, "rb") as source:
+    with open(events, "rb") as source:
         arrivals = [(parse_event(line), line.decode().strip()) for line in source if line.strip()]
     teams: dict[str, TeamState] = {}
     users: dict[str, UserState] = {}
     for scored in score_stream(arrivals, engine, teams):
         users[scored.event.user_id] = scored.state
-    print(describe("users", [len(state.to_bytes()) for state in users.values()]))
-    print(describe("teams", [len(team.to_bytes()) for team in teams.values()]))
+    return ([len(state.to_bytes()) for state in users.values()],
+            [len(team.to_bytes()) for team in teams.values()])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("events", type=Path)
+    args = parser.parse_args()
+    users, teams = state_sizes(args.events)
+    print(describe("users", users))
+    print(describe("teams", teams))
 
 
 if __name__ == "__main__":
