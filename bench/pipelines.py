@@ -125,7 +125,7 @@ def watch(process: subprocess.Popen[bytes], name: str, port: int, total: int, us
             now = time.perf_counter()
             if counted and not first:
                 first, cpu_first = now, stat.cpu_seconds()
-            elif not counted:
+            elif not first:  # (a poll that fails also reads 0)
                 with contextlib.suppress(OSError):
                     rss_before = stat.memory_mib("VmRSS")
             if counted >= total:
