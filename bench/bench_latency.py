@@ -15,7 +15,7 @@ The worker runs with ``scoring.reorder_seconds = 0``: with the default 120 s win
 event waits, by design, until its partition has delivered one 120 s (event time) later,
 which on a live stream is 120 s. Run::
 
-    .venv/bin/python bench/bench_latency.py --rate 5000 --seconds 10
+    .venv/bin/python bench/bench_latency.py --rate 5000 --seconds 5
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ from tokenradar.streams.publish import message_key, produce_events
 
 TICK_SECONDS = 0.01
 NO_REORDER = "[scoring]\nreorder_seconds = 0\n"
+USERS, HISTORY, SPIKE_SHARE = 200, 35, 0.005
+"""The defaults: 35 requests each, past the spike detector's 30 of history."""
 
 
 @dataclass
@@ -146,10 +148,10 @@ def measure(pipeline: str, broker: str, users: int, history: int, rate: float, s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=5000)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--users", type=int, default=500)
-    parser.add_argument("--history", type=int, default=40)
-    parser.add_argument("--spike-share", type=float, default=0.005)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--users", type=int, default=USERS)
+    parser.add_argument("--history", type=int, default=HISTORY)
+    parser.add_argument("--spike-share", type=float, default=SPIKE_SHARE)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     with kafka_broker() as broker, tempfile.TemporaryDirectory() as tmp:

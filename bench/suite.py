@@ -18,7 +18,8 @@ is met when every round meets it:
 - bench_scale.py: two workers on 8 partitions against one; a worker added and one removed
   mid-run, every message accounted for.
 
-Run (about 15 minutes with the defaults here; ``--quick`` for a smoke run)::
+Run (about 15 minutes with the defaults on two cores shared with other work;
+``--quick`` for a smoke run)::
 
     .venv/bin/python bench/suite.py
 """
@@ -183,7 +184,7 @@ def scale_rows(one: list[float], two: list[float],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--before", default=BEFORE_ISSUE_15,
                         help="the commit whose worker is the 'before' (empty: leave it out)")
@@ -191,8 +192,8 @@ def main() -> None:
     parser.add_argument("--replay-days", type=int, default=28)
     parser.add_argument("--memory-users", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=5000)
-    parser.add_argument("--latency-seconds", type=float, default=10)
-    parser.add_argument("--scale-events", type=int, default=30_000)
+    parser.add_argument("--latency-seconds", type=float, default=5)
+    parser.add_argument("--scale-events", type=int, default=15_000)
     parser.add_argument("--quick", action="store_true",
                         help="small sizes, one round: checks the suite runs, measures little")
     args = parser.parse_args()
@@ -228,7 +229,8 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, done in latencies.items():
                 done.append(bench_latency.measure(
-                    name, broker, 500, 40, args.rate, args.latency_seconds, 0.005, folder))
+                    name, broker, bench_latency.USERS, bench_latency.HISTORY, args.rate,
+                    args.latency_seconds, bench_latency.SPIKE_SHARE, folder))
                 print(f"  {done[-1]}", flush=True)
         rows += latency_rows(latencies, args.rate)
 
