@@ -3,6 +3,11 @@
 Baselines are kept on log10 tokens, where token counts are roughly normal, so a
 user who legitimately uses 100x more than another is judged by their own scale.
 An hour is scored while it runs, so a spike is caught within the hour, not after.
+
+A long conversation (an agent, an IDE, a chat at the context window's limit) re-sends
+its context every turn: its hours are many times a keyboard hour's, and ordinary for
+the user. An hour that is mostly such re-sent context is judged against the user's own
+hours of long conversations, not against their keyboard hours.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ from tokenradar.schemas.kinds import SPIKE
 
 MIN_LOG_STD = 0.1
 """Spread floor (log10): a very regular user still tolerates ~25% variation."""
+REQUEST_MIN_LOG_STD = 0.35
+"""Spread floor (log10) of a single request's size: however regular a user's requests, one
+of them may carry a pasted document or a long file, so one request 20x the usual is
+surprising but not one in a billion; 100x is. Hours of such requests are the hour's."""
 LOG10_MEAN_CORRECTION = math.log(10.0) / 2.0
 """For log-normal sizes, log10 of the mean is the mean log10 plus this times the variance."""
 REQUESTS_PER_INDEPENDENT_SIZE = 3.0
@@ -47,6 +56,21 @@ judging an hour's mean size: a few hours alike say little of how hours vary."""
 REPEAT_FADING = 0.01
 MIN_REPEAT_SHARE = 0.02
 """However seldom a user repeats a prompt, a repeat is never taken as rarer than this."""
+CARRIED_GROWTH = 2.0
+"""A conversation's request carries its context once its input has grown this many times
+its first request's: each turn re-sends what the conversation has said so far."""
+CARRIED_SHARE = 0.5
+"""An hour is a long conversation's (agent, IDE, chat at the context window's limit) when
+at least this share of its tokens re-sent a conversation's context."""
+RECENT_SECONDS = 1800.0
+"""How fast the share of recent tokens that carried context forgets (mean life)."""
+MIN_CARRIED_HOURS = 3
+"""A user's long-conversation hours known before such an hour's total is judged: until
+then it is the runaway-agent detector's to judge, not the spike's."""
+CARRIED_PRIOR_HOURS = 5
+"""A young set of long-conversation hours is trusted as if it had this many fewer."""
+MIN_CARRIED_LOG_STD = 0.2
+"""Spread floor (log10) of long-conversation hours: their length varies a lot."""
 COLD_START_MIN_TEAM_COUNT = 50
 COLD_START_MIN_LOG_STD = 0.4
 """A newcomer is judged by the team's spread at least this wide: people differ a lot."""
@@ -62,6 +86,17 @@ class SpikeSlot(Slot):
     bigger requests than a chat's, so an hour's sizes are judged against whole hours."""
     repeats: EWStats = field(default_factory=EWStats)
     """Share of the user's requests that repeat a recent prompt."""
+    carried_hours: EWStats = field(default_factory=EWStats)
+    """log10 tokens of the user's closed hours of long conversations (CARRIED_SHARE of their
+    tokens re-sent context): an agent's hour at the context window's limit is judged
+    against the user's other such hours, not against their hours at the keyboard."""
+    hour_carried: int = 0
+    """Tokens of the running clock hour that re-sent a conversation's context."""
+    recent_carried: float = 0.0
+    """Recent tokens that re-sent context, and all recent tokens, fading with time
+    (RECENT_SECONDS): whether the running hour is a long conversation's."""
+    recent_tokens: float = 0.0
+    recent_time: float = -1.0
 
 
 class SpikeDetector(Detector):
@@ -83,11 +118,14 @@ class SpikeDetector(Detector):
     def observe(self, slot: SpikeSlot, observation: Observation) -> Finding | None:
         config = self.config
         shift = observation.team_shift
+        closed = observation.closed_hour
+        closed_was_conversation = _follow_conversations(slot, observation)
         request = None
         if not observation.grew_with_session(CONTEXT_STEP):
             request = _scored(_baseline_or_team(slot.per_request, observation.team_per_request,
                                                 config.min_history_requests),
-                              observation.tokens, shift, config, config.min_request_ratio)
+                              observation.tokens, shift, config, config.min_request_ratio,
+                              REQUEST_MIN_LOG_STD)
         if observation.usual_hourly_requests.count >= config.min_history_hours and (
                 slot.per_request.count >= config.min_history_requests):
             hour = _scored_hour(slot, observation, config)
@@ -95,6 +133,12 @@ class SpikeDetector(Detector):
             hour = _scored(_baseline_or_team(slot.per_hour, observation.team_per_hour,
                                              config.min_history_hours),
                            observation.hour_tokens, shift, config, config.min_ratio)
+        conversation = hour is not None and _in_conversation(slot)
+        if hour is not None and conversation:
+            # A long conversation's hour re-sends its context turn after turn: its pace and
+            # sizes say little; its total is judged against the user's own such hours.
+            judged = _scored_conversation_hour(slot, observation)
+            hour = None if judged is None else (min(hour[0], judged[0]), judged[1])
         # A person said this user's spikes are normal: learn them whole, hold nothing out.
         accepted = self.kind in observation.accepted
 
@@ -104,18 +148,20 @@ class SpikeDetector(Detector):
             else:
                 baseline.update_clipped(value, MIN_LOG_STD, fading_factor)
 
-        if accepted or (hour is None
+        if accepted or (hour is None and not _carries_context(observation)
                         and not _far_above_usual_hours(slot.per_hour, observation, config)):
-            # Requests of an hour already out of line are not learned as normal ones.
+            # Requests of an hour already out of line are not learned as normal ones, nor
+            # a conversation's re-sent context as the size of the user's requests.
             learn(slot.per_request, math.log10(observation.tokens + 1),
                   config.request_fading_factor)
         if hour is None or accepted:
             slot.repeats.update(float(observation.repeated), REPEAT_FADING)
-        closed = observation.closed_hour
         if closed is not None:
             learn(slot.per_hour, math.log10(closed.tokens + 1), config.fading_factor)
             learn(slot.hour_size, math.log10(closed.tokens / closed.requests + 1),
                   config.fading_factor)
+            if closed_was_conversation:
+                learn(slot.carried_hours, math.log10(closed.tokens + 1), config.fading_factor)
 
         if request is None and hour is None:
             return None
@@ -128,7 +174,8 @@ class SpikeDetector(Detector):
                     f"Usage in the last hour reached {observation.hour_tokens:,} tokens over "
                     f"about {observation.hour_requests} requests, "
                     f"{observation.hour_tokens / expected:.1f}x this user's usual "
-                    f"{expected:,.0f} tokens in an active hour."
+                    f"{expected:,.0f} tokens in an active hour"
+                    f"{' of a long conversation' if conversation else ''}."
                 ),
             )
         assert request is not None
@@ -143,6 +190,53 @@ class SpikeDetector(Detector):
             ),
             single_event=True,
         )
+
+
+def _carries_context(observation: Observation) -> bool:
+    """Does this request re-send a conversation's context: a session's request whose input
+    grew CARRIED_GROWTH times its first's, or mostly read from the prompt cache?"""
+    event = observation.event
+    grown = (observation.session_requests > REQUESTS_PER_INDEPENDENT_SIZE
+             and observation.session_growth >= CARRIED_GROWTH)
+    return grown or 2 * event.cache_read_tokens >= max(event.input_tokens, 1)
+
+
+def _follow_conversations(slot: SpikeSlot, observation: Observation) -> bool:
+    """Count the request in the running hour's re-sent context, and in the recent share;
+    whether the clock hour it closed, if any, was a long conversation's."""
+    closed = observation.closed_hour
+    closed_was_conversation = (closed is not None
+                               and slot.hour_carried >= CARRIED_SHARE * closed.tokens)
+    if closed is not None:
+        slot.hour_carried = 0
+    tokens = observation.tokens
+    carried = tokens if _carries_context(observation) else 0
+    slot.hour_carried += carried
+    elapsed = observation.time - slot.recent_time
+    fading = math.exp(-elapsed / RECENT_SECONDS) if slot.recent_time >= 0 and elapsed > 0 else 1.0
+    slot.recent_carried = slot.recent_carried * fading + carried
+    slot.recent_tokens = slot.recent_tokens * fading + tokens
+    slot.recent_time = max(slot.recent_time, observation.time)
+    return closed_was_conversation
+
+
+def _in_conversation(slot: SpikeSlot) -> bool:
+    """Is the user's recent usage mostly a long conversation's re-sent context?"""
+    return slot.recent_carried >= CARRIED_SHARE * slot.recent_tokens > 0
+
+
+def _scored_conversation_hour(slot: SpikeSlot, observation: Observation
+                              ) -> tuple[float, float] | None:
+    """(score, expected tokens) of a long conversation's running hour against the user's
+    own such hours; None while too few are known. A young set of hours is trusted as if
+    it had CARRIED_PRIOR_HOURS fewer, so its first hours cannot make the next look rare."""
+    hours = slot.carried_hours
+    if hours.count < MIN_CARRIED_HOURS:
+        return None
+    level = math.log10(observation.hour_tokens + 1) - observation.team_shift
+    z = hours.z(level, MIN_CARRIED_LOG_STD)
+    decades = normal_tail_decades(z) * hours.count / (hours.count + CARRIED_PRIOR_HOURS)
+    return decades_score(decades), 10.0 ** (hours.mean + observation.team_shift)
 
 
 def _baseline_or_team(own: EWStats, team: EWStats | None, min_history: int) -> EWStats | None:
@@ -239,14 +333,14 @@ def _repeat_decades(repeats: EWStats, observation: Observation) -> float:
 
 
 def _scored(baseline: EWStats | None, tokens: int, team_shift: float, config: SpikeConfig,
-            min_ratio: float) -> tuple[float, float] | None:
+            min_ratio: float, min_std: float = MIN_LOG_STD) -> tuple[float, float] | None:
     """(score, expected tokens) if ``tokens`` is scoreable and large enough to matter."""
     if baseline is None:
         return None
     expected = 10.0 ** (baseline.mean + team_shift)
     if not _large_enough(tokens, expected, min_ratio, config):
         return None
-    return tail_score(baseline.z(math.log10(tokens + 1) - team_shift, MIN_LOG_STD)), expected
+    return tail_score(baseline.z(math.log10(tokens + 1) - team_shift, min_std)), expected
 
 
 def _large_enough(tokens: int, expected: float, min_ratio: float, config: SpikeConfig) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from conftest import START, EventLists
@@ -68,10 +68,72 @@ def test_a_conversation_whose_context_piles_up_is_no_single_request_spike(
 def test_a_document_pasted_into_a_conversation_is_a_single_request_spike(
         event_lists: EventLists) -> None:
     events = event_lists.steady(random.Random(4), hours=40)
-    pasted = _conversation(event_lists, events[-1], [2000, 2200, 2400, 40_000])
+    pasted = _conversation(event_lists, events[-1], [2000, 2200, 2400, 400_000])
     alerts = _alerts(ScoringEngine(DetectorConfig()), event_lists, events + pasted)
     assert [(alert.feature, alert.event_ids) for alert in alerts] == [
         ("tokens_per_request", [pasted[-1].event_id])]
+
+
+def test_one_request_twenty_times_a_regular_users_usual_is_no_spike(
+        event_lists: EventLists) -> None:
+    # Requests within ~20% of each other, then one of 20x: a pasted file, a long document.
+    # Single requests are heavy-tailed whatever the user's history says; 200x is a spike.
+    events = event_lists.steady(random.Random(5), hours=40)
+    later = events[-1].timestamp + timedelta(minutes=3)
+    engine = ScoringEngine(DetectorConfig())
+    state = engine.new_state("ana")
+    event_lists.score_all(engine, events, state)
+    twenty = engine.score_event(state, event_lists.event(900, later, 40_000), later)
+    assert twenty.alerts == [] and twenty.score < 0.5
+    much_later = later + timedelta(hours=2)
+    huge = engine.score_event(state, event_lists.event(901, much_later, 400_000), much_later)
+    assert [(a.kind, a.feature) for a in huge.alerts] == [("spike", "tokens_per_request")]
+
+
+def _agent_session(event_lists: EventLists, start: datetime, turns: int, first: int,
+                   session: str, every_seconds: float = 40.0) -> list[TokenUsageEvent]:
+    """An agent's conversation: a turn every ``every_seconds``, each re-sending the
+    context so far, growing from 4,000 tokens to the context window's 200,000."""
+    return [event_lists.request(first + turn, start + timedelta(seconds=every_seconds * turn),
+                                min(200_000, 4000 + 6000 * turn), output_tokens=300,
+                                client="agent", session=session)
+            for turn in range(turns)]
+
+
+def _keyboard_days_with_agent_hours(event_lists: EventLists, days: int
+                                    ) -> list[TokenUsageEvent]:
+    """Days of six keyboard requests an hour, 09:00-15:00, each day ending with an hour
+    of an agent's 60-turn conversation (about 9 million tokens)."""
+    events: list[TokenUsageEvent] = []
+    rng = random.Random(6)
+    for day in range(days):
+        morning = START + timedelta(days=day)
+        events += event_lists.steady(rng, hours=6, start=morning, first=len(events) + 5000 * day)
+        events += _agent_session(event_lists, morning + timedelta(hours=6, minutes=5), 60,
+                                 first=100_000 + 1000 * day, session=f"agent-{day}")
+    return events
+
+
+def test_a_long_conversations_hour_is_judged_against_the_users_own_such_hours(
+        event_lists: EventLists) -> None:
+    # Each agent hour is ~700x the user's keyboard hour: against the keyboard hours every
+    # one is a spike; against the user's other agent hours, none is. (The runaway and loop
+    # detectors are off: they would name the last hour first.)
+    events = _keyboard_days_with_agent_hours(event_lists, days=8)
+    engine = ScoringEngine(DetectorConfig.model_validate(
+        {"runaway_agent": {"enabled": False}, "scripted_loop": {"enabled": False}}))
+    state = engine.new_state("ana")
+    results = event_lists.score_all(engine, events, state)
+    assert [a for result in results for a in result.alerts if a.kind == "spike"] == []
+    assert state.slots["spike"].carried_hours.count >= 5
+    # Six such conversations at once, a turn every 5 seconds, are out of line with them.
+    start = events[-1].timestamp + timedelta(hours=20)
+    many = sorted((event for agent in range(6) for event in _agent_session(
+        event_lists, start + timedelta(seconds=agent), 360, first=200_000 + 1000 * agent,
+        session=f"fast-{agent}", every_seconds=5.0)), key=lambda event: event.timestamp)
+    alerts = [a for result in event_lists.score_all(engine, many, state) for a in result.alerts
+              if a.kind == "spike"]
+    assert alerts and {a.feature for a in alerts} == {"tokens_per_hour"}
 
 
 def test_an_hour_of_many_moderate_requests_is_a_spike_on_tokens_per_hour(
@@ -121,7 +183,7 @@ def test_requests_of_an_hour_far_above_the_usual_hours_are_not_learned(
     assert means[0] < means[6] == means[7] == means[-1]
     # A profile too young for its hourly totals to judge goes on learning them.
     means = _usual_size_through_a_busy_hour(event_lists, history_hours=20)
-    assert means[7] < means[-1]
+    assert means[5] < means[6] < means[7]
 
 
 def test_burst_of_small_requests_is_a_rate_anomaly(event_lists: EventLists) -> None:
