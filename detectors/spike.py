@@ -65,12 +65,13 @@ at least this share of its tokens re-sent a conversation's context."""
 RECENT_SECONDS = 1800.0
 """How fast the share of recent tokens that carried context forgets (mean life)."""
 MIN_CARRIED_HOURS = 3
-"""A user's long-conversation hours known before such an hour's total is judged: until
-then it is the runaway-agent detector's to judge, not the spike's."""
+"""A user's long-conversation hours known before such an hour's total is judged by them:
+until then, by the team's hours (of every kind), as widely as a newcomer's."""
 CARRIED_PRIOR_HOURS = 5
 """A young set of long-conversation hours is trusted as if it had this many fewer."""
-MIN_CARRIED_LOG_STD = 0.2
-"""Spread floor (log10) of long-conversation hours: their length varies a lot."""
+MIN_CARRIED_LOG_STD = 0.4
+"""Spread floor (log10) of long-conversation hours: a few turns of a chat and an hour of
+an agent at its context window's limit are both such hours, hundreds of times apart."""
 COLD_START_MIN_TEAM_COUNT = 50
 COLD_START_MIN_LOG_STD = 0.4
 """A newcomer is judged by the team's spread at least this wide: people differ a lot."""
@@ -227,16 +228,27 @@ def _in_conversation(slot: SpikeSlot) -> bool:
 
 def _scored_conversation_hour(slot: SpikeSlot, observation: Observation
                               ) -> tuple[float, float] | None:
-    """(score, expected tokens) of a long conversation's running hour against the user's
-    own such hours; None while too few are known. A young set of hours is trusted as if
-    it had CARRIED_PRIOR_HOURS fewer, so its first hours cannot make the next look rare."""
-    hours = slot.carried_hours
-    if hours.count < MIN_CARRIED_HOURS:
+    """(score, expected tokens) of a long conversation's running hour: the less surprising
+    of the user's own such hours and the team's hours (of every kind, as widely as a
+    newcomer's); the team's alone while the user has fewer than MIN_CARRIED_HOURS. A young
+    set of the user's hours is trusted as if it had CARRIED_PRIOR_HOURS fewer. None
+    without a team to judge by.
+
+    A user's long-conversation hours mix a few turns of a chat with hours of an agent: the
+    first deep session of someone who so far chatted is new for them, not for their team.
+    """
+    team = _baseline_or_team(EWStats(), observation.team_per_hour, 1)
+    if team is None:
         return None
     level = math.log10(observation.hour_tokens + 1) - observation.team_shift
-    z = hours.z(level, MIN_CARRIED_LOG_STD)
-    decades = normal_tail_decades(z) * hours.count / (hours.count + CARRIED_PRIOR_HOURS)
-    return decades_score(decades), 10.0 ** (hours.mean + observation.team_shift)
+    judged = (tail_score(team.z(level, COLD_START_MIN_LOG_STD)), team.mean)
+    hours = slot.carried_hours
+    if hours.count >= MIN_CARRIED_HOURS:
+        decades = (normal_tail_decades(hours.z(level, MIN_CARRIED_LOG_STD))
+                   * hours.count / (hours.count + CARRIED_PRIOR_HOURS))
+        judged = min(judged, (decades_score(decades), hours.mean))
+    score, mean = judged
+    return score, 10.0 ** (mean + observation.team_shift)
 
 
 def _baseline_or_team(own: EWStats, team: EWStats | None, min_history: int) -> EWStats | None:
