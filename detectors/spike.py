@@ -98,6 +98,10 @@ class SpikeSlot(Slot):
     (RECENT_SECONDS): whether the running hour is a long conversation's."""
     recent_tokens: float = 0.0
     recent_time: float = -1.0
+    recent_input: float = 0.0
+    """The largest input of the user's recent requests, fading with time (RECENT_SECONDS):
+    two conversations on one model without session ids interleave, and neither looks
+    like one, but each re-sends a context already seen."""
 
 
 class SpikeDetector(Detector):
@@ -120,9 +124,9 @@ class SpikeDetector(Detector):
         config = self.config
         shift = observation.team_shift
         closed = observation.closed_hour
-        closed_was_conversation = _follow_conversations(slot, observation)
+        closed_was_conversation, resent = _follow_conversations(slot, observation)
         request = None
-        if not observation.grew_with_session(CONTEXT_STEP):
+        if not (resent or observation.grew_with_session(CONTEXT_STEP)):
             request = _scored(_baseline_or_team(slot.per_request, observation.team_per_request,
                                                 config.min_history_requests),
                               observation.tokens, shift, config, config.min_request_ratio,
@@ -202,9 +206,11 @@ def _carries_context(observation: Observation) -> bool:
     return grown or 2 * event.cache_read_tokens >= max(event.input_tokens, 1)
 
 
-def _follow_conversations(slot: SpikeSlot, observation: Observation) -> bool:
-    """Count the request in the running hour's re-sent context, and in the recent share;
-    whether the clock hour it closed, if any, was a long conversation's."""
+def _follow_conversations(slot: SpikeSlot, observation: Observation) -> tuple[bool, bool]:
+    """Count the request in the running hour's re-sent context, and in the recent share.
+    Whether the clock hour it closed, if any, was a long conversation's; and whether the
+    request is no bigger than one of the last minutes (CONTEXT_STEP), more input than
+    output: a context re-sent, not a request to judge alone."""
     closed = observation.closed_hour
     closed_was_conversation = (closed is not None
                                and slot.hour_carried >= CARRIED_SHARE * closed.tokens)
@@ -218,7 +224,12 @@ def _follow_conversations(slot: SpikeSlot, observation: Observation) -> bool:
     slot.recent_carried = slot.recent_carried * fading + carried
     slot.recent_tokens = slot.recent_tokens * fading + tokens
     slot.recent_time = max(slot.recent_time, observation.time)
-    return closed_was_conversation
+    event = observation.event
+    recent_input = slot.recent_input * fading
+    resent = (event.input_tokens <= CONTEXT_STEP * recent_input
+              and event.output_tokens < event.input_tokens)
+    slot.recent_input = max(recent_input, float(event.input_tokens))
+    return closed_was_conversation, resent
 
 
 def _in_conversation(slot: SpikeSlot) -> bool:
