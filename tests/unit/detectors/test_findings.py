@@ -65,6 +65,30 @@ def test_a_conversation_whose_context_piles_up_is_no_single_request_spike(
     assert "tokens_per_request" not in [alert.feature for alert in alerts]
 
 
+def test_two_conversations_without_session_ids_interleaved_are_no_single_request_spike(
+        event_lists: EventLists) -> None:
+    # A chat whose context grew to ~430,000 tokens, and a second conversation on the same
+    # model between its turns: neither producer sends a session id, so the chat's turns
+    # no longer look like one conversation's, but each re-sends a context already seen.
+    events = event_lists.steady(random.Random(4), hours=40)
+    growing = [event_lists.request(500 + turn, events[-1].timestamp + timedelta(
+                   minutes=5 + 25 * turn), int(2000 * 1.4**turn), output_tokens=300,
+                   client=None) for turn in range(17)]
+    last = growing[-1].timestamp
+    interleaved = []
+    for turn in range(6):
+        at = last + timedelta(minutes=2 + 2 * turn)
+        interleaved.append(event_lists.request(700 + 2 * turn, at, 800 + 100 * turn,
+                                               output_tokens=300, client=None))
+        interleaved.append(event_lists.request(
+            701 + 2 * turn, at + timedelta(seconds=40), growing[-1].input_tokens + 500 * turn,
+            output_tokens=300, client=None))
+    alerts = _alerts(ScoringEngine(DetectorConfig()), event_lists,
+                     events + growing + interleaved)
+    assert growing[-1].input_tokens > 100 * 2000
+    assert "tokens_per_request" not in [alert.feature for alert in alerts]
+
+
 def test_a_document_pasted_into_a_conversation_is_a_single_request_spike(
         event_lists: EventLists) -> None:
     events = event_lists.steady(random.Random(4), hours=40)
