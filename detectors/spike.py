@@ -56,7 +56,7 @@ judging an hour's mean size: a few hours alike say little of how hours vary."""
 REPEAT_FADING = 0.01
 MIN_REPEAT_SHARE = 0.02
 """However seldom a user repeats a prompt, a repeat is never taken as rarer than this."""
-CARRIED_GROWTH = 2.0
+CARRIED_GROWTH = 3.0
 """A conversation's request carries its context once its input has grown this many times
 its first request's: each turn re-sends what the conversation has said so far."""
 CARRIED_SHARE = 0.5
@@ -87,18 +87,17 @@ class SpikeSlot(Slot):
     bigger requests than a chat's, so an hour's sizes are judged against whole hours."""
     repeats: EWStats = field(default_factory=EWStats)
     """Share of the user's requests that repeat a recent prompt."""
-    carried_hours: EWStats = field(default_factory=EWStats)
+    carried_hours: EWStats | None = None
     """log10 tokens of the user's closed hours of long conversations (CARRIED_SHARE of their
     tokens re-sent context): an agent's hour at the context window's limit is judged
-    against the user's other such hours, not against their hours at the keyboard."""
-    hour_carried: int = 0
-    """Tokens of the running clock hour that re-sent a conversation's context."""
-    recent_carried: float = 0.0
+    against the user's other such hours, not against their hours at the keyboard. None
+    until the first (most users' state stays the smaller)."""
+    recent_carried: int = 0
     """Recent tokens that re-sent context, and all recent tokens, fading with time
-    (RECENT_SECONDS): whether the running hour is a long conversation's."""
-    recent_tokens: float = 0.0
-    recent_time: float = -1.0
-    recent_input: float = 0.0
+    (RECENT_SECONDS): whether the user is in a long conversation now, and whether the
+    hour that just closed ended in one."""
+    recent_tokens: int = 0
+    recent_input: int = 0
     """The largest input of the user's recent requests, fading with time (RECENT_SECONDS):
     two conversations on one model without session ids interleave, and neither looks
     like one, but each re-sends a context already seen."""
@@ -166,6 +165,7 @@ class SpikeDetector(Detector):
             learn(slot.hour_size, math.log10(closed.tokens / closed.requests + 1),
                   config.fading_factor)
             if closed_was_conversation:
+                slot.carried_hours = slot.carried_hours or EWStats()
                 learn(slot.carried_hours, math.log10(closed.tokens + 1), config.fading_factor)
 
         if request is None and hour is None:
@@ -207,28 +207,22 @@ def _carries_context(observation: Observation) -> bool:
 
 
 def _follow_conversations(slot: SpikeSlot, observation: Observation) -> tuple[bool, bool]:
-    """Count the request in the running hour's re-sent context, and in the recent share.
-    Whether the clock hour it closed, if any, was a long conversation's; and whether the
-    request is no bigger than one of the last minutes (CONTEXT_STEP), more input than
-    output: a context re-sent, not a request to judge alone."""
-    closed = observation.closed_hour
-    closed_was_conversation = (closed is not None
-                               and slot.hour_carried >= CARRIED_SHARE * closed.tokens)
-    if closed is not None:
-        slot.hour_carried = 0
+    """Count the request in the recent share of re-sent context. Whether the hour it
+    closed, if any, ended in a long conversation; and whether the request is no bigger
+    than one of the last minutes (CONTEXT_STEP), more input than output: a context
+    re-sent, not a request to judge alone."""
+    closed_was_conversation = observation.closed_hour is not None and _in_conversation(slot)
+    gap = observation.gap
+    fading = math.exp(-gap / RECENT_SECONDS) if gap is not None and gap > 0 else 1.0
     tokens = observation.tokens
     carried = tokens if _carries_context(observation) else 0
-    slot.hour_carried += carried
-    elapsed = observation.time - slot.recent_time
-    fading = math.exp(-elapsed / RECENT_SECONDS) if slot.recent_time >= 0 and elapsed > 0 else 1.0
-    slot.recent_carried = slot.recent_carried * fading + carried
-    slot.recent_tokens = slot.recent_tokens * fading + tokens
-    slot.recent_time = max(slot.recent_time, observation.time)
+    slot.recent_carried = round(slot.recent_carried * fading) + carried
+    slot.recent_tokens = round(slot.recent_tokens * fading) + tokens
     event = observation.event
-    recent_input = slot.recent_input * fading
+    recent_input = round(slot.recent_input * fading)
     resent = (event.input_tokens <= CONTEXT_STEP * recent_input
               and event.output_tokens < event.input_tokens)
-    slot.recent_input = max(recent_input, float(event.input_tokens))
+    slot.recent_input = max(recent_input, event.input_tokens)
     return closed_was_conversation, resent
 
 
@@ -254,7 +248,7 @@ def _scored_conversation_hour(slot: SpikeSlot, observation: Observation
     level = math.log10(observation.hour_tokens + 1) - observation.team_shift
     judged = (tail_score(team.z(level, COLD_START_MIN_LOG_STD)), team.mean)
     hours = slot.carried_hours
-    if hours.count >= MIN_CARRIED_HOURS:
+    if hours is not None and hours.count >= MIN_CARRIED_HOURS:
         decades = (normal_tail_decades(hours.z(level, MIN_CARRIED_LOG_STD))
                    * hours.count / (hours.count + CARRIED_PRIOR_HOURS))
         judged = min(judged, (decades_score(decades), hours.mean))

@@ -40,10 +40,10 @@ def test_an_allowlisted_service_account_is_scored_but_never_alerted(
 
 
 def _spike_kinds(event_lists: EventLists, config: DetectorConfig, team: str) -> list[str]:
-    """Kinds alerted for a person of ``team`` who, after 5 days, sends one 20x request."""
+    """Kinds alerted for a person of ``team`` who, after 5 days, sends one 200x request."""
     events = event_lists.workdays(random.Random(2), 5, user="ana", team=team)
     events.append(event_lists.request(99_999, events[-1].timestamp + timedelta(minutes=3),
-                                      60_000, 600, user="ana", team=team))
+                                      600_000, 600, user="ana", team=team))
     return [a.kind for r in event_lists.score_people(ScoringEngine(config), events)
             for a in r.alerts]
 
@@ -51,9 +51,9 @@ def _spike_kinds(event_lists: EventLists, config: DetectorConfig, team: str) -> 
 def test_a_team_override_changes_that_team_only_and_the_config_version(
         event_lists: EventLists) -> None:
     config = DetectorConfig.model_validate(
-        {"teams": {"research": {"spike": {"min_ratio": 50, "min_request_ratio": 50}}}})
+        {"teams": {"research": {"spike": {"min_ratio": 500, "min_request_ratio": 500}}}})
     assert config.version != DetectorConfig().version
-    assert config.for_team("research").spike.min_request_ratio == 50
+    assert config.for_team("research").spike.min_request_ratio == 500
     assert config.for_team("core") is config
     assert "spike" in _spike_kinds(event_lists, config, team="core")
     assert "spike" not in _spike_kinds(event_lists, config, team="research")
