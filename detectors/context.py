@@ -59,6 +59,13 @@ CARRY_FLOOR = 0.9
 CARRY_JUMP = 3.0
 """...and at most this many times it: a bigger jump is something new pasted in."""
 
+PROFILE_SCALE = 10_000
+"""The usual hours and weekdays are shares rounded to 4 decimals, kept as whole
+ten-thousandths (2-3 bytes each stored, not 9): ``k / PROFILE_SCALE`` is exactly the
+float ``round(share, 4)`` gave."""
+PROMPT_DIGEST_BYTES = 4
+"""A prompt fingerprint's ``digest32``, in the ring of recent ones."""
+
 SIGNATURE_STEPS = (math.log(1.05), math.log(1.1))
 """Widths of the input and output token buckets of a prompt signature: a resent prompt
 costs the same input within a few percent, its answer about the same output."""
@@ -148,11 +155,14 @@ class UsageContext(Record):
     utc_offset_hours: int = 0
     """The user's estimated local offset, from when they are active; sets day bounds."""
     profile_days: int = 0
-    hour_profile: list[float] = field(default_factory=lambda: [0.0] * 24)
-    weekday_profile: list[float] = field(default_factory=lambda: [0.0] * 7)
-    fingerprints: list[int] = []
-    """The last FINGERPRINTS prompts' digests, oldest first: digest << 1 | 1 if the
-    fingerprint had been seen in the ring before."""
+    hour_profile: list[int] = field(default_factory=lambda: [0] * 24)
+    """Share of active days with a request in each UTC hour, in ten-thousandths."""
+    weekday_profile: list[int] = field(default_factory=lambda: [0] * 7)
+    """Share of days of each weekday (0: Monday) that were active, in ten-thousandths."""
+    fingerprints: bytes = b""
+    """The last FINGERPRINTS prompts' digests, oldest first, PROMPT_DIGEST_BYTES each..."""
+    repeats: int = 0
+    """...and which of them (bit i: the i-th) had been seen in the ring before."""
     sessions: list[Session] = []
     """The latest SESSIONS sessions, newest first (agents run several at once)."""
     daily_level: EWStats = field(default_factory=EWStats)
@@ -193,12 +203,13 @@ class UsageContext(Record):
         at once, as every event's observation reads both."""
         hour = int(time % DAY // HOUR)
         days = self.profile_days
-        profile = self.hour_profile
+        profile = self.hour_profile  # ten-thousandths: max(k) / scale is max(k / scale)
         if days >= YOUNG_PROFILE_DAYS:
-            here = profile[hour]
-            nearby = max([profile[h % 24] for h in range(hour - around, hour + around + 1)])
+            here = profile[hour] / PROFILE_SCALE
+            nearby = max([profile[h % 24] for h in range(hour - around, hour + around + 1)]
+                         ) / PROFILE_SCALE
             weekday = (self.local_day(time) + 3) % 7  # day 0 of the epoch was a Thursday
-            usual_today = self.weekday_profile[weekday]
+            usual_today = self.weekday_profile[weekday] / PROFILE_SCALE
             here, nearby = min(here, usual_today), min(nearby, usual_today)
         else:
             # A week or so of days has not shown every weekday a person works on: a young
@@ -206,7 +217,7 @@ class UsageContext(Record):
             span = self._working_span()
 
             def share(h: int) -> float:
-                own = profile[h]
+                own = profile[h] / PROFILE_SCALE
                 if h in span:  # between hours the young profile was seen at work
                     return max(own, SPAN_SHARE)
                 if team_hours is None:
@@ -224,12 +235,12 @@ class UsageContext(Record):
         not shown every hour of a working day, nor of one spread over many hours. Fewer
         than MIN_SEEN_HOURS hours seen show no working day yet: any hour may be in it.
 
-        >>> context = UsageContext(hour_profile=[0.0] * 24)
+        >>> context = UsageContext(hour_profile=[0] * 24)
         >>> for hour in (22, 23, 2, 5):
-        ...     context.hour_profile[hour] = 0.5
+        ...     context.hour_profile[hour] = PROFILE_SCALE // 2
         >>> sorted(context._working_span())
         [0, 1, 2, 3, 4, 5, 22, 23]
-        >>> context.hour_profile[5] = 0.0
+        >>> context.hour_profile[5] = 0
         >>> len(context._working_span())
         24
         """
@@ -302,30 +313,35 @@ class UsageContext(Record):
         """Learn the usual hours and weekdays from one active day."""
         self.profile_days += 1
         rate = max(0.1, 1.0 / self.profile_days)
-        self.hour_profile = [round(p + rate * (((hours_mask >> h) & 1) - p), 4)
-                             for h, p in enumerate(self.hour_profile)]
-        weekdays = self.weekday_profile
+        hours = [round(p + rate * (((hours_mask >> h) & 1) - p), 4)
+                 for h, p in enumerate(share / PROFILE_SCALE for share in self.hour_profile)]
+        weekdays = [share / PROFILE_SCALE for share in self.weekday_profile]
         weekdays[(day + 3) % 7] += rate * (1.0 - weekdays[(day + 3) % 7])
         if today - day <= ABSENCE_DAYS:
             for quiet in range(day + 1, today):
                 weekdays[(quiet + 3) % 7] *= 1.0 - rate
-        self.weekday_profile = [round(p, 4) for p in weekdays]
-        self.utc_offset_hours = _offset_from(self.hour_profile)
+        self.hour_profile = [round(p * PROFILE_SCALE) for p in hours]
+        self.weekday_profile = [round(round(p, 4) * PROFILE_SCALE) for p in weekdays]
+        self.utc_offset_hours = _offset_from(hours)
 
     def remember_fingerprint(self, fingerprint: str | None) -> tuple[float, bool]:
         """Remember the prompt's fingerprint; return the share of recent prompts repeated,
         and whether this one repeats a recent one."""
-        ring = self.fingerprints
         repeated = False
         if fingerprint is not None:
-            entry = digest32(fingerprint) << 1
-            repeated = entry in ring or entry | 1 in ring
-            ring.append(entry | repeated)
-            if len(ring) > FINGERPRINTS:
-                del ring[0]
-        if not ring:
+            digest = digest32(fingerprint).to_bytes(PROMPT_DIGEST_BYTES, "big")
+            ring = self.fingerprints
+            repeated = _holds(ring, digest)
+            self.repeats |= repeated << len(ring) // PROMPT_DIGEST_BYTES
+            ring += digest
+            if len(ring) > FINGERPRINTS * PROMPT_DIGEST_BYTES:
+                ring = ring[PROMPT_DIGEST_BYTES:]
+                self.repeats >>= 1
+            self.fingerprints = ring
+        kept = len(self.fingerprints) // PROMPT_DIGEST_BYTES
+        if not kept:
             return 0.0, repeated
-        return sum(map((1).__and__, ring)) / len(ring), repeated  # entries marked repeated
+        return self.repeats.bit_count() / kept, repeated
 
     def advance_session(self, session_id: str | None, model: str, input_tokens: int,
                         time: float) -> tuple[int, int, int]:
@@ -413,6 +429,14 @@ class UsageContext(Record):
         if age < SLICES:  # a late event lands in its own slice, if still within the hour
             slices.tokens[age] += tokens
             slices.requests[age] += 1
+
+
+def _holds(ring: bytes, digest: bytes) -> bool:
+    """Is ``digest`` one of the ring's (at a digest's place, not straddling two)?"""
+    at = ring.find(digest)
+    while at >= 0 and at % PROMPT_DIGEST_BYTES:
+        at = ring.find(digest, at + 1)
+    return at >= 0
 
 
 def _offset_from(hour_profile: list[float]) -> int:

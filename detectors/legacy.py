@@ -1,4 +1,5 @@
-"""Release ae4055c's stored state: JSON with numbered lists, read into today's records.
+"""Older releases' stored states, read into today's records: release ae4055c's JSON
+with numbered lists, and the user state records of schema version 3.
 
 Up to release ae4055c, a user's state, a team's and a reorder buffer were stored as
 JSON, each detector's numbers and the usage context as lists read back by position.
@@ -11,6 +12,10 @@ Whatever ae4055c could load loads, as ae4055c read it: its own layouts, and the 
 ones it still recognised (by their lengths, which are frozen now) in the state of a
 user not seen since an earlier upgrade. A slot of a detector ae4055c did not have
 starts afresh.
+
+A user state of version 3 is today's record but for the usage context's usual hours
+and weekdays (floats then, ten-thousandths now) and its recent prompts (a list of
+``digest << 1 | repeated`` then, the digests' bytes and a mask of repeats now).
 """
 
 from __future__ import annotations
@@ -21,9 +26,20 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
+from tokenradar.detectors import records
 from tokenradar.detectors.base import Slot
 from tokenradar.detectors.baseline import EWStats
-from tokenradar.detectors.context import Bucket, Day, Session, Slices, UsageContext
+from tokenradar.detectors.context import (
+    PROFILE_SCALE,
+    PROMPT_DIGEST_BYTES,
+    Bucket,
+    Day,
+    Session,
+    Slices,
+    UsageContext,
+)
 from tokenradar.detectors.creep import CreepSlot, CreepTrack, Days
 from tokenradar.detectors.drift import DriftSlot, PageHinkley
 from tokenradar.detectors.gaming import GamingSlot
@@ -49,7 +65,10 @@ UNSET = 1e300
 
 
 def user_state(raw: bytes) -> UserState:
-    """A user's state as ae4055c stored it (codec 2, or codec 1 of the release before)."""
+    """A user's state as ae4055c stored it (codec 2, or codec 1 of the release before),
+    or as a record of schema version 3."""
+    if raw[:1] != b"{":
+        return _user_state_v3(raw)
     document = _document(raw, "user state", (1, 2))
     context = _context(document["context"])
     seen = (_seen(document["seen"]) if document["v"] == 2
@@ -99,6 +118,33 @@ def reorder_buffer(raw: bytes) -> StoredBuffer:
                         held=list(document["held"]))
 
 
+CONTEXT, HOUR_PROFILE, WEEKDAY_PROFILE, FINGERPRINTS = 3, 7, 8, 9
+"""Where version 3 kept the usage context in a user's state, and those in the context."""
+
+
+def _user_state_v3(raw: bytes) -> UserState:
+    try:
+        values = records.body(raw)
+        context = values[CONTEXT]
+        context[HOUR_PROFILE] = _profile(context[HOUR_PROFILE])
+        context[WEEKDAY_PROFILE] = _profile(context[WEEKDAY_PROFILE])
+        context[FINGERPRINTS:FINGERPRINTS + 1] = _prompt_ring(context[FINGERPRINTS])
+        return UserState.from_fields(values)
+    except (msgspec.DecodeError, LookupError, TypeError) as error:
+        raise ValueError(f"user state is not a stored user state ({error!r})") from None
+
+
+def _profile(shares: list[float]) -> list[int]:
+    """Shares rounded to 4 decimals, in ten-thousandths (exactly: see PROFILE_SCALE)."""
+    return [round(share * PROFILE_SCALE) for share in shares]
+
+
+def _prompt_ring(entries: list[int]) -> tuple[bytes, int]:
+    """A ring of ``digest << 1 | repeated`` as the context's digests and repeats."""
+    digests = b"".join((entry >> 1).to_bytes(PROMPT_DIGEST_BYTES, "big") for entry in entries)
+    return digests, sum((entry & 1) << place for place, entry in enumerate(entries))
+
+
 def _document(raw: bytes, what: str, versions: tuple[int, ...]) -> dict[str, Any]:
     document = json.loads(raw)
     if not isinstance(document, dict) or document.get("v") not in versions:
@@ -123,11 +169,12 @@ def _context(values: list[Any]) -> UsageContext:
      weekday_profile, fingerprints, sessions, daily_level, hourly_requests) = values
     if sessions and not isinstance(sessions[0], list):  # one session, before several
         sessions = [[*sessions[:4], 0, -1.0]]
+    ring, repeats = _prompt_ring(fingerprints)
     context = UsageContext(
         last_time=last_time, hour=_bucket(hour), window=_bucket(window),
         day=Day(*(int(n) for n in day)), utc_offset_hours=offset, profile_days=profile_days,
-        hour_profile=hour_profile, weekday_profile=weekday_profile,
-        fingerprints=list(fingerprints),
+        hour_profile=_profile(hour_profile), weekday_profile=_profile(weekday_profile),
+        fingerprints=ring, repeats=repeats,
         sessions=[Session(int(digest), int(requests), int(first), int(most), int(last),
                           float(time))
                   for digest, requests, first, most, last, time in sessions],

@@ -38,6 +38,20 @@ def encode(version: int, record: Record) -> bytes:
     return _encoder.encode((version, record))
 
 
+def stored_version(raw: bytes) -> int | None:
+    """The schema version a record was stored under; None for bytes that are no
+    ``[version, record]``."""
+    try:
+        return _versioned.decode(raw)[0]
+    except msgspec.DecodeError:
+        return None
+
+
+def body(raw: bytes) -> Any:
+    """A stored record's fields as plain values (lists, numbers, strings, bytes)."""
+    return msgspec.msgpack.decode(_versioned.decode(raw)[1])
+
+
 def decode(raw: bytes, version: int, decoder: msgspec.msgpack.Decoder[RecordT],
            what: str) -> RecordT:
     """The record stored as ``[version, record]``; a clear error for another version

@@ -21,9 +21,11 @@ from tokenradar.detectors.context import UsageContext
 from tokenradar.detectors.records import Record
 from tokenradar.detectors.spend import SpendRates
 
-CODEC_VERSION = 3
-"""3: a :class:`UserState` record (:mod:`tokenradar.detectors.records`); 2 and 1 (still
-read): release ae4055c's JSON (:mod:`tokenradar.detectors.legacy`)."""
+CODEC_VERSION = 4
+"""4: a :class:`UserState` record (:mod:`tokenradar.detectors.records`), the usual hours
+and weekdays in ten-thousandths, the recent prompts' digests as bytes; 3 (still read):
+the same with those as floats and integers; 2 and 1 (still read): release ae4055c's
+JSON (:mod:`tokenradar.detectors.legacy`)."""
 DIGEST_BYTES = 6
 FINGERPRINT_BYTES = 2
 DAY_SECONDS = 86_400
@@ -148,11 +150,16 @@ class UserState(Record):
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> UserState:
-        if raw[:1] == b"{":  # JSON: stored by release ae4055c or before
+        if raw[:1] == b"{" or records.stored_version(raw) == 3:  # an older release's
             from tokenradar.detectors import legacy  # it builds this module's records
 
             return legacy.user_state(raw)
         return records.decode(raw, CODEC_VERSION, _DECODER, "user state")
+
+    @classmethod
+    def from_fields(cls, values: list[Any]) -> UserState:
+        """The state from its fields as plain values, exactly as if stored and read."""
+        return _DECODER.decode(msgspec.msgpack.encode(values))
 
 
 _DECODER = msgspec.msgpack.Decoder(UserState)
@@ -178,7 +185,9 @@ def stored_last_time(raw: bytes) -> float:
     """A stored state's ``context.last_time``, without decoding the rest of it."""
     if raw[:1] == b"{":
         return UserState.from_bytes(raw).context.last_time
-    return records.decode(raw, CODEC_VERSION, _HEAD_DECODER, "user state").context.last_time
+    # These first fields are the same in version 3.
+    version = 3 if records.stored_version(raw) == 3 else CODEC_VERSION
+    return records.decode(raw, version, _HEAD_DECODER, "user state").context.last_time
 
 
 KeyT = TypeVar("KeyT", bound=Hashable)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tokenradar.detectors.context import UsageContext, prompt_signature
+from tokenradar.detectors.context import PROFILE_SCALE, UsageContext, prompt_signature
 
 MONDAY = datetime(2026, 11, 16, tzinfo=UTC).timestamp()
 HOUR = 3600.0
@@ -12,8 +12,8 @@ HOUR = 3600.0
 
 def _nine_to_five(days: int) -> UsageContext:
     """A profile learned from ``days`` days active at 09:00-16:59 UTC, every weekday."""
-    context = UsageContext(profile_days=days, weekday_profile=[1.0] * 7)
-    context.hour_profile = [1.0 if 9 <= hour < 17 else 0.0 for hour in range(24)]
+    context = UsageContext(profile_days=days, weekday_profile=[PROFILE_SCALE] * 7)
+    context.hour_profile = [PROFILE_SCALE if 9 <= hour < 17 else 0 for hour in range(24)]
     return context
 
 

@@ -13,6 +13,7 @@ import pytest
 from conftest import EventLists
 
 from tokenradar.detectors import ScoringEngine, UserState, records
+from tokenradar.detectors.context import PROFILE_SCALE
 from tokenradar.detectors.state import (
     CODEC_VERSION,
     DAY_SECONDS,
@@ -204,3 +205,27 @@ def test_a_stored_states_last_time_is_read_without_decoding_the_rest(
     assert stored_last_time(state.to_bytes()) == state.context.last_time
     legacy = (DATA / "user_state_codec_v1.json").read_bytes().strip()
     assert stored_last_time(legacy) == UserState.from_bytes(legacy).context.last_time > 0
+
+
+def test_state_stored_under_version_3_loads_with_the_same_numbers() -> None:
+    """A blob version 3 wrote (commit 381f658): user-0005 of ``simulate`` with users=6,
+    teams=1, days=12, seed=3, after their 140 events. Version 4 keeps the usual hours and
+    weekdays in ten-thousandths and the recent prompts as bytes and a mask: the same
+    numbers, and everything else as it was."""
+    raw = (DATA / "user_state_v3.msgpack").read_bytes()
+    version, old = msgspec.msgpack.decode(raw)
+    assert version == 3
+    state = UserState.from_bytes(raw)
+    context, old_context = state.context, old[3]
+    assert [share / PROFILE_SCALE for share in context.hour_profile] == old_context[7]
+    assert [share / PROFILE_SCALE for share in context.weekday_profile] == old_context[8]
+    assert any(0 < share < 1 for share in old_context[7] + old_context[8])
+    digests = context.fingerprints
+    ring = [int.from_bytes(digests[i:i + 4], "big") << 1 | (context.repeats >> i // 4) & 1
+            for i in range(0, len(digests), 4)]
+    assert ring == old_context[9] and 0 < context.repeats.bit_count() < len(ring)
+    version, now = msgspec.msgpack.decode(state.to_bytes())
+    assert version == CODEC_VERSION
+    assert now[3][:7] + now[3][11:] == old_context[:7] + old_context[10:]
+    assert now[:3] + now[4:] == old[:3] + old[4:]
+    assert stored_last_time(raw) == context.last_time > 0
