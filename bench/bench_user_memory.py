@@ -13,11 +13,17 @@ its RSS before, over N (teams' states included):
   it) and its :class:`~tokenradar.streams.batch.DecodedStates`, every user stored once;
 - ``worker-all-decoded``: the same, with every user's decoded state kept (before).
 
+With ``--worker-process``, a worker process on a broker (``TOKENRADAR_BROKER``, else
+Docker, else embedded Tansu) instead: its RSS ready with an empty table (the base); then
+a worker on a changelog of N users' states (as ``bench_restart.py`` writes it), its RSS
+ready (every user recovered, as bytes) and once it has scored one more event of each user.
+
 Run (the all-decoded holdings need ~14 KB a user: leave them out at a million)::
 
     .venv/bin/python bench/bench_user_memory.py --users 100000 \
         --holdings replay replay-all-decoded worker worker-all-decoded
     .venv/bin/python bench/bench_user_memory.py --users 1000000 --holdings replay worker
+    .venv/bin/python bench/bench_user_memory.py --users 100000 --worker-process
 """
 
 from __future__ import annotations
@@ -27,16 +33,24 @@ import gc
 import json
 import subprocess
 import sys
+import tempfile
+import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench_restart import TEAM_SIZE, template_states
+from bench_restart import PARTITIONS, SESSION_TIMEOUT, TEAM_SIZE, template_states, write_changelog
 
 from tokenradar.detectors import ScoringEngine, TeamState, UserState
 from tokenradar.detectors.engine import detector_slot
 from tokenradar.detectors.state import HeldStates
+from tokenradar.lab.brokers import kafka_broker
+from tokenradar.lab.process import WorkerProcess, wait_until
 from tokenradar.schemas import DetectorConfig
+from tokenradar.schemas.settings import bootstrap_of
 from tokenradar.streams.batch import DecodedStates, team_state_key, user_state_key
+from tokenradar.streams.broker import create_topics
+from tokenradar.streams.publish import produce_events
 
 HOLDINGS = ("replay", "replay-all-decoded", "worker", "worker-all-decoded")
 
@@ -99,12 +113,51 @@ def hold(holding: str, users: int) -> dict[str, Any]:
             "rss_mib": after / 2**20, "stored_per_user": len(raw_user)}
 
 
+def worker_rss(url: str, users: int, folder: Path) -> list[float]:
+    """RSS in MiB of a worker on a changelog of ``users`` users' states: once ready (its
+    table recovered) and, with users, once it has scored one more event of each."""
+    tag = uuid.uuid4().hex[:8]
+    names = {"broker": url, "input-topic": f"memory-{tag}", "group-id": f"memory-{tag}",
+             "alerts-topic": f"alerts-{tag}", "dlq-topic": f"dlq-{tag}",
+             "session-timeout-seconds": str(SESSION_TIMEOUT), "data-dir": str(folder / tag)}
+    create_topics(url, [names["input-topic"]], PARTITIONS)
+    if users:
+        write_changelog(url, f"{names['group-id']}-user-state-changelog", users)
+    log = folder / f"worker-{tag}.log"
+    with WorkerProcess(names, log) as worker:
+        wait_until(lambda: "tokenradar worker ready" in log.read_text(), 1800, worker.describe)
+        rss = [worker.metrics()[("process_resident_memory_bytes", ())] / 2**20]
+        if users:
+            _, _, last = template_states()
+            at = datetime.fromisoformat(str(last["timestamp"])) + timedelta(minutes=10)
+            sent = produce_events(bootstrap_of(url), names["input-topic"], (
+                last | {"event_id": f"more-{number}", "timestamp": at.isoformat(),
+                        "user_id": f"user-{number:06d}", "team": f"team-{number // TEAM_SIZE:04d}"}
+                for number in range(users)))
+            wait_until(lambda: worker.scored() >= sent, 3600, worker.describe)
+            rss.append(worker.metrics()[("process_resident_memory_bytes", ())] / 2**20)
+    return rss
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, nargs="+", default=[100_000])
     parser.add_argument("--holdings", nargs="+", choices=HOLDINGS, default=["replay", "worker"])
+    parser.add_argument("--worker-process", action="store_true",
+                        help="measure a worker process on a broker instead")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker_process:
+        with kafka_broker() as url, tempfile.TemporaryDirectory() as folder:
+            (base,) = worker_rss(url, 0, Path(folder))
+            for users in args.users:
+                ready, scored = worker_rss(url, users, Path(folder))
+                print(f"{users:>9,} users, worker process: RSS {base:,.0f} MiB empty; "
+                      f"{ready:,.0f} MiB, {(ready - base) * 2**20 / users:,.0f} B/user, with "
+                      f"their states recovered; {scored:,.0f} MiB, "
+                      f"{(scored - base) * 2**20 / users:,.0f} B/user, after one event each",
+                      flush=True)
+        return
     if args.one:  # a child: one holding, one size
         print(json.dumps(hold(args.holdings[0], args.users[0])))
         return
