@@ -131,7 +131,8 @@ def worker_rss(url: str, users: int, folder: Path) -> list[float]:
             _, _, last = template_states()
             at = datetime.fromisoformat(str(last["timestamp"])) + timedelta(minutes=10)
             sent = produce_events(bootstrap_of(url), names["input-topic"], (
-                last | {"event_id": f"more-{number}", "timestamp": at.isoformat(),
+                last | {"event_id": f"more-{number}",  # spread over an hour, in time order
+                        "timestamp": (at + timedelta(seconds=3600 * number / users)).isoformat(),
                         "user_id": f"user-{number:06d}", "team": f"team-{number // TEAM_SIZE:04d}"}
                 for number in range(users)))
             wait_until(lambda: worker.scored() >= sent, 3600, worker.describe)
