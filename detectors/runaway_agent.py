@@ -3,7 +3,7 @@
 A person stops; an agent left running on a laptop does not. A *run* is the user's
 requests with no pause longer than ``max_gap_minutes``. A run of agent-client
 requests that goes on at hours this user is normally not active, for long enough,
-is an alert; context (input tokens) growing within sessions adds to the evidence.
+is an alert.
 
 The evidence is the run's *time* in those hours, not its request count: a fast agent
 sends ten times the requests of a slow one in the same half hour, and neither is more
@@ -36,8 +36,6 @@ simulate)."""
 HOLD_FACTOR = 2.5
 """How long an agent run into off-hours may hold back an alert it would explain (a
 spike, a rate, a new pattern on its never-used agent client), in ``min_minutes``."""
-GROWTH_EVIDENCE_DECADES = 1.0
-"""Extra surprise when the context has at least doubled within a session."""
 
 
 class RunSlot(Slot):
@@ -110,8 +108,10 @@ class RunawayAgentDetector(Detector):
         if (slot.off_requests < config.min_requests or off_minutes < config.min_minutes
                 or slot.agent_requests < slot.requests / 2):
             return None
+        # Context growing within a session is said, not counted: every long agent session
+        # grows, a runaway's as much as a person's.
         growth = slot.max_growth >= 2.0
-        decades = slot.surprise + (GROWTH_EVIDENCE_DECADES if growth else 0.0)
+        decades = slot.surprise
         context = (f"; context grew {slot.max_growth:.1f}x within a session" if growth else "")
         return Finding(
             score=min(1.0, decades / SCORE_DECADES), feature="off_hours_agent_requests",
