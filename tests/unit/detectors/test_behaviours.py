@@ -437,6 +437,22 @@ def test_a_new_joiner_working_the_teams_late_shift_is_no_runaway(
     assert "runaway_agent" in _kinds(alone)
 
 
+def test_a_new_joiners_evening_is_off_though_teammates_elsewhere_work_then(
+        event_lists: EventLists) -> None:
+    # Half the team works 09:00-17:00 eight time zones west (17:00-01:00 UTC): in their
+    # own time they work days, so the team's evenings are quiet, and the new member's
+    # evening agent run (from 19:00, their own time too) is a runaway.
+    team = []
+    for member in range(6):
+        west = timedelta(hours=8 * (member % 2))
+        team += [e.model_copy(update={"timestamp": e.timestamp + west})
+                 for e in event_lists.workdays(random.Random(member), 12, user=f"m{member}")]
+    joiner = _history(event_lists, days=3, user="ana")
+    start = joiner[-1].timestamp.replace(hour=19, minute=0) + timedelta(days=1)
+    alerts = _alerts(event_lists, team + joiner + _agent(event_lists, start, hours=4))
+    assert "runaway_agent" in {a.kind for a in alerts if a.user_id == "ana"}
+
+
 @pytest.mark.parametrize(("client", "runaway"), [("Claude-Agent", True), ("chat", False)])
 def test_agent_clients_are_matched_by_pattern(event_lists: EventLists, client: str,
                                               runaway: bool) -> None:
