@@ -25,10 +25,6 @@ ABSENCE_DAYS = 4
 """A longer silence is an absence: its days do not count as inactive weekdays."""
 YOUNG_PROFILE_DAYS = 10
 """Active days before a user's own hours are known well enough to stand alone."""
-MIN_SEEN_HOURS = 4
-"""Hours a young profile must have been seen active at before its working span says
-which hours are not in it: a light user's one session a day, at any hour, shows none."""
-ALL_HOURS = frozenset(range(24))
 SPAN_SHARE = 0.5
 """How usual a young profile takes an hour within its working span (see _working_span)."""
 TEAM_PRIOR_DAYS = 10
@@ -232,21 +228,17 @@ class UsageContext(Record):
     def _working_span(self) -> frozenset[int]:
         """The hours from the first to the last the user was seen active at, around the
         clock the short way (all but the longest run of hours never seen): a few days have
-        not shown every hour of a working day, nor of one spread over many hours. Fewer
-        than MIN_SEEN_HOURS hours seen show no working day yet: any hour may be in it.
+        not shown every hour of a working day, nor of one spread over many hours.
 
         >>> context = UsageContext(hour_profile=[0] * 24)
         >>> for hour in (22, 23, 2, 5):
         ...     context.hour_profile[hour] = PROFILE_SCALE // 2
         >>> sorted(context._working_span())
         [0, 1, 2, 3, 4, 5, 22, 23]
-        >>> context.hour_profile[5] = 0
-        >>> len(context._working_span())
-        24
         """
         seen = [h for h, share in enumerate(self.hour_profile) if share > 0]
-        if len(seen) < MIN_SEEN_HOURS:
-            return ALL_HOURS
+        if not seen:
+            return frozenset()
         gaps = [((seen[(i + 1) % len(seen)] - h - 1) % 24, h) for i, h in enumerate(seen)]
         longest, after = max(gaps)
         return frozenset((after + 1 + longest + k) % 24 for k in range(24 - longest))
