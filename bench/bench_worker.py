@@ -1,19 +1,23 @@
 """tokenradar's worker against a bare Faust agent, on the same broker and events.
 
 One run: start a broker (``TOKENRADAR_BROKER``, else Docker, else embedded Tansu),
-produce N events once, then run, each in its own process and consumer group:
+produce N events once, then, ``--rounds`` times in turn (this machine's speed varies:
+compare within a round), run each candidate in its own process and consumer group:
 
 - the tokenradar worker (``python -m tokenradar.streams.worker``): parse, route, score,
-  table writes, alerts;
+  states in the table and its changelog, alerts;
 - a bare Faust agent (this file with ``--bare-agent``): the same Faust settings
   (``tokenradar.streams.app.faust_options``) and batching (``take_events(batch_size,
-  within=batch_seconds)``), doing only parse-and-count.
+  within=batch_seconds)``), doing only parse-and-count;
+- with ``--compare-source DIR``, the worker of another checkout (say, the release before a
+  change), run from there.
 
-Both report progress through the same Prometheus counter, polled every 20 ms:
-events/s is N over the time from first to last event counted; start-up is the
-time from process start to the first event counted. Run::
+Each reports progress through the same Prometheus counter, polled every 50 ms:
+events/s is N over the time from first to last event counted, CPU s per 100k events
+the process's CPU time (user + system, from /proc) over that same span; start-up is
+the time from process start to the first event counted. Run::
 
-    .venv/bin/python bench/bench_worker.py --events 50000 --users 500
+    .venv/bin/python bench/bench_worker.py --events 100000 --users 10000
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
+import os
 import random
 import signal
 import subprocess
@@ -43,6 +49,8 @@ REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = 4
 BATCH_SIZE, BATCH_SECONDS, SESSION_TIMEOUT = 1000, 0.2, 6.0
 QUIET_FLUSH_SECONDS = 0.5
+POLL_SECONDS = 0.05
+"""Often enough to time a run of seconds; rarely enough not to load the candidates."""
 
 
 def synthetic_events(count: int, users: int, seed: int = 1) -> list[dict[str, object]]:
@@ -94,24 +102,26 @@ def run_bare_agent(broker: str, topic: str, group: str, metrics_port: int) -> No
     faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
 
 
-def measure(command: list[str], metrics_port: int, total: int, log: Path) -> dict[str, float]:
+def measure(command: list[str], metrics_port: int, total: int, log: Path,
+            cwd: Path = REPO) -> dict[str, float]:
     """Start ``command``, poll its counter until ``total``, stop it by PID."""
     with open(log, "wb") as out:
         started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     first = last = 0.0
+    cpu_first = cpu_last = 0.0
     try:
         while True:
             counted = _counted(metrics_port)
             now = time.perf_counter()
             if counted and not first:
-                first = now
+                first, cpu_first = now, _cpu_seconds(process.pid)
             if counted >= total:
-                last = now
+                last, cpu_last = now, _cpu_seconds(process.pid)
                 break
-            if process.poll() is not None or now - started > 600:
+            if process.poll() is not None or now - started > 900:
                 raise RuntimeError(f"{command[1:3]} stopped short at {counted}: see {log}")
-            time.sleep(0.02)
+            time.sleep(POLL_SECONDS)
         means = {
             name: _histogram_mean(metrics_port, f"tokenradar_{name}")
             for name in ("state_bytes", "batch_events", "batch_seconds")
@@ -126,8 +136,18 @@ def measure(command: list[str], metrics_port: int, total: int, log: Path) -> dic
     return {
         "startup_s": first - started,
         "events_per_s": total / max(last - first, 1e-9),
+        "cpu_per_100k": (cpu_last - cpu_first) * 100_000 / total,
         **means,
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (Linux /proc); NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _samples(port: int) -> dict[str, float]:
@@ -152,10 +172,26 @@ def _histogram_mean(port: int, name: str) -> float:
     return samples.get(f"{name}_sum{{}}", 0.0) / count if count else 0.0
 
 
+def worker_command(broker: str, topic: str, data_dir: Path, port: int) -> list[str]:
+    tag = uuid.uuid4().hex[:8]
+    return [sys.executable, "-m", "tokenradar.streams.worker", "--broker", broker,
+            "--input-topic", topic, "--alerts-topic", f"bench-alerts-{tag}",
+            "--dlq-topic", f"bench-dlq-{tag}", "--group-id", f"bench-worker-{tag}",
+            "--batch-size", str(BATCH_SIZE), "--batch-seconds", str(BATCH_SECONDS),
+            "--session-timeout-seconds", str(SESSION_TIMEOUT), "--data-dir", str(data_dir),
+            # the last reorder window's events are scored once the input went quiet
+            "--quiet-flush-seconds", str(QUIET_FLUSH_SECONDS),
+            "--metrics-port", str(port)]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every candidate this many times, in turn")
+    parser.add_argument("--compare-source", type=Path, metavar="DIR",
+                        help="also run the worker of this checkout (its tokenradar/ package)")
     parser.add_argument("--bare-agent", nargs=4, metavar=("BROKER", "TOPIC", "GROUP", "PORT"),
                         help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args()
@@ -164,38 +200,45 @@ def main() -> None:
         run_bare_agent(broker, topic, group, int(port))
         return
 
+    rounds: list[dict[str, dict[str, float]]] = []
     with kafka_broker() as broker, tempfile.TemporaryDirectory() as tmp:
-        topic, tag = f"bench-usage-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:8]
+        topic = f"bench-usage-{uuid.uuid4().hex[:8]}"
         create_topics(broker, [topic], PARTITIONS)
         produce_events(bootstrap_of(broker), topic, synthetic_events(args.events, args.users))
-        port = free_port()
-        worker = measure(
-            [sys.executable, "-m", "tokenradar.streams.worker", "--broker", broker,
-             "--input-topic", topic, "--alerts-topic", f"bench-alerts-{tag}",
-             "--dlq-topic", f"bench-dlq-{tag}", "--group-id", f"bench-worker-{tag}",
-             "--batch-size", str(BATCH_SIZE), "--batch-seconds", str(BATCH_SECONDS),
-             "--session-timeout-seconds", str(SESSION_TIMEOUT), "--data-dir", tmp,
-             # the last reorder window's events are scored once the input went quiet
-             "--quiet-flush-seconds", str(QUIET_FLUSH_SECONDS),
-             "--metrics-port", str(port)],
-            port, args.events, Path(tmp) / "worker.log",
-        )  # fmt: skip
-        port = free_port()
-        bare = measure(
-            [sys.executable, str(Path(__file__)), "--bare-agent", broker, topic,
-             f"bench-bare-{tag}", str(port)],
-            port, args.events, Path(tmp) / "bare.log",
-        )  # fmt: skip
+        for number in range(args.rounds):
+            found: dict[str, dict[str, float]] = {}
+            data = Path(tmp) / f"round-{number}"
+            data.mkdir()
+            port = free_port()
+            found["tokenradar worker"] = measure(
+                worker_command(broker, topic, data / "worker", port), port, args.events,
+                data / "worker.log")
+            port = free_port()
+            found["bare Faust parse+count"] = measure(
+                [sys.executable, str(Path(__file__)), "--bare-agent", broker, topic,
+                 f"bench-bare-{uuid.uuid4().hex[:8]}", str(port)],
+                port, args.events, data / "bare.log",
+            )  # fmt: skip
+            if args.compare_source:
+                port = free_port()
+                found[f"worker of {args.compare_source.name}"] = measure(
+                    worker_command(broker, topic, data / "compared", port), port,
+                    args.events, data / "compared.log", cwd=args.compare_source.resolve())
+            rounds.append(found)
     print(
         f"{args.events:,} events, {args.users:,} users, {PARTITIONS} partitions, "
         f"batches of {BATCH_SIZE} / {BATCH_SECONDS} s, session timeout {SESSION_TIMEOUT} s"
     )
-    print(f"{'':34}{'tokenradar worker':>20}{'bare Faust parse+count':>26}{'ratio':>8}")
-    for label, key in (("events/s", "events_per_s"), ("start -> first event (s)", "startup_s")):
-        print(f"{label:34}{worker[key]:>20,.1f}{bare[key]:>26,.1f}{worker[key] / bare[key]:>8.2f}")
-    print(f"{'state bytes per user (mean write)':34}{worker['state_bytes']:>20,.0f}")
-    print(f"{'events per batch (mean)':34}{worker['batch_events']:>20,.0f}")
-    print(f"{'seconds per batch (mean)':34}{worker['batch_seconds']:>20,.4f}")
+    print(f"{'round':<6}{'':30}{'events/s':>10}{'x bare':>8}{'CPU s/100k':>12}"
+          f"{'start (s)':>11}{'state B':>9}{'batch':>7}")
+    for number, found in enumerate(rounds, 1):
+        bare = found["bare Faust parse+count"]["events_per_s"]
+        for name, figures in found.items():
+            state = f"{figures['state_bytes']:,.0f}" if figures["state_bytes"] else "-"
+            batch = f"{figures['batch_events']:,.0f}" if figures["batch_events"] else "-"
+            print(f"{number:<6}{name:30}{figures['events_per_s']:>10,.0f}"
+                  f"{figures['events_per_s'] / bare:>8.2f}{figures['cpu_per_100k']:>12.1f}"
+                  f"{figures['startup_s']:>11.1f}{state:>9}{batch:>7}")
 
 
 if __name__ == "__main__":

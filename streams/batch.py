@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 
 from aiokafka.partitioner import murmur2
 
@@ -56,6 +57,7 @@ from tokenradar.schemas.feedback import InvalidVerdict, parse_verdict
 from tokenradar.schemas.pseudonyms import Pseudonymiser
 
 
+@lru_cache(maxsize=4096)  # murmur2 in Python costs more than the rest of routing an event
 def partition_for(routing: str, partitions: int) -> int:
     """The partition Kafka's default partitioner gives the key ``utf8(routing)``."""
     return int(murmur2(routing.encode()) & 0x7FFFFFFF) % partitions
