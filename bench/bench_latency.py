@@ -29,9 +29,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_worker import PARTITIONS, _counted, synthetic_events
+from bench_worker import PARTITIONS, _counted, stop, synthetic_events
 from kafka import KafkaConsumer, KafkaProducer
-from pipelines import start, stop
+from pipelines import start
 
 from tokenradar.lab.brokers import free_port, kafka_broker
 from tokenradar.lab.process import wait_until

@@ -72,6 +72,17 @@ def synthetic_events(count: int, users: int, seed: int = 1) -> list[dict[str, ob
     ]
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM by PID; SIGKILL if it has not exited within 30 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def run_bare_agent(broker: str, topic: str, group: str, metrics_port: int) -> None:
     """A Faust app with one agent that parses each event and counts it: the floor."""
     import faust
@@ -127,12 +138,7 @@ def measure(command: list[str], metrics_port: int, total: int, log: Path,
             for name in ("state_bytes", "batch_events", "batch_seconds")
         }
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
     return {
         "startup_s": first - started,
         "events_per_s": total / max(last - first, 1e-9),

@@ -44,6 +44,7 @@ from bench_worker import (
     _counted,
     _histogram_mean,
     run_bare_agent,
+    stop,
     synthetic_events,
 )
 
@@ -142,17 +143,6 @@ def watch(process: subprocess.Popen[bytes], name: str, port: int, total: int, us
     # all counted within one poll (a fast pipeline, few events): a poll's time at least
     return Run(name, first - started, total / max(last - first, 0.02), cpu * 100_000 / total,
                peak, (rss_after - rss_before) * 1024 / users, state_bytes)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM by PID; SIGKILL if it has not exited within 30 s."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def worker_options(broker: str, topic: str, tag: str, data_dir: Path) -> list[str]:
