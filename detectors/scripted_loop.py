@@ -8,6 +8,10 @@ request delivered late) keeps the run without counting, and a request that arriv
 after a later one is left out: events from several producers do not reach Kafka in
 perfect order. Once the run's requests repeat prompts, the person's own requests in
 between (new prompts) are left out too: a script keeps its beat while its owner works.
+
+An identity whose loop comes back on a later day at the same beat is a machine doing
+its job (a pipeline, a build agent, an indexer): that loop is its own pattern, learned
+once, and only a loop at another beat is new.
 """
 
 from __future__ import annotations
@@ -61,6 +65,10 @@ class LoopSlot(Slot):
     """The run's last request repeated a recent prompt."""
     repeats: int = 0
     """The run's regular requests that repeated a recent prompt."""
+    habit_period: float = 0.0
+    """The beat (seconds) of the first loop this identity ran (0: none yet)..."""
+    habit_day: int = -1
+    """...and the UTC day (days since 1970) it was found on."""
 
     def restart(self, time: float) -> None:
         self.regular_in_a_row, self.repeats, self.decades, self.loop_start = 0, 0, 0.0, time
@@ -126,6 +134,8 @@ class ScriptedLoopDetector(Detector):
         repeat_share = slot.repeats / slot.regular_in_a_row
         if repeat_share < config.min_repeat_share and not near_constant:
             return None
+        if self.is_habit(slot, period, observation.time):
+            return None
         minutes = (observation.time - slot.loop_start) / 60.0
         return Finding(
             score=min(1.0, slot.decades / SCORE_DECADES), feature="regular_request_gaps",
@@ -136,3 +146,21 @@ class ScriptedLoopDetector(Detector):
                 f"{repeat_share:.0%} of them repeating a recent prompt: looks scripted."
             ),
         )
+
+    def is_habit(self, slot: LoopSlot, period: float, time: float) -> bool:
+        """Whether this loop is the identity's own: the beat of a loop it ran on an earlier
+        day. The first loop found sets the habit; one at another beat is still a finding.
+
+        >>> detector = ScriptedLoopDetector(ScriptedLoopConfig())
+        >>> slot, day = LoopSlot(), 86_400.0
+        >>> detector.is_habit(slot, 4.9, 3 * day), detector.is_habit(slot, 4.9, 3.5 * day)
+        (False, False)
+        >>> detector.is_habit(slot, 5.0, 4 * day), detector.is_habit(slot, 30.0, 4 * day)
+        (True, False)
+        """
+        day = int(time // 86_400)
+        if slot.habit_period <= 0.0:
+            slot.habit_period, slot.habit_day = period, day
+            return False
+        same_beat = abs(period - slot.habit_period) <= self.config.max_jitter * slot.habit_period
+        return same_beat and day > slot.habit_day

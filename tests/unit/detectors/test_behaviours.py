@@ -339,6 +339,32 @@ def test_a_request_between_a_loops_first_two_does_not_halve_its_period(
     assert loops and loops[0].event_time <= loop[12].timestamp
 
 
+def _pipeline_day(event_lists: EventLists, day: int, beat: float, count: int = 60
+                  ) -> list[TokenUsageEvent]:
+    """A machine identity's run on day ``day`` after MONDAY: the same prompt every
+    ``beat`` seconds (within 0.5%), at an hour that moves from day to day."""
+    rng = random.Random(day)
+    start = MONDAY + timedelta(days=day, hours=rng.uniform(-9, 12))
+    return [event_lists.request(40_000 + 1_000 * day + i, start + timedelta(
+                seconds=beat * (i + rng.uniform(-0.005, 0.005))), 2000, 400,
+                user="ads-pipeline", client="cli", fingerprint="refresh-ads")
+            for i in range(count)]
+
+
+def test_a_pipeline_looping_every_day_at_its_beat_is_found_once_and_again_at_another(
+        event_lists: EventLists) -> None:
+    """Issue 13, item 3: a machine identity's own loop is learned on the day it is first
+    found; the same beat on later days is its pattern, a new beat is not."""
+    days = [_pipeline_day(event_lists, day, 5.0) for day in range(6)]
+    changed = _pipeline_day(event_lists, 6, 60.0)
+    loops = [a for a in _alerts(event_lists, [e for day in days for e in day] + changed)
+             if a.kind == "scripted_loop"]
+    found_on = sorted({(alert.event_time - MONDAY).days for alert in loops})
+    assert found_on[0] == (days[0][0].timestamp - MONDAY).days, "the first loop went unseen"
+    assert found_on[-1] == (changed[0].timestamp - MONDAY).days, "a new beat went unseen"
+    assert len(found_on) == 2, f"found on days {found_on}: the habit was not learned"
+
+
 def test_as_many_requests_with_human_gaps_are_not_a_scripted_loop(
         event_lists: EventLists) -> None:
     human = _loop(event_lists, regular=False)
