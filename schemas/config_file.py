@@ -19,6 +19,11 @@ _NESTED = re.compile(r"^(teams\.[^:\s]+): (.*)$")
 REMOVED_KEYS: dict[tuple[str, ...], str] = {
     ("creep", "threshold"): "removed: creep's score is now a calibrated tail probability, "
     "judged by scoring.alert_threshold like every detector's; delete this line",
+    **{("gaming", key): "removed: padding is now judged by how conversations start "
+       "(gaming.min_input_ratio, min_conversations, min_run_minutes), not by repeated "
+       "prompts or inflated requests in a row; delete this line"
+       for key in ("min_repeat_share", "strong_input_ratio", "unrepeated_min_requests",
+                   "min_requests")},
 }
 """Keys earlier versions took, with what to do now (they apply in team overrides too)."""
 

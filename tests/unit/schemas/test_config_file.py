@@ -61,9 +61,12 @@ def test_unknown_key_message_says_how_to_fix(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text", ["[creep]\nthreshold = 7.0\n",
-                                  "[teams.web.creep]\nthreshold = 7.0\n"])
+                                  "[teams.web.creep]\nthreshold = 7.0\n",
+                                  "[gaming]\nmin_repeat_share = 0.2\n",
+                                  "[teams.web.gaming]\nmin_requests = 8\n"])
 def test_a_removed_key_says_it_was_removed_and_what_to_do(tmp_path: Path, text: str) -> None:
-    with pytest.raises(ConfigFileError, match="threshold': removed: .* delete this line"):
+    key = text.splitlines()[1].split(" =")[0]
+    with pytest.raises(ConfigFileError, match=f"{key}': removed: .* delete this line"):
         load_config(_write(tmp_path, text))
 
 
