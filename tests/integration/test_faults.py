@@ -66,23 +66,36 @@ def figures(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
     return say
 
 
+@pytest.fixture
+def start(start_worker, topics, tmp_path) -> Callable[[], Worker]:
+    """Starts a worker on the test's topics with the scenarios' configuration."""
+    return lambda: start_worker(topics, config_file(tmp_path),
+                                quiet_flush_seconds=QUIET_FLUSH_SECONDS)
+
+
+def started_part_way(broker_url: str, topics: Topics, start: Callable[[], Worker],
+                     org: Organisation, share: float) -> Worker:
+    """The organisation's first part sent (with its unparseable messages), and a worker
+    started on it that has scored ``share`` of it."""
+    send(broker_url, topics.input, org.before, invalid=True)
+    worker = start()
+    wait_until(lambda: worker.scored() >= share * len(org.before), 120, worker.describe)
+    return worker
+
+
 def _fresh_topics() -> Topics:
     tag = uuid.uuid4().hex[:10]
     return Topics(f"usage-{tag}", f"alerts-{tag}", f"dlq-{tag}", f"tokenradar-{tag}")
 
 
 def test_a_worker_killed_mid_stream_restarts_with_nothing_lost_or_scored_twice(
-        broker_url, topics, start_worker, org, figures, tmp_path) -> None:
-    send(broker_url, topics.input, org.before, invalid=True)
-    first = start_worker(topics, config_file(tmp_path),
-                         quiet_flush_seconds=QUIET_FLUSH_SECONDS)
-    wait_until(lambda: first.scored() >= 0.4 * len(org.before), 120, first.describe)
+        broker_url, topics, start, org, figures) -> None:
+    first = started_part_way(broker_url, topics, start, org, 0.4)
     scored_before = first.scored()
     first.process.kill()  # SIGKILL by PID: no flush, no commit
     first.process.wait()
 
-    second = start_worker(topics, config_file(tmp_path),
-                         quiet_flush_seconds=QUIET_FLUSH_SECONDS)
+    second = start()
     send(broker_url, topics.input, org.after)  # its spikes first, right after the restart
     resumed = seconds_until(lambda: taken(second) > 0, 120, second.describe)
     wait_done(broker_url, topics, topics.group, org, describe=second.describe)
@@ -96,11 +109,8 @@ def test_a_worker_killed_mid_stream_restarts_with_nothing_lost_or_scored_twice(
 
 
 def test_sigterm_stops_within_a_bound_commits_and_publishes_no_alert_twice(
-        broker_url, topics, start_worker, org, figures, tmp_path) -> None:
-    send(broker_url, topics.input, org.before, invalid=True)
-    first = start_worker(topics, config_file(tmp_path),
-                         quiet_flush_seconds=QUIET_FLUSH_SECONDS)
-    wait_until(lambda: first.scored() >= 0.4 * len(org.before), 120, first.describe)
+        broker_url, topics, start, org, figures) -> None:
+    first = started_part_way(broker_url, topics, start, org, 0.4)
     counts = first.outcomes()
     started = time.monotonic()
     first.process.send_signal(signal.SIGTERM)
@@ -111,8 +121,7 @@ def test_sigterm_stops_within_a_bound_commits_and_publishes_no_alert_twice(
     assert sum(offset or 0 for offset in committed.values()) >= (
         counts["rekeyed"] + counts["dead_lettered"]), committed
 
-    second = start_worker(topics, config_file(tmp_path),
-                         quiet_flush_seconds=QUIET_FLUSH_SECONDS)
+    second = start()
     send(broker_url, topics.input, org.after)
     resumed = seconds_until(lambda: taken(second) > 0, 120, second.describe)
     wait_done(broker_url, topics, topics.group, org, describe=second.describe)
@@ -126,13 +135,9 @@ def test_sigterm_stops_within_a_bound_commits_and_publishes_no_alert_twice(
 
 
 def test_a_worker_joining_and_one_leaving_mid_run_lose_nothing_and_score_nothing_twice(
-        broker_url, topics, start_worker, org, figures, tmp_path) -> None:
-    send(broker_url, topics.input, org.before, invalid=True)
-    first = start_worker(topics, config_file(tmp_path),
-                         quiet_flush_seconds=QUIET_FLUSH_SECONDS)
-    wait_until(lambda: first.scored() >= 0.3 * len(org.before), 120, first.describe)
-    second = start_worker(topics, config_file(tmp_path),
-                         quiet_flush_seconds=QUIET_FLUSH_SECONDS)
+        broker_url, topics, start, org, figures) -> None:
+    first = started_part_way(broker_url, topics, start, org, 0.3)
+    second = start()
     wait_until(lambda: "tokenradar worker ready" in second.log_path.read_text(), 120,
                second.describe)
     half = len(org.after) // 2
