@@ -170,7 +170,9 @@ class SpikeDetector(Detector):
 
         if request is None and hour is None:
             return None
-        if hour is not None and (request is None or hour[0] > request[0]):
+        # An hour that is mostly one request is that request, judged as heavy-tailed.
+        alone = request is not None and 2 * observation.tokens >= observation.hour_tokens
+        if hour is not None and not alone and (request is None or hour[0] > request[0]):
             score, expected = hour
             return Finding(
                 score=score, feature="tokens_per_hour", observed=observation.hour_tokens,

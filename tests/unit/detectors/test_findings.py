@@ -114,6 +114,20 @@ def test_one_request_twenty_times_a_regular_users_usual_is_no_spike(
     assert [(a.kind, a.feature) for a in huge.alerts] == [("spike", "tokens_per_request")]
 
 
+def test_an_hour_that_is_one_big_request_is_judged_as_that_request(
+        event_lists: EventLists) -> None:
+    # 40x the usual, with three of the usual requests in its hour: far out for the hour's
+    # mean request size (the user's hours are regular), a pasted document as one request.
+    events = event_lists.steady(random.Random(5), hours=40)
+    later = events[-1].timestamp + timedelta(minutes=61)
+    usual = [event_lists.event(900 + k, later + timedelta(minutes=5 * k), 2000) for k in range(3)]
+    big = event_lists.event(910, later + timedelta(minutes=20), 80_000)
+    engine = ScoringEngine(DetectorConfig())
+    results = event_lists.score_all(engine, [*events, *usual, big])
+    assert [a for result in results for a in result.alerts] == []
+    assert results[-1].score < DetectorConfig().scoring.alert_threshold
+
+
 def _agent_session(event_lists: EventLists, start: datetime, turns: int, first: int,
                    session: str, every_seconds: float = 40.0) -> list[TokenUsageEvent]:
     """An agent's conversation: a turn every ``every_seconds``, each re-sending the
