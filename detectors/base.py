@@ -92,6 +92,9 @@ class Observation:
     activity_days: int = 0
     """Days of knowledge behind ``usual_activity``: the user's active days, and for a
     young profile, its team's hours as more (``UsageContext.activity_days``)."""
+    round_the_clock: bool = False
+    """The identity runs around the clock, as machines do (``UsageContext.round_the_clock``):
+    its loops and its nights are its own pattern."""
 
     def off_hours(self, probability: float, min_profile_days: int, *,
                   nearby: bool = False) -> bool:

@@ -27,6 +27,17 @@ YOUNG_PROFILE_DAYS = 10
 """Active days before a user's own hours are known well enough to stand alone."""
 SPAN_SHARE = 0.5
 """How usual a young profile takes an hour within its working span (see _working_span)."""
+ROUND_THE_CLOCK_HOURS = 20
+"""An identity active in at least this many hours of the day..."""
+ROUND_THE_CLOCK_SHARE = 0.75
+"""...each on at least this share of its days..."""
+ROUND_THE_CLOCK_DAYS = 3
+"""...over at least this many active days runs around the clock: a machine (a pipeline,
+a bot, an indexer). No person works twenty hours a day for days, on call or not, and a
+person's one night of a runaway agent is one day in their profile, not three in four."""
+CENTRELESS = 0.1
+"""Hours so evenly spread that their circular mean is this short a share of their sum
+have no centre (a person's eight-hour day: 0.83)."""
 TEAM_PRIOR_DAYS = 10
 """Active days of the user's own that their team's hours weigh as, while young: as many
 as it takes a profile to stand alone."""
@@ -166,6 +177,9 @@ class UsageContext(Record):
     user's long-run level, which the team compares."""
     hourly_requests: EWStats = field(default_factory=EWStats)
     """Requests per active hour (HOURLY_FADING): the user's usual pace."""
+    round_the_clock: bool = False
+    """The identity runs around the clock (``ROUND_THE_CLOCK_HOURS``), as of its last
+    closed day: learned with its hours, and unlearned as they fade."""
 
     def last_hour(self) -> tuple[int, int]:
         """(tokens, requests) of the last hour (50 to 60 minutes, by whole slices)."""
@@ -314,7 +328,9 @@ class UsageContext(Record):
                 weekdays[(quiet + 3) % 7] *= 1.0 - rate
         self.hour_profile = [round(p * PROFILE_SCALE) for p in hours]
         self.weekday_profile = [round(round(p, 4) * PROFILE_SCALE) for p in weekdays]
-        self.utc_offset_hours = _offset_from(hours)
+        self.utc_offset_hours = _offset_from(hours, self.utc_offset_hours)
+        self.round_the_clock = (self.profile_days >= ROUND_THE_CLOCK_DAYS and sum(
+            share >= ROUND_THE_CLOCK_SHARE for share in hours) >= ROUND_THE_CLOCK_HOURS)
 
     def remember_fingerprint(self, fingerprint: str | None) -> tuple[float, bool]:
         """Remember the prompt's fingerprint; return the share of recent prompts repeated,
@@ -431,12 +447,20 @@ def _holds(ring: bytes, digest: bytes) -> bool:
     return at >= 0
 
 
-def _offset_from(hour_profile: list[float]) -> int:
-    """Offset that puts the centre of the user's active hours at local early afternoon."""
+def _offset_from(hour_profile: list[float], previous: int = 0) -> int:
+    """Offset that puts the centre of the user's active hours at local early afternoon;
+    ``previous`` for an identity active around the clock, which has no centre: its
+    estimate would jump from day to day, and each jump would close a day early.
+
+    >>> _offset_from([1.0 if 9 <= h < 17 else 0.0 for h in range(24)])
+    0
+    >>> _offset_from([1.0] * 23 + [0.9], previous=3)
+    3
+    """
     sin = sum(p * math.sin(2 * math.pi * h / 24) for h, p in enumerate(hour_profile))
     cos = sum(p * math.cos(2 * math.pi * h / 24) for h, p in enumerate(hour_profile))
-    if sin == 0 and cos == 0:
-        return 0
+    if math.hypot(sin, cos) <= CENTRELESS * sum(hour_profile):
+        return previous
     centre = (math.degrees(math.atan2(sin, cos)) / 15.0) % 24
     offset = round(LOCAL_MIDDAY - centre)
     return (offset + 11) % 24 - 11

@@ -10,7 +10,9 @@ sends ten times the requests of a slow one in the same half hour, and neither is
 of a runaway for it. Each MINUTES_PER_DRAW minutes of the run at an hour the user is
 active on a share p of days counts as one draw of their habits: -log10(p) decades. A
 young profile's hours are shrunk toward its team's (``UsageContext.usual_activity``),
-so what its few days have not seen is not taken for never.
+so what its few days have not seen is not taken for never. An identity that runs around
+the clock (``Observation.round_the_clock``) is a machine: it has no off-hours, and its
+agents are never left running by someone who went home.
 """
 
 from __future__ import annotations
@@ -94,8 +96,8 @@ class RunawayAgentDetector(Detector):
         # Off-hours means nights, not the edges of a working day: an hour next to one the
         # user works in is an early start or a late finish, with or without an agent.
         usual = observation.usual_activity_nearby
-        if observation.off_hours(config.off_hours_probability, config.min_profile_days,
-                                 nearby=True):
+        if not observation.round_the_clock and observation.off_hours(
+                config.off_hours_probability, config.min_profile_days, nearby=True):
             if slot.off_requests == 0:
                 slot.off_start = observation.time
             elif gap is not None:

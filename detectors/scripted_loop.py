@@ -11,7 +11,10 @@ between (new prompts) are left out too: a script keeps its beat while its owner 
 
 An identity whose loop comes back on a later day at the same beat is a machine doing
 its job (a pipeline, a build agent, an indexer): that loop is its own pattern, learned
-once, and only a loop at another beat is new.
+once, and only a loop at another beat is new. So are the loops of an identity that runs
+around the clock (``Observation.round_the_clock``: no person does), and a loop found
+before the identity has a day of history: nothing else is known of it, so the loop is
+not a change in it (a service account's first minutes when tokenradar starts).
 """
 
 from __future__ import annotations
@@ -134,6 +137,9 @@ class ScriptedLoopDetector(Detector):
         repeat_share = slot.repeats / slot.regular_in_a_row
         if repeat_share < config.min_repeat_share and not near_constant:
             return None
+        if observation.round_the_clock or observation.profile_days == 0:
+            self.learn_habit(slot, period, observation.time)
+            return None
         if self.is_habit(slot, period, observation.time):
             return None
         minutes = (observation.time - slot.loop_start) / 60.0
@@ -158,9 +164,16 @@ class ScriptedLoopDetector(Detector):
         >>> detector.is_habit(slot, 5.0, 4 * day), detector.is_habit(slot, 30.0, 4 * day)
         (True, False)
         """
-        day = int(time // 86_400)
-        if slot.habit_period <= 0.0:
-            slot.habit_period, slot.habit_day = period, day
+        if self.learn_habit(slot, period, time):
             return False
         same_beat = abs(period - slot.habit_period) <= self.config.max_jitter * slot.habit_period
-        return same_beat and day > slot.habit_day
+        return same_beat and int(time // 86_400) > slot.habit_day
+
+    @staticmethod
+    def learn_habit(slot: LoopSlot, period: float, time: float) -> bool:
+        """Take this loop's beat as the identity's habit, unless it has one: whether it
+        was taken."""
+        if slot.habit_period > 0.0:
+            return False
+        slot.habit_period, slot.habit_day = period, int(time // 86_400)
+        return True

@@ -13,7 +13,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import EventLists
+from conftest import START, EventLists
 
 from tokenradar.detectors import ScoringEngine, UserState
 from tokenradar.detectors.team import TeamState
@@ -351,18 +351,46 @@ def _pipeline_day(event_lists: EventLists, day: int, beat: float, count: int = 6
             for i in range(count)]
 
 
-def test_a_pipeline_looping_every_day_at_its_beat_is_found_once_and_again_at_another(
+def test_a_pipeline_looping_every_day_at_its_beat_is_learned_and_found_at_another(
         event_lists: EventLists) -> None:
-    """Issue 13, item 3: a machine identity's own loop is learned on the day it is first
-    found; the same beat on later days is its pattern, a new beat is not."""
+    """Issue 13, item 3: a machine identity looping from its first requests (as every
+    service account does on the day tokenradar starts): nothing else is known of it, so
+    that loop is its own pattern, learned and not raised; its beat on later days stays
+    quiet, and a new beat is found."""
     days = [_pipeline_day(event_lists, day, 5.0) for day in range(6)]
     changed = _pipeline_day(event_lists, 6, 60.0)
     loops = [a for a in _alerts(event_lists, [e for day in days for e in day] + changed)
              if a.kind == "scripted_loop"]
     found_on = sorted({(alert.event_time - MONDAY).days for alert in loops})
-    assert found_on[0] == (days[0][0].timestamp - MONDAY).days, "the first loop went unseen"
-    assert found_on[-1] == (changed[0].timestamp - MONDAY).days, "a new beat went unseen"
-    assert len(found_on) == 2, f"found on days {found_on}: the habit was not learned"
+    assert found_on == [(changed[0].timestamp - MONDAY).days], (
+        f"found on days {found_on}: only the new beat is a change")
+
+
+def _round_the_clock(event_lists: EventLists, days: int, user: str = "etl-runner",
+                     client: str = "api", start: datetime = MONDAY,
+                     weekdays_only: bool = False) -> list[TokenUsageEvent]:
+    """A machine identity at work around the clock from ``start``'s midnight: a batch of
+    varied prompts every 4-12 minutes, every hour of every day (of every weekday)."""
+    rng = random.Random(9)
+    events, at = [], start.replace(hour=0)
+    while at < start.replace(hour=0) + timedelta(days=days):
+        if not weekdays_only or at.weekday() < 5:
+            events.append(event_lists.request(
+                50_000 + len(events), at, int(3000 * rng.lognormvariate(0.0, 0.5)), 400,
+                user=user, client=client, fingerprint=f"{user}-job-{rng.randrange(40)}"))
+        at += timedelta(seconds=rng.uniform(240, 720))
+    return events
+
+
+def test_a_loop_of_an_identity_that_runs_around_the_clock_is_its_job(
+        event_lists: EventLists) -> None:
+    """Issue 13, item 3: an identity at work every hour of its days is a machine; a loop
+    is what machines do, so it is not raised. A person's same loop is."""
+    machine = _round_the_clock(event_lists, days=4, user="ana")
+    loop = [e.model_copy(update={"timestamp": e.timestamp + timedelta(days=4, hours=3)})
+            for e in _loop(event_lists, regular=True)]
+    assert "scripted_loop" in _kinds(_alerts(event_lists, _history(event_lists) + loop))
+    assert "scripted_loop" not in _kinds(_alerts(event_lists, machine + loop))
 
 
 def test_as_many_requests_with_human_gaps_are_not_a_scripted_loop(
@@ -428,6 +456,20 @@ def test_a_slower_runaway_is_found_about_as_soon_as_a_faster_one(
         return next(a.event_time for a in alerts if a.kind == "runaway_agent") - NIGHT
     fast = _agent(event_lists, NIGHT)
     assert abs(first_alert(fast[::2]) - first_alert(fast)) <= timedelta(minutes=5)
+
+
+def test_an_identity_that_runs_around_the_clock_has_no_runaway_nights(
+        event_lists: EventLists) -> None:
+    """Issue 13, item 3: a machine's agent, at work around the clock on weekdays for two
+    weeks, goes on into a Saturday, a day it has not worked: a machine has no nights to
+    be left running in. A person whose weeks end on Friday is another matter."""
+    machine = _round_the_clock(event_lists, days=12, client="agent", start=START,
+                               weekdays_only=True)
+    saturday = START.replace(hour=0) + timedelta(days=12, hours=1)
+    night = _agent(event_lists, saturday, hours=4, user="etl-runner")
+    assert "runaway_agent" not in _kinds(_alerts(event_lists, machine + night))
+    person = _history(event_lists, user="etl-runner")
+    assert "runaway_agent" in _kinds(_alerts(event_lists, person + night))
 
 
 def test_a_new_joiners_agent_on_a_weekday_not_seen_yet_is_no_runaway(

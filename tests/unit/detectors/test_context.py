@@ -74,3 +74,15 @@ def test_a_prompt_signature_matches_a_resent_prompt_not_a_different_one() -> Non
     assert prompt_signature(7000, 300) != resent[0]
     # Input alone (an embedding has no answer) matches far too often by chance.
     assert prompt_signature(5000, 0) is None
+
+
+def test_an_identity_active_around_the_clock_counts_its_days_and_is_known_as_a_machine() -> None:
+    """Issue 13, item 3: its hours have no centre to set a local day by; were its offset
+    to jump from day to day, each jump would close a day early (nine days in four)."""
+    machine, person = UsageContext(), UsageContext()
+    for minute in range(0, 4 * 24 * 60 + 12 * 60, 7):  # four days, and the fifth's morning
+        _advanced(machine, minute, 1000)
+        if 9 * 60 <= minute % (24 * 60) < 17 * 60:
+            _advanced(person, minute, 1000)
+    assert machine.profile_days == person.profile_days == 4
+    assert machine.round_the_clock and not person.round_the_clock
