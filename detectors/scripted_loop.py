@@ -13,8 +13,9 @@ An identity whose loop comes back on a later day at the same beat is a machine d
 its job (a pipeline, a build agent, an indexer): that loop is its own pattern, learned
 once, and only a loop at another beat is new. So are the loops of an identity that runs
 around the clock (``Observation.round_the_clock``: no person does), and a loop found
-before the identity has a day of history: nothing else is known of it, so the loop is
-not a change in it (a service account's first minutes when tokenradar starts).
+when nothing is known of the identity nor of its team's hours (``activity_days`` 0):
+tokenradar has just started, and the loop is all it knows of a service account. An
+identity first seen later, in a team whose hours are known, is new: its loop is raised.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ class ScriptedLoopDetector(Detector):
         repeat_share = slot.repeats / slot.regular_in_a_row
         if repeat_share < config.min_repeat_share and not near_constant:
             return None
-        if observation.round_the_clock or observation.profile_days == 0:
+        if observation.round_the_clock or observation.activity_days == 0:
             self.learn_habit(slot, period, observation.time)
             return None
         if self.is_habit(slot, period, observation.time):

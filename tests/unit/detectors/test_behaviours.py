@@ -364,6 +364,11 @@ def test_a_pipeline_looping_every_day_at_its_beat_is_learned_and_found_at_anothe
     found_on = sorted({(alert.event_time - MONDAY).days for alert in loops})
     assert found_on == [(changed[0].timestamp - MONDAY).days], (
         f"found on days {found_on}: only the new beat is a change")
+    # Once tokenradar knows the team's hours, a new identity in it is no startup: the
+    # first loop of its first requests is raised.
+    team = [e for member in range(3)
+            for e in _history(event_lists, seed=member, user=f"m{member}")]
+    assert "scripted_loop" in _kinds(_alerts(event_lists, team + days[0]))
 
 
 def _round_the_clock(event_lists: EventLists, days: int, user: str = "etl-runner",
