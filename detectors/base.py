@@ -95,6 +95,10 @@ class Observation:
     round_the_clock: bool = False
     """The identity runs around the clock, as machines do (``UsageContext.round_the_clock``):
     its loops and its nights are its own pattern."""
+    team_tools: dict[int, list[int]] | None = None
+    """The models and clients the user's team uses (``TeamState.tools``, read only)..."""
+    team_tool_days: int = 0
+    """...and its members' active days behind that knowledge (``TeamState.tool_days``)."""
 
     def off_hours(self, probability: float, min_profile_days: int, *,
                   nearby: bool = False) -> bool:

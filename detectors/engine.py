@@ -41,13 +41,14 @@ from typing import Any
 from tokenradar.detectors import precedence
 from tokenradar.detectors.base import Detector, Finding, Observation, Slot, TeamDetector
 from tokenradar.detectors.budget import BudgetBurn, BudgetState, budget_finding
+from tokenradar.detectors.context import digest32
 from tokenradar.detectors.incidents import SCORE_DIGITS, SEVERITY_RANK, IncidentDesk, alert_id_of
 from tokenradar.detectors.observation import observe
 from tokenradar.detectors.registry import Detectors, build_detectors
 from tokenradar.detectors.renormalisation import Standing, standings
 from tokenradar.detectors.spend import Pricing, priced
 from tokenradar.detectors.state import UserState
-from tokenradar.detectors.team import POOL_FADING, TeamState, team_key
+from tokenradar.detectors.team import POOL_FADING, TeamState, team_key, tool_key
 from tokenradar.detectors.verdicts import Calendar, VerdictBook, silence_alerts
 from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 from tokenradar.schemas.kinds import BUDGET_BURN, RATE
@@ -375,10 +376,16 @@ def record_day_maxima(state: UserState, team: TeamState, observation: Observatio
 
 def learn_team(team: TeamState, member: UserState, observation: Observation) -> None:
     """Pool a member's usage into the team: its members, its baselines for new joiners'
-    cold start, and the hours it works in."""
+    cold start, the models and clients it uses, and the hours it works in."""
     team.see_member(member.user_id)
+    event = observation.event
+    member_digest = digest32(member.user_id)
+    team.learn_tool(member_digest, tool_key("model", event.model))
+    if event.client is not None:
+        team.learn_tool(member_digest, tool_key("client", event.client))
     team.per_request.update(math.log10(observation.tokens + 1), POOL_FADING)
     if observation.closed_hour is not None:
         team.per_hour.update(math.log10(observation.closed_hour.tokens + 1), POOL_FADING)
     if observation.closed_day is not None:
         team.learn_member_hours(member.context.local_mask(observation.closed_day.hours_mask))
+        team.tool_days += 1

@@ -17,6 +17,7 @@ from tokenradar.detectors.calibration import (
 )
 from tokenradar.detectors.context import digest32
 from tokenradar.detectors.records import Record
+from tokenradar.detectors.team import tool_key, used_by_others
 from tokenradar.schemas.config import NewPatternConfig
 from tokenradar.schemas.kinds import NEW_PATTERN
 
@@ -30,7 +31,17 @@ conversation's turns follow from each other, but a tool that holds one session f
 whole burst must not hide it (backtest, bursts sent in one session: 10 found 0 of 27,
 3 found 18, 2 found 23 for 2 false alerts more)."""
 WARM_UP = 0.0
-"""First-seen time recorded for what the user used during warm-up: never new."""
+"""First-seen time recorded for what the user used during warm-up: never new (unless
+their team never used it, after the user's first active day: a newcomer's first day is
+when they pick their tools)."""
+MIN_BURST_MINUTES = 10.0
+"""A burst's pace is judged over at least this long: a person's requests come in clumps
+of a few minutes."""
+MAX_TEAM_NOVELTY_DECADES = 2.0
+"""A model or client none of the user's teammates used: at most a 1-in-100 event (a new
+model, or a tool the team has not taken up yet, does come)."""
+MIN_TEAM_MEMBER_DAYS = 20
+"""Members' active days before a team's models and clients say what it never uses."""
 
 
 class Sighting(Record):
@@ -74,19 +85,20 @@ class NewPatternDetector(Detector):
         config = self.config
         return (slot.burst_requests > 0
                 and observation.time - slot.burst_start <= config.burst_minutes * 60.0
-                and observation.off_hours(config.unusual_hour_probability,
-                                          config.min_profile_days, nearby=True))
+                and self._unusual_hour(observation))
 
     def observe(self, slot: PatternSlot, observation: Observation) -> Finding | None:
         config = self.config
         event = observation.event
         time = observation.time
-        warmed_up = observation.profile_days >= config.min_profile_days and len(slot.known) > 0
         window = config.burst_minutes * 60.0
+        warmed_up = observation.profile_days >= config.min_profile_days and len(slot.known) > 0
+        team = _Team.of(observation)
         new_things = [
-            what for what, value in (("model", event.model), ("client", event.client))
-            if value is not None and self._is_new(slot, f"{what}:{value}", time, window,
-                                                  warmed_up)
+            (what, key) for what, value in (("model", event.model), ("client", event.client))
+            if value is not None and self._is_new(
+                slot, key := tool_key(what, value), time, window,
+                warmed_up or (observation.profile_days > 0 and team.never_used(key)))
         ]
         if not new_things:
             return None
@@ -95,43 +107,87 @@ class NewPatternDetector(Detector):
         slot.burst_requests += 1
         if event.session_id is None or observation.session_requests % SESSION_UNIT == 1:
             slot.burst_units += 1
-        usual = observation.usual_activity_nearby
         if (slot.burst_requests < config.min_burst_requests
-                or not observation.off_hours(config.unusual_hour_probability,
-                                             config.min_profile_days, nearby=True)):
+                or not self._unusual_hour(observation)):
             return None
-        # Two rarities together: the novelty (each never-used model or client) and the
-        # burst (so many independent requests in the window, against the user's pace at
-        # this hour: their requests per active hour times how often they are active now).
-        usual_in_window = observation.usual_hourly_requests.mean * window / 3600.0 * usual
-        decades = (_novelty_decades(observation.profile_days) * len(new_things)
-                   + poisson_tail_decades(slot.burst_units,
-                                          max(usual_in_window * REQUEST_OVERDISPERSION, 1.0)))
-        what = " and ".join(f"{kind} {getattr(event, kind)}" for kind in new_things)
+        # Three rarities together, each of the user's days or their team's: the novelty
+        # (each model or client never used by this user and, the rarer, by their team), the
+        # hour (how seldom they are active now: for a young profile, shrunk toward its
+        # team's hours by how little it knows) and, given they are at work, the burst (so
+        # many independent requests since it began against their pace when active).
+        pace = observation.usual_hourly_requests
+        elapsed = max(time - slot.burst_start, MIN_BURST_MINUTES * 60.0)
+        burst = 0.0 if pace.count == 0 else poisson_tail_decades(
+            slot.burst_units, max(pace.mean * elapsed / 3600.0 * REQUEST_OVERDISPERSION, 1.0))
+        novelty = sum(_novelty_decades(observation.profile_days) + team.rarity_decades(key)
+                      for _, key in new_things)
+        decades = novelty - math.log10(observation.usual_activity_nearby) + burst
+        what = " and ".join(f"{kind} {getattr(event, kind)}" for kind, _ in new_things)
+        unknown = ", nor by their team" if all(
+            team.rarity_decades(key) > 0 for _, key in new_things) else ""
         minutes = (time - slot.burst_start) / 60.0
         return Finding(
             score=min(1.0, decades / SCORE_DECADES), feature="requests_on_new_model_or_client",
             observed=slot.burst_requests, expected=0.0,
             explanation=(
                 f"{slot.burst_requests} requests in {minutes:.0f} min on {what}, never used "
-                f"by this user before, {observation.hour_phrase(nearby=True)}: "
+                f"by this user before{unknown}, {observation.hour_phrase(nearby=True)}: "
                 "check that the credential is theirs."
             ),
         )
 
+    def _unusual_hour(self, observation: Observation) -> bool:
+        """Is the user seldom active now (nor within an hour)? A profile younger than
+        ``min_profile_days`` is judged by its team's hours, when the team has them."""
+        config = self.config
+        team_hours = observation.activity_days > observation.profile_days
+        return observation.off_hours(config.unusual_hour_probability,
+                                     0 if team_hours else config.min_profile_days, nearby=True)
+
     @staticmethod
-    def _is_new(slot: PatternSlot, name: str, time: float, window: float,
-                warmed_up: bool) -> bool:
-        """Remember ``name``; True if first seen after warm-up, within the burst window."""
-        key = digest32(name)
+    def _is_new(slot: PatternSlot, key: int, time: float, window: float,
+                judged: bool) -> bool:
+        """Remember the model or client ``key``; True if first seen within the burst window
+        when it could be ``judged`` new (after warm-up, or unknown to the team)."""
         seen = slot.known.get(key)
         if seen is None:
-            seen = slot.known[key] = Sighting(time if warmed_up else WARM_UP, time)
+            seen = slot.known[key] = Sighting(time if judged else WARM_UP, time)
             if len(slot.known) > MAX_KNOWN:
                 oldest = min(slot.known, key=lambda k: slot.known[k].last)
                 del slot.known[oldest]
         seen.last = time
         return seen.first != WARM_UP and time - seen.first <= window
+
+
+class _Team:
+    """What the user's team says of a model or client: whether another member uses it."""
+
+    def __init__(self, tools: dict[int, list[int]] | None, member: str, member_days: int
+                 ) -> None:
+        self.tools = tools if member_days >= MIN_TEAM_MEMBER_DAYS else None
+        self.member = member
+        self.member_days = member_days
+        self._digest: int | None = None
+
+    @classmethod
+    def of(cls, observation: Observation) -> _Team:
+        return cls(observation.team_tools, observation.event.user_id,
+                   observation.team_tool_days)
+
+    def never_used(self, key: int) -> bool:
+        """No other member has used it, in a team whose usage is known."""
+        if self.tools is None:
+            return False
+        if self._digest is None:
+            self._digest = digest32(self.member)
+        return not used_by_others(self.tools, self._digest, key)
+
+    def rarity_decades(self, key: int) -> float:
+        """Surprise of a model or client none of the team's other members used in its
+        ``member_days``: about 1 in member_days + 1, at most MAX_TEAM_NOVELTY_DECADES."""
+        if not self.never_used(key):
+            return 0.0
+        return min(MAX_TEAM_NOVELTY_DECADES, -math.log10(unseen_share(self.member_days)))
 
 
 def _novelty_decades(profile_days: int) -> float:

@@ -72,4 +72,6 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
         team_shifting=team_shifting,
         team_per_request=team_state.per_request if team_state is not None else None,
         team_per_hour=team_state.per_hour if team_state is not None else None,
+        team_tools=team_state.tools if team_state is not None else None,
+        team_tool_days=team_state.tool_days if team_state is not None else 0,
     )

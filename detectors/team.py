@@ -26,6 +26,7 @@ from tokenradar.detectors.base import Finding
 from tokenradar.detectors.baseline import EWStats
 from tokenradar.detectors.budget import BudgetState
 from tokenradar.detectors.calibration import decades_score, normal_tail_decades
+from tokenradar.detectors.context import digest32
 from tokenradar.detectors.records import Record
 from tokenradar.detectors.renormalisation import DailyMaxima
 from tokenradar.detectors.state import Incident
@@ -56,9 +57,28 @@ biggest movers are up (``shifting``)."""
 HOURS_FADING = 0.02
 MIN_MEMBER_DAYS = 20
 """Members' active days before the team's hours speak for a young member's."""
+MAX_TOOLS = 64
+"""Models and clients a team remembers; past this, the one fewest members used goes."""
+TOOL_MEMBERS = 3
+"""Members remembered per model or client: enough to tell "other members use it"..."""
+MIN_OTHER_MEMBERS = 2
+"""...which takes two of them besides the user."""
 CODEC_VERSION = 2
 """2: a :class:`TeamState` record (:mod:`tokenradar.detectors.records`); 1 (still read):
 release ae4055c's JSON lists (:mod:`tokenradar.detectors.legacy`)."""
+
+
+def tool_key(what: str, name: str) -> int:
+    """A model's or client's digest (``what``: "model" or "client"), as users and teams
+    remember them."""
+    return digest32(f"{what}:{name}")
+
+
+def used_by_others(tools: dict[int, list[int]], member: int, key: int) -> bool:
+    """Have members other than ``member`` used the model or client ``key`` (``tools``: a
+    team's ``TeamState.tools``)? Two at least: one member's stolen key must not make what
+    its thief used the team's own."""
+    return sum(user != member for user in tools.get(key, ())) >= MIN_OTHER_MEMBERS
 
 
 def team_key(team: str) -> str:
@@ -106,6 +126,12 @@ class TeamState(Record):
     measure of how high its ordinary days go (:mod:`tokenradar.detectors.renormalisation`)."""
     budget: BudgetState | None = None
     """The team's monthly budget's spend, when the configuration gives it one."""
+    tools: dict[int, list[int]] = {}
+    """Models and clients the members use (``tool_key``) -> the first TOOL_MEMBERS members
+    (``digest32`` of their user id) seen using each: what is ordinary in the team..."""
+    tool_days: int = 0
+    """...learned over this many of its members' active days (a state stored before the
+    team learned them starts at none)."""
 
     def see_member(self, user_id: str) -> None:
         if user_id not in self.members:
@@ -120,6 +146,17 @@ class TeamState(Record):
         rate = max(HOURS_FADING, 1.0 / self.member_days)
         self.hour_profile = [round(p + rate * (((hours_mask >> h) & 1) - p), 4)
                              for h, p in enumerate(self.hour_profile)]
+
+    def learn_tool(self, member: int, key: int) -> None:
+        """Remember that ``member`` (a user id's digest) used the model or client ``key``."""
+        users = self.tools.get(key)
+        if users is None:
+            if len(self.tools) >= MAX_TOOLS:
+                rarest = min(self.tools, key=lambda k: len(self.tools[k]))
+                del self.tools[rarest]
+            users = self.tools[key] = []
+        if len(users) < TOOL_MEMBERS and member not in users:
+            users.append(member)
 
     def working_hours(self) -> list[float] | None:
         """The team's hour profile, once enough member-days stand behind it."""

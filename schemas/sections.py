@@ -164,7 +164,8 @@ class NewPatternConfig(DetectorSection):
 
     min_profile_days: Annotated[int, Field(ge=1)] = Field(
         2, description="Active days seen before anything the user uses counts as new, "
-        "and an hour never seen as unusual."
+        "and an hour never seen as unusual; before, only a model or client their team never "
+        "used counts, at an hour their team's hours call unusual."
     )
     min_burst_requests: Annotated[int, Field(ge=1)] = 10
     burst_minutes: Annotated[float, Field(gt=0)] = 45.0

@@ -622,6 +622,43 @@ def test_a_new_model_during_working_hours_is_a_normal_switch(event_lists: EventL
     assert "new_pattern" not in _kinds(_alerts(event_lists, _history(event_lists) + switch))
 
 
+def _team_and_newcomer(event_lists: EventLists, joined: datetime) -> list[TokenUsageEvent]:
+    """Six members at work for two weeks (claude-sonnet-4-5 in an IDE), and zoe, at work
+    from ``joined`` to Monday 16 November (about 8 requests an hour), using gpt-5 in the
+    same IDE."""
+    team = event_lists.team_days(members=6, days=12)
+    zoe = [event.model_copy(update={"model": "gpt-5"}) for event in event_lists.workdays(
+        random.Random(5), (MONDAY - joined).days + 1, start=joined, user="zoe",
+        requests=(60, 70), first=50_000)]
+    return team + zoe
+
+
+def test_a_newcomers_evening_on_their_teams_model_is_not_a_stolen_key(
+        event_lists: EventLists) -> None:
+    # Three working days in, zoe works an evening hour she has not worked before, at her
+    # usual pace, on the model the rest of her team uses: an evening at work is seldom,
+    # not a stranger's burst, and the model is the team's.
+    evening = datetime(2026, 11, 16, 19, tzinfo=UTC)
+    burst = [event.model_copy(update={"model": "claude-sonnet-4-5", "client": "ide",
+                                      "user_id": "zoe", "team": "core"})
+             for event in _new_model_burst(event_lists, evening, count=12)]
+    joined = datetime(2026, 11, 11, tzinfo=UTC)  # a Wednesday
+    alerts = _alerts(event_lists, _team_and_newcomer(event_lists, joined) + burst)
+    assert "new_pattern" not in _kinds([a for a in alerts if a.user_id == "zoe"])
+
+
+def test_a_night_burst_on_what_nobody_in_the_team_uses_is_new_even_on_a_young_profile(
+        event_lists: EventLists) -> None:
+    # A day into her job, zoe's key sends 40 requests at 01:00 on a model and a client
+    # nobody in her team has used: too young to know her own habits, not her team's.
+    burst = [event.model_copy(update={"user_id": "zoe", "team": "core"})
+             for event in _new_model_burst(event_lists, NIGHT, count=40, gap_seconds=30.0)]
+    alerts = [a for a in _alerts(event_lists, _team_and_newcomer(event_lists, MONDAY) + burst)
+              if a.kind == "new_pattern"]
+    assert {a.user_id for a in alerts} == {"zoe"}
+    assert "never used by this user before, nor by their team" in alerts[0].explanation
+
+
 # -- spike: a conversation is one draw, not many -------------------------------------
 
 def _busy_hour(event_lists: EventLists, one_conversation: bool) -> list[TokenUsageEvent]:

@@ -18,7 +18,7 @@ from conftest import EventLists
 from tokenradar.detectors import ScoringEngine, UserState, records
 from tokenradar.detectors.base import Finding
 from tokenradar.detectors.state import Incident
-from tokenradar.detectors.team import TeamDay, TeamState
+from tokenradar.detectors.team import MAX_TOOLS, TeamDay, TeamState, tool_key, used_by_others
 from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 from tokenradar.schemas.config import PopulationShiftConfig
 
@@ -269,3 +269,21 @@ def test_a_team_key_shared_by_thousands_keeps_a_record_kafka_can_take() -> None:
         team.learn_member_day(1, 1_000.0 + member, 1_000.0, config)
     assert team.day.members == 60_000
     assert len(team.to_bytes()) < KAFKA_DEFAULT_REQUEST_BYTES * 0.7
+
+
+def test_a_team_remembers_who_uses_its_models_and_forgets_the_rarest_when_full() -> None:
+    team = TeamState(team="core")
+    for member in (1, 2, 3, 4):
+        team.learn_tool(member, tool_key("model", "gpt-5"))
+    team.learn_tool(1, tool_key("client", "sdk"))
+    team.learn_tool(2, tool_key("client", "sdk"))
+    assert team.tools[tool_key("model", "gpt-5")] == [1, 2, 3]  # enough to say "others"
+    assert used_by_others(team.tools, 1, tool_key("model", "gpt-5"))
+    # One other member is not the team: a stolen key's tool does not become the team's.
+    assert not used_by_others(team.tools, 1, tool_key("client", "sdk"))
+    team.learn_tool(4, tool_key("client", "cli"))
+    for number in range(MAX_TOOLS):
+        team.learn_tool(2, tool_key("model", f"m{number}"))
+    assert len(team.tools) == MAX_TOOLS
+    assert {tool_key("model", "gpt-5"), tool_key("client", "sdk")} <= set(team.tools)
+    assert tool_key("client", "cli") not in team.tools
