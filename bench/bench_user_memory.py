@@ -10,7 +10,7 @@ its RSS before, over N (teams' states included):
   users scored last decoded, the others as bytes), every user scored once;
 - ``replay-all-decoded``: a dict of every user's decoded state (replay before HeldStates);
 - ``worker``: the worker's table (a dict of stored bytes, as Faust's memory store keeps
-  it) and its :class:`~tokenradar.streams.batch.DecodedStates`, every user stored once;
+  it) and its :class:`~tokenradar.streams.batch.LiveStates`, every user stored once;
 - ``worker-all-decoded``: the same, with every user's decoded state kept (before).
 
 With ``--worker-process``, a worker process on a broker (``TOKENRADAR_BROKER``, else
@@ -48,7 +48,7 @@ from tokenradar.lab.brokers import kafka_broker
 from tokenradar.lab.process import WorkerProcess, wait_until
 from tokenradar.schemas import DetectorConfig
 from tokenradar.schemas.settings import bootstrap_of
-from tokenradar.streams.batch import DecodedStates, team_state_key, user_state_key
+from tokenradar.streams.batch import LiveStates, team_state_key, user_state_key
 from tokenradar.streams.broker import create_topics
 from tokenradar.streams.publish import produce_events
 
@@ -93,20 +93,17 @@ def hold(holding: str, users: int) -> dict[str, Any]:
         kept += [held, teams]
     else:
         table: dict[bytes, bytes] = {}
-        decoded = DecodedStates() if holding == "worker" else DecodedStates(live=users * 2)
+        live = LiveStates() if holding == "worker" else LiveStates(live=users * 2)
         for number in range(users):
             name, route = f"user-{number:07d}", f"team-{number // TEAM_SIZE:05d}"
             if number % TEAM_SIZE == 0:
-                key = team_state_key(route)
+                table |= live.take_changed()  # written, as the worker does each second
                 team = TeamState.from_bytes(raw_team)
                 team.team = route
-                table[key] = team.to_bytes()
-                decoded.remember(key, table[key], team)
-            key = user_state_key(route, name)
-            state = decoded_copy(raw_user, engine, name, route)
-            raw = table[key] = state.to_bytes()
-            decoded.remember(key, raw, state)
-        kept += [table, decoded]
+                live.change(team_state_key(route), team)
+            live.change(user_state_key(route, name), decoded_copy(raw_user, engine, name, route))
+        table |= live.take_changed()
+        kept += [table, live]
     gc.collect()
     after = resident_bytes()
     return {"holding": holding, "users": users, "rss_per_user": (after - before) / users,

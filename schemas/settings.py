@@ -263,10 +263,12 @@ class _WorkerOptions(CommandSettings):
         4, description="Partitions of the topics tokenradar creates when they do not exist."
     )
     batch_size: Annotated[int, Field(ge=1)] = Field(
-        1000, description="Events taken from the stream at a time."
+        1000, description="Most events scored in one step: a fetch is scored in batches "
+        "of at most this many."
     )
     batch_seconds: Annotated[float, Field(gt=0)] = Field(
-        0.2, description="Longest wait to fill a batch before scoring what arrived."
+        0.2, description="Not used any more: the worker scores each fetch as it arrives, "
+        "without waiting to fill a batch (still accepted, so that settings naming it load)."
     )
     quiet_flush_seconds: Annotated[float, Field(gt=0)] = Field(
         10.0, description="Wall-clock seconds without a new event after which a routing "

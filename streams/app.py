@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from faust.tables import TableManager
 
 from tokenradar.detectors import ScoringEngine
 from tokenradar.detectors.reorder import ReorderBuffer
@@ -39,7 +38,7 @@ from tokenradar.streams.batch import (
     ORIGIN_OFFSET_HEADER,
     VERDICT_HEADER,
     BatchOutcome,
-    DecodedStates,
+    LiveStates,
     OriginProgress,
     Received,
     buffer_state_key,
@@ -52,9 +51,11 @@ from tokenradar.streams.batch import (
 )
 from tokenradar.streams.broker import create_topics, partition_count
 from tokenradar.streams.expiry import StateIndex
+from tokenradar.streams.fetch import take_whole_fetches
 from tokenradar.streams.health import WorkerHealth
 from tokenradar.streams.metrics import WorkerMetrics
 from tokenradar.streams.security import faust_credentials
+from tokenradar.streams.table import DeclaredTables, RoutedTable
 
 log = logging.getLogger("tokenradar.worker")
 
@@ -64,30 +65,8 @@ EXPIRY_CHECK_SECONDS = 2.0
 """How often the worker looks whether a partition's event time reached a new day."""
 HEALTH_SAMPLE_SECONDS = 2.0
 """How often the event loop tells :class:`WorkerHealth` what waits (and that it runs)."""
-
-
-class DeclaredTables(TableManager):
-    """Faust's table manager, without the second it sleeps at start so that tables an
-    agent declares as it starts are registered: the worker's table is declared with
-    the app, so the group is joined a second sooner."""
-
-    async def on_start(self) -> None:
-        if not self.should_stop:
-            await self._update_channels()
-            await self.recovery.start()
-
-
-class RoutedTable(faust.Table[bytes, bytes]):
-    """The state table: a key's changelog partition is its routing key's partition.
-
-    Keys are ``routing key + 0x1f + user id`` (or nothing, for the team's own state),
-    so a team's state and all its members' share the partition their events are
-    scored from, whichever event of the batch Faust thinks is current.
-    """
-
-    def partition_for_key(self, key: Any) -> int | None:
-        assert self.partitions is not None, "the state table is declared with partitions"
-        return partition_for(routing_of(key), self.partitions)
+COMMIT_SECONDS = 1.0
+"""How often the states changed are written, and then the offsets they record committed."""
 
 
 def rekey_topic_name(settings: WorkerSettings) -> str:
@@ -170,7 +149,12 @@ def create_app(
     health = WorkerHealth(settings.stall_seconds) if health is None else health
     next_offsets: dict[tuple[str, int], int] = {}  # per source partition, in this process
     engine = ScoringEngine(config)
-    decoded = DecodedStates()
+    live = LiveStates()
+    scored_to: dict[Any, int] = {}
+    """Source partition -> the offset after the last message taken (scored, forwarded or
+    dead-lettered) whose states are not written yet: committed once they are."""
+    broken = False
+    """Scoring failed (a bug): nothing more is scored, written or committed."""
     progress = OriginProgress(idle_seconds=settings.quiet_flush_seconds)
     pseudonymiser = settings.pseudonymiser()
     retention = StateRetention(settings.state_expiry_days, config.scoring.reorder_seconds)
@@ -196,26 +180,6 @@ def create_app(
         partitions=partitions, **RAW
     )
 
-    async def store_states(states: dict[bytes, bytes]) -> None:
-        """One table write per user and team; each changelog partition's last write goes alone.
-
-        Tansu 0.6.0 answers ListOffsets "latest" with the base offset of the last
-        record batch + 1, so Faust's recovery stops before the other records of a
-        multi-record last batch, and a restarted worker would miss those records'
-        newest states. Flushing before the last write of each partition makes that
-        write a batch of its own: recovery is then complete on Tansu too. The cost
-        is one producer flush per agent batch; on Kafka it changes nothing else.
-        """
-        last_of_partition = {partition_for(routing_of(key), partitions): key for key in states}
-        deferred = set(last_of_partition.values())
-        for key, state in states.items():
-            metrics.state_bytes.observe(len(state))
-            if key not in deferred:
-                table[key] = state
-        await app.producer.flush()
-        for key in deferred:
-            table[key] = states[key]
-
     scoring = asyncio.Lock()
     """One batch or flush at a time: each loads, scores and stores the same states."""
     last_arrival: dict[str, float] = {}
@@ -225,12 +189,14 @@ def create_app(
     """Look for buffers in the table (recovered from the changelog) at the next flush."""
 
     async def publish(outcome: BatchOutcome) -> None:
-        """Forward, alert and dead-letter, then store the states, and count.
+        """Send the forwards, alerts and dead letters; count.
 
-        What a batch sends is out before the states that record its events as taken
-        (an event read again once its state says so is not scored again, see
-        ``ReorderBuffer.first_delivery``): a crash in between sends an alert twice, under
-        its ``alert_id``, and never loses one.
+        The states that record the batch's events stay in ``live`` until
+        :func:`write_states`, which flushes these sends first: what a batch sends is
+        out before the states that record its events as taken (an event read again
+        once its state says so is not scored again, see ``ReorderBuffer.first_delivery``),
+        so a crash in between sends an alert twice, under its ``alert_id``, and never
+        loses one.
         """
         for rekeyed in outcome.rekeyed:
             await rekey_topic.send(key=rekeyed.key, value=rekeyed.value,
@@ -257,9 +223,6 @@ def create_app(
             log.warning("model %r is not in the price table: its requests without cost_usd "
                         "are priced at [prices.default]; add it to [prices.models]", model)
             metrics.unpriced_models.inc()
-        if outcome.rekeyed or outcome.alerts or outcome.dead_letters:
-            await app.producer.flush()
-        await store_states(outcome.states)
         _count(metrics, outcome)
         for key, last_time in outcome.user_times.items():
             index.note(partition_for(routing_of(key), partitions), key, last_time)
@@ -274,61 +237,114 @@ def create_app(
                 held_events.pop(route, None)
         metrics.held_events.set(sum(held_events.values()))
 
-    async def score_batches(stream: faust.StreamT[bytes]) -> None:
-        """Take a batch, hand it to the core, store state, publish, dead-letter."""
-        batches = stream.take_events(  # type: ignore[attr-defined]  # missing from Faust's stubs
-            settings.batch_size, within=settings.batch_seconds
-        )
-        async for batch in batches:
-            started = time.perf_counter()
-            messages = [
-                Received(
-                    e.message.key,
-                    e.message.value or b"",
-                    e.message.topic,
-                    e.message.partition,
-                    e.message.offset,
-                    # A producer's headers are not trusted: only the re-key hop's are read.
-                    *(_origin(e.message.headers) if e.message.topic == rekey_name
-                      else (None, None, None)),
-                    verdict=e.message.topic == rekey_name and _is_verdict(e.message.headers),
-                )
-                for e in batch
-            ]
-            async with scoring:
-                outcome = process_batch(
-                    messages,
-                    engine,
-                    table.get,
-                    settings.input_topic,
-                    partitions,
-                    datetime.now(UTC),
-                    decoded,
-                    progress,
-                    time.monotonic(),
-                    feedback_topic=settings.feedback_topic,
-                    pseudonymiser=pseudonymiser,
-                    retention=retention,
-                    limits=settings.input_limits,
-                )
-                await publish(outcome)
-            metrics.batch_events.observe(len(batch))
-            metrics.batch_seconds.observe(time.perf_counter() - started)
-            metrics.last_event_seconds.set_to_current_time()
-            for message in messages:
-                source = (message.topic, message.partition)
-                next_offsets[source] = max(next_offsets.get(source, 0), message.offset + 1)
-            health.processed()
+    async def write_states() -> None:
+        """Flush what was sent, write every state changed since the last write, wait for
+        the broker's acks, and only then commit the offsets of the messages those states
+        record. Callers hold ``scoring``.
 
-    @app.agent(sources, name="score-token-usage")
-    async def score_token_usage(stream: faust.StreamT[bytes]) -> None:
-        """Score every batch; an error that escapes makes the worker unhealthy (/healthz),
-        since Faust then leaves the process up with nothing processed any more."""
-        try:
-            await score_batches(stream)
-        except Exception as error:
-            health.agent_crashed(error)
-            raise
+        A crash anywhere in between loses nothing: until the commit, the messages are
+        read again after a restart, and each routing key's states, written whole
+        (:meth:`RoutedTable.write`), say which of them it took already.
+        """
+        if broken or not (scored_to or live.has_changed()):
+            return
+        await app.producer.flush()
+        states = live.take_changed()
+        for state in states.values():
+            metrics.state_bytes.observe(len(state))
+        if states:
+            await table.write(states)
+        offsets = dict(scored_to)
+        scored_to.clear()
+        if offsets:
+            # Faust's commit of these exact offsets (revoked partitions left out), not of
+            # acked ones: nothing of the source topics is acked.
+            await app.consumer._commit_offsets(offsets)  # type: ignore[attr-defined]
+
+    async def score_fetch(messages: list[Any]) -> None:
+        """Score a fetch in batches of ``batch_size``: hand each to the core, publish."""
+        nonlocal broken
+        generation = messages[0].generation_id
+        async with scoring:
+            if broken:
+                return  # never committed: read again after a restart
+            try:
+                for first in range(0, len(messages), settings.batch_size):
+                    if app.consumer_generation_id != generation:
+                        # Partitions moved since the fetch: once they settle, what this
+                        # fetch changed is forgotten, and Faust seeks back to the
+                        # committed offsets, so all of it is read again.
+                        return
+                    await score_batch(messages[first:first + settings.batch_size])
+            except Exception as error:
+                broken = True
+                health.agent_crashed(error)
+                log.exception("scoring stopped: the worker takes no more events; restart it")
+                return
+            if app.consumer_generation_id != generation:
+                return
+            for message in messages:
+                scored_to[message.tp] = message.offset + 1  # each partition in order
+        for message in messages:
+            source = (message.topic, message.partition)
+            next_offsets[source] = max(next_offsets.get(source, 0), message.offset + 1)
+        health.processed()
+
+    async def score_batch(batch: list[Any]) -> None:
+        started = time.perf_counter()
+        received = [
+            Received(
+                message.key,
+                message.value or b"",
+                message.topic,
+                message.partition,
+                message.offset,
+                # A producer's headers are not trusted: only the re-key hop's are read.
+                *(_origin(message.headers) if message.topic == rekey_name
+                  else (None, None, None)),
+                verdict=message.topic == rekey_name and _is_verdict(message.headers),
+            )
+            for message in batch
+        ]
+        outcome = process_batch(
+            received,
+            engine,
+            table.get,
+            settings.input_topic,
+            partitions,
+            datetime.now(UTC),
+            live,
+            progress,
+            time.monotonic(),
+            feedback_topic=settings.feedback_topic,
+            pseudonymiser=pseudonymiser,
+            retention=retention,
+            limits=settings.input_limits,
+        )
+        await publish(outcome)
+        metrics.batch_events.observe(len(batch))
+        metrics.batch_seconds.observe(time.perf_counter() - started)
+        metrics.last_event_seconds.set_to_current_time()
+
+    async def take_fetch(messages: list[Any]) -> None:
+        """Score a fetch; shielded, so that a stop in the middle waits for its end rather
+        than leaving states ahead of what was sent."""
+        await asyncio.shield(score_fetch(messages))
+
+    async def settle() -> None:
+        """Before Faust commits for a rebalance or a stop: write what was taken, commit."""
+        async with scoring:
+            await write_states()
+
+    take_whole_fetches(app, sources, take_fetch, settle)
+
+    @app.timer(interval=COMMIT_SECONDS)
+    async def write_changed_states() -> None:
+        """Write the states changed since the last time, then commit what they record."""
+        if app.rebalancing:  # written before the partitions moved (settle)
+            return
+        async with scoring:
+            await write_states()
 
     source_topics = {settings.input_topic, rekey_topic_name(settings)}
 
@@ -373,7 +389,7 @@ def create_app(
             return
         async with scoring:
             await publish(flush_routes(quiet, engine, table.get, partitions,
-                                       datetime.now(UTC), decoded, retention))
+                                       datetime.now(UTC), live, retention))
 
     @app.timer(interval=EXPIRY_CHECK_SECONDS)
     async def expire_states() -> None:
@@ -397,15 +413,18 @@ def create_app(
                         return
         async with scoring:
             gone = index.due()
+            if gone:
+                await write_states()  # the table then holds every state, as this worker
             for key in gone:
                 if table.get(key) is not None:
                     del table[key]
-                decoded.drop(key)
+                live.drop(key)
                 route, _, user = key.partition(KEY_SEPARATOR)
                 buffer = buffer_state_key(route.decode())
                 if route == user and buffer in table and not ReorderBuffer.from_bytes(
                         table[buffer], config.scoring.reorder_seconds):
                     del table[buffer]  # a teamless user's own, empty reorder buffer
+                    live.drop(buffer)
         metrics.users_expired.inc(len(gone))
         metrics.users_held.set(len(index))
         if gone:
@@ -442,7 +461,8 @@ def create_app(
         processed further by another worker (its committed offset then says how far).
         """
         nonlocal rescan, reindex
-        decoded.forget()
+        live.forget()
+        scored_to.clear()  # written and committed at the revocation (settle), else read again
         index.forget()
         reindex = True
         next_offsets.clear()

@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
+from itertools import islice
+from typing import Protocol, TypeVar
 
 from aiokafka.partitioner import murmur2
 
@@ -185,7 +187,8 @@ class BatchOutcome:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     rekeyed: list[Rekeyed] = field(default_factory=list)
     states: dict[bytes, bytes] = field(default_factory=dict)
-    """Table key -> encoded state, one entry per user, team and buffer touched."""
+    """Table key -> encoded state, one entry per user, team and buffer touched; empty
+    when the worker keeps them (:class:`LiveStates`) to write them later."""
     held: dict[str, int] = field(default_factory=dict)
     """Routing key -> events its buffer still holds, for every routing key touched."""
     user_times: dict[bytes, float] = field(default_factory=dict)
@@ -207,56 +210,73 @@ class BatchOutcome:
     """(kind, reason) -> alerts a verdict or a calendar window silenced."""
 
 
-class DecodedStates:
-    """The states this worker last stored, kept decoded between batches.
+class Stored(Protocol):
+    """A state the table stores: a user's, a team's, a reorder buffer, a verdict book."""
 
-    A state whose stored bytes are still exactly the ones written from it is reused
-    instead of decoded again: the codec is exact, so the object is what decoding would
-    give. Anything else (a new worker, a partition that moved and came back changed)
-    is decoded afresh, so this only saves time, never changes a result. Only the ``live``
-    most recently stored are kept: the table holds every state as bytes, and a decoded one
-    weighs about six times as much.
+    def to_bytes(self) -> bytes: ...
+
+
+S = TypeVar("S", bound=Stored)
+
+
+class LiveStates:
+    """The states of the routing keys this worker scores, decoded once and kept while
+    they stay here; the changed ones are encoded and written once per write, not per
+    batch.
+
+    The worker is the only writer of its partitions' states, so a state it holds is
+    what decoding its stored bytes would give, plus what it scored since the last
+    write (:meth:`take_changed`). A rebalance may move partitions: the changed states
+    are written first, then all are forgotten (:meth:`forget`) and decoded afresh
+    from the table when next needed. This only saves time, never changes a result.
+
+    Once written, only the ``live`` most recently changed stay decoded: the table holds
+    every state as bytes, and a decoded one weighs about six times as much.
     """
 
     def __init__(self, live: int = LIVE_STATES) -> None:
         self.live = live
-        self._entries: dict[bytes, tuple[bytes, UserState | TeamState]] = {}
-        """Most recently stored last."""
+        self._held: dict[bytes, Stored] = {}
+        """Most recently changed last."""
+        self._changed: dict[bytes, Stored] = {}
 
-    def user(self, key: bytes, raw: bytes | None, engine: ScoringEngine,
-             user_id: str) -> UserState:
-        state = self._reused(key, raw)
-        if isinstance(state, UserState):
-            return state
-        return engine.new_state(user_id) if raw is None else UserState.from_bytes(raw)
+    def get(self, key: bytes) -> Stored | None:
+        return self._held.get(key)
 
-    def team(self, key: bytes, raw: bytes | None, engine: ScoringEngine, team: str
-             ) -> TeamState:
-        state = self._reused(key, raw)
-        if isinstance(state, TeamState):
-            return state
-        return engine.new_team_state(team) if raw is None else TeamState.from_bytes(raw)
+    def keep(self, key: bytes, state: Stored) -> None:
+        """Hold a state as stored (decoded from the table, or new and not stored yet)."""
+        self._held[key] = state
 
-    def remember(self, key: bytes, raw: bytes, state: UserState | TeamState) -> None:
-        self._entries.pop(key, None)
-        self._entries[key] = (raw, state)
-        if len(self._entries) > self.live:
-            del self._entries[next(iter(self._entries))]
+    def change(self, key: bytes, state: Stored) -> None:
+        """Hold a state that scoring changed: written by the next :meth:`take_changed`."""
+        self._held.pop(key, None)
+        self._held[key] = self._changed[key] = state
+
+    def take_changed(self) -> dict[bytes, bytes]:
+        """Table key -> encoded state, for every state changed since the last call; then
+        only the ``live`` most recently changed stay decoded (the others are stored)."""
+        changed = {key: state.to_bytes() for key, state in self._changed.items()}
+        self._changed.clear()
+        for key in list(islice(self._held, max(0, len(self._held) - self.live))):
+            del self._held[key]
+        return changed
+
+    def has_changed(self) -> bool:
+        return bool(self._changed)
 
     def drop(self, key: bytes) -> None:
         """Forget one state: it was deleted from the table."""
-        self._entries.pop(key, None)
+        self._held.pop(key, None)
+        self._changed.pop(key, None)
 
     def forget(self) -> None:
         """Drop every state: after a rebalance, those of partitions this worker no longer
-        holds would otherwise stay in memory for good."""
-        self._entries.clear()
+        holds would otherwise stay in memory for good (and their changes be written)."""
+        self._held.clear()
+        self._changed.clear()
 
-    def _reused(self, key: bytes, raw: bytes | None) -> UserState | TeamState | None:
-        entry = self._entries.get(key)
-        if raw is None or entry is None or entry[0] != raw:
-            return None
-        return entry[1]
+    def __len__(self) -> int:
+        return len(self._held)
 
 
 class OriginProgress:
@@ -306,7 +326,7 @@ def process_batch(
     input_topic: str,
     partitions: int,
     detected_at: datetime,
-    decoded: DecodedStates | None = None,
+    live: LiveStates | None = None,
     progress: OriginProgress | None = None,
     now: float = 0.0,
     feedback_topic: str | None = None,
@@ -315,14 +335,16 @@ def process_batch(
     limits: InputLimits = DEFAULT_LIMITS,
 ) -> BatchOutcome:
     """Parse, route, buffer and score ``messages`` in arrival order; each state is loaded
-    and encoded once. Verdicts from ``feedback_topic`` are forwarded to their routing
+    once. Verdicts from ``feedback_topic`` are forwarded to their routing
     key's partition, and filed there.
 
     ``load_state(table key)`` returns the stored state, or None for a new user, team or
     buffer. Messages from a topic other than ``input_topic`` (the re-key topic) are
     always scored: they were sent to the right partition, and re-routing them could
-    loop. ``decoded`` and ``progress`` carry what the worker knows from one batch to
+    loop. ``live`` and ``progress`` carry what the worker knows from one batch to
     the next; ``now`` is the wall clock (seconds) progress measures silences with.
+    Without ``live``, the states touched come back encoded (``outcome.states``); with
+    it, they stay there, changed, until the worker takes them to write them.
 
     With a ``pseudonymiser``, an input message's user id is replaced by its pseudonym
     before anything else (re-keyed messages carry it already, and not the producer's
@@ -333,8 +355,7 @@ def process_batch(
     with its ``--now``.
     """
     progress = OriginProgress() if progress is None else progress
-    scoring = _Scoring(engine, load_state, detected_at,
-                       DecodedStates() if decoded is None else decoded, partitions, retention)
+    scoring = _Scoring(engine, load_state, detected_at, live, partitions, retention)
     clock = detected_at.timestamp()
     for message in messages:
         if message.verdict or message.topic == feedback_topic:
@@ -385,7 +406,7 @@ def flush_routes(
     load_state: Callable[[bytes], bytes | None],
     partitions: int,
     detected_at: datetime,
-    decoded: DecodedStates | None = None,
+    live: LiveStates | None = None,
     retention: StateRetention | None = None,
 ) -> BatchOutcome:
     """Score every event the routing keys' buffers hold, in order: they went quiet.
@@ -393,8 +414,7 @@ def flush_routes(
     Replay does the same at the end of its file, so the order is the same; only a
     later arrival before what was flushed is then late.
     """
-    scoring = _Scoring(engine, load_state, detected_at,
-                       DecodedStates() if decoded is None else decoded, partitions, retention)
+    scoring = _Scoring(engine, load_state, detected_at, live, partitions, retention)
     for route in routes:
         scoring.score(route, scoring.buffer(route).flush())
     return scoring.finish()
@@ -404,10 +424,13 @@ class _Scoring:
     """One batch's scoring: each routing key's buffer, team and users loaded once."""
 
     def __init__(self, engine: ScoringEngine, load_state: Callable[[bytes], bytes | None],
-                 detected_at: datetime, decoded: DecodedStates, partitions: int,
+                 detected_at: datetime, live: LiveStates | None, partitions: int,
                  retention: StateRetention | None = None) -> None:
         self.engine, self.load_state, self.detected_at = engine, load_state, detected_at
-        self.decoded, self.partitions, self.retention = decoded, partitions, retention
+        self.partitions, self.retention = partitions, retention
+        self.encode = live is None
+        """Whether :meth:`finish` encodes the states touched (no worker keeps them)."""
+        self.live = LiveStates() if live is None else live
         self.outcome = BatchOutcome()
         self.buffers: dict[str, ReorderBuffer] = {}
         self.teams: dict[str, TeamState] = {}
@@ -415,21 +438,32 @@ class _Scoring:
         self.books: dict[str, VerdictBook] = {}
         self.books_changed: set[str] = set()
 
+    def _load(self, key: bytes, kind: type[S], decode: Callable[[bytes], S],
+              new: Callable[[], S]) -> S:
+        """The state under ``key``: the one held, else decoded from the table, else new."""
+        state = self.live.get(key)
+        if not isinstance(state, kind):
+            raw = self.load_state(key)
+            state = new() if raw is None else decode(raw)
+            self.live.keep(key, state)
+        return state
+
     def buffer(self, route: str) -> ReorderBuffer:
         buffer = self.buffers.get(route)
         if buffer is None:
             window = self.engine.config.scoring.reorder_seconds
             bound = self.engine.config.scoring.reorder_max_events
-            raw = self.load_state(buffer_state_key(route))
-            buffer = self.buffers[route] = (ReorderBuffer(window, bound) if raw is None
-                                            else ReorderBuffer.from_bytes(raw, window, bound))
+            buffer = self.buffers[route] = self._load(
+                buffer_state_key(route), ReorderBuffer,
+                lambda raw: ReorderBuffer.from_bytes(raw, window, bound),
+                lambda: ReorderBuffer(window, bound))
         return buffer
 
     def book(self, route: str) -> VerdictBook:
         book = self.books.get(route)
         if book is None:
-            raw = self.load_state(verdicts_state_key(route))
-            book = self.books[route] = VerdictBook() if raw is None else VerdictBook.from_bytes(raw)
+            book = self.books[route] = self._load(verdicts_state_key(route), VerdictBook,
+                                                  VerdictBook.from_bytes, VerdictBook)
         return book
 
     def verdict(self, message: Received, forward: bool) -> None:
@@ -493,37 +527,35 @@ class _Scoring:
     def _user(self, route: str, user_id: str) -> UserState:
         state = self.users.get((route, user_id))
         if state is None:
-            key = user_state_key(route, user_id)
-            state = self.users[route, user_id] = self.decoded.user(
-                key, self.load_state(key), self.engine, user_id)
+            state = self.users[route, user_id] = self._load(
+                user_state_key(route, user_id), UserState, UserState.from_bytes,
+                lambda: self.engine.new_state(user_id))
         return state
 
     def _team(self, team: str) -> TeamState:
         state = self.teams.get(team)
         if state is None:
-            key = team_state_key(team)
-            state = self.teams[team] = self.decoded.team(key, self.load_state(key),
-                                                         self.engine, team)
+            state = self.teams[team] = self._load(
+                team_state_key(team), TeamState, TeamState.from_bytes,
+                lambda: self.engine.new_team_state(team))
         return state
 
     def finish(self) -> BatchOutcome:
-        """Encode every state touched, once."""
+        """Mark every state touched as changed (encoded here when no worker keeps them)."""
         self.outcome.unpriced_models = self.engine.take_unpriced_models()
-        stored: list[tuple[bytes, UserState | TeamState]] = [
-            (user_state_key(route, user_id), state)
-            for (route, user_id), state in self.users.items()]
-        stored += [(team_state_key(team), state) for team, state in self.teams.items()]
-        for key, state in stored:
-            raw = state.to_bytes()
-            self.outcome.states[key] = raw
-            self.decoded.remember(key, raw, state)
-            if isinstance(state, UserState):
-                self.outcome.user_times[key] = state.context.last_time
+        for (route, user_id), user in self.users.items():
+            key = user_state_key(route, user_id)
+            self.live.change(key, user)
+            self.outcome.user_times[key] = user.context.last_time
+        for team, state in self.teams.items():
+            self.live.change(team_state_key(team), state)
         for route in self.books_changed:
-            self.outcome.states[verdicts_state_key(route)] = self.books[route].to_bytes()
+            self.live.change(verdicts_state_key(route), self.books[route])
         for route, buffer in self.buffers.items():
-            self.outcome.states[buffer_state_key(route)] = buffer.to_bytes()
+            self.live.change(buffer_state_key(route), buffer)
             self.outcome.held[route] = len(buffer)
+        if self.encode:
+            self.outcome.states = self.live.take_changed()
         return self.outcome
 
 

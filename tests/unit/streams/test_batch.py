@@ -13,7 +13,7 @@ from tokenradar.lab.simulation import SimulationSpec, simulate, with_flood
 from tokenradar.schemas import AnomalyEvent, DeadLetter, DetectorConfig, parse_event
 from tokenradar.schemas.config import DEFAULT_REORDER_MAX_EVENTS
 from tokenradar.streams.batch import (
-    DecodedStates,
+    LiveStates,
     OriginProgress,
     Received,
     Rekeyed,
@@ -136,69 +136,90 @@ def _simulated_batches(size: int = 500) -> list[list[Received]]:
     return [messages[i:i + size] for i in range(0, len(messages), size)]
 
 
-def _run(batches: list[list[Received]], decoded: DecodedStates | None
+def _run(batches: list[list[Received]], live: LiveStates | None, write_every: int = 1
          ) -> tuple[list[str], dict[bytes, bytes]]:
+    """Score ``batches``; with ``live``, write its changed states every ``write_every``
+    batches (and at the end), as the worker does once per commit interval."""
     engine, table, alert_ids = ScoringEngine(DetectorConfig()), {}, []
-    for batch in batches:
-        outcome = process_batch(batch, engine, table.get, "usage", PARTITIONS, NOW, decoded)
+    for number, batch in enumerate(batches, 1):
+        outcome = process_batch(batch, engine, table.get, "usage", PARTITIONS, NOW, live)
         table.update(outcome.states)
+        if live is not None and (number % write_every == 0 or number == len(batches)):
+            table.update(live.take_changed())
         alert_ids += [alert.alert_id for alert in outcome.alerts]
     return alert_ids, table
 
 
-def test_states_kept_decoded_between_batches_change_no_result() -> None:
+def test_states_kept_live_between_batches_change_no_result() -> None:
     batches = _simulated_batches()
     fresh_alerts, fresh_table = _run(batches, None)
-    kept_alerts, kept_table = _run(batches, DecodedStates())
     assert fresh_alerts, "the simulation should give alerts to compare"
-    assert kept_alerts == fresh_alerts
-    assert kept_table == fresh_table
+    for write_every in (1, 3):
+        kept_alerts, kept_table = _run(batches, LiveStates(), write_every)
+        assert kept_alerts == fresh_alerts
+        assert kept_table == fresh_table
 
 
-def test_a_cache_that_holds_two_states_changes_no_result() -> None:
-    # 12 users and their teams: most are decoded again, from the table's bytes, each batch.
+def test_holding_two_states_decoded_changes_no_result() -> None:
+    # 12 users, their teams and buffers: most are decoded again, from the table's bytes.
     batches = _simulated_batches()
     fresh_alerts, fresh_table = _run(batches, None)
-    small_alerts, small_table = _run(batches, DecodedStates(live=2))
     assert fresh_alerts, "the simulation should give alerts to compare"
-    assert small_alerts == fresh_alerts
-    assert small_table == fresh_table
+    for write_every in (1, 3):
+        small_alerts, small_table = _run(batches, LiveStates(live=2), write_every)
+        assert small_alerts == fresh_alerts
+        assert small_table == fresh_table
 
 
-def test_the_cache_keeps_the_states_stored_last() -> None:
-    engine, decoded = ScoringEngine(DetectorConfig()), DecodedStates(live=2)
+def test_once_written_only_the_states_changed_last_stay_decoded() -> None:
+    engine, live = ScoringEngine(DetectorConfig()), LiveStates(live=2)
     states = {name: engine.new_state(name) for name in ("ana", "bob", "eve")}
-    raws = {name: state.to_bytes() for name, state in states.items()}
-    for name in ("ana", "bob", "ana", "eve"):  # bob is the one stored longest ago
-        decoded.remember(name.encode(), raws[name], states[name])
-    assert decoded.user(b"ana", raws["ana"], engine, "ana") is states["ana"]
-    assert decoded.user(b"eve", raws["eve"], engine, "eve") is states["eve"]
-    again = decoded.user(b"bob", raws["bob"], engine, "bob")
-    assert again is not states["bob"] and again.to_bytes() == raws["bob"]
+    for name in ("ana", "bob", "ana", "eve"):  # bob is the one changed longest ago
+        live.change(name.encode(), states[name])
+    assert len(live) == 3  # changed states stay until written, whatever the bound
+    assert sorted(live.take_changed()) == [b"ana", b"bob", b"eve"]
+    assert len(live) == 2
+    assert live.get(b"ana") is states["ana"] and live.get(b"eve") is states["eve"]
+    assert live.get(b"bob") is None  # decoded again from the table when next needed
 
 
-def test_a_stored_state_changed_elsewhere_is_decoded_not_reused() -> None:
-    engine, decoded = ScoringEngine(DetectorConfig()), DecodedStates()
-    mine = engine.new_state("ana")
-    decoded.remember(b"core\x1fana", mine.to_bytes(), mine)
-    theirs = engine.new_state("ana")
-    theirs.events = 41  # another worker scored more of ana's events meanwhile
-    loaded = decoded.user(b"core\x1fana", theirs.to_bytes(), engine, "ana")
-    assert loaded is not mine
-    assert loaded.events == 41
+def test_a_state_changed_by_many_batches_is_written_once_per_take() -> None:
+    engine, table, live = ScoringEngine(DetectorConfig()), {}, LiveStates()
+    for number in range(3):
+        outcome = process_batch([_message("ana", number)], engine, table.get, "usage",
+                                PARTITIONS, NOW, live)
+        assert not outcome.states  # kept, not encoded, until the worker takes them
+    flushed = flush_routes(["core"], engine, table.get, PARTITIONS, NOW, live)
+    assert flushed.scored == 3 and not flushed.states
+    written = live.take_changed()
+    assert sorted(written) == [b"core\x1f", b"core\x1f\x00reorder", b"core\x1fana"]
+    assert live.take_changed() == {}  # nothing changed since
+    assert flushed.user_times == {b"core\x1fana": parse_event(
+        _message("ana", 2).value).epoch_seconds}
 
 
-def test_forgotten_states_are_decoded_afresh() -> None:
+def test_forgotten_states_are_decoded_afresh_from_the_table() -> None:
     # After a rebalance: nothing kept from partitions that may have moved away.
-    engine, decoded = ScoringEngine(DetectorConfig()), DecodedStates()
-    mine = engine.new_state("ana")
-    raw = mine.to_bytes()
-    decoded.remember(b"core\x1fana", raw, mine)
-    assert decoded.user(b"core\x1fana", raw, engine, "ana") is mine
-    decoded.forget()
-    loaded = decoded.user(b"core\x1fana", raw, engine, "ana")
-    assert loaded is not mine
-    assert loaded.to_bytes() == raw
+    engine, live = ScoringEngine(DetectorConfig()), LiveStates()
+    process_batch([_message("ana", 0)], engine, {}.get, "usage", PARTITIONS, NOW, live)
+    flush_routes(["core"], engine, {}.get, PARTITIONS, NOW, live)
+    table = live.take_changed()
+    mine = live.get(b"core\x1fana")
+    live.forget()
+    assert len(live) == 0 and live.take_changed() == {}
+    process_batch([_message("ana", 1)], engine, table.get, "usage", PARTITIONS, NOW, live)
+    flush_routes(["core"], engine, table.get, PARTITIONS, NOW, live)
+    loaded = live.get(b"core\x1fana")
+    assert loaded is not None and loaded is not mine
+    assert loaded.events == 2  # what the table held, and the new event
+
+
+def test_a_dropped_state_is_not_written() -> None:
+    engine, live = ScoringEngine(DetectorConfig()), LiveStates()
+    process_batch([_message("ana", 0)], engine, {}.get, "usage", PARTITIONS, NOW, live)
+    flush_routes(["core"], engine, {}.get, PARTITIONS, NOW, live)
+    live.drop(b"core\x1fana")  # its state expired and was deleted meanwhile
+    assert b"core\x1fana" not in live.take_changed()
 
 
 def test_alerts_are_counted_once_per_incident_and_escalations_apart() -> None:
