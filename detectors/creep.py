@@ -1,12 +1,14 @@
 """Creep: the level rising a few percent per working day, for weeks.
 
-A creep shows in one of two day-by-day *aspects*, each compared with a reference of
-the user's earlier days: tokens per active hour (more or longer work), and output
-tokens per request (answers growing). The latter varies much less from day to day than
-the former (a day's output averages many answers, its input follows whichever
-conversations piled up context), so growing answers are found within weeks where the
-hourly level alone would not show them before the run's end (backtest: 2 of 84
-creeps found by the hourly level alone, 27 with both).
+A creep shows in day-by-day *aspects*, each compared with a reference of the user's
+earlier days: tokens per active hour (more or longer work), output tokens per request
+(answers growing), and output tokens per active hour (pace and answer size joined, as
+a creep grows in both). Answers vary much less from day to day than tokens per hour (a
+day's output averages many answers, its input follows whichever conversations piled up
+context), so growing answers are found within weeks where the hourly level alone would
+not show them before the run's end (backtest: 2 of 84 creeps found by the hourly level
+alone, 27 with answers too); a creep in pace alone leaves answers where they were, and
+only their joint level shows it without the context's noise.
 
 In each aspect, once days run above the reference (a CUSUM) it stops learning and the
 days since are *held*; while held, two calibrated tests ask whether they rose: their
@@ -68,7 +70,13 @@ class Aspect:
 
 HOURLY = Aspect("tokens_per_active_hour_by_day", "tokens per active hour", 4.0)
 ANSWERS = Aspect("output_tokens_per_request_by_day", "output tokens per request", 10.0)
-ASPECTS = (HOURLY, ANSWERS)
+ANSWERS_PER_HOUR = Aspect("output_tokens_per_active_hour_by_day", "output tokens per active hour",
+                          4.0)
+"""Pace and answer size joined: requests per active hour times their output tokens
+(geometric mean). A creep in pace alone leaves the answers' size where it was, and
+tokens per active hour follows whichever conversations piled up context; their joint
+level moves with both and varies less from day to day than tokens per hour."""
+ASPECTS = (HOURLY, ANSWERS, ANSWERS_PER_HOUR)
 TESTS = 2 * len(ASPECTS)
 """Mean and ramp in each aspect: the best of them is reported, so its tail is
 multiplied by their number."""
@@ -155,7 +163,8 @@ class CreepTrack(Record):
 class CreepSlot(Slot):
     tracks: list[CreepTrack] = field(
         default_factory=lambda: [CreepTrack() for _ in ASPECTS])
-    """One per aspect, in the order of ``ASPECTS``."""
+    """One per aspect, in the order of ``ASPECTS`` (a slot stored with fewer aspects
+    gains the later ones, fresh: see ``CreepDetector.observe``)."""
     day_requests: int = 0
     """The running day's requests so far, and their output tokens' summed log10 (its
     tokens and active hours are the context's: ``Observation.day_tokens``)."""
@@ -165,8 +174,13 @@ class CreepSlot(Slot):
         """Each aspect's (level, weight) of a day of ``tokens`` in ``hours`` active hours
         and the requests counted here, None where the day has none."""
         requests = self.day_requests
-        return [hourly_level(tokens, hours) if hours else None,
-                (self.day_output_logs / requests, weight(ANSWERS, requests)) if requests else None]
+        if not requests:
+            return [hourly_level(tokens, hours) if hours else None, None, None]
+        answers = self.day_output_logs / requests
+        if not hours:
+            return [None, (answers, weight(ANSWERS, requests)), None]
+        return [hourly_level(tokens, hours), (answers, weight(ANSWERS, requests)),
+                (answers + math.log10(requests / hours), weight(ANSWERS_PER_HOUR, hours))]
 
 
 def weight(aspect: Aspect, size: int) -> float:
@@ -197,10 +211,14 @@ class CreepDetector(Detector):
 
     def __init__(self, config: CreepConfig) -> None:
         self.config = config
-        self._prior_std = {HOURLY: config.prior_day_std, ANSWERS: config.prior_output_std}
+        # Answers per hour vary from day to day with the pace, as tokens per hour do.
+        self._prior_std = {HOURLY: config.prior_day_std, ANSWERS: config.prior_output_std,
+                           ANSWERS_PER_HOUR: config.prior_day_std}
 
     def observe(self, slot: CreepSlot, observation: Observation) -> Finding | None:
         finding = None
+        while len(slot.tracks) < len(ASPECTS):
+            slot.tracks.append(CreepTrack())
         if observation.closed_day is not None:
             finding = self._close_day(slot, observation.closed_day, observation.team_shifting)
             slot.day_requests, slot.day_output_logs = 0, 0.0

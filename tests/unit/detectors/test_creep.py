@@ -203,3 +203,79 @@ def test_slot_round_trips_through_its_stored_form_and_scores_on_identically() ->
     assert restored == slot
     for observation in observations[220:]:
         assert detector.observe(restored, observation) == detector.observe(slot, observation)
+
+
+def _paced_days(days: int, seed: int, pace: Callable[[int], float]
+                ) -> Iterator[tuple[int, Observation]]:
+    """(day, observation) of a user whose day ``d`` has about ``pace(d)`` requests in
+    each of six active hours (a Poisson count), each answered with about ANSWER output
+    tokens, and whose input piles up by a factor drawn for the whole day (0.25 log10,
+    as conversations that carry their context do): tokens per hour are noisy, answers
+    are steady."""
+    rng = random.Random(seed)
+    closed = None
+    for day in range(days):
+        context = 4_000 * 10 ** rng.gauss(0.0, 0.25)
+        day_tokens = day_requests = 0
+        for hours_so_far, hour in enumerate(HOURS, start=1):
+            count = max(1, _poisson(rng, pace(day)))
+            for index in range(count):
+                at = START + timedelta(days=day, hours=hour, seconds=index * 3600 // count)
+                output = round(ANSWER * 10 ** rng.gauss(0.0, 0.1))
+                tokens = round(context * 10 ** rng.gauss(0.0, 0.3)) + output
+                day_tokens += tokens
+                day_requests += 1
+                yield day, _observation(at, tokens, closed, 0.0, output,
+                                        day=(day_tokens, hours_so_far))
+                closed = None
+        closed = ClosedBucket(0.0, day_tokens, day_requests, len(HOURS))
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson count (Knuth's method: the means here are small)."""
+    limit, count, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count
+
+
+def _paced_findings(seed: int, pace: Callable[[int], float]) -> list[tuple[int, Finding]]:
+    detector = CreepDetector(CreepConfig())
+    slot = detector.new_slot()
+    return [(day, finding) for day, observation in _paced_days(40, seed, pace)
+            if (finding := detector.observe(slot, observation)) is not None]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_pace_rising_7_percent_a_day_is_found(seed: int) -> None:
+    # More requests an hour, each the usual size: answers per request stay put and tokens
+    # per hour follow the day's context, so only answers per hour (pace x size) can tell.
+    # About 36 requests a day vary by 0.07 log10 from day to day: a ramp of 0.03 a day
+    # needs 9-10 days of it against 10 earlier days for a one-in-a-million test.
+    found = [(day, f) for day, f in _paced_findings(seed, lambda day: 6 * 1.07 ** max(0, day - 9))
+             if f.score >= ALERT]
+    assert found, "a pace creep was never found"
+    day, finding = found[0]
+    assert finding.feature == "output_tokens_per_active_hour_by_day"
+    assert day - 9 <= 15, f"found after {day - 9} days of rise"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_steady_pace_with_noisy_context_is_not_creep(seed: int) -> None:
+    assert max((f.score for _, f in _paced_findings(seed, lambda day: 6.0)), default=0.0) < ALERT
+
+
+def test_a_slot_stored_before_answers_per_hour_gains_that_aspect() -> None:
+    detector = CreepDetector(CreepConfig())
+    slot = detector.new_slot()
+    observations = [observation for _, observation in _paced_days(12, 0, lambda day: 6.0)]
+    for observation in observations[:100]:
+        detector.observe(slot, observation)
+    stored = msgspec.msgpack.decode(msgspec.msgpack.encode(slot))
+    del stored[0][2]  # as stored with two aspects (tokens and answers per request)
+    restored = detector.restore(stored)
+    assert isinstance(restored, CreepSlot) and len(restored.tracks) == 2
+    for observation in observations[100:]:
+        detector.observe(restored, observation)
+    assert len(restored.tracks) == 3 and restored.tracks[2].reference.count > 0
