@@ -305,8 +305,10 @@ class ScoringEngine:
         alerts = []
         for detector in detectors:
             finding = detector.observe_member(team, observation, local_day, local_hour)
+            # A team's finding is its detector's decision, not a score against the
+            # members' threshold: a team is judged once a working day, and its own test
+            # (population_shift.min_z) sets how rarely it reports.
             if (finding is None or not detector.config.enabled
-                    or finding.score < self.config.scoring.alert_threshold
                     or team.team in self.config.allowlist.teams):
                 continue
             alert = self.desk.team_alert(team, detector.kind,

@@ -1,6 +1,7 @@
 """Population shift: a whole team moving together, reported once for the team.
 
-The team's numbers (its open day, its members' day ratios, its noise) live in the
+The team's numbers (its open day, its members' usual working days, its last judged
+working days) live in the
 :class:`~tokenradar.detectors.team.TeamState`, which judges the team's day when it
 closes (see :mod:`tokenradar.detectors.team`); this detector feeds it each member's
 closed day and the passing of the team's day, and turns a shift into a finding.
@@ -15,7 +16,7 @@ from tokenradar.schemas.kinds import POPULATION_SHIFT
 
 
 class PopulationShiftDetector(TeamDetector):
-    """Finds a team whose members' days stay above their own usual levels together.
+    """Finds a team whose members' working days stay above their own usual levels together.
 
     The team's movement is learned even when the alert is switched off: members'
     creep and drift expect it (``Observation.team_shift``) instead of alerting on each.
@@ -35,7 +36,8 @@ class PopulationShiftDetector(TeamDetector):
     def observe_member(self, team: TeamState, observation: Observation, local_day: int,
                        local_hour: int) -> Finding | None:
         finding = None
-        day, usual = observation.closed_day, observation.usual_day_tokens
-        if day is not None and usual is not None:
-            finding = team.learn_member_day(int(day.start), day.tokens, usual, self.config)
+        day = observation.closed_day
+        if day is not None:
+            finding = team.learn_member_day(observation.event.user_id, day,
+                                            observation.usual_day_tokens, self.config)
         return finding or team.advance(local_day, local_hour, self.config)

@@ -1,16 +1,28 @@
 """The team: a peer group's movement, and population shifts reported once per team.
 
 Each member's closed day is added to the team's day: what the member used (capped
-at three of their usual days) against what they usually use. The team's movement is
-the median of its members' day ratios: a shift moves the many, while one member's
-incident, however big, moves one of them (a heavy member's weekend agent must not
-make a small team a shift, nor should members' own incidents, or the alerts they
-raise during a real shift, hide it). When a team's median stays above its members'
-usual levels for several days, more than its own day-to-day noise explains, that is
-one ``population_shift`` alert for ``team:<team>``; meanwhile the members' own
-detectors expect the team's movement (their summed usage over their summed usual)
-instead of alerting on each of them. The pooled per-request and per-hour baselines
-give new joiners a cold start.
+at three of their usual days) against what they usually use, the team's movement
+that members' own detectors expect (``expected_shift``).
+
+A shift is judged on working days only (a weekend's look-in is no day's work), by a
+member's requests and tokens of the day, each against their own usual working day,
+which the team keeps (``levels``): a team adopting AI asks more, or more at a time (and
+its extra requests spill into more of its hours, so a day's count, not a count per
+active hour, carries the whole change). Each working day's median member (a shift
+moves the many; one member's incident moves one of them) is judged with the standard
+error its members' own spread gives it that day, and the mean of the last few working
+days with theirs and the error of the members' usual levels themselves. When that mean
+is both high and sure, that is one ``population_shift`` alert for ``team:<team>``, and
+the new level becomes its members' usual. While the team rises, its members' days are
+not learned as their usual (a shift must not hide itself), and members' creep waits
+(``shifting``).
+
+What this can see: the day's median of m members strays by about 1.25 sigma / sqrt(m)
+(sigma: one member's day-to-day spread, 0.3 log10 for requests and 0.45 for tokens in
+the simulated organisations), so a shift of 1.5x (0.18 log10) in tokens takes about
+(3.5 x 1.25 x 0.45 / 0.18)^2 = 120 member-days to be sure of, in requests about 50.
+
+The pooled per-request and per-hour baselines give new joiners a cold start.
 """
 
 from __future__ import annotations
@@ -22,10 +34,10 @@ import msgspec
 from msgspec import field
 
 from tokenradar.detectors import records
-from tokenradar.detectors.base import Finding
+from tokenradar.detectors.base import ClosedBucket, Finding
 from tokenradar.detectors.baseline import EWStats
 from tokenradar.detectors.budget import BudgetState
-from tokenradar.detectors.calibration import decades_score, normal_tail_decades
+from tokenradar.detectors.calibration import tail_score
 from tokenradar.detectors.context import digest32
 from tokenradar.detectors.records import Record
 from tokenradar.detectors.renormalisation import DailyMaxima
@@ -34,26 +46,37 @@ from tokenradar.schemas.config import PopulationShiftConfig
 
 RECENT_FADING = 0.5
 """The team's current movement remembers its last few days."""
-NOISE_FADING = 0.05
-"""Day-to-day variation of the team's ratio, learned over weeks of quiet days."""
+LEVEL_FADING = 0.1
+"""A member's usual working day remembers their last few weeks of working days."""
+MIN_LEVEL_DAYS = 3
+"""A member's working days before their day counts in the team's."""
+WINDOW_DAYS = 5
+"""The team's last judged working days, whose mean is tested (from ``min_days`` of them)."""
+MEDIAN_ERROR = 1.25
+"""The median of m values strays about this many times their spread over sqrt(m)."""
+PRIOR_SPREAD = 0.35
+PRIOR_SPREAD_DAYS = 5.0
+"""Members' spread (log10) around their usual working day before the team's own judged
+days show it (a member's working days spread 0.3-0.45), and how many days it weighs."""
+SPREAD_FADING = 0.1
+HOLD_Z = 1.0
+"""A working day whose median member is this many standard errors up is not learned as
+the members' usual: it may be a shift's first."""
+MAX_HELD_DAYS = 10
+"""Working days held in a row, at most: a rise that is no shift by then is the usual."""
 POOL_FADING = 0.01
 MAX_MEMBERS = 512
 MAX_MEMBER_RATIOS = 4096
 """Member-days of one team-day whose ratios are kept for its median: the first ones
 closed. A team key shared by thousands keeps a changelog record of bounded size."""
 MEMBER_DAY_CAP = 3.0
-MIN_LOG_STD = 0.05
-PRIOR_NOISE_STD = 0.05
-PRIOR_NOISE_DAYS = 3.0
-"""A team's day-to-day spread (log10) before its own days show it, and how many days
-that guess weighs: a team's few quiet days can look steadier than the team is."""
-MIN_QUIET_DAYS = 3
 CLOSE_HOUR = 12
 MOVING = math.log10(1.15)
 """Below this the team is not moving, and members are judged on their own."""
 SHIFTING = math.log10(1.25)
-"""At this the team's movement is a shift under way, even before its days without their
-biggest movers are up (``shifting``)."""
+SHIFTING_Z = 2.0
+"""A rise at least this high (log10), this sure (z), is a shift under way before it is
+reported (``shifting``)."""
 HOURS_FADING = 0.02
 MIN_MEMBER_DAYS = 20
 """Members' active days before the team's hours speak for a young member's."""
@@ -86,6 +109,40 @@ def team_key(team: str) -> str:
     return f"team:{team}"
 
 
+def is_working_day(day: int) -> bool:
+    """Monday to Friday (day 0, 1970-01-01, was a Thursday)."""
+    return (day + 3) % 7 < 5
+
+
+class MemberLevel(Record):
+    """A member's usual working day, as their team judges its shifts by it."""
+
+    days: int = 0
+    requests: float = 0.0
+    """log10 requests of a working day (LEVEL_FADING)..."""
+    tokens: float = 0.0
+    """...and log10 tokens."""
+
+
+class ShiftDay(Record):
+    """One judged working day of the team: for requests and tokens, the median member's
+    day over their usual (log10) and that median's variance; and the members' mean
+    1/days, how much their usual levels are themselves a guess."""
+
+    requests: float
+    requests_var: float
+    tokens: float
+    tokens_var: float
+    guess: float
+
+
+def _median_and_spread(residuals: list[float]) -> tuple[float, float]:
+    """The median of members' levels over their usual, and their spread around it (the
+    median absolute deviation, as a normal spread)."""
+    median = statistics.median(residuals)
+    return median, 1.4826 * statistics.median(abs(r - median) for r in residuals)
+
+
 class TeamDay(Record):
     """The team's open day: what its members' closed days added up to."""
 
@@ -102,14 +159,15 @@ class TeamState(Record):
     team: str
     day: TeamDay = field(default_factory=TeamDay)
     member_ratios: list[float] = []
-    """Each member's day of the team's open day, log10 of (capped) tokens over usual."""
+    """No longer read (release 2's median of member day ratios); kept for the layout."""
     recent: EWStats = field(default_factory=EWStats)
     """log10 of the team's days over its members' usual (RECENT_FADING)."""
     noise: EWStats = field(default_factory=EWStats)
-    """The median member ratio of the team's quiet days (NOISE_FADING)."""
+    """No longer read; kept for the layout."""
     up_days: int = 0
+    """No longer read; kept for the layout."""
     evidence: float = 0.0
-    """Surprise (decades) of the current run of up days, each judged by the team's noise."""
+    """No longer read; kept for the layout."""
     per_request: EWStats = field(default_factory=EWStats)
     """The members' log10 tokens per request, pooled (POOL_FADING)..."""
     per_hour: EWStats = field(default_factory=EWStats)
@@ -132,6 +190,25 @@ class TeamState(Record):
     tool_days: int = 0
     """...learned over this many of its members' active days (a state stored before the
     team learned them starts at none)."""
+    levels: dict[int, MemberLevel] = {}
+    """Each member's usual working day, by ``digest32`` of their user id (at most
+    MAX_MEMBERS, the latest added)."""
+    day_levels: list[tuple[int, float, float]] = []
+    """The open day's members' working days: (``digest32`` of the user id, requests,
+    tokens), log10."""
+    shift_days: list[ShiftDay] = []
+    """The team's last WINDOW_DAYS judged working days."""
+    held_days: int = 0
+    """Judged working days in a row that rose, not learned as members' usual."""
+    rise: float = 0.0
+    """The team's level over its members' usual (log10), over the surest of its last
+    working days, when last judged..."""
+    rise_z: float = 0.0
+    """...and how sure that is (its z)."""
+    requests_spread: EWStats = field(default_factory=EWStats)
+    """The square of members' spread around their usual requests, over judged days..."""
+    tokens_spread: EWStats = field(default_factory=EWStats)
+    """...and around their usual tokens (SPREAD_FADING)."""
 
     def see_member(self, user_id: str) -> None:
         if user_id not in self.members:
@@ -162,25 +239,28 @@ class TeamState(Record):
         """The team's hour profile, once enough member-days stand behind it."""
         return self.hour_profile if self.member_days >= MIN_MEMBER_DAYS else None
 
-    def learn_member_day(self, day: int, tokens: float, usual: float,
+    def learn_member_day(self, member: str, day: ClosedBucket, usual: float | None,
                          config: PopulationShiftConfig) -> Finding | None:
-        """Add one member's closed day; a finding when the team's movement is a shift."""
+        """Add one member's closed day (``usual``: their usual tokens a day, None while
+        young); a finding when the team's movement is a shift."""
         finding = None
-        if day > self.day.number:
+        number = int(day.start)
+        if number > self.day.number:
             finding = self._close_day(config)
-            self._open_day(day)
+            self._open_day(number)
         # A member whose day closes after the team's closed is counted in the next one.
-        capped = min(tokens, MEMBER_DAY_CAP * usual)
-        self.day.tokens += capped
-        self.day.usual += usual
-        self.day.members += 1
-        if len(self.member_ratios) < MAX_MEMBER_RATIOS:
-            self.member_ratios.append(math.log10((capped + 1.0) / (usual + 1.0)))
+        if usual is not None:
+            self.day.tokens += min(day.tokens, MEMBER_DAY_CAP * usual)
+            self.day.usual += usual
+            self.day.members += 1
+        if is_working_day(number) and day.requests and len(self.day_levels) < MAX_MEMBER_RATIOS:
+            self.day_levels.append((digest32(member), round(math.log10(day.requests), 4),
+                                    round(math.log10(day.tokens + 1.0), 4)))
         return finding
 
     def _open_day(self, day: int) -> None:
         self.day = TeamDay(day)
-        self.member_ratios = []
+        self.day_levels = []
 
     def advance(self, member_day: int, member_hour: int,
                 config: PopulationShiftConfig) -> Finding | None:
@@ -190,7 +270,8 @@ class TeamState(Record):
         noon most of the team's have. Waiting for the next member-day of the day
         after would cost the team a whole extra day of lag.
         """
-        if member_day > self.day.number >= 0 and member_hour >= CLOSE_HOUR and self.day.members:
+        if (member_day > self.day.number >= 0 and member_hour >= CLOSE_HOUR
+                and (self.day.members or self.day_levels)):
             finding = self._close_day(config)
             self._open_day(self.day.number + 1)
             return finding
@@ -198,34 +279,106 @@ class TeamState(Record):
 
     def _close_day(self, config: PopulationShiftConfig) -> Finding | None:
         tokens, usual, members = self.day.tokens, self.day.usual, self.day.members
-        if members < config.min_members or usual <= 0:
+        if members >= config.min_members and usual > 0:
+            # Members' own detectors expect the team's whole movement.
+            self.recent.update(math.log10((tokens + 1.0) / usual), RECENT_FADING)
+        if not self.day_levels:
             return None
-        # Members expect the team's whole movement; a shift is judged by its median.
-        self.recent.update(math.log10((tokens + 1.0) / usual), RECENT_FADING)
-        ratio = statistics.median(self.member_ratios)
-        if ratio < math.log10(config.min_ratio):
-            self.up_days, self.evidence = 0, 0.0
-            self.noise.update(ratio, NOISE_FADING)
-            return None
-        self.up_days += 1
-        seen = self.noise.count
-        spread = max(MIN_LOG_STD, math.sqrt(
-            (seen * self.noise.var + PRIOR_NOISE_DAYS * PRIOR_NOISE_STD**2)
-            / (seen + PRIOR_NOISE_DAYS)))
-        self.evidence += normal_tail_decades((ratio - self.noise.mean) / spread)
-        if self.up_days < config.min_days or self.noise.count < MIN_QUIET_DAYS:
-            # A team whose quiet days have not been seen yet has no noise to judge by.
-            return None
-        times = 10.0 ** self.recent.mean
+        known = [(self.levels[member], requests, tokens)
+                 for member, requests, tokens in self.day_levels
+                 if member in self.levels and self.levels[member].days >= MIN_LEVEL_DAYS]
+        rising = False
+        if len(known) >= config.min_members:
+            in_requests = self._judge([r - level.requests for level, r, _ in known],
+                                      self.requests_spread)
+            in_tokens = self._judge([t - level.tokens for level, _, t in known],
+                                    self.tokens_spread)
+            guess = sum(1.0 / level.days for level, _, _ in known) / len(known)
+            self.shift_days = [*self.shift_days,
+                               ShiftDay(*in_requests, *in_tokens, guess)][-WINDOW_DAYS:]
+            self.rise_z, self.rise, days = self._surest_rise(config.min_days)
+            if self.rise_z >= config.min_z and self.rise >= math.log10(config.min_ratio):
+                return self._report(days, len(known))
+            rising = max(in_requests[0] / math.sqrt(in_requests[1]),
+                         in_tokens[0] / math.sqrt(in_tokens[1])) >= HOLD_Z
+        if not rising:
+            self.held_days = 0
+            self._learn_levels()
+        elif self.held_days < MAX_HELD_DAYS:
+            self.held_days += 1
+        else:  # no shift by now: the rise is its members' usual
+            self._adopt()
+        return None
+
+    @staticmethod
+    def _judge(residuals: list[float], spread: EWStats) -> tuple[float, float]:
+        """The day's median member over their usual, and its variance: from the members'
+        spread that day or the team's usual one, whichever is wider (a few members of a
+        day can agree by chance); then the day's spread is learned."""
+        median, day_spread = _median_and_spread(residuals)
+        usual = ((spread.count * spread.mean + PRIOR_SPREAD_DAYS * PRIOR_SPREAD**2)
+                 / (spread.count + PRIOR_SPREAD_DAYS))
+        spread.update(day_spread**2, SPREAD_FADING)
+        return median, MEDIAN_ERROR**2 * max(day_spread**2, usual) / len(residuals)
+
+    def _surest_rise(self, min_days: int) -> tuple[float, float, int]:
+        """(z, level, days) of the surest mean of the last working days (at least
+        ``min_days``), in requests or tokens: its error is the days' medians' own, plus the
+        members' usual levels' (which the days share, so it does not average out)."""
+        best = (0.0, 0.0, 0)
+        for days in range(min_days, len(self.shift_days) + 1):
+            window = self.shift_days[-days:]
+            guess = sum(day.guess for day in window) / days
+            for level, variance in (
+                    (sum(day.requests for day in window) / days,
+                     sum(day.requests_var for day in window)),
+                    (sum(day.tokens for day in window) / days,
+                     sum(day.tokens_var for day in window))):
+                z = level / math.sqrt(variance / days**2 + variance / days * guess)
+                best = max(best, (z, level, days))
+        return best
+
+    def _report(self, days: int, members: int) -> Finding:
+        """The shift, found over the last ``days`` working days: its last day's level
+        becomes the members' usual, so it is reported once."""
+        last = self.shift_days[-1]
+        self._adopt()
         return Finding(
-            score=decades_score(self.evidence),
-            feature="team_tokens_vs_member_baselines", observed=times, expected=1.0,
+            score=tail_score(self.rise_z),
+            feature="team_working_day_vs_member_baselines", observed=10.0 ** self.rise,
+            expected=1.0,
             explanation=(
-                f"Team {self.team} as a whole has used {times:.1f}x its members' own usual "
-                f"levels for {self.up_days} days ({int(members)} members active): a "
-                "population change such as an adoption push, reported once for the team."
+                f"Team {self.team}'s members have worked at {10.0 ** self.rise:.1f}x their "
+                f"own usual requests or tokens a working day over its last {days} working "
+                f"days, and at {10.0 ** last.requests:.1f}x their requests and "
+                f"{10.0 ** last.tokens:.1f}x their tokens on the last (the median of {members} "
+                "members): a population change such as an adoption push, reported once "
+                "for the team."
             ),
         )
+
+    def _adopt(self) -> None:
+        """The team's last judged working day is its members' usual now: their levels
+        move by its median member's (a ramp may go on after it is found; that day is the
+        latest known level), and the judged days start again."""
+        last = self.shift_days[-1]
+        for level in self.levels.values():
+            level.requests = round(level.requests + last.requests, 4)
+            level.tokens = round(level.tokens + last.tokens, 4)
+        self.shift_days, self.held_days = [], 0
+
+    def _learn_levels(self) -> None:
+        """Learn the open day's working days as each member's usual."""
+        for member, requests, tokens in self.day_levels:
+            level = self.levels.get(member)
+            if level is None:
+                level = self.levels[member] = MemberLevel()
+                if len(self.levels) > MAX_MEMBERS:
+                    del self.levels[next(iter(self.levels))]
+            level.days += 1
+            rate = max(LEVEL_FADING, 1.0 / level.days)
+            level.requests = round(level.requests + rate * (requests - level.requests), 4)
+            level.tokens = round(level.tokens + rate * (tokens - level.tokens), 4)
 
     def expected_shift(self) -> float:
         """The team's current upward movement (log10) members should be judged against."""
@@ -234,11 +387,13 @@ class TeamState(Record):
     def shifting(self, time: float) -> bool:
         """Is the team in a population shift, not just moving? A team of a dozen is 1.15x
         its members' usual one day in ten (one heavy member's day can do it alone), so it
-        must move by a quarter, or be up on its last day even without its biggest mover,
-        or have been alerted as a shift within the alert's cooldown (and still move)."""
+        must move by a quarter, or move and have its last working day's median member
+        up (``held_days``) or have been alerted as a shift within the alert's cooldown;
+        or be rising on its working days by SHIFTING, surely (SHIFTING_Z)."""
         shift = self.expected_shift()
         alerted = self.incident is not None and time < self.incident.until
-        return shift >= SHIFTING or (shift > 0 and (self.up_days > 0 or alerted))
+        rising = self.held_days > 0 and self.rise >= SHIFTING and self.rise_z >= SHIFTING_Z
+        return shift >= SHIFTING or rising or (shift > 0 and (self.held_days > 0 or alerted))
 
     def to_bytes(self) -> bytes:
         return records.encode(CODEC_VERSION, self)

@@ -216,12 +216,19 @@ class PopulationShiftConfig(DetectorSection):
     """A whole team moving together: one alert for the team, none for its members."""
 
     min_members: Annotated[int, Field(ge=2)] = Field(
-        4, description="Members with a closed day before a team's day counts."
+        4, description="Members with a working day, and a usual one known, before a team's "
+        "working day is judged."
     )
     min_ratio: Annotated[float, Field(ge=1.0)] = Field(
-        1.4, description="The team's usage over its members' own usual levels, per day."
+        1.25, description="The smallest shift reported: the team's median member over their "
+        "own usual working day (its requests or tokens), over its last "
+        "working days."
     )
     min_days: Annotated[int, Field(ge=1)] = Field(
-        2, description="Days in a row the team must stay at min_ratio to alert."
+        2, description="Working days, at least, whose mean level is tested."
+    )
+    min_z: Annotated[float, Field(gt=0)] = Field(
+        3.5, description="How sure a shift must be to be reported: its mean level in "
+        "standard errors (of its days' medians and of the members' usual levels)."
     )
     cooldown_minutes: Annotated[float, Field(ge=0)] | None = 14 * 24 * 60.0

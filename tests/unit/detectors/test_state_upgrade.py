@@ -93,12 +93,17 @@ def _score_later(fixture: dict[str, Any], written_back: bool
 CHANGED_SINCE = {"new_pattern"}
 """Kinds whose evidence changed after ae4055c (issue 13): their alerts here must still
 find the same incidents (users), not match ae4055c's byte for byte."""
+NOT_CONTINUED = {"population_shift"}
+"""Kinds judged since issue 13 on what ae4055c did not keep (a team's members' usual
+working days): a team stored then starts learning them when it loads, so its shift is
+not the one the uninterrupted run found."""
 
 
 @pytest.mark.parametrize("team", TEAMS)
 def test_state_stored_by_ae4055c_scores_on_as_the_uninterrupted_run(team: str) -> None:
     """Each later event gets the alerts (byte for byte) the run that never stopped gave
-    it, but those of kinds changed since (CHANGED_SINCE), which alert the same users; and
+    it, but those of kinds changed since (CHANGED_SINCE), which alert the same users, and
+    those not continued (NOT_CONTINUED); and
     the same score whether the states stay decoded or are stored and read back after
     each event."""
     fixture = _fixture(team)
@@ -108,7 +113,8 @@ def test_state_stored_by_ae4055c_scores_on_as_the_uninterrupted_run(team: str) -
     assert any(expected)
 
     def kept(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [alert for alert in alerts if alert["kind"] not in CHANGED_SINCE]
+        return [alert for alert in alerts
+                if alert["kind"] not in CHANGED_SINCE | NOT_CONTINUED]
 
     def changed(runs: list[list[dict[str, Any]]]) -> set[tuple[str, str]]:
         return {(alert["kind"], alert["user_id"]) for alerts in runs for alert in alerts

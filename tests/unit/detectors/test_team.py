@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import math
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,19 @@ import pytest
 from conftest import EventLists
 
 from tokenradar.detectors import ScoringEngine, UserState, records
-from tokenradar.detectors.base import Finding
+from tokenradar.detectors.base import ClosedBucket, Finding
+from tokenradar.detectors.baseline import EWStats
+from tokenradar.detectors.context import digest32
 from tokenradar.detectors.state import Incident
-from tokenradar.detectors.team import MAX_TOOLS, TeamDay, TeamState, tool_key, used_by_others
+from tokenradar.detectors.team import (
+    MAX_HELD_DAYS,
+    MAX_TOOLS,
+    TeamDay,
+    TeamState,
+    is_working_day,
+    tool_key,
+    used_by_others,
+)
 from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 from tokenradar.schemas.config import PopulationShiftConfig
 
@@ -65,15 +77,15 @@ def test_a_team_of_five_ramping_up_together_is_a_population_shift(
     assert "population_shift" in {a.kind for a in alerts}
 
 
-def test_a_team_ramping_after_a_week_is_reported_while_it_ramps(
+def test_a_team_ramping_after_a_week_is_reported_within_3_working_days_of_its_end(
         event_lists: EventLists) -> None:
-    # Two quiet days seen, and a prior for the rest: the team needs no week of quiet
-    # days before its movement can count.
+    # Three working days seen of each member, and a prior for the team's spread: the team
+    # needs no weeks of quiet days before its movement can count.
     events = event_lists.team_days(8, 26, scale=_early_ramp)
     shifts = [a for a in _alerts(event_lists, events) if a.kind == "population_shift"]
     assert shifts
-    ramp_end = sorted({e.timestamp.date() for e in events if e.timestamp.weekday() < 5})[10]
-    assert shifts[0].event_time.date() <= ramp_end
+    workdays = sorted({e.timestamp.date() for e in events if e.timestamp.weekday() < 5})
+    assert workdays[7] <= shifts[0].event_time.date() <= workdays[10 + 3]
 
 
 def test_one_member_creeping_in_a_steady_team_is_no_population_shift(
@@ -113,57 +125,122 @@ def test_three_members_own_incidents_on_the_same_days_are_no_population_shift(
     assert "population_shift" not in {a.kind for a in alerts}
 
 
-def _small_team_findings(heaviest: float, others: float) -> list[Finding]:
-    """Four members a day: four quiet days, then three with the heaviest (ten times the
-    others' usage) at ``heaviest`` times their usual and the other three at ``others``."""
-    team, config = TeamState("core"), PopulationShiftConfig()
-    findings = []
-    for day in range(8):
-        for member, usual in enumerate((100_000, 10_000, 10_000, 10_000)):
-            times = 1.0 if day < 4 else heaviest if member == 0 else others
-            finding = team.learn_member_day(day, usual * times, usual, config)
-            findings += [finding] if finding is not None else []
-    return findings
+WORKDAYS = [day for day in range(20_400, 20_460) if is_working_day(day)]
+"""Monday to Friday day numbers (20_400 is a Thursday)."""
+QUIET_DAYS = 5
 
 
-def test_one_heavy_members_weekend_agent_is_no_population_shift_of_a_small_team() -> None:
-    assert _small_team_findings(heaviest=3.0, others=1.0) == []
+def _member_day(day: int, member: int, requests: float, size: float,
+                rng: random.Random) -> ClosedBucket:
+    """Member ``member``'s working day: their own number of requests (from 20 to 130)
+    times ``requests``, each of 2,000 tokens times ``size``, with a tenth of a decade's
+    day-to-day noise; the more requests, the more active hours (five an hour)."""
+    noise = 10 ** rng.gauss(0.0, 0.1)
+    count = round(20 * 1.3 ** member * requests * noise)
+    return ClosedBucket(day, round(count * 2_000 * size), count, max(1, count // 5))
 
 
-def test_a_small_team_all_up_together_is_a_population_shift() -> None:
-    findings = _small_team_findings(heaviest=2.0, others=2.0)
-    assert findings and findings[-1].score >= DetectorConfig().scoring.alert_threshold
+def _team_days(scale: Callable[[int, int], tuple[float, float]], members: int = 8,
+               days: int = 12, config: PopulationShiftConfig | None = None,
+               team: TeamState | None = None) -> tuple[TeamState, list[tuple[int, Finding]]]:
+    """A team's members' working days, member m's day d at ``scale(m, d)`` (requests, size);
+    the team and its findings, by the working day they came on."""
+    team, config = team or TeamState("core"), config or PopulationShiftConfig()
+    rng, findings = random.Random(7), []
+    for number, day in enumerate(WORKDAYS[:days + 1]):  # the last day's first member closes
+        for member in range(members):
+            finding = team.learn_member_day(f"m{member}",
+                                            _member_day(day, member, *scale(member, number), rng),
+                                            None, config)
+            findings += [(number, finding)] if finding is not None else []
+    return team, findings
 
 
-def _small_team(heaviest: float, others: float) -> TeamState:
-    """The team of ``_small_team_findings``, after its eight days."""
-    team, config = TeamState("core"), PopulationShiftConfig()
-    for day in range(9):  # the ninth day's first member closes the eighth
-        for member, usual in enumerate((100_000, 10_000, 10_000, 10_000)):
-            times = 1.0 if day < 4 else heaviest if member == 0 else others
-            team.learn_member_day(day, usual * times, usual, config)
-    return team
+def _all_up(requests: float, size: float = 1.0) -> Callable[[int, int], tuple[float, float]]:
+    return lambda member, day: (requests, size) if day >= QUIET_DAYS else (1.0, 1.0)
 
 
-def test_one_heavy_member_up_a_third_moves_a_small_team_but_is_no_shift() -> None:
-    # Its members' spikes are judged against the movement; their creep is not learned.
-    team = _small_team(heaviest=1.3, others=1.0)
-    assert team.expected_shift() > 0
-    assert not team.shifting(time=0.0)
+def test_a_team_asking_twice_as_often_is_one_population_shift() -> None:
+    # Its extra requests take more of its hours: the day's count still doubles.
+    team, findings = _team_days(_all_up(2.0))
+    assert len(findings) == 1
+    assert QUIET_DAYS < findings[0][0] <= QUIET_DAYS + 4
+    assert "their requests" in findings[0][1].explanation
+    assert findings[0][1].observed == pytest.approx(2.0, abs=0.3)
+    # Reported once: the new level is the members' usual now.
+    doubled = math.log10(20 * 2.0)
+    assert team.levels[digest32("m0")].requests == pytest.approx(doubled, abs=0.1)
 
 
-def test_a_small_team_all_up_together_is_shifting() -> None:
-    assert _small_team(heaviest=2.0, others=2.0).shifting(time=0.0)
+def test_a_team_asking_for_more_at_a_time_is_a_population_shift() -> None:
+    _, findings = _team_days(_all_up(1.0, size=1.8))
+    assert findings
 
 
-def test_a_team_all_up_by_a_third_is_shifting_before_its_up_days() -> None:
-    team = _small_team(heaviest=1.3, others=1.3)
-    assert team.up_days == 0  # below population_shift.min_ratio (1.4)
+def test_a_day_on_which_a_few_members_agree_is_judged_by_the_teams_usual_spread() -> None:
+    spread = EWStats(count=20, mean=0.3**2)
+    median, variance = TeamState._judge([0.2, 0.2, 0.2, 0.21, 0.2], spread)
+    assert median == 0.2
+    assert variance == pytest.approx(1.25**2 * 0.3**2 / 5, rel=0.1)  # its prior counts a little
+    # A day as wide as the team usually is counts its own spread.
+    _, wide = TeamState._judge([-0.6, -0.2, 0.2, 0.6, 1.0], EWStats(count=20, mean=0.3**2))
+    assert wide > variance
+
+
+def test_a_small_rise_is_no_population_shift() -> None:
+    _, findings = _team_days(_all_up(1.15))
+    assert findings == []
+
+
+def test_one_heavy_members_agent_is_no_population_shift() -> None:
+    _, findings = _team_days(lambda member, day: (8.0 if member == 0 and day >= QUIET_DAYS
+                                                  else 1.0, 1.0))
+    assert findings == []
+
+
+def test_a_weekend_is_not_judged() -> None:
+    team = TeamState("core")
+    config = PopulationShiftConfig()
+    rng = random.Random(1)
+    saturday = next(day for day in range(20_400, 20_410) if not is_working_day(day))
+    for member in range(8):
+        team.learn_member_day(f"m{member}", _member_day(saturday, member, 3.0, 1.0, rng),
+                              None, config)
+    assert team.day_levels == []
+
+
+def test_a_team_too_few_to_judge_learns_its_members_and_reports_nothing() -> None:
+    team, findings = _team_days(_all_up(2.0), members=3)
+    assert findings == []
+    assert team.levels[digest32("m0")].days > QUIET_DAYS
+
+
+def test_a_rising_team_does_not_learn_its_rise_as_its_members_usual() -> None:
+    never = PopulationShiftConfig(min_z=1000.0)
+    team, _ = _team_days(_all_up(2.0), days=QUIET_DAYS + 3, config=never)
+    quiet, _ = _team_days(_all_up(2.0), days=QUIET_DAYS, config=never)
+    assert team.held_days == 3
+    assert team.levels[digest32("m0")] == quiet.levels[digest32("m0")]
     assert team.shifting(time=0.0)
 
 
+def test_a_rise_that_lasts_without_being_reported_becomes_the_usual() -> None:
+    never = PopulationShiftConfig(min_z=1000.0)
+    team, _ = _team_days(_all_up(2.0), days=QUIET_DAYS + MAX_HELD_DAYS + 3, config=never)
+    assert team.levels[digest32("m0")].requests > math.log10(20 * 1.5)
+    assert not team.shifting(time=0.0)
+
+
+def test_a_steady_team_or_one_heavy_mover_is_not_shifting() -> None:
+    steady, _ = _team_days(lambda member, day: (1.0, 1.0))
+    one, _ = _team_days(lambda member, day: (8.0 if member == 0 else 1.0, 1.0))
+    assert not steady.shifting(time=0.0)
+    assert not one.shifting(time=0.0)
+
+
 def test_a_team_alerted_as_a_shift_is_shifting_while_it_moves_within_the_cooldown() -> None:
-    team = _small_team(heaviest=1.3, others=1.0)
+    team, _ = _team_days(lambda member, day: (1.0, 1.0))
+    team.recent = EWStats(count=3, mean=0.08)  # moving, by less than a quarter
     team.incident = Incident("a1", until=100.0)
     assert team.shifting(time=50.0)
     assert not team.shifting(time=150.0)
@@ -266,7 +343,8 @@ def test_a_team_key_shared_by_thousands_keeps_a_record_kafka_can_take() -> None:
     team, config = TeamState("ø" * 256), PopulationShiftConfig()
     for member in range(60_000):
         team.see_member(f"{member:06d}" + "😀" * 250)
-        team.learn_member_day(1, 1_000.0 + member, 1_000.0, config)
+        team.learn_member_day(f"{member:06d}" + "😀" * 250,
+                              ClosedBucket(WORKDAYS[0], 1_000 + member, 10, 2), 1_000.0, config)
     assert team.day.members == 60_000
     assert len(team.to_bytes()) < KAFKA_DEFAULT_REQUEST_BYTES * 0.7
 

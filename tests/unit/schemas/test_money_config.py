@@ -58,7 +58,7 @@ def test_a_bad_price_or_budget_is_named_with_its_key(text: str, expected: str) -
 
 def test_a_configuration_without_prices_or_budgets_keeps_its_version() -> None:
     # The version of the defaults before prices and budgets existed (the reference run).
-    assert DetectorConfig().version == "93b39cfa416e"
+    assert DetectorConfig().version == "d7a77da80f36"
     priced = DetectorConfig.model_validate(
         {"prices": {"models": {"gpt-5": {"input": 1.25, "output": 10.0}}}})
     budgeted = DetectorConfig.model_validate({"budgets": {"teams": {"apps": 100.0}}})
