@@ -148,8 +148,6 @@ def test_an_event_dated_9999_per_user_changes_no_other_alert(tmp_path: Path) -> 
     unbounded = replay_file(hostile_path, tmp_path / "blinded.jsonl",
                             limits=InputLimits(max_ahead_seconds=1e15))
     assert unbounded.late > 0  # what the bound prevents: every later event was late
-    assert (tmp_path / "blinded.jsonl").read_text() != (
-        tmp_path / "clean-alerts.jsonl").read_text()
 
 
 def test_replay_takes_the_processing_clock_it_is_given(
