@@ -168,11 +168,13 @@ class ScoringEngine:
             if finding is not None and finding.score > best:
                 best = finding.score
         # Service accounts and batch jobs are scored, but never alerted on, and they are
-        # not people: they stay out of the team.
+        # not people: they stay out of the team, as does an identity learned to run around
+        # the clock (a machine's every hour would pass for the team's working hours).
         allowlisted = (self._allowlist is not None
                        and self._allowlist.allows(state.user_id, state.team))
-        if team_state is not None and not allowlisted:
-            record_day_maxima(state, team_state, observation, findings)
+        taught = None if allowlisted or observation.round_the_clock else team_state
+        if taught is not None:
+            record_day_maxima(state, taught, observation, findings)
         alerting: list[tuple[Detector, Finding]] = []
         silenced: list[tuple[str, str]] = []
         configured = self.config.scoring.alert_threshold
@@ -189,9 +191,9 @@ class ScoringEngine:
         if alerting:  # the rare event: only then ask which behaviours are building up
             alerts, escalations = self._user_alerts(state, detectors.users, alerting,
                                                     observation, detected_at, cost)
-        if team_state is not None and not allowlisted:
-            learn_team(team_state, state, observation)
-            alerts.extend(self._team_alerts(team_state, state, detectors.teams, observation,
+        if taught is not None:
+            learn_team(taught, state, observation)
+            alerts.extend(self._team_alerts(taught, state, detectors.teams, observation,
                                             detected_at))
         if self.config.budgets.any:
             burns, updated = self.budget_alerts(state, team_state, event, cost, detected_at)

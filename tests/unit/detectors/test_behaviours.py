@@ -783,3 +783,19 @@ def test_storing_user_and_team_state_after_every_event_changes_no_alert(
         users[event.user_id], teams[event.team] = user.to_bytes(), team.to_bytes()
     assert stored == never_stored
     assert sum(len(r.alerts) for r in stored) >= 3
+
+
+def test_an_identity_that_runs_around_the_clock_stays_out_of_its_teams_hours(
+        event_lists: EventLists) -> None:
+    """Issue 13, item 3: a machine in a team is not one of its people; were its every
+    hour the team's, a young member's night would pass for the team's working hours."""
+    people = [e for member in range(3)
+              for e in _history(event_lists, seed=member, days=19, user=f"m{member}")]
+    machine = _round_the_clock(event_lists, days=19, start=START)
+    engine, team = ScoringEngine(DetectorConfig()), TeamState(team="core")
+    states: dict[str, UserState] = {}
+    for event in sorted(people + machine, key=lambda e: e.timestamp):
+        state = states.setdefault(event.user_id, engine.new_state(event.user_id))
+        engine.score_event(state, event, event.timestamp, team)
+    hours = team.working_hours()
+    assert hours is not None and max(hours[h] for h in range(0, 6)) < 0.1, hours
