@@ -72,6 +72,21 @@ CARRIED_PRIOR_HOURS = 5
 MIN_CARRIED_LOG_STD = 0.4
 """Spread floor (log10) of long-conversation hours: a few turns of a chat and an hour of
 an agent at its context window's limit are both such hours, hundreds of times apart."""
+MIN_PACE_HOURS = 3
+"""Active hours known before an hour's pace and request sizes are judged: a young profile's
+hour is judged on them too, not only whole against its team's hours."""
+YOUNG_PRIOR_HOURS = 20
+"""A young profile's evidence of pace and sizes is shrunk as if it had this many more hours
+of which nothing is known: its first agent session may be many times its first hours."""
+LEARNING_RATIO = 3.0
+"""A running hour this many times the user's usual (pace times size) teaches no request
+sizes: it may be a spike building up."""
+CLUMPED_PACE = 2.0
+"""An hour's count is never taken as rarer than from a Poisson pace this many times the
+user's: requests come in clumps (a session's turns)."""
+MIN_PACE_LOG_SPREAD = 0.35
+"""Spread floor (natural log) of requests per active hour: however regular a user's pace,
+an hour of twice as many requests is a busy hour, not a rare one."""
 COLD_START_MIN_TEAM_COUNT = 50
 COLD_START_MIN_LOG_STD = 0.4
 """A newcomer is judged by the team's spread at least this wide: people differ a lot."""
@@ -130,13 +145,18 @@ class SpikeDetector(Detector):
                                                 config.min_history_requests),
                               observation.tokens, shift, config, config.min_request_ratio,
                               REQUEST_MIN_LOG_STD)
-        if observation.usual_hourly_requests.count >= config.min_history_hours and (
-                slot.per_request.count >= config.min_history_requests):
-            hour = _scored_hour(slot, observation, config)
-        else:
-            hour = _scored(_baseline_or_team(slot.per_hour, observation.team_per_hour,
-                                             config.min_history_hours),
-                           observation.hour_tokens, shift, config, config.min_ratio)
+        pace_hours = observation.usual_hourly_requests.count
+        sizes_known = slot.per_request.count >= config.min_history_requests
+        hour = (_scored_hour(slot, observation, config)
+                if pace_hours >= MIN_PACE_HOURS and sizes_known else None)
+        if pace_hours < config.min_history_hours or not sizes_known:
+            # A young profile: the hour whole against the user's hours, or their team's
+            # while they have few; and its pace and sizes once a few hours are known.
+            whole = _scored(_baseline_or_team(slot.per_hour, observation.team_per_hour,
+                                              config.min_history_hours),
+                            observation.hour_tokens, shift, config, config.min_ratio)
+            if whole is not None and (hour is None or whole[0] > hour[0]):
+                hour = whole
         conversation = hour is not None and _in_conversation(slot)
         if hour is not None and conversation:
             # A long conversation's hour re-sends its context turn after turn: its pace and
@@ -153,7 +173,8 @@ class SpikeDetector(Detector):
                 baseline.update_clipped(value, MIN_LOG_STD, fading_factor)
 
         if accepted or (hour is None and not _carries_context(observation)
-                        and not _far_above_usual_hours(slot.per_hour, observation, config)):
+                        and not _far_above_usual_hours(slot.per_hour, observation, config)
+                        and not _busy_beyond_learning(slot, observation, config)):
             # Requests of an hour already out of line are not learned as normal ones, nor
             # a conversation's re-sent context as the size of the user's requests.
             learn(slot.per_request, math.log10(observation.tokens + 1),
@@ -283,6 +304,30 @@ def _far_above_usual_hours(per_hour: EWStats, observation: Observation, config: 
     return _large_enough(observation.hour_tokens, usual, config.min_ratio, config)
 
 
+def _usual_hour(slot: SpikeSlot, observation: Observation) -> tuple[float, float]:
+    """(usual tokens of an active hour by pace times request size, spread of one
+    request's size in log10) from the user's pace and per-request baseline."""
+    per_request = slot.per_request
+    spread = max(per_request.std, MIN_LOG_STD)
+    mean_size = 10.0 ** (per_request.mean + LOG10_MEAN_CORRECTION * spread**2
+                         + observation.team_shift)
+    return observation.usual_hourly_requests.mean * mean_size, spread
+
+
+def _busy_beyond_learning(slot: SpikeSlot, observation: Observation, config: SpikeConfig
+                          ) -> bool:
+    """Is the running hour LEARNING_RATIO times the user's usual hour by pace and size?
+
+    A spike builds up over its hour: until it passes ``min_ratio`` its requests would be
+    learned as the user's usual size, and the hour judged against sizes it raised itself.
+    """
+    if (observation.usual_hourly_requests.count < MIN_PACE_HOURS
+            or slot.per_request.count < config.min_history_requests):
+        return False
+    usual, _ = _usual_hour(slot, observation)
+    return observation.hour_tokens >= LEARNING_RATIO * usual
+
+
 def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
                  ) -> tuple[float, float] | None:
     """(score, expected tokens) of the running hour: its pace, its request sizes and how
@@ -299,22 +344,32 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
     per_request = slot.per_request
     shift = observation.team_shift
     requests = observation.hour_requests
-    spread = max(per_request.std, MIN_LOG_STD)
-    mean_size = 10.0 ** (per_request.mean + LOG10_MEAN_CORRECTION * spread**2 + shift)
-    pace = observation.usual_hourly_requests.mean
-    expected = pace * mean_size
+    expected, spread = _usual_hour(slot, observation)
     tokens = observation.hour_tokens
     if not _large_enough(tokens, expected, config.min_ratio, config):
         return None
-    count_decades = min(poisson_tail_decades(requests, pace * REQUEST_OVERDISPERSION),
-                        _count_decades(observation.usual_hourly_requests, requests))
+    pace = observation.usual_hourly_requests
+    if pace.count >= config.min_history_hours:
+        # Requests come in clumps: a count is judged against the user's own spread of
+        # requests per hour, and never as rarer than from a pace CLUMPED_PACE times theirs.
+        count_decades = min(poisson_tail_decades(requests, pace.mean * CLUMPED_PACE),
+                            _count_decades(pace, requests))
+    else:
+        # A young pace: how it spreads is not known yet; only a burst far past it counts.
+        count_decades = poisson_tail_decades(requests, pace.mean * REQUEST_OVERDISPERSION)
     # Until many hours are known, their mean sizes are taken to vary as single requests do.
     known = slot.hour_size.count
     size_spread = math.sqrt((known * slot.hour_size.var + HOURS_TO_JUDGE_SIZES * spread**2)
                             / (known + HOURS_TO_JUDGE_SIZES))
+    # The hour's mean size is as heavy-tailed as a single request's, over the requests that
+    # are independent draws: a running conversation's are one (it re-sends a long
+    # document every turn), fresh ones one in REQUESTS_PER_INDEPENDENT_SIZE.
+    independent = (1.0 if observation.session_requests >= REQUESTS_PER_INDEPENDENT_SIZE
+                   else max(1.0, requests / REQUESTS_PER_INDEPENDENT_SIZE))
+    size_floor = REQUEST_MIN_LOG_STD / math.sqrt(independent)
     size_z = (math.log10(tokens / requests + 1) - shift
               - (slot.hour_size.mean if known else per_request.mean)) / max(size_spread,
-                                                                            MIN_LOG_STD)
+                                                                            size_floor)
     size_decades = normal_tail_decades(size_z)
     # Repeats join the evidence only when they add to it: an hour of the user's usual
     # repeats says nothing either way.
@@ -328,6 +383,9 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
         # conversation runs on: its turns re-send one growing context.
         total_z = slot.per_hour.z(math.log10(tokens + 1) - shift, MIN_LOG_STD)
         decades = max(decades, normal_tail_decades(total_z))
+    if pace.count < config.min_history_hours:
+        # A young profile's evidence, shrunk by how little is known of it.
+        decades *= pace.count / (pace.count + YOUNG_PRIOR_HOURS)
     return decades_score(decades), expected
 
 
@@ -339,16 +397,16 @@ def _count_decades(pace: EWStats, requests: int) -> float:
         return 0.0
     log_var = math.log(1.0 + pace.var / pace.mean**2)
     log_mean = math.log(pace.mean) - log_var / 2.0
-    return normal_tail_decades((math.log(requests) - log_mean) / max(math.sqrt(log_var), 0.1))
+    return normal_tail_decades((math.log(requests) - log_mean)
+                               / max(math.sqrt(log_var), MIN_PACE_LOG_SPREAD))
 
 
 def _repeat_decades(repeats: EWStats, observation: Observation) -> float:
-    """Surprise of the recent prompts' repeats, given how often the user repeats; the
-    repeats of one conversation hang together, so every third counts."""
-    recent = round(observation.repeat_share * FINGERPRINTS / REQUESTS_PER_INDEPENDENT_SIZE)
-    trials = round(FINGERPRINTS / REQUESTS_PER_INDEPENDENT_SIZE)
+    """Surprise of the recent prompts' repeats, given how often the user repeats. Each
+    counts: one prompt sent again and again is what the evidence is about."""
+    recent = round(observation.repeat_share * FINGERPRINTS)
     usual = max(repeats.mean, MIN_REPEAT_SHARE) if repeats.count else 0.5
-    return binomial_tail_decades(recent, trials, min(usual, 1.0))
+    return binomial_tail_decades(recent, FINGERPRINTS, min(usual, 1.0))
 
 
 def _scored(baseline: EWStats | None, tokens: int, team_shift: float, config: SpikeConfig,

@@ -178,13 +178,39 @@ def test_an_hour_of_many_moderate_requests_is_a_spike_on_tokens_per_hour(
         event_lists: EventLists) -> None:
     events = event_lists.steady(random.Random(3), hours=40, tokens=5000)
     # Each request under 4x the usual, far below spike.min_request_ratio; the hour is ~18x.
-    busy = event_lists.burst(30, events[-1].timestamp + timedelta(minutes=61),
-                             every_seconds=100, tokens=18000)
+    # Fresh requests: without session ids, as many of one size would read as a
+    # conversation re-sending one context (judged as one draw of size).
+    start = events[-1].timestamp + timedelta(minutes=61)
+    busy = [event_lists.request(100_000 + i, start + timedelta(seconds=100 * i), 18000,
+                                output_tokens=0, session=f"fresh-{i}", fingerprint=f"fresh-{i}")
+            for i in range(30)]
     alerts = _alerts(ScoringEngine(DetectorConfig()), event_lists, events + busy)
     # One incident: the alert may be re-published as the hour grows, under the same id.
     assert {(a.alert_id, a.kind, a.feature) for a in alerts} == {
         (alerts[0].alert_id, "spike", "tokens_per_hour")}
     assert alerts[0].observed >= DetectorConfig().spike.min_ratio * alerts[0].expected
+
+
+def test_a_young_profiles_hour_is_judged_by_its_pace_with_the_evidence_shrunk(
+        event_lists: EventLists) -> None:
+    # Five hours known (no team to judge by): an hour of 25 times the usual requests is a
+    # spike; one of 12 times, maybe the user's first agent session, is not yet.
+    events = event_lists.steady(random.Random(8), hours=5)
+    start = events[-1].timestamp + timedelta(minutes=61)
+
+    def busy(count: int) -> list[TokenUsageEvent]:
+        rng = random.Random(count)
+        seconds = sorted(rng.uniform(0, 3300) for _ in range(count))
+        return [event_lists.request(100_000 + i, start + timedelta(seconds=second),
+                                    int(2000 * rng.lognormvariate(0.0, 0.2)), output_tokens=0,
+                                    team=None, session=f"fresh-{i}", fingerprint=f"fresh-{i}")
+                for i, second in enumerate(seconds)]
+
+    events = [event.model_copy(update={"team": None}) for event in events]
+    many = _alerts(ScoringEngine(DetectorConfig()), event_lists, events + busy(150))
+    assert ("spike", "tokens_per_hour") in {(a.kind, a.feature) for a in many}
+    fewer = _alerts(ScoringEngine(DetectorConfig()), event_lists, events + busy(70))
+    assert "spike" not in {a.kind for a in fewer}
 
 
 def _usual_size_through_a_busy_hour(event_lists: EventLists, history_hours: int
@@ -219,9 +245,10 @@ def test_requests_of_an_hour_far_above_the_usual_hours_are_not_learned(
     # request here), they are not, before the pace-and-size test would say so.
     means = _usual_size_through_a_busy_hour(event_lists, history_hours=60)
     assert means[0] < means[6] == means[7] == means[-1]
-    # A profile too young for its hourly totals to judge goes on learning them.
+    # A profile too young for its hourly totals: the hour is weighed by the user's pace
+    # and sizes; past 3x their usual hour (the 3rd request) it teaches no sizes either.
     means = _usual_size_through_a_busy_hour(event_lists, history_hours=20)
-    assert means[5] < means[6] < means[7]
+    assert means[0] < means[1] < means[2] == means[3] == means[-1]
 
 
 def test_burst_of_small_requests_is_a_rate_anomaly(event_lists: EventLists) -> None:
