@@ -78,15 +78,6 @@ hour is judged on them too, not only whole against its team's hours."""
 YOUNG_PRIOR_HOURS = 20
 """A young profile's evidence of pace and sizes is shrunk as if it had this many more hours
 of which nothing is known: its first agent session may be many times its first hours."""
-LEARNING_RATIO = 3.0
-"""A running hour this many times the user's usual (pace times size) teaches no request
-sizes: it may be a spike building up."""
-CLUMPED_PACE = 2.0
-"""An hour's count is never taken as rarer than from a Poisson pace this many times the
-user's: requests come in clumps (a session's turns)."""
-MIN_PACE_LOG_SPREAD = 0.35
-"""Spread floor (natural log) of requests per active hour: however regular a user's pace,
-an hour of twice as many requests is a busy hour, not a rare one."""
 COLD_START_MIN_TEAM_COUNT = 50
 COLD_START_MIN_LOG_STD = 0.4
 """A newcomer is judged by the team's spread at least this wide: people differ a lot."""
@@ -173,8 +164,7 @@ class SpikeDetector(Detector):
                 baseline.update_clipped(value, MIN_LOG_STD, fading_factor)
 
         if accepted or (hour is None and not _carries_context(observation)
-                        and not _far_above_usual_hours(slot.per_hour, observation, config)
-                        and not _busy_beyond_learning(slot, observation, config)):
+                        and not _far_above_usual_hours(slot.per_hour, observation, config)):
             # Requests of an hour already out of line are not learned as normal ones, nor
             # a conversation's re-sent context as the size of the user's requests.
             learn(slot.per_request, math.log10(observation.tokens + 1),
@@ -314,20 +304,6 @@ def _usual_hour(slot: SpikeSlot, observation: Observation) -> tuple[float, float
     return observation.usual_hourly_requests.mean * mean_size, spread
 
 
-def _busy_beyond_learning(slot: SpikeSlot, observation: Observation, config: SpikeConfig
-                          ) -> bool:
-    """Is the running hour LEARNING_RATIO times the user's usual hour by pace and size?
-
-    A spike builds up over its hour: until it passes ``min_ratio`` its requests would be
-    learned as the user's usual size, and the hour judged against sizes it raised itself.
-    """
-    if (observation.usual_hourly_requests.count < MIN_PACE_HOURS
-            or slot.per_request.count < config.min_history_requests):
-        return False
-    usual, _ = _usual_hour(slot, observation)
-    return observation.hour_tokens >= LEARNING_RATIO * usual
-
-
 def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
                  ) -> tuple[float, float] | None:
     """(score, expected tokens) of the running hour: its pace, its request sizes and how
@@ -349,27 +325,18 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
     if not _large_enough(tokens, expected, config.min_ratio, config):
         return None
     pace = observation.usual_hourly_requests
+    # Requests come in clumps: a count is judged against a clumped Poisson of the user's
+    # pace, and once their hours are known, against their own spread of requests per hour.
+    count_decades = poisson_tail_decades(requests, pace.mean * REQUEST_OVERDISPERSION)
     if pace.count >= config.min_history_hours:
-        # Requests come in clumps: a count is judged against the user's own spread of
-        # requests per hour, and never as rarer than from a pace CLUMPED_PACE times theirs.
-        count_decades = min(poisson_tail_decades(requests, pace.mean * CLUMPED_PACE),
-                            _count_decades(pace, requests))
-    else:
-        # A young pace: how it spreads is not known yet; only a burst far past it counts.
-        count_decades = poisson_tail_decades(requests, pace.mean * REQUEST_OVERDISPERSION)
+        count_decades = min(count_decades, _count_decades(pace, requests))
     # Until many hours are known, their mean sizes are taken to vary as single requests do.
     known = slot.hour_size.count
     size_spread = math.sqrt((known * slot.hour_size.var + HOURS_TO_JUDGE_SIZES * spread**2)
                             / (known + HOURS_TO_JUDGE_SIZES))
-    # The hour's mean size is as heavy-tailed as a single request's, over the requests that
-    # are independent draws: a running conversation's are one (it re-sends a long
-    # document every turn), fresh ones one in REQUESTS_PER_INDEPENDENT_SIZE.
-    independent = (1.0 if observation.session_requests >= REQUESTS_PER_INDEPENDENT_SIZE
-                   else max(1.0, requests / REQUESTS_PER_INDEPENDENT_SIZE))
-    size_floor = REQUEST_MIN_LOG_STD / math.sqrt(independent)
     size_z = (math.log10(tokens / requests + 1) - shift
               - (slot.hour_size.mean if known else per_request.mean)) / max(size_spread,
-                                                                            size_floor)
+                                                                            MIN_LOG_STD)
     size_decades = normal_tail_decades(size_z)
     # Repeats join the evidence only when they add to it: an hour of the user's usual
     # repeats says nothing either way.
@@ -397,8 +364,7 @@ def _count_decades(pace: EWStats, requests: int) -> float:
         return 0.0
     log_var = math.log(1.0 + pace.var / pace.mean**2)
     log_mean = math.log(pace.mean) - log_var / 2.0
-    return normal_tail_decades((math.log(requests) - log_mean)
-                               / max(math.sqrt(log_var), MIN_PACE_LOG_SPREAD))
+    return normal_tail_decades((math.log(requests) - log_mean) / max(math.sqrt(log_var), 0.1))
 
 
 def _repeat_decades(repeats: EWStats, observation: Observation) -> float:

@@ -709,23 +709,22 @@ def test_an_hour_of_moderately_more_bigger_repeated_requests_is_a_spike(
 
 
 def _conversation_hour(event_lists: EventLists, repeated: bool) -> list[TokenUsageEvent]:
-    """One conversation of 14 requests within an hour from MONDAY, each about 12,000 input
-    tokens and 2,400 output (four times the usual request, 3.5 times the usual pace); all
-    one prompt, or each its own."""
+    """One conversation of 14 requests within an hour from MONDAY, each about 9,000 input
+    tokens and 1,800 output (three times the usual request, 3.5 times the usual pace);
+    all one prompt, or each its own."""
     rng = random.Random(9)
     seconds = sorted(rng.uniform(0, 3300) for _ in range(14))
     return [event_lists.request(
         80_000 + i, MONDAY + timedelta(seconds=seconds[i]),
-        int(12_000 * rng.lognormvariate(0.0, 0.1)), int(2400 * rng.lognormvariate(0.0, 0.3)),
+        int(9000 * rng.lognormvariate(0.0, 0.1)), int(1800 * rng.lognormvariate(0.0, 0.3)),
         session="one-conversation", fingerprint="again" if repeated else f"fresh-{i}")
         for i in range(14)]
 
 
-def test_a_conversation_of_bigger_requests_is_a_spike_only_with_its_pace_and_one_prompt(
+def test_an_hour_mostly_repeating_one_prompt_adds_up_to_a_spike(
         event_lists: EventLists) -> None:
-    # A conversation's requests are one draw of size: bigger ones alone are long-context
-    # work. At 3.5 times the pace (under 4x) and all one prompt again, the three together
-    # are rare.
+    # Busier and bigger requests alone are an ordinary busy hour; with every request one
+    # prompt sent again (each repeat counts), the three together are rare.
     history = _history(event_lists)
     repeated = _alerts(event_lists, history + _conversation_hour(event_lists, True))
     assert ("spike", "tokens_per_hour") in {(a.kind, a.feature) for a in repeated}
