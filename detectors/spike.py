@@ -334,9 +334,14 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
     known = slot.hour_size.count
     size_spread = math.sqrt((known * slot.hour_size.var + HOURS_TO_JUDGE_SIZES * spread**2)
                             / (known + HOURS_TO_JUDGE_SIZES))
+    # A young profile's hours say little of how its hour sizes vary: the mean of a few
+    # requests is as heavy-tailed as a single request's, over its independent draws.
+    size_floor = (REQUEST_MIN_LOG_STD / math.sqrt(max(1.0, requests
+                                                      / REQUESTS_PER_INDEPENDENT_SIZE))
+                  if pace.count < config.min_history_hours else MIN_LOG_STD)
     size_z = (math.log10(tokens / requests + 1) - shift
               - (slot.hour_size.mean if known else per_request.mean)) / max(size_spread,
-                                                                            MIN_LOG_STD)
+                                                                            size_floor)
     size_decades = normal_tail_decades(size_z)
     # Repeats join the evidence only when they add to it: an hour of the user's usual
     # repeats says nothing either way.

@@ -213,6 +213,19 @@ def test_a_young_profiles_hour_is_judged_by_its_pace_with_the_evidence_shrunk(
     assert "spike" not in {a.kind for a in fewer}
 
 
+def test_a_young_profiles_hour_of_three_pasted_documents_is_no_spike(
+        event_lists: EventLists) -> None:
+    # Five hours known: three requests of 25x the usual in an hour are three pasted
+    # documents (each, as a request, not one in a million), not an hour out of line.
+    events = [event.model_copy(update={"team": None})
+              for event in event_lists.steady(random.Random(8), hours=5)]
+    start = events[-1].timestamp + timedelta(minutes=61)
+    pasted = [event_lists.event(900 + k, start + timedelta(minutes=12 * k), 50_000, team=None)
+              for k in range(3)]
+    results = event_lists.score_all(ScoringEngine(DetectorConfig()), events + pasted)
+    assert [a for result in results for a in result.alerts] == []
+
+
 def _usual_size_through_a_busy_hour(event_lists: EventLists, history_hours: int
                                     ) -> list[float]:
     """The per-request baseline's mean (log10) after each request of a busy hour: 30
