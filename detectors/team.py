@@ -59,6 +59,11 @@ PRIOR_SPREAD_DAYS = 5.0
 """Members' spread (log10) around their usual working day before the team's own judged
 days show it (a member's working days spread 0.3-0.45), and how many days it weighs."""
 SPREAD_FADING = 0.1
+MIN_MEMBER_SPREAD = 0.1
+"""Members' spread (log10) is taken as at least this: machines repeat their days."""
+MACHINE_HOURS = 20
+"""A day active in this many hours is a machine's (no person works them), not a member's
+working day: a team's service accounts changing their jobs are no adoption push."""
 HOLD_Z = 1.0
 """A working day whose median member is this many standard errors up is not learned as
 the members' usual: it may be a shift's first."""
@@ -253,7 +258,8 @@ class TeamState(Record):
             self.day.tokens += min(day.tokens, MEMBER_DAY_CAP * usual)
             self.day.usual += usual
             self.day.members += 1
-        if is_working_day(number) and day.requests and len(self.day_levels) < MAX_MEMBER_RATIOS:
+        if (is_working_day(number) and day.requests and day.active_hours < MACHINE_HOURS
+                and len(self.day_levels) < MAX_MEMBER_RATIOS):
             self.day_levels.append((digest32(member), round(math.log10(day.requests), 4),
                                     round(math.log10(day.tokens + 1.0), 4)))
         return finding
@@ -319,7 +325,8 @@ class TeamState(Record):
         usual = ((spread.count * spread.mean + PRIOR_SPREAD_DAYS * PRIOR_SPREAD**2)
                  / (spread.count + PRIOR_SPREAD_DAYS))
         spread.update(day_spread**2, SPREAD_FADING)
-        return median, MEDIAN_ERROR**2 * max(day_spread**2, usual) / len(residuals)
+        widest = max(day_spread**2, usual, MIN_MEMBER_SPREAD**2)
+        return median, MEDIAN_ERROR**2 * widest / len(residuals)
 
     def _surest_rise(self, min_days: int) -> tuple[float, float, int]:
         """(z, level, days) of the surest mean of the last working days (at least

@@ -134,10 +134,10 @@ def _member_day(day: int, member: int, requests: float, size: float,
                 rng: random.Random) -> ClosedBucket:
     """Member ``member``'s working day: their own number of requests (from 20 to 130)
     times ``requests``, each of 2,000 tokens times ``size``, with a tenth of a decade's
-    day-to-day noise; the more requests, the more active hours (five an hour)."""
+    day-to-day noise; the more requests, the more active hours (20 an hour, 12 at most)."""
     noise = 10 ** rng.gauss(0.0, 0.1)
     count = round(20 * 1.3 ** member * requests * noise)
-    return ClosedBucket(day, round(count * 2_000 * size), count, max(1, count // 5))
+    return ClosedBucket(day, round(count * 2_000 * size), count, min(12, max(1, count // 20)))
 
 
 def _team_days(scale: Callable[[int, int], tuple[float, float]], members: int = 8,
@@ -185,6 +185,19 @@ def test_a_day_on_which_a_few_members_agree_is_judged_by_the_teams_usual_spread(
     # A day as wide as the team usually is counts its own spread.
     _, wide = TeamState._judge([-0.6, -0.2, 0.2, 0.6, 1.0], EWStats(count=20, mean=0.3**2))
     assert wide > variance
+
+
+def test_a_team_of_machines_changing_their_jobs_is_no_population_shift() -> None:
+    team, config = TeamState("automation"), PopulationShiftConfig()
+    findings = []
+    for number, day in enumerate(WORKDAYS[:13]):
+        for member in range(6):  # around the clock, the same requests, 3x the tokens later
+            tokens = 1_000_000 * (3 if number >= QUIET_DAYS else 1) + member
+            finding = team.learn_member_day(f"job-{member}", ClosedBucket(day, tokens, 900, 24),
+                                            None, config)
+            findings += [finding] if finding is not None else []
+    assert findings == []
+    assert team.levels == {}
 
 
 def test_a_small_rise_is_no_population_shift() -> None:
