@@ -122,8 +122,8 @@ def test_replay_uses_the_given_config(
 
 def test_an_event_dated_9999_per_user_changes_no_other_alert(tmp_path: Path) -> None:
     """Finding 4 of issue 14: scored, one event from the far future blinded its user's
-    detectors (no hour or day closed again before 9999; here 9 alerts became 10 other
-    ones). Ahead of the clock by more than max_ahead_seconds, it is skipped, as the
+    detectors (no hour or day closed again before 9999: every later event of the user
+    was late). Ahead of the clock by more than max_ahead_seconds, it is skipped, as the
     worker dead-letters it."""
     from tokenradar.schemas.events import InputLimits
 
