@@ -29,6 +29,7 @@ from tokenradar.streams.broker import create_topics
 pytestmark = pytest.mark.integration
 
 STALL_SECONDS = 4
+USERS = 300
 
 
 
@@ -44,7 +45,10 @@ def test_frozen_broker_turns_the_worker_stalled_and_thawed_it_recovers(tmp_path:
         create_topics(url, [topic], PARTITIONS)
         send = producer(url)
         # In event-time order, as a producer sends them: none is late for the reorder window.
-        events = sorted((e for user in range(50) for e in steady_usage(f"user-{user}", count=100)),
+        # Enough that the worker, taking a whole fetch at a time, is still scoring when the
+        # broker freezes: the fetches it got tell it more events wait than it took.
+        events = sorted((e for user in range(USERS)
+                         for e in steady_usage(f"user-{user}", count=100)),
                         key=lambda e: e["timestamp"])
         for event in events:
             send.send(topic, key=b"platform", value=encode(event))
