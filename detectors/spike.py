@@ -325,10 +325,11 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
     if not _large_enough(tokens, expected, config.min_ratio, config):
         return None
     pace = observation.usual_hourly_requests
+    young = pace.count < config.min_history_hours
     # Requests come in clumps: a count is judged against a clumped Poisson of the user's
     # pace, and once their hours are known, against their own spread of requests per hour.
     count_decades = poisson_tail_decades(requests, pace.mean * REQUEST_OVERDISPERSION)
-    if pace.count >= config.min_history_hours:
+    if not young:
         count_decades = min(count_decades, _count_decades(pace, requests))
     # Until many hours are known, their mean sizes are taken to vary as single requests do.
     known = slot.hour_size.count
@@ -338,7 +339,7 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
     # requests is as heavy-tailed as a single request's, over its independent draws.
     size_floor = (REQUEST_MIN_LOG_STD / math.sqrt(max(1.0, requests
                                                       / REQUESTS_PER_INDEPENDENT_SIZE))
-                  if pace.count < config.min_history_hours else MIN_LOG_STD)
+                  if young else MIN_LOG_STD)
     size_z = (math.log10(tokens / requests + 1) - shift
               - (slot.hour_size.mean if known else per_request.mean)) / max(size_spread,
                                                                             size_floor)
@@ -355,7 +356,7 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
         # conversation runs on: its turns re-send one growing context.
         total_z = slot.per_hour.z(math.log10(tokens + 1) - shift, MIN_LOG_STD)
         decades = max(decades, normal_tail_decades(total_z))
-    if pace.count < config.min_history_hours:
+    if young:
         # A young profile's evidence, shrunk by how little is known of it.
         decades *= pace.count / (pace.count + YOUNG_PRIOR_HOURS)
     return decades_score(decades), expected
