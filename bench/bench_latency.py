@@ -13,9 +13,19 @@ spike's first alert.
 
 The worker runs with ``scoring.reorder_seconds = 0``: with the default 120 s window an
 event waits, by design, until its partition has delivered one 120 s (event time) later,
-which on a live stream is 120 s. Run::
+which on a live stream is 120 s.
 
-    .venv/bin/python bench/bench_latency.py --rate 5000 --seconds 5
+Beside the latency, each run says where the time can go: the pipeline process's CPU
+time per steady event (``/proc``), and the rate it took the steady events at (events over
+the time from the first one offered to the last one counted: the offered rate when it
+keeps up, its capacity when it falls behind, and then the latency is its queue). The
+scoring core's own CPU time per event on the same events (``replay``'s path: parse,
+reorder, score, in this process) splits the worker's into scoring and the rest. With
+``--sustained``, each round also offers the rate the worker took at ``--rate`` times
+``--sustained`` (say 0.5: half its capacity), so the pipeline's own latency shows without
+a queue. Run::
+
+    .venv/bin/python bench/bench_latency.py --rate 5000 --seconds 5 --sustained 0.5
 """
 
 from __future__ import annotations
@@ -31,10 +41,13 @@ from pathlib import Path
 
 from bench_worker import PARTITIONS, _counted, stop, synthetic_events
 from kafka import KafkaConsumer, KafkaProducer
-from pipelines import start
+from pipelines import BEFORE, ProcStat, source_tree, start
 
+from tokenradar.detectors import ScoringEngine
 from tokenradar.lab.brokers import free_port, kafka_broker
 from tokenradar.lab.process import wait_until
+from tokenradar.replay import score_stream
+from tokenradar.schemas import DetectorConfig, parse_event
 from tokenradar.schemas.settings import bootstrap_of
 from tokenradar.streams.broker import create_topics
 from tokenradar.streams.publish import message_key, produce_events
@@ -54,6 +67,16 @@ class Latency:
     alerted: int
     p50_ms: float
     p99_ms: float
+    took_per_s: float
+    """Steady events over the time from the first offered to the last counted."""
+    cpu_us_per_event: float
+    """The pipeline process's CPU time (user + system) over the steady part, per event."""
+
+    def __str__(self) -> str:
+        return (f"{self.pipeline:14} offered {self.offered_per_s:7,.0f}/s took "
+                f"{self.took_per_s:7,.0f}/s  p50 {self.p50_ms:7,.0f} ms  p99 "
+                f"{self.p99_ms:7,.0f} ms  alerted {self.alerted}/{self.spikes}  CPU "
+                f"{self.cpu_us_per_event:5,.0f} us/event")
 
 
 def offered_events(users: int, history: int, steady: int, spike_share: float,
@@ -112,9 +135,22 @@ def first_alerts(broker: str, topic: str) -> dict[str, int]:
     return first
 
 
+def scoring_cpu_us(users: int, history: int, steady: int, spike_share: float) -> float:
+    """CPU microseconds per event of the scoring core alone on the same events (parse,
+    reorder, score: ``replay``'s path, the worker's ``ScoringEngine``), in this process."""
+    history_part, steady_part, _ = offered_events(users, history, steady, spike_share)
+    raws = [json.dumps(e, separators=(",", ":")) for e in history_part + steady_part]
+    engine = ScoringEngine(DetectorConfig.model_validate({"scoring": {"reorder_seconds": 0}}))
+    began = time.process_time()
+    for _ in score_stream(((parse_event(raw.encode()), raw) for raw in raws), engine):
+        pass
+    return (time.process_time() - began) * 1e6 / len(raws)
+
+
 def measure(pipeline: str, broker: str, users: int, history: int, rate: float, seconds: float,
-            spike_share: float, folder: Path) -> Latency:
-    """One pipeline's latency at a steady offered rate (see the module's docstring)."""
+            spike_share: float, folder: Path, before: Path | None = None) -> Latency:
+    """One pipeline's latency at a steady offered rate (see the module's docstring);
+    ``before``: the source tree of :data:`pipelines.BEFORE`."""
     tag = uuid.uuid4().hex[:8]
     topic, alerts = f"latency-{tag}", f"latency-alerts-{tag}"
     create_topics(broker, [topic, alerts], PARTITIONS)
@@ -122,18 +158,24 @@ def measure(pipeline: str, broker: str, users: int, history: int, rate: float, s
                                                   spike_share)
     config = folder / "no-reorder.toml"
     config.write_text(NO_REORDER)
-    extra = (("--alerts-topic", alerts, "--config", str(config)) if pipeline == "worker"
-             else (alerts,))
+    extra = (("--alerts-topic", alerts, "--config", str(config))
+             if pipeline in ("worker", BEFORE) else (alerts,))
     port = free_port()
-    process, log = start(pipeline, broker, topic, port, folder, extra)
+    process, log = start(pipeline, broker, topic, port, folder, extra, before)
+    total = len(history_part) + len(steady)
     try:
         produce_events(bootstrap_of(broker), topic, history_part)
         wait_until(lambda: _counted(port) >= len(history_part), 900,
                    lambda: f"{pipeline} took {_counted(port):,.0f}: see {log}")
+        stat = ProcStat(process.pid)
+        cpu_before, began = stat.cpu_seconds(), time.monotonic()
         sent, offered = offer(broker, topic, steady, rate)
-        total = len(history_part) + len(steady)
-        wait_until(lambda: _counted(port) >= total, 900,
-                   lambda: f"{pipeline} took {_counted(port):,.0f} of {total:,}: see {log}")
+        while (counted := _counted(port)) < total:
+            if process.poll() is not None or time.monotonic() - began > 900:
+                raise RuntimeError(f"{pipeline} took {counted:,.0f} of {total:,}: see {log}")
+            time.sleep(0.05)
+        took = len(steady) / (time.monotonic() - began)
+        cpu = stat.cpu_seconds() - cpu_before
         time.sleep(1)  # the last alerts out of the producer
     finally:
         stop(process)
@@ -142,7 +184,32 @@ def measure(pipeline: str, broker: str, users: int, history: int, rate: float, s
     if len(latencies) < 2:
         raise RuntimeError(f"{pipeline}: {len(latencies)} of {len(spikes)} spikes alerted")
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-    return Latency(pipeline, offered, len(spikes), len(latencies), cuts[49], cuts[98])
+    return Latency(pipeline, offered, len(spikes), len(latencies), cuts[49], cuts[98], took,
+                   cpu * 1e6 / len(steady))
+
+
+def compare(broker: str, rate: float, seconds: float, rounds: int, folder: Path,
+            sustained: float = 0.0, before: Path | None = None, users: int = USERS,
+            history: int = HISTORY, spike_share: float = SPIKE_SHARE,
+            ) -> dict[str, list[Latency]]:
+    """Each round: the worker (and the worker ``before``) and the raw loop at ``rate``;
+    with ``sustained``, then both again at that share of the rate the worker took."""
+    names = ("worker", *((BEFORE,) if before else ()), "raw loop")
+    runs: dict[str, list[Latency]] = {}
+
+    def run(name: str, at: float, label: str) -> Latency:
+        done = measure(name, broker, users, history, at, seconds, spike_share, folder, before)
+        runs.setdefault(label, []).append(done)
+        print(f"  {label:28} {done}", flush=True)
+        return done
+
+    for _ in range(rounds):
+        took = {name: run(name, rate, f"{name} at {rate:,.0f}/s").took_per_s for name in names}
+        if sustained:
+            at = sustained * took["worker"]
+            for name in names:
+                run(name, at, f"{name} at {sustained:.0%} of capacity")
+    return runs
 
 
 def main() -> None:
@@ -153,12 +220,18 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=HISTORY)
     parser.add_argument("--spike-share", type=float, default=SPIKE_SHARE)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--sustained", type=float, default=0.5,
+                        help="also offer this share of the rate the worker took (0: not)")
+    parser.add_argument("--before", metavar="COMMIT", help="also run the worker of this commit")
     args = parser.parse_args()
     with kafka_broker() as broker, tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.rounds):
-            for pipeline in ("worker", "raw loop"):
-                print(measure(pipeline, broker, args.users, args.history, args.rate,
-                              args.seconds, args.spike_share, Path(tmp)), flush=True)
+        before = source_tree(args.before, Path(tmp)) if args.before else None
+        compare(broker, args.rate, args.seconds, args.rounds, Path(tmp), args.sustained, before,
+                args.users, args.history, args.spike_share)
+    steady = round(args.rate * args.seconds)
+    for _ in range(args.rounds):
+        alone = scoring_cpu_us(args.users, args.history, steady, args.spike_share)
+        print(f"scoring core alone on the same events: {alone:,.0f} us/event of CPU")
 
 
 if __name__ == "__main__":

@@ -309,7 +309,7 @@ def create_app(
         outcome = process_batch(
             received,
             engine,
-            table.get,
+            table.stored,
             settings.input_topic,
             partitions,
             datetime.now(UTC),
@@ -388,7 +388,7 @@ def create_app(
         if not quiet:
             return
         async with scoring:
-            await publish(flush_routes(quiet, engine, table.get, partitions,
+            await publish(flush_routes(quiet, engine, table.stored, partitions,
                                        datetime.now(UTC), live, retention))
 
     @app.timer(interval=EXPIRY_CHECK_SECONDS)
@@ -401,7 +401,7 @@ def create_app(
         if reindex:
             reindex = False
             for number, key in enumerate(list(table.keys())):
-                raw = table.get(key) if is_user_state_key(key) else None
+                raw = table.stored(key) if is_user_state_key(key) else None
                 if raw is not None:
                     last_time = stored_last_time(raw)
                     index.note(partition_for(routing_of(key), partitions), key, last_time)

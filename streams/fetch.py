@@ -31,6 +31,19 @@ Settle = Callable[[], Awaitable[None]]
 and commits (a rebalance, a stop)."""
 
 
+FETCH_WAIT_MS = 20
+"""How long the broker may hold a fetch that finds nothing new (Faust's own: 1,500 ms)."""
+
+
+class FetchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, whose fetches wait :data:`FETCH_WAIT_MS` at most."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = FETCH_WAIT_MS  # read by its fetcher, made at start
+        return consumer
+
+
 class FetchConsumer(faust_aiokafka.Consumer):
     """Faust's Kafka consumer, giving the source topics' messages a fetch at a time.
 
@@ -45,6 +58,9 @@ class FetchConsumer(faust_aiokafka.Consumer):
     take: FetchHandler | None = None
     settle: Settle | None = None
     fetched_topics: frozenset[str] = frozenset()
+
+    def _new_consumer_thread(self) -> FetchConsumerThread:
+        return FetchConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def getmany(self, timeout: float) -> AsyncIterator[Any]:
         taken: list[Any] = []

@@ -30,6 +30,13 @@ class RoutedTable(faust.Table[bytes, bytes]):
     scored from, whichever event of the batch Faust thinks is current.
     """
 
+    def stored(self, key: bytes) -> bytes | None:
+        """The bytes stored under ``key``, else None: read from the store's dict (the
+        worker's store is Faust's memory store), not through ``Table.get``, which calls
+        Faust's sensors and raises and catches a KeyError for every key not stored (a
+        new user): 2.5% of the worker's CPU with 2 events a user."""
+        return self.data.data.get(key)
+
     def partition_for_key(self, key: Any) -> int | None:
         assert self.partitions is not None, "the state table is declared with partitions"
         return partition_for(routing_of(key), self.partitions)
