@@ -9,7 +9,11 @@ the routing keys spread over the partitions) and ``INVALID`` unparseable message
    reading the whole topic (``--rounds`` times, interleaved). Events/s are counted while
    every worker of the set takes events: from the moment the last of them took its first
    to the moment the set reached 90% of the messages (the start and the group's forming
-   left out, and the tail, where one worker may run dry before the other);
+   left out, and the tail, where one worker may run dry before the other). Over that same
+   span, the CPU seconds of each worker and of the embedded broker (``/proc``) and of the
+   whole machine (``/proc/stat``: every process, this benchmark's and others'), so that
+   what a second worker can add is judged against the CPU there was: two workers can take
+   at most (cores - what the rest of the machine used) / (worker + broker CPU per event);
 2. a worker added and one removed mid-run, on a fresh topic: a third of the messages
    sent, worker A started; once A took half of them, worker B started and, once it is
    in the group, the second third sent; once B took messages, A stopped (SIGTERM: it
@@ -24,6 +28,8 @@ the routing keys spread over the partitions) and ``INVALID`` unparseable message
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import tempfile
 import time
 import uuid
@@ -34,6 +40,7 @@ from pathlib import Path
 from bench_worker import BATCH_SECONDS, BATCH_SIZE, QUIET_FLUSH_SECONDS, SESSION_TIMEOUT
 from bench_worker import synthetic_events as steady_usage
 from kafka import KafkaConsumer, KafkaProducer
+from pipelines import ProcStat
 
 from tokenradar.detectors import UserState
 from tokenradar.lab.brokers import kafka_broker
@@ -65,6 +72,53 @@ class Accounting:
     @property
     def nothing_lost(self) -> bool:
         return self.scored + self.dead_lettered == self.sent and self.dead_lettered == INVALID
+
+
+@dataclass
+class Throughput:
+    """One set of workers' events/s, and the CPU seconds spent over the same span."""
+
+    workers: int
+    events_per_s: float
+    events: float
+    seconds: float
+    worker_cpu: list[float]
+    broker_cpu: float
+    """The embedded broker's (nan for a broker not started by this process)."""
+    machine_cpu: float
+    """Every process's on the machine (all cores), this benchmark's included."""
+
+    def __str__(self) -> str:
+        per_event = 1e6 / self.events
+        cores = os.cpu_count() or 1
+        ours = sum(self.worker_cpu) + (0 if math.isnan(self.broker_cpu) else self.broker_cpu)
+        others = max(0.0, self.machine_cpu - ours) / self.seconds
+        cost = ours / self.events  # CPU s an event takes, worker and broker
+        bound = (cores - others) / cost if cost else math.inf
+        workers = " + ".join(f"{cpu / self.seconds:.2f}" for cpu in self.worker_cpu)
+        return (f"{self.workers} worker(s) {self.events_per_s:,.0f} events/s; CPU per event: "
+                f"worker(s) {sum(self.worker_cpu) * per_event:,.0f} us, broker "
+                f"{self.broker_cpu * per_event:,.0f} us; cores busy: worker(s) {workers}, "
+                f"broker {self.broker_cpu / self.seconds:.2f}, the rest of the machine "
+                f"{others:.2f} of {cores}; at this cost the {cores - others:.2f} cores left "
+                f"take at most {bound:,.0f} events/s")
+
+
+def broker_pid() -> int | None:
+    """The embedded broker's PID: this process's child running ``broker``, else None."""
+    for task in Path("/proc/self/task").iterdir():
+        for child in (task / "children").read_text().split():
+            command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            if b"broker" in command[1:2]:
+                return int(child)
+    return None
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (``/proc/stat``), every process."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / ProcStat.TICKS
 
 
 def usage(events: int, users: int) -> list[dict[str, object]]:
@@ -100,22 +154,34 @@ def taken(workers: Sequence[WorkerProcess]) -> list[float]:
     return [sum(w.outcomes().values()) for w in workers]
 
 
-def throughput(broker: str, topic: str, total: int, count: int, folder: Path) -> float:
-    """Events/s of ``count`` workers in a fresh group while all of them take events."""
+def throughput(broker: str, topic: str, total: int, count: int, folder: Path) -> Throughput:
+    """Events/s of ``count`` workers in a fresh group while all of them take events, and
+    the CPU spent meanwhile."""
     group = f"scale-{count}-{uuid.uuid4().hex[:8]}"
     workers = [worker(broker, topic, group, folder) for _ in range(count)]
+    stats = [ProcStat(each.process.pid) for each in workers]
+    found = broker_pid()
+    broker_stat = ProcStat(found) if found else None
+
+    def cpu() -> tuple[list[float], float, float]:
+        return ([stat.cpu_seconds() for stat in stats],
+                broker_stat.cpu_seconds() if broker_stat else math.nan, machine_cpu_seconds())
+
     try:
         began = time.monotonic()
         while min(taken(workers)) == 0:
             if time.monotonic() - began > 300:
                 raise RuntimeError(f"a worker took nothing: {workers[0].describe()}")
             time.sleep(0.05)
-        start_at, start_count = time.monotonic(), sum(taken(workers))
+        start_at, start_count, start_cpu = time.monotonic(), sum(taken(workers)), cpu()
         while (done := sum(taken(workers))) < 0.9 * total:
             if time.monotonic() - began > 1800:
                 raise RuntimeError(f"stopped at {done:,.0f}: {workers[0].describe()}")
             time.sleep(0.05)
-        return (done - start_count) / (time.monotonic() - start_at)
+        seconds, end_cpu = time.monotonic() - start_at, cpu()
+        return Throughput(count, (done - start_count) / seconds, done - start_count, seconds,
+                          [b - a for a, b in zip(start_cpu[0], end_cpu[0], strict=True)],
+                          end_cpu[1] - start_cpu[1], end_cpu[2] - start_cpu[2])
     finally:
         for each in workers:
             each.stop()
@@ -174,18 +240,18 @@ def join_and_leave(broker: str, events: list[dict[str, object]], folder: Path) -
 
 
 def compare(broker: str, events: list[dict[str, object]], rounds: int, folder: Path,
-            ) -> tuple[list[float], list[float]]:
-    """Events/s of one worker and of two, each round, on one topic of ``events``."""
+            ) -> tuple[list[Throughput], list[Throughput]]:
+    """One worker and two, each round, on one topic of ``events``."""
     topic = f"scale-{uuid.uuid4().hex[:8]}"
     create_topics(broker, [topic], PARTITIONS)
     send(broker, topic, events, INVALID)
-    one: list[float] = []
-    two: list[float] = []
+    one: list[Throughput] = []
+    two: list[Throughput] = []
     for _ in range(rounds):
         one.append(throughput(broker, topic, len(events) + INVALID, 1, folder))
         two.append(throughput(broker, topic, len(events) + INVALID, 2, folder))
-        print(f"  one worker {one[-1]:,.0f} events/s, two {two[-1]:,.0f}: "
-              f"{two[-1] / one[-1]:.2f}x", flush=True)
+        print(f"  {one[-1]}\n  {two[-1]}\n  two workers / one: "
+              f"{two[-1].events_per_s / one[-1].events_per_s:.2f}x", flush=True)
     return one, two
 
 

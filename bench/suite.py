@@ -14,7 +14,8 @@ is met when every round meets it:
   organisation; state_size.py: the stored state per user after it;
 - bench_user_memory.py (when present): resident memory per user as replay and the worker
   hold ``--memory-users`` users, against holding every user decoded;
-- bench_latency.py: production to alert at ``--rate`` events/s offered, steadily;
+- bench_latency.py: production to alert at ``--rate`` events/s offered, steadily, then at
+  ``--sustained`` times the rate the worker took (a rate it keeps up with);
 - bench_scale.py: two workers on 8 partitions against one; a worker added and one removed
   mid-run, every message accounted for.
 
@@ -152,25 +153,45 @@ def user_memory_rows(users: int) -> list[Row]:
     return rows
 
 
-def latency_rows(runs: dict[str, list[bench_latency.Latency]], rate: float) -> list[Row]:
-    worker, raw = runs["worker"], runs["raw loop"]
+def latency_rows(runs: dict[str, list[bench_latency.Latency]], rate: float,
+                 sustained: float) -> list[Row]:
+    worker, raw = runs[f"worker at {rate:,.0f}/s"], runs[f"raw loop at {rate:,.0f}/s"]
     offered = " / ".join(f"{run.offered_per_s:,.0f}" for run in worker)
     alerted = " / ".join(f"{run.alerted}/{run.spikes}" for run in worker)
-    return [
+    took = " / ".join(f"{run.took_per_s:,.0f}" for run in worker)
+    cpu = " / ".join(f"{run.cpu_us_per_event:,.0f}" for run in worker)
+    rows = [
         Row(f"latency p50 (ms) at {rate:,.0f} events/s offered", [r.p50_ms for r in worker],
             "raw aiokafka loop", [r.p50_ms for r in raw], target="<= 50",
             meets=lambda value, _: value <= 50,
-            note=[f"offered {offered} events/s; spikes alerted {alerted}"]),
+            note=[f"offered {offered} events/s; spikes alerted {alerted}; the worker took "
+                  f"{took} events/s at {cpu} us of CPU an event (below the offered rate: "
+                  "the latency is its queue)"]),
         Row("latency p99 (ms)", [r.p99_ms for r in worker], "raw aiokafka loop",
             [r.p99_ms for r in raw], target="<= 250", meets=lambda value, _: value <= 250),
     ]
+    label = f"at {sustained:.0%} of capacity"
+    if sustained and f"worker {label}" in runs:
+        worker, raw = runs[f"worker {label}"], runs[f"raw loop {label}"]
+        offered = " / ".join(f"{run.offered_per_s:,.0f}" for run in worker)
+        took = " / ".join(f"{run.took_per_s:,.0f}" for run in worker)
+        rows += [
+            Row(f"latency p50 (ms) {label} (the rate the worker took x {sustained})",
+                [r.p50_ms for r in worker], "raw aiokafka loop", [r.p50_ms for r in raw],
+                note=[f"offered {offered} events/s, taken at {took} events/s"]),
+            Row("latency p99 (ms), the same", [r.p99_ms for r in worker], "raw aiokafka loop",
+                [r.p99_ms for r in raw]),
+        ]
+    return rows
 
 
-def scale_rows(one: list[float], two: list[float],
+def scale_rows(one: list[bench_scale.Throughput], two: list[bench_scale.Throughput],
                accounting: bench_scale.Accounting) -> list[Row]:
     return [
-        Row("two workers on 8 partitions, events/s", two, "one worker", one,
-            target=">= 1.8x", meets=lambda _, ratio: ratio >= 1.8),
+        Row("two workers on 8 partitions, events/s", [run.events_per_s for run in two],
+            "one worker", [run.events_per_s for run in one],
+            target=">= 1.8x", meets=lambda _, ratio: ratio >= 1.8,
+            note=[str(run) for pair in zip(one, two, strict=True) for run in pair]),
         Row("worker added and removed mid-run: in = scored + dead-lettered",
             [accounting.scored + accounting.dead_lettered], "messages in", [accounting.sent],
             target="1.00x, none lost",
@@ -193,6 +214,8 @@ def main() -> None:
     parser.add_argument("--memory-users", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=5000)
     parser.add_argument("--latency-seconds", type=float, default=5)
+    parser.add_argument("--sustained", type=float, default=0.5,
+                        help="also measure latency at this share of the rate the worker took")
     parser.add_argument("--scale-events", type=int, default=15_000)
     parser.add_argument("--quick", action="store_true",
                         help="small sizes, one round: checks the suite runs, measures little")
@@ -225,14 +248,9 @@ def main() -> None:
             rows += user_memory_rows(args.memory_users)
 
         section("latency (e)", began)
-        latencies: dict[str, list[bench_latency.Latency]] = {"worker": [], "raw loop": []}
-        for _ in range(args.rounds):
-            for name, done in latencies.items():
-                done.append(bench_latency.measure(
-                    name, broker, bench_latency.USERS, bench_latency.HISTORY, args.rate,
-                    args.latency_seconds, bench_latency.SPIKE_SHARE, folder))
-                print(f"  {done[-1]}", flush=True)
-        rows += latency_rows(latencies, args.rate)
+        latencies = bench_latency.compare(broker, args.rate, args.latency_seconds, args.rounds,
+                                          folder, args.sustained)
+        rows += latency_rows(latencies, args.rate, args.sustained)
 
         section("scale out (f)", began)
         spread = bench_scale.usage(args.scale_events, max(args.scale_events // 10, 100))
