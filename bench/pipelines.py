@@ -177,8 +177,10 @@ def start(pipeline: str, broker: str, topic: str, port: int, folder: Path,
         command = [sys.executable, str(Path(__file__).resolve()), mode, broker, topic,
                    f"bench-{mode[2:]}-{tag}", str(port), *extra]
     log = folder / f"{pipeline.replace(' ', '-')}-{tag}.log"
+    # ``-m`` imports from the working directory first: only the worker before runs there
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=before or REPO, stdout=out, env=env,
+        process = subprocess.Popen(command, cwd=before if pipeline == BEFORE else REPO,
+                                   stdout=out, env=env,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     return process, log
 
