@@ -192,7 +192,7 @@ def create_app(
         """Send the forwards, alerts and dead letters; count.
 
         The states that record the batch's events stay in ``live`` until
-        :func:`write_states`, which flushes these sends first: what a batch sends is
+        :func:`send_written`, which flushes these sends first: what a batch sends is
         out before the states that record its events as taken (an event read again
         once its state says so is not scored again, see ``ReorderBuffer.first_delivery``),
         so a crash in between sends an alert twice, under its ``alert_id``, and never
@@ -237,25 +237,40 @@ def create_app(
                 held_events.pop(route, None)
         metrics.held_events.set(sum(held_events.values()))
 
-    async def write_states() -> None:
-        """Flush what was sent, write every state changed since the last write, wait for
-        the broker's acks, and only then commit the offsets of the messages those states
-        record. Callers hold ``scoring``.
+    writing = asyncio.Lock()
+    """One write at a time, so that offsets are committed in the order they were taken."""
+
+    def take_written() -> tuple[dict[bytes, bytes], dict[Any, int]] | None:
+        """The states changed since the last write, encoded and stored in the table (a
+        state no longer held decoded is then read back as it is now), and the offsets
+        they record; None when there is nothing to write. Callers hold ``scoring``."""
+        if broken or not (scored_to or live.has_changed()):
+            return None
+        states = live.take_changed()
+        table.store(states)
+        offsets = dict(scored_to)
+        scored_to.clear()
+        return states, offsets
+
+    async def send_written(taken: tuple[dict[bytes, bytes], dict[Any, int]] | None) -> None:
+        """Flush what was sent, send the states to the changelog, wait for the broker's
+        acks, and only then commit the offsets of the messages those states record.
+        Callers hold ``writing``.
 
         A crash anywhere in between loses nothing: until the commit, the messages are
         read again after a restart, and each routing key's states, written whole
-        (:meth:`RoutedTable.write`), say which of them it took already.
+        (:meth:`RoutedTable.write`), say which of them it took already. The flush comes
+        first because the states' batches sent their alerts, forwards and dead letters
+        before the states were taken.
         """
-        if broken or not (scored_to or live.has_changed()):
+        if taken is None:
             return
+        states, offsets = taken
         await app.producer.flush()
-        states = live.take_changed()
         for state in states.values():
             metrics.state_bytes.observe(len(state))
         if states:
             await table.write(states)
-        offsets = dict(scored_to)
-        scored_to.clear()
         if offsets:
             # Faust's commit of these exact offsets (revoked partitions left out), not of
             # acked ones: nothing of the source topics is acked.
@@ -333,8 +348,8 @@ def create_app(
 
     async def settle() -> None:
         """Before Faust commits for a rebalance or a stop: write what was taken, commit."""
-        async with scoring:
-            await write_states()
+        async with writing, scoring:
+            await send_written(take_written())
 
     take_whole_fetches(app, sources, take_fetch, settle)
 
@@ -343,8 +358,12 @@ def create_app(
         """Write the states changed since the last time, then commit what they record."""
         if app.rebalancing:  # written before the partitions moved (settle)
             return
-        async with scoring:
-            await write_states()
+        async with writing:
+            async with scoring:
+                taken = take_written()
+            # Batches are scored meanwhile: the broker's acks (tens of ms) no longer hold
+            # up the events that arrive; what they change is the next write's.
+            await send_written(taken)
 
     source_topics = {settings.input_topic, rekey_topic_name(settings)}
 
@@ -411,10 +430,10 @@ def create_app(
                         index.forget()
                         reindex = True
                         return
-        async with scoring:
+        async with writing, scoring:
             gone = index.due()
-            if gone:
-                await write_states()  # the table then holds every state, as this worker
+            if gone:  # the table then holds every state, as this worker, sent before any
+                await send_written(take_written())  # tombstone below
             for key in gone:
                 if table.get(key) is not None:
                     del table[key]

@@ -41,6 +41,11 @@ class RoutedTable(faust.Table[bytes, bytes]):
         assert self.partitions is not None, "the state table is declared with partitions"
         return partition_for(routing_of(key), self.partitions)
 
+    def store(self, states: Mapping[bytes, bytes]) -> None:
+        """Put ``states`` in the store alone, without a changelog send per key (Faust's
+        ``table[key] = value``): :meth:`write` sends them."""
+        self.data.data.update(states)
+
     async def write(self, states: Mapping[bytes, bytes]) -> None:
         """Store ``states`` and send them to the changelog, each routing key's states in
         one record batch (several keys' to a batch), rather than a send per record;
@@ -65,8 +70,8 @@ class RoutedTable(faust.Table[bytes, bytes]):
         limit = self.app.conf.producer_max_batch_size
         by_partition: dict[int | None, dict[bytes, list[tuple[bytes, bytes]]]] = defaultdict(
             lambda: defaultdict(list))
+        self.store(states)
         for key, value in states.items():
-            self.data[key] = value  # the store alone: no changelog send per key
             routing = key.partition(KEY_SEPARATOR)[0]
             by_partition[self.partition_for_key(key)][routing].append((key, value))
 
