@@ -99,7 +99,8 @@ class Throughput:
         return (f"{self.workers} worker(s) {self.events_per_s:,.0f} events/s; CPU per event: "
                 f"worker(s) {sum(self.worker_cpu) * per_event:,.0f} us, broker "
                 f"{self.broker_cpu * per_event:,.0f} us; cores busy: worker(s) {workers}, "
-                f"broker {self.broker_cpu / self.seconds:.2f}, the rest of the machine "
+                f"broker {self.broker_cpu / self.seconds:.2f}, the rest of the machine (this "
+                f"benchmark, other work) "
                 f"{others:.2f} of {cores}; at this cost the {cores - others:.2f} cores left "
                 f"take at most {bound:,.0f} events/s")
 
