@@ -62,19 +62,10 @@ MIN_HISTORY_STARTS = 10
 
 
 class GamingSlot(Slot):
-    usual_input: EWStats = field(default_factory=EWStats)
-    """(unused since starts are ranked: kept for the stored layout)"""
     usual_output: EWStats = field(default_factory=EWStats)
     """log10 output tokens of every request, fading slowly (SLOW_FADING)..."""
-    recent_input: EWStats = field(default_factory=EWStats)
-    """(unused since starts are ranked: kept for the stored layout)"""
     recent_output: EWStats = field(default_factory=EWStats)
     """...and fading fast (FAST_FADING)."""
-    inflated_in_a_row: int = 0
-    """(unused: kept for the stored layout, like the three counters after it)"""
-    repeats_in_a_row: int = 0
-    sessions_in_a_row: int = 0
-    carried_in_a_row: int = 0
     start_bins: dict[int, int] = {}
     """Histogram of the starts learned: bin (log10 fresh input / BIN_DECADES) -> starts;
     halved whenever it passes MAX_STARTS, so it holds the person's recent starts."""

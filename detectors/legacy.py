@@ -1,5 +1,6 @@
 """Older releases' stored states, read into today's records: release ae4055c's JSON
-with numbered lists, and the user state records of schema version 3.
+with numbered lists, the user state records of schema versions 3 and 4, and the team
+state records of version 2.
 
 Up to release ae4055c, a user's state, a team's and a reorder buffer were stored as
 JSON, each detector's numbers and the usage context as lists read back by position.
@@ -13,9 +14,12 @@ ones it still recognised (by their lengths, which are frozen now) in the state o
 user not seen since an earlier upgrade. A slot of a detector ae4055c did not have
 starts afresh.
 
-A user state of version 3 is today's record but for the usage context's usual hours
-and weekdays (floats then, ten-thousandths now) and its recent prompts (a list of
-``digest << 1 | repeated`` then, the digests' bytes and a mask of repeats now).
+A user state of version 4 is today's record but for six fields of the gaming slot no
+longer read (``GAMING_V4_UNREAD``), and one of version 3 is version 4's but for the usage
+context's usual hours and weekdays (floats then, ten-thousandths now) and its recent
+prompts (a list of ``digest << 1 | repeated`` then, the digests' bytes and a mask of
+repeats now). A team state of version 2 is today's record but for four fields no longer
+read (``TEAM_V2_UNREAD``).
 """
 
 from __future__ import annotations
@@ -66,9 +70,9 @@ UNSET = 1e300
 
 def user_state(raw: bytes) -> UserState:
     """A user's state as ae4055c stored it (codec 2, or codec 1 of the release before),
-    or as a record of schema version 3."""
+    or as a record of schema version 3 or 4."""
     if raw[:1] != b"{":
-        return _user_state_v3(raw)
+        return _user_state_record(raw)
     document = _document(raw, "user state", (1, 2))
     context = _context(document["context"])
     seen = (_seen(document["seen"]) if document["v"] == 2
@@ -88,11 +92,12 @@ def user_state(raw: bytes) -> UserState:
 
 
 def team_state(raw: bytes) -> TeamState:
-    """A team's state as ae4055c stored it (codec 1)."""
+    """A team's state as ae4055c stored it (codec 1), or as a record of schema version 2."""
+    if raw[:1] != b"{":
+        return _team_state_v2(raw)
     document = _document(raw, "team state", (1,))
     number, tokens, usual, members = document["day"][:4]
-    recent, noise, per_request, per_hour = (_stats(values) for values in document["stats"])
-    up_days, evidence = document["up"]
+    recent, _, per_request, per_hour = (_stats(values) for values in document["stats"])
     member_days, *hour_profile = document.get("hours", [0, *[0.0] * 24])
     maxima = DailyMaxima()
     for detector, pairs in document.get("maxima", []):
@@ -101,8 +106,7 @@ def team_state(raw: bytes) -> TeamState:
     incident = document["incident"]
     return TeamState(
         team=document["team"], day=TeamDay(int(number), tokens, usual, int(members)),
-        member_ratios=document.get("ratios", []), recent=recent, noise=noise,
-        up_days=int(up_days), evidence=evidence, per_request=per_request, per_hour=per_hour,
+        recent=recent, per_request=per_request, per_hour=per_hour,
         members=list(document["members"]),
         incident=None if incident is None else _incident(incident),
         hour_profile=hour_profile, member_days=int(member_days), maxima=maxima,
@@ -118,20 +122,45 @@ def reorder_buffer(raw: bytes) -> StoredBuffer:
                         held=list(document["held"]))
 
 
-CONTEXT, HOUR_PROFILE, WEEKDAY_PROFILE, FINGERPRINTS = 3, 7, 8, 9
-"""Where version 3 kept the usage context in a user's state, and those in the context."""
+CONTEXT, SLOT_VALUES = 3, 6
+"""Where versions 3 and 4 kept the usage context and the slots in a user's state..."""
+HOUR_PROFILE, WEEKDAY_PROFILE, FINGERPRINTS = 7, 8, 9
+"""...and where version 3 kept these in the context."""
+GAMING_V4_UNREAD = (0, 2, 4, 5, 6, 7)
+"""The gaming slot's fields versions 3 and 4 stored and nothing reads: the fresh input's
+usual and recent level (before starts were ranked), and four run counters."""
+TEAM_V2_UNREAD = (2, 4, 5, 6)
+"""The team state's fields version 2 stored and nothing reads: its members' day ratios,
+its noise, its days up and their evidence (before each member's working day was kept)."""
 
 
-def _user_state_v3(raw: bytes) -> UserState:
+def _user_state_record(raw: bytes) -> UserState:
+    """A user state of schema version 3 or 4, as today's record."""
     try:
-        values = records.body(raw)
-        context = values[CONTEXT]
-        context[HOUR_PROFILE] = _profile(context[HOUR_PROFILE])
-        context[WEEKDAY_PROFILE] = _profile(context[WEEKDAY_PROFILE])
-        context[FINGERPRINTS:FINGERPRINTS + 1] = _prompt_ring(context[FINGERPRINTS])
+        version, values = records.stored_version(raw), records.body(raw)
+        if version == 3:
+            context = values[CONTEXT]
+            context[HOUR_PROFILE] = _profile(context[HOUR_PROFILE])
+            context[WEEKDAY_PROFILE] = _profile(context[WEEKDAY_PROFILE])
+            context[FINGERPRINTS:FINGERPRINTS + 1] = _prompt_ring(context[FINGERPRINTS])
+        gaming = values[SLOT_VALUES].get("gaming")
+        if gaming is not None:
+            values[SLOT_VALUES]["gaming"] = _without(gaming, GAMING_V4_UNREAD)
         return UserState.from_fields(values)
-    except (msgspec.DecodeError, LookupError, TypeError) as error:
+    except (msgspec.DecodeError, LookupError, TypeError, AttributeError) as error:
         raise ValueError(f"user state is not a stored user state ({error!r})") from None
+
+
+def _team_state_v2(raw: bytes) -> TeamState:
+    try:
+        return TeamState.from_fields(_without(records.body(raw), TEAM_V2_UNREAD))
+    except (msgspec.DecodeError, LookupError, TypeError) as error:
+        raise ValueError(f"team state is not a stored team state ({error!r})") from None
+
+
+def _without(values: list[Any], unread: tuple[int, ...]) -> list[Any]:
+    """A stored record's fields but those at the ``unread`` positions."""
+    return [value for place, value in enumerate(values) if place not in unread]
 
 
 def _profile(shares: list[float]) -> list[int]:
@@ -221,11 +250,9 @@ def _drift(v: list[float]) -> DriftSlot:
 
 
 def _gaming(v: list[float]) -> GamingSlot:
-    # 13 to 15 numbers: stored before the later run counters, which start at 0.
-    inflated, repeats, sessions, carried = [int(n) for n in v[12:16]] + [0] * (16 - len(v))
-    return GamingSlot(_stats(v[0:3]), _stats(v[3:6]), _stats(v[6:9]), _stats(v[9:12]),
-                      inflated_in_a_row=inflated, repeats_in_a_row=repeats,
-                      sessions_in_a_row=sessions, carried_in_a_row=carried)
+    # 12 to 16 numbers: the fresh input's levels (0:3, 6:9) and the run counters after
+    # them (12:) are no longer read.
+    return GamingSlot(usual_output=_stats(v[3:6]), recent_output=_stats(v[9:12]))
 
 
 def _scripted_loop(v: list[float]) -> LoopSlot:

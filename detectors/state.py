@@ -21,11 +21,12 @@ from tokenradar.detectors.context import UsageContext
 from tokenradar.detectors.records import Record
 from tokenradar.detectors.spend import SpendRates
 
-CODEC_VERSION = 4
-"""4: a :class:`UserState` record (:mod:`tokenradar.detectors.records`), the usual hours
-and weekdays in ten-thousandths, the recent prompts' digests as bytes; 3 (still read):
-the same with those as floats and integers; 2 and 1 (still read): release ae4055c's
-JSON (:mod:`tokenradar.detectors.legacy`)."""
+CODEC_VERSION = 5
+"""5: a :class:`UserState` record (:mod:`tokenradar.detectors.records`), the usual hours
+and weekdays in ten-thousandths, the recent prompts' digests as bytes; 4 (still read):
+the same with six fields of the gaming slot no longer read; 3 (still read): the same
+with those hours and digests as floats and integers; 2 and 1 (still read): release
+ae4055c's JSON (:mod:`tokenradar.detectors.legacy`)."""
 DIGEST_BYTES = 6
 FINGERPRINT_BYTES = 2
 DAY_SECONDS = 86_400
@@ -150,7 +151,7 @@ class UserState(Record):
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> UserState:
-        if raw[:1] == b"{" or records.stored_version(raw) == 3:  # an older release's
+        if raw[:1] == b"{" or records.stored_version(raw) in (3, 4):  # an older release's
             from tokenradar.detectors import legacy  # it builds this module's records
 
             return legacy.user_state(raw)
@@ -185,8 +186,9 @@ def stored_last_time(raw: bytes) -> float:
     """A stored state's ``context.last_time``, without decoding the rest of it."""
     if raw[:1] == b"{":
         return UserState.from_bytes(raw).context.last_time
-    # These first fields are the same in version 3.
-    version = 3 if records.stored_version(raw) == 3 else CODEC_VERSION
+    # These first fields are the same in versions 3 and 4.
+    stored = records.stored_version(raw)
+    version = stored if stored in (3, 4) else CODEC_VERSION
     return records.decode(raw, version, _HEAD_DECODER, "user state").context.last_time
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from typing import Any
 
 import msgspec
 from msgspec import field
@@ -91,9 +92,10 @@ TOOL_MEMBERS = 3
 """Members remembered per model or client: enough to tell "other members use it"..."""
 MIN_OTHER_MEMBERS = 2
 """...which takes two of them besides the user."""
-CODEC_VERSION = 2
-"""2: a :class:`TeamState` record (:mod:`tokenradar.detectors.records`); 1 (still read):
-release ae4055c's JSON lists (:mod:`tokenradar.detectors.legacy`)."""
+CODEC_VERSION = 3
+"""3: a :class:`TeamState` record (:mod:`tokenradar.detectors.records`); 2 (still read):
+the same with four fields no longer read; 1 (still read): release ae4055c's JSON lists
+(:mod:`tokenradar.detectors.legacy`)."""
 
 
 def tool_key(what: str, name: str) -> int:
@@ -163,16 +165,8 @@ class TeamDay(Record):
 class TeamState(Record):
     team: str
     day: TeamDay = field(default_factory=TeamDay)
-    member_ratios: list[float] = []
-    """No longer read (release 2's median of member day ratios); kept for the layout."""
     recent: EWStats = field(default_factory=EWStats)
     """log10 of the team's days over its members' usual (RECENT_FADING)."""
-    noise: EWStats = field(default_factory=EWStats)
-    """No longer read; kept for the layout."""
-    up_days: int = 0
-    """No longer read; kept for the layout."""
-    evidence: float = 0.0
-    """No longer read; kept for the layout."""
     per_request: EWStats = field(default_factory=EWStats)
     """The members' log10 tokens per request, pooled (POOL_FADING)..."""
     per_hour: EWStats = field(default_factory=EWStats)
@@ -407,11 +401,16 @@ class TeamState(Record):
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> TeamState:
-        if raw[:1] == b"{":  # JSON: stored by release ae4055c or before
+        if raw[:1] == b"{" or records.stored_version(raw) == 2:  # an older release's
             from tokenradar.detectors import legacy  # it builds this module's records
 
             return legacy.team_state(raw)
         return records.decode(raw, CODEC_VERSION, _DECODER, "team state")
+
+    @classmethod
+    def from_fields(cls, values: list[Any]) -> TeamState:
+        """The state from its fields as plain values, exactly as if stored and read."""
+        return _DECODER.decode(msgspec.msgpack.encode(values))
 
 
 _DECODER = msgspec.msgpack.Decoder(TeamState)

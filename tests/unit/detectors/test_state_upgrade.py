@@ -4,8 +4,10 @@ as the uninterrupted run; today's records keep the layout their schema version n
 ``fixtures/state_ae4055c/`` holds what ae4055c stored for two teams of the reference run
 part-way through, and what that run scored next (``make_fixture.py`` wrote it, with
 ae4055c). ``fixtures/state_layouts.json`` holds each stored record's layout under its
-schema version; regenerate it (``.venv/bin/python tests/unit/detectors/test_state_upgrade.py``)
-only together with a new schema version.
+schema version; add a new version's layouts (run this file:
+``.venv/bin/python tests/unit/detectors/test_state_upgrade.py``) only together with that
+new schema version. ``fixtures/state_e282a99/`` holds the same
+states as release e282a99 stored them, before the fields no longer read were dropped.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from tokenradar.detectors import ScoringEngine, TeamState, UserState, legacy, verdicts
+from tokenradar.detectors import ScoringEngine, TeamState, UserState, legacy, records, verdicts
 from tokenradar.detectors import state as user_state
 from tokenradar.detectors import team as team_state
 from tokenradar.detectors.creep import CreepSlot, CreepTrack
@@ -146,6 +148,46 @@ def test_reorder_buffer_stored_by_ae4055c_releases_its_events() -> None:
     assert set(released) <= set(later)
 
 
+def _stored_by_e282a99(team: str) -> dict[str, Any]:
+    """The fixture's states of ae4055c as release e282a99 stored them (user state schema
+    version 4, team state version 2: with the fields no longer read)."""
+    with gzip.open(FIXTURES / "state_e282a99" / f"{team}.json.gz", "rt") as source:
+        document: dict[str, Any] = json.load(source)
+    assert document["release"] == "e282a99"
+    return document
+
+
+@pytest.mark.parametrize("team", TEAMS)
+def test_state_stored_by_e282a99_loads_as_the_same_state_today(team: str) -> None:
+    """A state of the versions before the unread fields went loads into exactly the
+    record the same state stored by ae4055c loads into: byte for byte once stored."""
+    older, release = _stored_by_e282a99(team), _fixture(team)["stored"]
+    assert {_version(blob) for blob in older["users"].values()} == {4}
+    for user, blob in older["users"].items():
+        today = UserState.from_bytes(_blob(blob)).to_bytes()
+        assert today == UserState.from_bytes(_blob(release["users"][user])).to_bytes()
+        assert len(today) < len(_blob(blob))
+    assert _version(older["team"]) == 2
+    today = TeamState.from_bytes(_blob(older["team"])).to_bytes()
+    assert today == TeamState.from_bytes(_blob(release["team"])).to_bytes()
+    assert len(today) < len(_blob(older["team"]))
+
+
+def test_state_stored_by_e282a99_scores_on_as_the_same_state_of_ae4055c() -> None:
+    """Every later event scores and alerts the same from the states e282a99 stored as
+    from those ae4055c stored, whether kept decoded or stored and read back each time."""
+    release = _fixture("identity")
+    older = release | {"stored": {**release["stored"], **_stored_by_e282a99("identity")}}
+    scored = _score_later(older, written_back=False)
+    assert any(alerts for _, alerts in scored)
+    assert scored == _score_later(release, written_back=False)
+    assert scored == _score_later(older, written_back=True)
+
+
+def _version(blob: str) -> int | None:
+    return records.stored_version(_blob(blob))
+
+
 def _document(team: str = "identity") -> dict[str, Any]:
     """A user's state as ae4055c stored it (JSON), with every detector's slot."""
     users = _fixture(team)["stored"]["users"]
@@ -165,19 +207,16 @@ def _slot(state: UserState, name: str) -> Any:
     return slot if isinstance(slot, Record) else detector.restore(slot)
 
 
-@pytest.mark.parametrize("stored", [13, 14, 15])
-def test_a_gaming_slot_stored_before_its_newer_counters_restores_them_at_zero(
+@pytest.mark.parametrize("stored", [12, 13, 16])
+def test_a_gaming_slot_of_ae4055c_keeps_its_output_levels_whatever_its_counters(
         stored: int) -> None:
     document = _document()
-    whole = _slot(_load(document), "gaming")
-    document["slots"]["gaming"] = document["slots"]["gaming"][:stored]
+    values = document["slots"]["gaming"]
+    assert values[3] != values[9]  # the usual and recent output levels differ
+    document["slots"]["gaming"] = values[:stored]
     restored = _slot(_load(document), "gaming")
-    counters = ["inflated_in_a_row", "repeats_in_a_row", "sessions_in_a_row",
-                "carried_in_a_row"]
-    kept, zeroed = counters[:stored - 12], counters[stored - 12:]
-    assert restored.usual_input == whole.usual_input
-    assert [getattr(restored, name) for name in kept] == [getattr(whole, name) for name in kept]
-    assert [getattr(restored, name) for name in zeroed] == [0] * len(zeroed)
+    assert [restored.usual_output.count, restored.usual_output.mean] == values[3:5]
+    assert [restored.recent_output.count, restored.recent_output.mean] == values[9:11]
 
 
 def test_a_loop_slot_stored_before_the_run_kept_its_own_clock_starts_the_run_afresh() -> None:
@@ -270,9 +309,9 @@ def current_layouts() -> dict[str, dict[str, list[list[str]]]]:
         f"verdict book {verdicts.RECORD_VERSION}": [verdicts.VerdictBook],
     }
     result = {}
-    for name, records in roots.items():
+    for name, stored in roots.items():
         layouts: dict[str, list[list[str]]] = {}
-        for record in records:
+        for record in stored:
             _layout(record, layouts)
         result[name] = dict(sorted(layouts.items()))
     return result
@@ -293,6 +332,7 @@ def test_stored_layouts_change_only_with_their_schema_version() -> None:
                 f"version (see tokenradar.detectors.records), then regenerate {LAYOUTS.name}")
 
 
-if __name__ == "__main__":  # regenerate the layouts, with a new schema version only
-    LAYOUTS.write_text(json.dumps(current_layouts(), indent=1) + "\n")
+if __name__ == "__main__":  # add the layouts of a new schema version (older ones are kept)
+    LAYOUTS.write_text(json.dumps(json.loads(LAYOUTS.read_text()) | current_layouts(),
+                                  indent=1) + "\n")
     sys.exit(0)
