@@ -7,7 +7,8 @@ ae4055c). ``fixtures/state_layouts.json`` holds each stored record's layout unde
 schema version; add a new version's layouts (run this file:
 ``.venv/bin/python tests/unit/detectors/test_state_upgrade.py``) only together with that
 new schema version. ``fixtures/state_e282a99/`` holds the same
-states as release e282a99 stored them, before the fields no longer read were dropped.
+states as release e282a99 stored them, before the fields no longer read were dropped
+(``store_as_e282a99.py`` wrote them, with e282a99).
 """
 
 from __future__ import annotations
