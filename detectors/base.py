@@ -37,9 +37,11 @@ def unseen_share(days: int) -> float:
     return 1.0 / (days + 1)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Observation:
-    """One event and the user's running context, computed once for all detectors."""
+    """One event and the user's running context, computed once for all detectors, which
+    only read it. Not frozen: made for every event, and a frozen dataclass's fields cost
+    four times as much to set (``dataclasses.replace`` makes a changed one)."""
 
     event: TokenUsageEvent
     time: float

@@ -8,6 +8,7 @@ recent prompt fingerprints; the current session.
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 
@@ -250,12 +251,7 @@ class UsageContext(Record):
         >>> sorted(context._working_span())
         [0, 1, 2, 3, 4, 5, 22, 23]
         """
-        seen = [h for h, share in enumerate(self.hour_profile) if share > 0]
-        if not seen:
-            return frozenset()
-        gaps = [((seen[(i + 1) % len(seen)] - h - 1) % 24, h) for i, h in enumerate(seen)]
-        longest, after = max(gaps)
-        return frozenset((after + 1 + longest + k) % 24 for k in range(24 - longest))
+        return _span_of(tuple(self.hour_profile))
 
     def activity_days(self, team_hours: list[float] | None) -> int:
         """Days of knowledge behind ``usual_activity``: the user's active days, and while
@@ -437,6 +433,18 @@ class UsageContext(Record):
         if age < SLICES:  # a late event lands in its own slice, if still within the hour
             slices.tokens[age] += tokens
             slices.requests[age] += 1
+
+
+@functools.lru_cache(maxsize=4096)
+def _span_of(hour_profile: tuple[int, ...]) -> frozenset[int]:
+    """``UsageContext._working_span`` of an hour profile: read for a young profile's every
+    event, and the same until its next day closes, so kept for the profiles met lately."""
+    seen = [h for h, share in enumerate(hour_profile) if share > 0]
+    if not seen:
+        return frozenset()
+    gaps = [((seen[(i + 1) % len(seen)] - h - 1) % 24, h) for i, h in enumerate(seen)]
+    longest, after = max(gaps)
+    return frozenset((after + 1 + longest + k) % 24 for k in range(24 - longest))
 
 
 def _holds(ring: bytes, digest: bytes) -> bool:

@@ -22,7 +22,7 @@ Examples
 from __future__ import annotations
 
 from tokenradar.detectors.base import Observation
-from tokenradar.detectors.context import prompt_signature
+from tokenradar.detectors.context import YOUNG_PROFILE_DAYS, prompt_signature
 from tokenradar.detectors.state import UserState
 from tokenradar.detectors.team import TeamState
 from tokenradar.schemas import TokenUsageEvent
@@ -46,13 +46,23 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
         or prompt_signature(event.input_tokens, event.output_tokens))
     session_requests, session_first_input, session_most_input = (
         context.advance_session(event.session_id, event.model, event.input_tokens, time))
-    team_local_hours = None if team_state is None else team_state.working_hours()
-    # The team's hours are kept in its members' local time: a young member's evening is
-    # judged by the team's evenings, wherever its members are.
-    team_hours = None if team_local_hours is None else context.utc_hours(team_local_hours)
+    if team_state is None:
+        team_hours = None
+        team_shift, team_shifting = 0.0, False
+        team_per_request = team_per_hour = team_tools = None
+        team_tool_days = 0
+    else:
+        # The team's hours are kept in its members' local time: a young member's evening
+        # is judged by the team's evenings, wherever its members are. Only a young
+        # profile reads them (``UsageContext.usual_activities``, ``activity_days``).
+        team_local_hours = (team_state.working_hours()
+                            if context.profile_days < YOUNG_PROFILE_DAYS else None)
+        team_hours = None if team_local_hours is None else context.utc_hours(team_local_hours)
+        team_shift = team_state.expected_shift()
+        team_shifting = team_state.shifting(time)
+        team_per_request, team_per_hour = team_state.per_request, team_state.per_hour
+        team_tools, team_tool_days = team_state.tools, team_state.tool_days
     usual_activity, usual_activity_nearby = context.usual_activities(time, 1, team_hours)
-    team_shift = 0.0 if team_state is None else team_state.expected_shift()
-    team_shifting = team_state is not None and team_state.shifting(time)
     return Observation(
         event=event, time=time, tokens=tokens, gap=gap,
         hour_tokens=last_hour_tokens, hour_requests=last_hour_requests,
@@ -69,9 +79,6 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
         usual_activity_nearby=usual_activity_nearby,
         usual_day_tokens=usual_day_tokens, day_tokens=day_tokens,
         day_active_hours=day_active_hours, team_shift=team_shift,
-        team_shifting=team_shifting,
-        team_per_request=team_state.per_request if team_state is not None else None,
-        team_per_hour=team_state.per_hour if team_state is not None else None,
-        team_tools=team_state.tools if team_state is not None else None,
-        team_tool_days=team_state.tool_days if team_state is not None else 0,
+        team_shifting=team_shifting, team_per_request=team_per_request,
+        team_per_hour=team_per_hour, team_tools=team_tools, team_tool_days=team_tool_days,
     )

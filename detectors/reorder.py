@@ -128,8 +128,9 @@ class ReorderBuffer:
     """Origin -> newest event time it delivered."""
     frontier: float = -math.inf
     """Everything before it was released: an event before it is late."""
-    held: list[Held] = field(default_factory=list)
-    """A heap, earliest first."""
+    held: list[tuple[float, str, str, Held]] = field(default_factory=list)
+    """A heap, earliest first: each event as (time, event id, raw, itself), compared as
+    tuples are, which Python does without calling Held's comparisons."""
     offsets: dict[str, int] = field(default_factory=dict)
     """Origin -> the highest input offset taken from it (see :meth:`first_delivery`)."""
     held_bytes: int = 0
@@ -172,7 +173,8 @@ class ReorderBuffer:
         if time < self.frontier:
             return [Released(event, raw, late=True)]
         size = len(raw.encode())
-        heapq.heappush(self.held, Held(time, event.event_id, raw, event, size))
+        heapq.heappush(self.held, (time, event.event_id, raw,
+                                   Held(time, event.event_id, raw, event, size)))
         self.held_bytes += size
         if progress is None:
             reached = min(self.newest.values())
@@ -181,8 +183,8 @@ class ReorderBuffer:
                           for other, at in progress.items())
         self.frontier = max(self.frontier, reached - self.window)
         released = []
-        while self.held and (self.held[0].time < self.frontier or self._over_bound()):
-            held = heapq.heappop(self.held)
+        while self.held and (self.held[0][0] < self.frontier or self._over_bound()):
+            held = heapq.heappop(self.held)[3]
             self.held_bytes -= held.size
             self.frontier = max(self.frontier, held.time)  # released early: the bound
             released.append(Released(held.event, held.raw))
@@ -193,7 +195,7 @@ class ReorderBuffer:
 
     def flush(self) -> list[Released]:
         """Let everything out, in order: the input ended (replay) or went quiet (worker)."""
-        released = [Released(held.event, held.raw) for held in sorted(self.held)]
+        released = [Released(held.event, held.raw) for *_, held in sorted(self.held)]
         if released:
             self.frontier = max(self.frontier, released[-1].event.epoch_seconds)
         self.held.clear()
@@ -205,7 +207,7 @@ class ReorderBuffer:
 
     def to_bytes(self) -> bytes:
         return records.encode(CODEC_VERSION, StoredBuffer(
-            self.newest, self.frontier, [held.raw for held in self.held], self.offsets))
+            self.newest, self.frontier, [raw for _, _, raw, _ in self.held], self.offsets))
 
     @classmethod
     def from_bytes(cls, raw: bytes, window: float,
@@ -222,12 +224,13 @@ class ReorderBuffer:
         held = []
         for text in stored.held:
             event = parse(text.encode())
-            held.append(Held(event.epoch_seconds, event.event_id, text, event,
-                             len(text.encode())))
+            held.append((event.epoch_seconds, event.event_id, text,
+                         Held(event.epoch_seconds, event.event_id, text, event,
+                              len(text.encode()))))
         heapq.heapify(held)
         return cls(window=window, max_events=max_events, newest=stored.newest,
                    frontier=stored.frontier, held=held, offsets=stored.offsets,
-                   held_bytes=sum(item.size for item in held))
+                   held_bytes=sum(item.size for *_, item in held))
 
 
 _DECODER = msgspec.msgpack.Decoder(StoredBuffer)

@@ -92,6 +92,8 @@ class SeenIds(Record):
         """Forget the oldest days' ids first, down to ``capacity`` ids."""
         excess = sum(len(bucket) for bucket in self.days.values()) // FINGERPRINT_BYTES
         excess -= capacity
+        if excess <= 0:  # the usual case: nothing to sort
+            return
         for day in sorted(self.days):
             if excess <= 0:
                 break

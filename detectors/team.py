@@ -27,6 +27,7 @@ The pooled per-request and per-hour baselines give new joiners a cold start.
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from typing import Any
@@ -98,9 +99,10 @@ the same with four fields no longer read; 1 (still read): release ae4055c's JSON
 (:mod:`tokenradar.detectors.legacy`)."""
 
 
+@functools.lru_cache(maxsize=1024)
 def tool_key(what: str, name: str) -> int:
     """A model's or client's digest (``what``: "model" or "client"), as users and teams
-    remember them."""
+    remember them; read for every event, of a few names, so kept for those met lately."""
     return digest32(f"{what}:{name}")
 
 
@@ -162,7 +164,9 @@ class TeamDay(Record):
     """...and how many members' days were added."""
 
 
-class TeamState(Record):
+class TeamState(Record, dict=True):
+    """A team's state. ``dict=True``: it also keeps, unstored, an index of ``members``."""
+
     team: str
     day: TeamDay = field(default_factory=TeamDay)
     recent: EWStats = field(default_factory=EWStats)
@@ -210,10 +214,20 @@ class TeamState(Record):
     """...and around their usual tokens (SPREAD_FADING)."""
 
     def see_member(self, user_id: str) -> None:
-        if user_id not in self.members:
-            self.members.append(user_id)
-            if len(self.members) > MAX_MEMBERS:
-                del self.members[0]
+        """Add a member not among ``members`` yet (the oldest goes past MAX_MEMBERS).
+
+        Asked for every event of a team of up to MAX_MEMBERS: a set of the members, built
+        when first asked after the state was made or read, answers without scanning them
+        (``members`` changes only here)."""
+        index: set[str] | None = self.__dict__.get("member_index")
+        if index is None:
+            index = self.__dict__["member_index"] = set(self.members)
+        if user_id in index:
+            return
+        self.members.append(user_id)
+        index.add(user_id)
+        if len(self.members) > MAX_MEMBERS:
+            index.discard(self.members.pop(0))
 
     def learn_member_hours(self, hours_mask: int) -> None:
         """Learn which hours (of its own local time) a member of the team works in, from
