@@ -120,6 +120,11 @@ class ScoringEngine:
         self.desk = IncidentDesk(config)
         self._overridden: dict[str, tuple[DetectorConfig, Detectors, float]] = {}
         self._window_seconds = rate_window_seconds(config)
+        self._default_setup = (config, Detectors(self.detectors, self.team_detectors),
+                               self._window_seconds)
+        """What :meth:`_setup_for` gives a team without overrides: made once, asked for
+        every event."""
+        self._any_budgets = config.budgets.any
         allowlist = config.allowlist
         self._allowlist = allowlist if allowlist.users or allowlist.teams else None
         """None when nobody is allowlisted: the common case asks nothing per event."""
@@ -131,8 +136,7 @@ class ScoringEngine:
         """The configuration and detectors in force for a team (its overrides applied),
         and its rate window's length in seconds."""
         if team is None or team not in self.config.teams:
-            return (self.config, Detectors(self.detectors, self.team_detectors),
-                    self._window_seconds)
+            return self._default_setup
         setup = self._overridden.get(team)
         if setup is None:
             config = self.config.for_team(team)
@@ -195,7 +199,7 @@ class ScoringEngine:
             learn_team(taught, state, observation)
             alerts.extend(self._team_alerts(taught, state, detectors.teams, observation,
                                             detected_at))
-        if self.config.budgets.any:
+        if self._any_budgets:
             burns, updated = self.budget_alerts(state, team_state, event, cost, detected_at)
             alerts.extend(burns)
             escalations |= updated

@@ -24,6 +24,7 @@ from tokenradar.detectors.context import digest32
 from tokenradar.detectors.state import Incident
 from tokenradar.detectors.team import (
     MAX_HELD_DAYS,
+    MAX_MEMBERS,
     MAX_TOOLS,
     TeamDay,
     TeamState,
@@ -376,3 +377,19 @@ def test_a_team_remembers_who_uses_its_models_and_forgets_the_rarest_when_full()
     assert len(team.tools) == MAX_TOOLS
     assert {tool_key("model", "gpt-5"), tool_key("client", "sdk")} <= set(team.tools)
     assert tool_key("client", "cli") not in team.tools
+
+
+def test_a_teams_members_are_the_last_max_members_first_seen_whatever_their_order() -> None:
+    # see_member answers from an index rather than a scan: the list it keeps must be the
+    # one a scan kept, through evictions, returns and a store and load.
+    rng = random.Random(4)
+    team, kept = TeamState(team="core"), []
+    for step in range(3 * MAX_MEMBERS):
+        member = f"u{rng.randrange(MAX_MEMBERS + 100)}"
+        if step == 2 * MAX_MEMBERS:
+            team = TeamState.from_bytes(team.to_bytes())
+        team.see_member(member)
+        if member not in kept:
+            kept.append(member)
+            kept = kept[-MAX_MEMBERS:]
+        assert team.members == kept
