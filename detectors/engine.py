@@ -120,10 +120,6 @@ class ScoringEngine:
         self.desk = IncidentDesk(config)
         self._overridden: dict[str, tuple[DetectorConfig, Detectors, float]] = {}
         self._window_seconds = rate_window_seconds(config)
-        self._default_setup = (config, Detectors(self.detectors, self.team_detectors),
-                               self._window_seconds)
-        """What :meth:`_setup_for` gives a team without overrides: made once, asked for
-        every event."""
         self._any_budgets = config.budgets.any
         allowlist = config.allowlist
         self._allowlist = allowlist if allowlist.users or allowlist.teams else None
@@ -136,7 +132,8 @@ class ScoringEngine:
         """The configuration and detectors in force for a team (its overrides applied),
         and its rate window's length in seconds."""
         if team is None or team not in self.config.teams:
-            return self._default_setup
+            return (self.config, Detectors(self.detectors, self.team_detectors),
+                    self._window_seconds)
         setup = self._overridden.get(team)
         if setup is None:
             config = self.config.for_team(team)
