@@ -622,6 +622,17 @@ def test_a_new_model_during_working_hours_is_a_normal_switch(event_lists: EventL
     assert "new_pattern" not in _kinds(_alerts(event_lists, _history(event_lists) + switch))
 
 
+def test_days_of_requests_in_minutes_on_a_never_used_model_are_new_at_any_hour(
+        event_lists: EventLists) -> None:
+    # Mid-morning, when this person works, their key sends 60 requests in 10 minutes on a
+    # model and client they never used: no hour makes that their own pace.
+    burst = _new_model_burst(event_lists, MONDAY, count=60, gap_seconds=10.0)
+    alerts = [a for a in _alerts(event_lists, _history(event_lists) + burst)
+              if a.kind == "new_pattern"]
+    assert alerts, "a stranger's burst at a working hour went unnoticed"
+    assert alerts[0].event_time - burst[0].timestamp <= timedelta(minutes=10)
+
+
 def _team_and_newcomer(event_lists: EventLists, joined: datetime) -> list[TokenUsageEvent]:
     """Six members at work for two weeks (claude-sonnet-4-5 in an IDE), and zoe, at work
     from ``joined`` to Monday 16 November (about 8 requests an hour), using gpt-5 in the
