@@ -24,6 +24,7 @@ varies as prompts do keeps starting new ones.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from msgspec import field
 
@@ -57,8 +58,20 @@ MAX_START_DECADES = 2.0
 task now and then, and a new tool may open every conversation with a large context."""
 MIN_REPEAT_RATE = 0.05
 """Floor of how often a person's starts repeat a recent prompt (a question asked again)."""
-MIN_HISTORY_STARTS = 10
-"""Starts learned before any run is judged."""
+MIN_HISTORY_STARTS = 3
+"""Starts learned before any run is judged: a light user opens only a few conversations
+a week, and their first padded day must not be learned as their usual (a young history's
+spread is shrunk toward PRIOR_SPREAD, so three starts cannot call a start rare)."""
+PRIOR_SPREAD = 0.3
+"""Spread of a person's starts (decades) before theirs is known: openers vary from a line
+to a pasted page, about a factor of two either way..."""
+PRIOR_STARTS = 10
+"""...weighing as this many starts of their own."""
+TURN_UNIT = 3
+"""Later turns that count as one independent draw: a conversation's turns follow from
+each other (a file read, then its neighbours)."""
+RUN_TURNS = RUN_STARTS * TURN_UNIT
+"""The newest later turns tested as a run, not yet learned into their histogram."""
 
 
 class GamingSlot(Slot):
@@ -77,37 +90,26 @@ class GamingSlot(Slot):
     """...and whether its prompt repeated a recent one (1) or not (0)."""
     start_repeats: EWStats = field(default_factory=EWStats)
     """How often the starts learned repeated a recent prompt (SLOW_FADING)."""
+    turn_bins: dict[int, int] = {}
+    """Histogram of the later turns learned that read the prompt cache: bin (log10 of
+    their fresh input / BIN_DECADES) -> turns; halved past MAX_STARTS * TURN_UNIT."""
+    turn_run: list[int] = []
+    """The bins of the newest such turns, oldest first, not yet learned..."""
+    turn_run_times: list[int] = []
+    """...and when each came (epoch seconds)."""
 
     @property
     def start_mass(self) -> int:
         return sum(self.start_bins.values())
 
     def learn_start(self, index: int) -> None:
-        self.start_bins[index] = self.start_bins.get(index, 0) + 1
-        if self.start_mass > MAX_STARTS:
-            self.start_bins = {b: n // 2 for b, n in self.start_bins.items() if n > 1}
+        self.start_bins = learned(self.start_bins, index, MAX_STARTS)
 
     def share_at_or_above(self, index: int) -> float:
-        """How often a start reaches bin ``index``: the share of learned starts at or above
-        it, or beyond what was seen, a Student-t tail (3 degrees of freedom, heavy) around
-        the median with the starts' robust spread: a young history cannot say "never",
-        and a size ten spreads out is rarer than one just past the largest."""
-        above = sum(n for b, n in self.start_bins.items() if b >= index)
-        median, spread = self.quantile(0.5), self.spread()
-        return max(above / self.start_mass, t3_tail((size_of(index) - median) / spread))
+        return share_at_or_above(self.start_bins, index)
 
     def quantile(self, share: float) -> float:
-        """The size (log10) below which ``share`` of the learned starts are."""
-        wanted, total = self.start_mass * share, 0.0
-        for index in sorted(self.start_bins):
-            total += self.start_bins[index]
-            if total >= wanted:
-                return size_of(index)
-        return 0.0
-
-    def spread(self) -> float:
-        """Robust standard deviation of the starts (from their quartiles), floored."""
-        return max(MIN_START_SPREAD, (self.quantile(0.75) - self.quantile(0.25)) / 1.349)
+        return quantile(self.start_bins, share)
 
 
 class GamingDetector(Detector):
@@ -127,7 +129,6 @@ class GamingDetector(Detector):
         self.config = config
 
     def observe(self, slot: GamingSlot, observation: Observation) -> Finding | None:
-        config = self.config
         event = observation.event
         if observation.gap is not None and observation.gap > FRESH_START_GAP:
             self._learn_run(slot)
@@ -135,7 +136,7 @@ class GamingDetector(Detector):
         slot.recent_output.update(log_output, FAST_FADING)
         slot.usual_output.update_clipped(log_output, MIN_LOG_STD, SLOW_FADING)
         if observation.session_requests != 1:
-            return None
+            return self._observe_turn(slot, observation)
         # A conversation's start: what the person wrote. One mostly read from the cache
         # was written before (a conversation resumed, an agent's standing instructions),
         # unless its prompt is one sent again: then the cache serves the same filler.
@@ -146,8 +147,7 @@ class GamingDetector(Detector):
         fresh = event.input_tokens if observation.repeated else max(
             0, event.input_tokens - event.cache_read_tokens)
         index = int(math.log10(fresh + 1) / BIN_DECADES)
-        if (slot.start_mass < MIN_HISTORY_STARTS
-                or slot.usual_output.count < config.min_history_requests):
+        if slot.start_mass < MIN_HISTORY_STARTS:
             slot.learn_start(index)
             slot.start_repeats.update(float(observation.repeated), SLOW_FADING)
             return None
@@ -158,47 +158,84 @@ class GamingDetector(Detector):
             self._learn_oldest(slot)
         return self._judge(slot, observation.time)
 
+    def _observe_turn(self, slot: GamingSlot, observation: Observation) -> Finding | None:
+        """A later turn that read the prompt cache: its fresh input (not read from the
+        cache) is what was added this turn. A conversation that grows, or an agent's, reads
+        what came before from the cache; filler is sent afresh, turn after turn. A light
+        user opens few conversations, but each has many turns. Turns without cache reads
+        say nothing: a producer that reports none shows a growing context as fresh."""
+        event = observation.event
+        if event.cache_read_tokens <= 0 or event.output_tokens == 0:
+            return None
+        fresh = max(0, event.input_tokens - event.cache_read_tokens)
+        index = int(math.log10(fresh + 1) / BIN_DECADES)
+        if sum(slot.turn_bins.values()) < MIN_HISTORY_STARTS * TURN_UNIT:
+            slot.turn_bins = learned(slot.turn_bins, index, MAX_STARTS * TURN_UNIT)
+            return None
+        slot.turn_run.append(index)
+        slot.turn_run_times.append(int(observation.time))
+        if len(slot.turn_run) > RUN_TURNS:
+            self._learn_oldest_turn(slot)
+        return self._judge(slot, observation.time)
+
     def _judge(self, slot: GamingSlot, now: float) -> Finding | None:
         config = self.config
-        usual = slot.quantile(0.5)
         output_ratio = 10.0 ** (slot.recent_output.mean - slot.usual_output.mean)
-        if output_ratio > config.max_output_ratio:
+        if (output_ratio > config.max_output_ratio
+                or slot.usual_output.count < config.min_history_requests):
             return None
-        best, best_k, floor = 0.0, 0, 0
-        run = slot.run
-        shortest = config.min_conversations
-        for k in range(shortest, len(run) + 1):
-            if now - slot.run_times[-k] < config.min_run_minutes * 60.0:
-                continue  # a busy hour of big work is not a working day padded
-            newest = [size_of(index) for index in run[-k:]]
-            lowest = min(run[-k:])
-            if sum(newest) / k - usual < math.log10(config.min_input_ratio):
-                continue
-            decades = k * min(MAX_START_DECADES, -math.log10(slot.share_at_or_above(lowest)))
-            # Filler is often reused: starts repeating recent prompts add their rarity.
-            repeats = binomial_tail_decades(sum(slot.run_repeated[-k:]), k, max(
-                MIN_REPEAT_RATE, slot.start_repeats.mean))
-            decades = max(decades, combined_decades(decades, repeats))
-            if decades > best:
-                best, best_k, floor = decades, k, lowest
-        if best_k == 0:
+        starts = self._best_run(slot.start_bins, slot.run, slot.run_times, now, 1,
+                                slot.run_repeated, slot.start_repeats.mean)
+        turns = self._best_run(slot.turn_bins, slot.turn_run, slot.turn_run_times, now,
+                               TURN_UNIT)
+        best = max((run for run in (starts, turns) if run is not None),
+                   key=lambda run: run.decades, default=None)
+        if best is None:
             return None
-        # Up to RUN_STARTS - shortest + 1 runs were looked at: pay for the looks.
-        decades = best - math.log10(RUN_STARTS - shortest + 1)
-        newest = [size_of(index) for index in run[-best_k:]]
-        ratio = 10.0 ** (sum(newest) / best_k - usual)
-        share = slot.share_at_or_above(floor)
+        # Up to RUN_STARTS - shortest + 1 runs of each kind were looked at: pay for them.
+        kinds = sum(len(run) >= config.min_conversations * unit
+                    for run, unit in ((slot.run, 1), (slot.turn_run, TURN_UNIT)))
+        decades = best.decades - math.log10(kinds * (RUN_STARTS - config.min_conversations + 1))
+        what = ("at the start of each of their last {} conversations" if best.unit == 1
+                else "added fresh (not read from the cache) in each of their last {} turns")
         return Finding(
             score=decades_score(decades), feature="input_tokens_per_request",
-            observed=10.0 ** (sum(newest) / best_k), expected=10.0 ** usual,
+            observed=10.0 ** best.mean, expected=10.0 ** best.usual,
             explanation=(
-                f"Input tokens per request {ratio:.1f}x this user's usual {10.0 ** usual:,.0f} "
-                f"at the start of each of their last {best_k} conversations, the smallest "
-                f"{10.0 ** size_of(floor):,.0f} (reached by {share:.0%} of their usual "
-                f"starts), while output stayed at {output_ratio:.1f}x usual: looks like "
-                "padded prompts."
+                f"Input tokens per request {10.0 ** (best.mean - best.usual):.1f}x this "
+                f"user's usual {10.0 ** best.usual:,.0f} {what.format(best.length)}, the "
+                f"smallest {10.0 ** size_of(best.floor):,.0f} (reached by {best.share:.0%} "
+                f"of their usual ones), while output stayed at {output_ratio:.1f}x usual: "
+                "looks like padded prompts."
             ),
         )
+
+    def _best_run(self, bins: dict[int, int], run: list[int], times: list[int], now: float,
+                  unit: int, repeated: list[int] | None = None, repeat_rate: float = 0.0
+                  ) -> Run | None:
+        """The most surprising run of the newest sizes all at or above their lowest, with
+        ``unit`` sizes to an independent draw; None if no run is long and big enough."""
+        config = self.config
+        usual = quantile(bins, 0.5)
+        best: Run | None = None
+        for draws in range(config.min_conversations, len(run) // unit + 1):
+            k = draws * unit
+            if now - times[-k] < config.min_run_minutes * 60.0:
+                continue  # a busy hour of big work is not a working day padded
+            mean = sum(size_of(index) for index in run[-k:]) / k
+            lowest = min(run[-k:])
+            if mean - usual < math.log10(config.min_input_ratio):
+                continue
+            share = share_at_or_above(bins, lowest)
+            decades = draws * min(MAX_START_DECADES, -math.log10(share))
+            if repeated is not None:
+                # Filler is often reused: starts repeating recent prompts add their rarity.
+                repeats = binomial_tail_decades(sum(repeated[-k:]), k, max(
+                    MIN_REPEAT_RATE, repeat_rate))
+                decades = max(decades, combined_decades(decades, repeats))
+            if best is None or decades > best.decades:
+                best = Run(decades, k, unit, mean, usual, lowest, share)
+        return best
 
     @staticmethod
     def _learn_oldest(slot: GamingSlot) -> None:
@@ -206,9 +243,72 @@ class GamingDetector(Detector):
         slot.run_times.pop(0)
         slot.start_repeats.update(float(slot.run_repeated.pop(0)), SLOW_FADING)
 
+    @staticmethod
+    def _learn_oldest_turn(slot: GamingSlot) -> None:
+        slot.turn_bins = learned(slot.turn_bins, slot.turn_run.pop(0), MAX_STARTS * TURN_UNIT)
+        slot.turn_run_times.pop(0)
+
     def _learn_run(self, slot: GamingSlot) -> None:
         while slot.run:
             self._learn_oldest(slot)
+        while slot.turn_run:
+            self._learn_oldest_turn(slot)
+
+
+class Run(NamedTuple):
+    """A run of the newest sizes, all at or above its ``floor`` bin."""
+
+    decades: float
+    length: int
+    unit: int
+    """Sizes to an independent draw (1: conversations' starts; TURN_UNIT: later turns)."""
+    mean: float
+    """Mean size (log10) of the run..."""
+    usual: float
+    """...and the person's median, of the same kind."""
+    floor: int
+    share: float
+    """How often the person's own reach the floor."""
+
+
+def learned(bins: dict[int, int], index: int, most: int) -> dict[int, int]:
+    """The histogram ``bins`` with one more in bin ``index``; halved past ``most``, so
+    that it holds the person's recent sizes."""
+    bins[index] = bins.get(index, 0) + 1
+    if sum(bins.values()) > most:
+        return {b: n // 2 for b, n in bins.items() if n > 1}
+    return bins
+
+
+def share_at_or_above(bins: dict[int, int], index: int) -> float:
+    """How often a size reaches bin ``index``: the share of those learned at or above it,
+    or beyond what was seen, a Student-t tail (3 degrees of freedom, heavy) around the
+    median with the robust spread: a young history cannot say "never", and a size ten
+    spreads out is rarer than one just past the largest."""
+    mass = sum(bins.values())
+    above = sum(n for b, n in bins.items() if b >= index)
+    median = quantile(bins, 0.5)
+    return max(above / mass, t3_tail((size_of(index) - median) / spread(bins)))
+
+
+def quantile(bins: dict[int, int], share: float) -> float:
+    """The size (log10) below which ``share`` of those learned are."""
+    wanted, total = sum(bins.values()) * share, 0.0
+    for index in sorted(bins):
+        total += bins[index]
+        if total >= wanted:
+            return size_of(index)
+    return 0.0
+
+
+def spread(bins: dict[int, int]) -> float:
+    """Robust standard deviation of the sizes learned (from their quartiles), shrunk
+    toward PRIOR_SPREAD as if it were PRIOR_STARTS more of them, floored."""
+    mass = sum(bins.values())
+    own = (quantile(bins, 0.75) - quantile(bins, 0.25)) / 1.349
+    shrunk = math.sqrt((mass * own ** 2 + PRIOR_STARTS * PRIOR_SPREAD ** 2)
+                       / (mass + PRIOR_STARTS))
+    return max(MIN_START_SPREAD, shrunk)
 
 
 def size_of(index: int) -> float:
