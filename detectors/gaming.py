@@ -67,11 +67,6 @@ PRIOR_SPREAD = 0.3
 to a pasted page, about a factor of two either way..."""
 PRIOR_STARTS = 10
 """...weighing as this many starts of their own."""
-TURN_UNIT = 3
-"""Later turns that count as one independent draw: a conversation's turns follow from
-each other (a file read, then its neighbours)."""
-RUN_TURNS = RUN_STARTS * TURN_UNIT
-"""The newest later turns tested as a run, not yet learned into their histogram."""
 
 
 class GamingSlot(Slot):
@@ -90,13 +85,6 @@ class GamingSlot(Slot):
     """...and whether its prompt repeated a recent one (1) or not (0)."""
     start_repeats: EWStats = field(default_factory=EWStats)
     """How often the starts learned repeated a recent prompt (SLOW_FADING)."""
-    turn_bins: dict[int, int] = {}
-    """Histogram of the later turns learned that read the prompt cache: bin (log10 of
-    their fresh input / BIN_DECADES) -> turns; halved past MAX_STARTS * TURN_UNIT."""
-    turn_run: list[int] = []
-    """The bins of the newest such turns, oldest first, not yet learned..."""
-    turn_run_times: list[int] = []
-    """...and when each came (epoch seconds)."""
 
     @property
     def start_mass(self) -> int:
@@ -136,7 +124,7 @@ class GamingDetector(Detector):
         slot.recent_output.update(log_output, FAST_FADING)
         slot.usual_output.update_clipped(log_output, MIN_LOG_STD, SLOW_FADING)
         if observation.session_requests != 1:
-            return self._observe_turn(slot, observation)
+            return None
         # A conversation's start: what the person wrote. One mostly read from the cache
         # was written before (a conversation resumed, an agent's standing instructions),
         # unless its prompt is one sent again: then the cache serves the same filler.
@@ -158,83 +146,51 @@ class GamingDetector(Detector):
             self._learn_oldest(slot)
         return self._judge(slot, observation.time)
 
-    def _observe_turn(self, slot: GamingSlot, observation: Observation) -> Finding | None:
-        """A later turn that read the prompt cache: its fresh input (not read from the
-        cache) is what was added this turn. A conversation that grows, or an agent's, reads
-        what came before from the cache; filler is sent afresh, turn after turn. A light
-        user opens few conversations, but each has many turns. Turns without cache reads
-        say nothing: a producer that reports none shows a growing context as fresh."""
-        event = observation.event
-        if event.cache_read_tokens <= 0 or event.output_tokens == 0:
-            return None
-        fresh = max(0, event.input_tokens - event.cache_read_tokens)
-        index = int(math.log10(fresh + 1) / BIN_DECADES)
-        if sum(slot.turn_bins.values()) < MIN_HISTORY_STARTS * TURN_UNIT:
-            slot.turn_bins = learned(slot.turn_bins, index, MAX_STARTS * TURN_UNIT)
-            return None
-        slot.turn_run.append(index)
-        slot.turn_run_times.append(int(observation.time))
-        if len(slot.turn_run) > RUN_TURNS:
-            self._learn_oldest_turn(slot)
-        return self._judge(slot, observation.time)
-
     def _judge(self, slot: GamingSlot, now: float) -> Finding | None:
         config = self.config
         output_ratio = 10.0 ** (slot.recent_output.mean - slot.usual_output.mean)
         if (output_ratio > config.max_output_ratio
                 or slot.usual_output.count < config.min_history_requests):
             return None
-        starts = self._best_run(slot.start_bins, slot.run, slot.run_times, now, 1,
-                                slot.run_repeated, slot.start_repeats.mean)
-        turns = self._best_run(slot.turn_bins, slot.turn_run, slot.turn_run_times, now,
-                               TURN_UNIT)
-        best = max((run for run in (starts, turns) if run is not None),
-                   key=lambda run: run.decades, default=None)
+        best = self._best_run(slot, now)
         if best is None:
             return None
-        # Up to RUN_STARTS - shortest + 1 runs of each kind were looked at: pay for them.
-        kinds = sum(len(run) >= config.min_conversations * unit
-                    for run, unit in ((slot.run, 1), (slot.turn_run, TURN_UNIT)))
-        decades = best.decades - math.log10(kinds * (RUN_STARTS - config.min_conversations + 1))
-        what = ("at the start of each of their last {} conversations" if best.unit == 1
-                else "added fresh (not read from the cache) in each of their last {} turns")
+        # Up to RUN_STARTS - shortest + 1 runs were looked at: pay for the looks.
+        decades = best.decades - math.log10(RUN_STARTS - config.min_conversations + 1)
         return Finding(
             score=decades_score(decades), feature="input_tokens_per_request",
             observed=10.0 ** best.mean, expected=10.0 ** best.usual,
             explanation=(
                 f"Input tokens per request {10.0 ** (best.mean - best.usual):.1f}x this "
-                f"user's usual {10.0 ** best.usual:,.0f} {what.format(best.length)}, the "
-                f"smallest {10.0 ** size_of(best.floor):,.0f} (reached by {best.share:.0%} "
-                f"of their usual ones), while output stayed at {output_ratio:.1f}x usual: "
-                "looks like padded prompts."
+                f"user's usual {10.0 ** best.usual:,.0f} at the start of each of their last "
+                f"{best.length} conversations, the smallest {10.0 ** size_of(best.floor):,.0f} "
+                f"(reached by {best.share:.0%} of their usual starts), while output stayed "
+                f"at {output_ratio:.1f}x usual: looks like padded prompts."
             ),
         )
 
-    def _best_run(self, bins: dict[int, int], run: list[int], times: list[int], now: float,
-                  unit: int, repeated: list[int] | None = None, repeat_rate: float = 0.0
-                  ) -> Run | None:
-        """The most surprising run of the newest sizes all at or above their lowest, with
-        ``unit`` sizes to an independent draw; None if no run is long and big enough."""
+    def _best_run(self, slot: GamingSlot, now: float) -> Run | None:
+        """The most surprising run of the newest starts all at or above their lowest;
+        None if no run is long and big enough."""
         config = self.config
-        usual = quantile(bins, 0.5)
+        usual = slot.quantile(0.5)
+        run = slot.run
         best: Run | None = None
-        for draws in range(config.min_conversations, len(run) // unit + 1):
-            k = draws * unit
-            if now - times[-k] < config.min_run_minutes * 60.0:
+        for k in range(config.min_conversations, len(run) + 1):
+            if now - slot.run_times[-k] < config.min_run_minutes * 60.0:
                 continue  # a busy hour of big work is not a working day padded
             mean = sum(size_of(index) for index in run[-k:]) / k
             lowest = min(run[-k:])
             if mean - usual < math.log10(config.min_input_ratio):
                 continue
-            share = share_at_or_above(bins, lowest)
-            decades = draws * min(MAX_START_DECADES, -math.log10(share))
-            if repeated is not None:
-                # Filler is often reused: starts repeating recent prompts add their rarity.
-                repeats = binomial_tail_decades(sum(repeated[-k:]), k, max(
-                    MIN_REPEAT_RATE, repeat_rate))
-                decades = max(decades, combined_decades(decades, repeats))
+            share = slot.share_at_or_above(lowest)
+            decades = k * min(MAX_START_DECADES, -math.log10(share))
+            # Filler is often reused: starts repeating recent prompts add their rarity.
+            repeats = binomial_tail_decades(sum(slot.run_repeated[-k:]), k, max(
+                MIN_REPEAT_RATE, slot.start_repeats.mean))
+            decades = max(decades, combined_decades(decades, repeats))
             if best is None or decades > best.decades:
-                best = Run(decades, k, unit, mean, usual, lowest, share)
+                best = Run(decades, k, mean, usual, lowest, share)
         return best
 
     @staticmethod
@@ -243,32 +199,23 @@ class GamingDetector(Detector):
         slot.run_times.pop(0)
         slot.start_repeats.update(float(slot.run_repeated.pop(0)), SLOW_FADING)
 
-    @staticmethod
-    def _learn_oldest_turn(slot: GamingSlot) -> None:
-        slot.turn_bins = learned(slot.turn_bins, slot.turn_run.pop(0), MAX_STARTS * TURN_UNIT)
-        slot.turn_run_times.pop(0)
-
     def _learn_run(self, slot: GamingSlot) -> None:
         while slot.run:
             self._learn_oldest(slot)
-        while slot.turn_run:
-            self._learn_oldest_turn(slot)
 
 
 class Run(NamedTuple):
-    """A run of the newest sizes, all at or above its ``floor`` bin."""
+    """A run of the newest starts, all at or above its ``floor`` bin."""
 
     decades: float
     length: int
-    unit: int
-    """Sizes to an independent draw (1: conversations' starts; TURN_UNIT: later turns)."""
     mean: float
-    """Mean size (log10) of the run..."""
+    """Mean size (log10) of the run's starts..."""
     usual: float
-    """...and the person's median, of the same kind."""
+    """...and the person's median start."""
     floor: int
     share: float
-    """How often the person's own reach the floor."""
+    """How often the person's own starts reach the floor."""
 
 
 def learned(bins: dict[int, int], index: int, most: int) -> dict[int, int]:

@@ -2,7 +2,8 @@
 
 What a leaked credential looks like from the usage side. A new model or client
 alone is normal (people switch models); a burst of them, at an hour the user is
-normally not active, is not; nor, at any hour, is a burst far beyond the user's own pace.
+normally not active, is not; nor, at any hour, is a burst far beyond the user's own pace
+on both a model and a client they never used.
 Known models and clients are kept as small digests.
 """
 
@@ -44,10 +45,12 @@ model, or a tool the team has not taken up yet, does come)."""
 MIN_TEAM_MEMBER_DAYS = 20
 """Members' active days before a team's models and clients say what it never uses."""
 STRONG_BURST_DECADES = 8.0
-"""A burst this surprising by the user's own pace (1 in 10**8) needs no unusual hour: a
-light user's few days say little of their hours (a young profile's working span covers
-most of the day), but a key sending days of their requests in minutes, on a model or
-client they never used, is a stranger's at any hour (backtest: 2 of 12 missed misuses on
+"""A burst this surprising by the user's own pace (1 in 10**8), on both a model and a
+client they never used, needs no unusual hour: a light user's few days say little of
+their hours (a young profile's working span covers most of the day), but a key sending
+days of their requests in minutes from another tool to another model is a stranger's at
+any hour. A new tool alone, or a new model alone, bursts too (an agent, a model tried):
+that needs an unusual hour (backtest: 2 of 12 missed misuses on
 the quick matrix's orgs 4, 7 and 11 were such bursts at an hour the profile called usual)."""
 
 
@@ -125,7 +128,8 @@ class NewPatternDetector(Detector):
         elapsed = max(time - slot.burst_start, MIN_BURST_MINUTES * 60.0)
         burst = 0.0 if pace.count == 0 else poisson_tail_decades(
             slot.burst_units, max(pace.mean * elapsed / 3600.0 * REQUEST_OVERDISPERSION, 1.0))
-        if burst < STRONG_BURST_DECADES and not self._unusual_hour(observation):
+        stranger = len(new_things) == 2 and burst >= STRONG_BURST_DECADES
+        if not stranger and not self._unusual_hour(observation):
             return None
         novelty = sum(_novelty_decades(observation.profile_days) + team.rarity_decades(key)
                       for _, key in new_things)
