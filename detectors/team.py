@@ -8,19 +8,22 @@ A shift is judged on working days only (a weekend's look-in is no day's work), b
 member's requests and tokens of the day, each against their own usual working day,
 which the team keeps (``levels``): a team adopting AI asks more, or more at a time (and
 its extra requests spill into more of its hours, so a day's count, not a count per
-active hour, carries the whole change). Each working day's median member (a shift
-moves the many; one member's incident moves one of them) is judged with the standard
-error its members' own spread gives it that day, and the mean of the last few working
-days with theirs and the error of the members' usual levels themselves. When that mean
-is both high and sure, that is one ``population_shift`` alert for ``team:<team>``, and
-the new level becomes its members' usual. While the team rises, its members' days are
-not learned as their usual (a shift must not hide itself), and members' creep waits
+active hour, carries the whole change). Each working day's typical member, the mean
+of its members' levels over their usual once each is clipped near their median (a
+shift moves the many; one member's incident moves one of them by a bounded step), is
+judged with the standard error its members' own spread gives it that day, and the mean
+of the last few working days with theirs and the error of the members' usual levels
+themselves. When that mean is both high and sure, that is one ``population_shift``
+alert for ``team:<team>``, and the new level becomes its members' usual. While the team
+rises, its members' days are not learned as their usual (a shift must not hide itself),
+a day with too few members to judge waits for the next day's, and members' creep waits
 (``shifting``).
 
-What this can see: the day's median of m members strays by about 1.25 sigma / sqrt(m)
-(sigma: one member's day-to-day spread, 0.3 log10 for requests and 0.45 for tokens in
-the simulated organisations), so a shift of 1.5x (0.18 log10) in tokens takes about
-(3.5 x 1.25 x 0.45 / 0.18)^2 = 120 member-days to be sure of, in requests about 50.
+What this can see: the day's clipped mean of m members strays by about 1.05 sigma /
+sqrt(m) (sigma: one member's day-to-day spread, 0.3 log10 for requests and 0.45 for
+tokens in the simulated organisations), so a shift of 1.5x (0.18 log10) in tokens takes
+about (3.5 x 1.05 x 0.45 / 0.18)^2 = 85 member-days to be sure of, in requests about 40
+(a median would take 1.25 sigma, half as many member-days again).
 
 The pooled per-request and per-hour baselines give new joiners a cold start.
 """
@@ -54,8 +57,13 @@ MIN_LEVEL_DAYS = 3
 """A member's working days before their day counts in the team's."""
 WINDOW_DAYS = 5
 """The team's last judged working days, whose mean is tested (from ``min_days`` of them)."""
-MEDIAN_ERROR = 1.25
-"""The median of m values strays about this many times their spread over sqrt(m)."""
+CLIP = 1.5
+"""Members' levels over their usual are clipped to their median plus or minus this many
+spreads (winsorised) before they are averaged: one member's incident moves the day's
+mean by a bounded step, as it would move its median."""
+MEAN_ERROR = 1.05
+"""That clipped mean of m values strays about this many times their spread over sqrt(m)
+(the median strays 1.25 times: it needs half as many member-days again to be as sure)."""
 PRIOR_SPREAD = 0.35
 PRIOR_SPREAD_DAYS = 5.0
 """Members' spread (log10) around their usual working day before the team's own judged
@@ -67,8 +75,9 @@ MACHINE_HOURS = 20
 """A day active in this many hours is a machine's (no person works them), not a member's
 working day: a team's service accounts changing their jobs are no adoption push."""
 HOLD_Z = 1.0
-"""A working day whose median member is this many standard errors up is not learned as
-the members' usual: it may be a shift's first."""
+"""A working day whose typical member is this many standard errors up is not learned as
+the members' usual: it may be a shift's first; nor one while the team is rising
+(SHIFTING, SHIFTING_Z)."""
 MAX_HELD_DAYS = 10
 """Working days held in a row, at most: a rise that is no shift by then is the usual."""
 POOL_FADING = 0.01
@@ -145,11 +154,15 @@ class ShiftDay(Record):
     guess: float
 
 
-def _median_and_spread(residuals: list[float]) -> tuple[float, float]:
-    """The median of members' levels over their usual, and their spread around it (the
-    median absolute deviation, as a normal spread)."""
+def _clipped_mean_and_spread(residuals: list[float]) -> tuple[float, float]:
+    """The mean of members' levels over their usual, each clipped to CLIP spreads of
+    their median (the spread: the median absolute deviation, as a normal spread, at
+    least MIN_MEMBER_SPREAD), and the clipped levels' own spread (standard deviation)."""
     median = statistics.median(residuals)
-    return median, 1.4826 * statistics.median(abs(r - median) for r in residuals)
+    mad = 1.4826 * statistics.median(abs(r - median) for r in residuals)
+    bound = CLIP * max(mad, MIN_MEMBER_SPREAD)
+    clipped = [min(max(r, median - bound), median + bound) for r in residuals]
+    return statistics.fmean(clipped), statistics.stdev(clipped) if len(clipped) > 1 else 0.0
 
 
 class TeamDay(Record):
@@ -273,8 +286,9 @@ class TeamState(Record, dict=True):
         return finding
 
     def _open_day(self, day: int) -> None:
+        """Open the team's next day (the closed day's working days were judged and
+        learned, or are carried into this one)."""
         self.day = TeamDay(day)
-        self.day_levels = []
 
     def advance(self, member_day: int, member_hour: int,
                 config: PopulationShiftConfig) -> Finding | None:
@@ -312,9 +326,17 @@ class TeamState(Record, dict=True):
                                ShiftDay(*in_requests, *in_tokens, guess)][-WINDOW_DAYS:]
             self.rise_z, self.rise, days = self._surest_rise(config.min_days)
             if self.rise_z >= config.min_z and self.rise >= math.log10(config.min_ratio):
+                self.day_levels = []
                 return self._report(days, len(known))
+            # A shift under way goes on through a day of its own noise (a few members' slow
+            # day): its last working days' mean is still surely up.
             rising = max(in_requests[0] / math.sqrt(in_requests[1]),
-                         in_tokens[0] / math.sqrt(in_tokens[1])) >= HOLD_Z
+                         in_tokens[0] / math.sqrt(in_tokens[1])) >= HOLD_Z or self._rising()
+        elif 0 < self.held_days < MAX_HELD_DAYS:
+            # Too few members to judge while the team rises: their days are judged with
+            # the next day's, neither learned as their usual nor ending the rise.
+            self.held_days += 1
+            return None
         if not rising:
             self.held_days = 0
             self._learn_levels()
@@ -322,19 +344,20 @@ class TeamState(Record, dict=True):
             self.held_days += 1
         else:  # no shift by now: the rise is its members' usual
             self._adopt()
+        self.day_levels = []
         return None
 
     @staticmethod
     def _judge(residuals: list[float], spread: EWStats) -> tuple[float, float]:
-        """The day's median member over their usual, and its variance: from the members'
-        spread that day or the team's usual one, whichever is wider (a few members of a
-        day can agree by chance); then the day's spread is learned."""
-        median, day_spread = _median_and_spread(residuals)
+        """The day's (clipped) mean member over their usual, and its variance: from the
+        members' spread that day or the team's usual one, whichever is wider (a few members
+        of a day can agree by chance); then the day's spread is learned."""
+        mean, day_spread = _clipped_mean_and_spread(residuals)
         usual = ((spread.count * spread.mean + PRIOR_SPREAD_DAYS * PRIOR_SPREAD**2)
                  / (spread.count + PRIOR_SPREAD_DAYS))
         spread.update(day_spread**2, SPREAD_FADING)
         widest = max(day_spread**2, usual, MIN_MEMBER_SPREAD**2)
-        return median, MEDIAN_ERROR**2 * widest / len(residuals)
+        return mean, MEAN_ERROR**2 * widest / len(residuals)
 
     def _surest_rise(self, min_days: int) -> tuple[float, float, int]:
         """(z, level, days) of the surest mean of the last working days (at least
@@ -400,15 +423,18 @@ class TeamState(Record, dict=True):
         return self.recent.mean if self.recent.count and self.recent.mean >= MOVING else 0.0
 
     def shifting(self, time: float) -> bool:
-        """Is the team in a population shift, not just moving? A team of a dozen is 1.15x
-        its members' usual one day in ten (one heavy member's day can do it alone), so it
-        must move by a quarter, or move and have its last working day's median member
-        up (``held_days``) or have been alerted as a shift within the alert's cooldown;
-        or be rising on its working days by SHIFTING, surely (SHIFTING_Z)."""
-        shift = self.expected_shift()
+        """Is the team in a population shift, not just moving? Its members' typical working
+        day must be rising, by SHIFTING and surely (SHIFTING_Z), or the team have been
+        alerted as a shift within the alert's cooldown and still move. The team's summed
+        tokens alone do not say so: one member's creep moves them in a small team (a team
+        of four, one member at twice their usual is 1.25x), and would be learned away."""
         alerted = self.incident is not None and time < self.incident.until
-        rising = self.held_days > 0 and self.rise >= SHIFTING and self.rise_z >= SHIFTING_Z
-        return shift >= SHIFTING or rising or (shift > 0 and (self.held_days > 0 or alerted))
+        return self._rising() or (alerted and self.expected_shift() > 0)
+
+    def _rising(self) -> bool:
+        """Are the team's last working days surely up (SHIFTING, SHIFTING_Z), as of a
+        day that was not learned?"""
+        return self.held_days > 0 and self.rise >= SHIFTING and self.rise_z >= SHIFTING_Z
 
     def to_bytes(self) -> bytes:
         return records.encode(CODEC_VERSION, self)

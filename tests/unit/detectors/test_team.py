@@ -23,9 +23,11 @@ from tokenradar.detectors.baseline import EWStats
 from tokenradar.detectors.context import digest32
 from tokenradar.detectors.state import Incident
 from tokenradar.detectors.team import (
+    CLIP,
     MAX_HELD_DAYS,
     MAX_MEMBERS,
     MAX_TOOLS,
+    MIN_MEMBER_SPREAD,
     TeamDay,
     TeamState,
     is_working_day,
@@ -180,12 +182,48 @@ def test_a_team_asking_for_more_at_a_time_is_a_population_shift() -> None:
 
 def test_a_day_on_which_a_few_members_agree_is_judged_by_the_teams_usual_spread() -> None:
     spread = EWStats(count=20, mean=0.3**2)
-    median, variance = TeamState._judge([0.2, 0.2, 0.2, 0.21, 0.2], spread)
-    assert median == 0.2
-    assert variance == pytest.approx(1.25**2 * 0.3**2 / 5, rel=0.1)  # its prior counts a little
+    mean, variance = TeamState._judge([0.2, 0.2, 0.2, 0.21, 0.2], spread)
+    assert mean == pytest.approx(0.202)
+    assert variance == pytest.approx(1.05**2 * 0.3**2 / 5, rel=0.1)  # its prior counts a little
     # A day as wide as the team usually is counts its own spread.
     _, wide = TeamState._judge([-0.6, -0.2, 0.2, 0.6, 1.0], EWStats(count=20, mean=0.3**2))
     assert wide > variance
+
+
+def test_one_wild_member_moves_the_days_typical_member_by_a_bounded_step() -> None:
+    # Seven members at their usual, one at a hundred times it (an incident of their own):
+    # clipped, it moves the team's day by at most CLIP spreads over the members' number.
+    mean, _ = TeamState._judge([0.0] * 7 + [2.0], EWStats())
+    assert 0.0 < mean <= CLIP * MIN_MEMBER_SPREAD / 8 + 1e-9
+
+
+def test_a_day_is_judged_by_its_members_mean_not_only_its_middle_one() -> None:
+    # Its middle member is at +0.3, but three of seven are lower, none far: all count.
+    mean, _ = TeamState._judge([0.1, 0.15, 0.2, 0.3, 0.3, 0.35, 0.4], EWStats())
+    assert mean == pytest.approx(1.8 / 7)
+
+
+def test_a_thin_day_while_the_team_rises_is_judged_with_the_next_one() -> None:
+    never = PopulationShiftConfig(min_z=1000.0)
+    team, _ = _team_days(_all_up(2.0), days=QUIET_DAYS + 2, config=never)
+    team.advance(WORKDAYS[QUIET_DAYS + 3], 13, never)  # its last full day judged
+    held, levels = team.held_days, {k: v.requests for k, v in team.levels.items()}
+    assert held > 0
+    rng, day = random.Random(3), WORKDAYS[QUIET_DAYS + 3]
+    for member in range(2):  # two of eight members only: too few to judge
+        team.learn_member_day(f"m{member}", _member_day(day, member, 2.0, 1.0, rng), None,
+                              never)
+    team.advance(day + 1, 13, never)
+    assert team.held_days == held + 1  # the rise goes on...
+    assert {k: v.requests for k, v in team.levels.items()} == levels  # ...nothing learned
+    assert len(team.day_levels) == 2  # ...and the two wait for the next day's judgement
+
+
+def test_a_team_whose_summed_tokens_alone_rose_is_not_shifting() -> None:
+    # One member's creep moves a small team's sum a quarter; its typical member stays.
+    team, _ = _team_days(lambda member, day: (1.0, 1.0))
+    team.recent = EWStats(count=3, mean=math.log10(1.3))
+    assert not team.shifting(time=0.0)
 
 
 def test_a_team_of_machines_changing_their_jobs_is_no_population_shift() -> None:
