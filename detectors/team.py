@@ -86,7 +86,8 @@ MAX_MEMBER_RATIOS = 4096
 """Member-days of one team-day whose ratios are kept for its median: the first ones
 closed. A team key shared by thousands keeps a changelog record of bounded size."""
 MEMBER_DAY_CAP = 3.0
-CLOSE_HOUR = 12
+CLOSE_HOUR = 10
+"""The hour of the next day at which a team's day is judged (see ``TeamState.advance``)."""
 MOVING = math.log10(1.15)
 """Below this the team is not moving, and members are judged on their own."""
 SHIFTING = math.log10(1.25)
@@ -292,11 +293,12 @@ class TeamState(Record, dict=True):
 
     def advance(self, member_day: int, member_hour: int,
                 config: PopulationShiftConfig) -> Finding | None:
-        """Close the team's day once a member is past noon of the next day.
+        """Close the team's day once a member is past CLOSE_HOUR of the next day.
 
         A member's day closes at their next request, usually the next morning; by
-        noon most of the team's have. Waiting for the next member-day of the day
-        after would cost the team a whole extra day of lag.
+        mid-morning most of a working team's have, and those that close later are judged
+        with the next day's. Waiting for the next member-day of the day after would cost
+        the team a whole extra day of lag; each hour waited is an hour later reported.
         """
         if (member_day > self.day.number >= 0 and member_hour >= CLOSE_HOUR
                 and (self.day.members or self.day_levels)):
