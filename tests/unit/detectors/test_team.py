@@ -219,6 +219,17 @@ def test_a_thin_day_while_the_team_rises_is_judged_with_the_next_one() -> None:
     assert len(team.day_levels) == 2  # ...and the two wait for the next day's judgement
 
 
+def test_a_teams_day_is_judged_by_mid_morning_of_the_next() -> None:
+    # Most of a working team's days have closed by ten: each hour waited is an hour later.
+    team, _ = _team_days(lambda member, day: (1.0, 1.0))
+    last = team.day.number
+    team.advance(last + 1, 9, PopulationShiftConfig())
+    assert team.day.number == last
+    team.advance(last + 1, 10, PopulationShiftConfig())
+    assert team.day.number == last + 1
+    assert team.day_levels == []
+
+
 def test_a_team_whose_summed_tokens_alone_rose_is_not_shifting() -> None:
     # One member's creep moves a small team's sum a quarter; its typical member stays.
     team, _ = _team_days(lambda member, day: (1.0, 1.0))
