@@ -269,15 +269,21 @@ class UsageContext(Record):
         offset = self.utc_offset_hours
         return [hours[(h + offset) % 24] for h in range(24)]
 
-    def advance_buckets(self, time: float, tokens: int, window_seconds: float
+    def advance_buckets(self, time: float, tokens: int, window_seconds: float,
+                        learn_whole: bool = False
                         ) -> tuple[ClosedBucket | None, ClosedBucket | None, ClosedBucket | None]:
-        """Add the event to the running hour, window and day; return those it closed."""
+        """Add the event to the running hour, window and day; return those it closed
+        (``learn_whole``: the closed hour's pace learned unclipped)."""
         closed_hour = self.hour.advance(time - time % HOUR, tokens)
         if closed_hour is not None:
             # Clipped: a burst's own hour, closing while the burst still fills the last
-            # hour, must not raise the pace that burst is judged by.
-            self.hourly_requests.update_clipped(closed_hour.requests, MIN_REQUESTS_STD,
-                                                HOURLY_FADING)
+            # hour, must not raise the pace that burst is judged by; unless a person said
+            # such hours are this user's usual.
+            if learn_whole:
+                self.hourly_requests.update(closed_hour.requests, HOURLY_FADING)
+            else:
+                self.hourly_requests.update_clipped(closed_hour.requests, MIN_REQUESTS_STD,
+                                                    HOURLY_FADING)
         self._advance_slices(time, tokens)
         closed_window = self.window.advance(time - time % window_seconds, tokens)
         closed_day = None

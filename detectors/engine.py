@@ -51,7 +51,7 @@ from tokenradar.detectors.state import UserState
 from tokenradar.detectors.team import POOL_FADING, TeamState, team_key, tool_key
 from tokenradar.detectors.verdicts import Calendar, VerdictBook, silence_alerts
 from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
-from tokenradar.schemas.kinds import BUDGET_BURN, RATE
+from tokenradar.schemas.kinds import BUDGET_BURN, RATE, SPIKE
 
 Findings = list[tuple[Detector, Finding | None]]
 """What the detectors stage gives: each detector with its finding, if any."""
@@ -159,8 +159,12 @@ class ScoringEngine:
         config, detectors, window_seconds = self._setup_for(state.team)
         cost = self.pricing.cost_of(event)
         state.spend.learn(cost, event.total_tokens)
-        observation = observe(state, event, team_state, window_seconds)
-        quiet = self.calendar.quiet_at(verdicts, state.user_id, state.team, observation.time)
+        quiet = self.calendar.quiet_at(verdicts, state.user_id, state.team,
+                                       event.epoch_seconds)
+        # A person said this user's spikes are normal: their busy hours' pace is learned
+        # whole, as spike learns their sizes, or it would keep judging them rare.
+        observation = observe(state, event, team_state, window_seconds,
+                              learn_whole=SPIKE.name in quiet.by_verdict)
         if quiet.by_verdict:
             observation = dataclasses.replace(observation, accepted=quiet.by_verdict)
         findings = run_detectors(detectors.users, state, observation, quiet.frozen)

@@ -29,15 +29,17 @@ from tokenradar.schemas import TokenUsageEvent
 
 
 def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | None,
-            window_seconds: float) -> Observation:
+            window_seconds: float, learn_whole: bool = False) -> Observation:
     """Advance the user's context by ``event`` (``window_seconds``: the rate window's
-    length) and say what it now reads, for the detectors."""
+    length) and say what it now reads, for the detectors; ``learn_whole``: the hour it
+    closes is learned unclipped (a person called this user's busy hours normal)."""
     context = state.context
     time = event.epoch_seconds
     gap = time - context.last_time if context.last_time >= 0 else None
     state.remember_event(event.event_id)
     tokens = event.total_tokens
-    closed_hour, closed_window, closed_day = context.advance_buckets(time, tokens, window_seconds)
+    closed_hour, closed_window, closed_day = context.advance_buckets(
+        time, tokens, window_seconds, learn_whole)
     last_hour_tokens, last_hour_requests = context.last_hour()
     day_tokens, day_active_hours = context.running_day()
     usual_day_tokens = None if closed_day is None else context.learn_daily_level(closed_day)

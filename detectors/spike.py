@@ -78,6 +78,10 @@ hour is judged on them too, not only whole against its team's hours."""
 YOUNG_PRIOR_HOURS = 20
 """A young profile's evidence of pace and sizes is shrunk as if it had this many more hours
 of which nothing is known: its first agent session may be many times its first hours."""
+MIN_PACE_LOG_STD = 0.35
+"""Spread floor (natural log) of a user's requests per active hour: however steady their
+pace, an hour 40% busier is ordinary; twice as busy is about 1 in 40, four times 1 in
+30,000."""
 COLD_START_MIN_TEAM_COUNT = 50
 COLD_START_MIN_LOG_STD = 0.4
 """A newcomer is judged by the team's spread at least this wide: people differ a lot."""
@@ -294,14 +298,23 @@ def _far_above_usual_hours(per_hour: EWStats, observation: Observation, config: 
     return _large_enough(observation.hour_tokens, usual, config.min_ratio, config)
 
 
-def _usual_hour(slot: SpikeSlot, observation: Observation) -> tuple[float, float]:
-    """(usual tokens of an active hour by pace times request size, spread of one
-    request's size in log10) from the user's pace and per-request baseline."""
+def _usual_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
+                ) -> tuple[float, float]:
+    """(usual tokens of an active hour, spread of one request's size in log10): the
+    user's pace times their mean request size, or, once their hours are known, the mean
+    of their hours if smaller. A spread-out user's mean request, times a skewed pace,
+    overstates their hour many times over, and an hour 15x their usual one would not
+    even be looked at."""
     per_request = slot.per_request
     spread = max(per_request.std, MIN_LOG_STD)
     mean_size = 10.0 ** (per_request.mean + LOG10_MEAN_CORRECTION * spread**2
                          + observation.team_shift)
-    return observation.usual_hourly_requests.mean * mean_size, spread
+    usual = observation.usual_hourly_requests.mean * mean_size
+    hours = slot.per_hour
+    if hours.count >= config.min_history_hours:
+        usual = min(usual, 10.0 ** (hours.mean + LOG10_MEAN_CORRECTION * hours.var
+                                    + observation.team_shift))
+    return usual, spread
 
 
 def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
@@ -320,7 +333,7 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
     per_request = slot.per_request
     shift = observation.team_shift
     requests = observation.hour_requests
-    expected, spread = _usual_hour(slot, observation)
+    expected, spread = _usual_hour(slot, observation, config)
     tokens = observation.hour_tokens
     if not _large_enough(tokens, expected, config.min_ratio, config):
         return None
@@ -328,18 +341,22 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
     young = pace.count < config.min_history_hours
     # Requests come in clumps: a count is judged against a clumped Poisson of the user's
     # pace, and once their hours are known, against their own spread of requests per hour.
-    count_decades = poisson_tail_decades(requests, pace.mean * REQUEST_OVERDISPERSION)
-    if not young:
-        count_decades = min(count_decades, _count_decades(pace, requests))
+    # Once their hours are known, against their own spread of requests per hour alone:
+    # two to four times a steady user's pace is rare for them, if not for everyone.
+    count_decades = (_count_decades(pace, requests) if not young
+                     else poisson_tail_decades(requests, pace.mean * REQUEST_OVERDISPERSION))
     # Until many hours are known, their mean sizes are taken to vary as single requests do.
     known = slot.hour_size.count
     size_spread = math.sqrt((known * slot.hour_size.var + HOURS_TO_JUDGE_SIZES * spread**2)
                             / (known + HOURS_TO_JUDGE_SIZES))
     # A young profile's hours say little of how its hour sizes vary: the mean of a few
     # requests is as heavy-tailed as a single request's, over its independent draws.
-    size_floor = (REQUEST_MIN_LOG_STD / math.sqrt(max(1.0, requests
-                                                      / REQUESTS_PER_INDEPENDENT_SIZE))
-                  if young else MIN_LOG_STD)
+    # Nor is one conversation's: its requests re-send one context, a single draw of the
+    # user's (a document pasted in and asked about for an hour); only the hour's
+    # requests outside the running conversation are further draws.
+    draws = requests / max(REQUESTS_PER_INDEPENDENT_SIZE,
+                           observation.session_requests if not young else 0)
+    size_floor = REQUEST_MIN_LOG_STD / math.sqrt(max(1.0, draws))
     size_z = (math.log10(tokens / requests + 1) - shift
               - (slot.hour_size.mean if known else per_request.mean)) / max(size_spread,
                                                                             size_floor)
@@ -370,7 +387,8 @@ def _count_decades(pace: EWStats, requests: int) -> float:
         return 0.0
     log_var = math.log(1.0 + pace.var / pace.mean**2)
     log_mean = math.log(pace.mean) - log_var / 2.0
-    return normal_tail_decades((math.log(requests) - log_mean) / max(math.sqrt(log_var), 0.1))
+    return normal_tail_decades((math.log(requests) - log_mean)
+                               / max(math.sqrt(log_var), MIN_PACE_LOG_STD))
 
 
 def _repeat_decades(repeats: EWStats, observation: Observation) -> float:
