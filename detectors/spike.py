@@ -82,6 +82,10 @@ MIN_PACE_LOG_STD = 0.35
 """Spread floor (natural log) of a user's requests per active hour: however steady their
 pace, an hour 40% busier is ordinary; twice as busy is about 1 in 40, four times 1 in
 30,000."""
+COUNT_ALONE_DECADES = 4.0
+"""How far the user's own spread of requests per hour is trusted on its own (about four
+times a steady user's pace): enough, with bigger or repeated requests, for a joint spike;
+not enough alone for an agent session's many turns."""
 COLD_START_MIN_TEAM_COUNT = 50
 COLD_START_MIN_LOG_STD = 0.4
 """A newcomer is judged by the team's spread at least this wide: people differ a lot."""
@@ -341,10 +345,14 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
     young = pace.count < config.min_history_hours
     # Requests come in clumps: a count is judged against a clumped Poisson of the user's
     # pace, and once their hours are known, against their own spread of requests per hour.
-    # Once their hours are known, against their own spread of requests per hour alone:
-    # two to four times a steady user's pace is rare for them, if not for everyone.
-    count_decades = (_count_decades(pace, requests) if not young
-                     else poisson_tail_decades(requests, pace.mean * REQUEST_OVERDISPERSION))
+    count_decades = poisson_tail_decades(requests, pace.mean * REQUEST_OVERDISPERSION)
+    if not young:
+        # Once their hours are known, against their own spread of requests per hour: two
+        # to four times a steady user's pace is rare for them, if not for everyone. Past
+        # COUNT_ALONE_DECADES, only as far as the clumped Poisson agrees: one agent
+        # session's turns are one draw of the user's, however many.
+        count_decades = min(_count_decades(pace, requests),
+                            max(count_decades, COUNT_ALONE_DECADES))
     # Until many hours are known, their mean sizes are taken to vary as single requests do.
     known = slot.hour_size.count
     size_spread = math.sqrt((known * slot.hour_size.var + HOURS_TO_JUDGE_SIZES * spread**2)
