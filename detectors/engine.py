@@ -267,7 +267,8 @@ class ScoringEngine:
         return standings((team.maxima for team in teams), self.config.scoring.alert_threshold,
                          calibration.false_alerts_per_1000_user_days,
                          min_days=calibration.min_user_days,
-                         tail_days=calibration.tail_user_days)
+                         tail_days=calibration.tail_user_days,
+                         ceiling=calibration.max_threshold)
 
     def threshold(self, detector: Detector, finding: Finding,
                   team_state: TeamState | None) -> float:
@@ -279,7 +280,8 @@ class ScoringEngine:
             return configured
         return team_state.maxima.threshold(
             detector.name, configured, calibration.false_alerts_per_1000_user_days,
-            min_days=calibration.min_user_days, tail_days=calibration.tail_user_days)
+            min_days=calibration.min_user_days, tail_days=calibration.tail_user_days,
+            ceiling=calibration.max_threshold)
 
     def _user_alerts(self, state: UserState, detectors: list[Detector],
                      alerting: Sequence[tuple[Detector, Finding]],

@@ -17,6 +17,15 @@ shrunk towards the one the scores promise (a score of 0.1 more is ten times rare
 so a few days of evidence cannot move a threshold far, and a quiet organisation keeps
 the configured threshold: renormalisation only ever raises it.
 
+The sketch cannot tell an ordinary day from an incident's: both are a member's day.
+A team's real incidents (a spike or two in a few hundred user-days, far more often
+than any budget) sit at the very top of its tail. Were the decay read from the tail's
+mean, they would flatten it and lift the threshold above themselves: the detector
+would budget away the very incidents it is for. So the decay is read from the tail's
+median excess, which a few days far out barely move. And however noisy a team's days,
+evidence of ``ceiling`` or more (0.9: one in a billion) still alerts: the budget bounds
+what ordinary days would raise; it never switches a detector off.
+
 References
 ----------
 Elastic, "Anomaly score explanation": raw scores are ranked against the quantiles of
@@ -66,7 +75,7 @@ class DailyMaxima(Record):
     ...     noisy.add("spike", min(1.0, rng.expovariate(10.0)))
     ...     quiet.add("spike", min(1.0, rng.expovariate(30.0)))
     >>> round(noisy.threshold("spike", 0.6, 0.05, min_days=100, tail_days=20), 2)
-    0.77
+    0.78
     >>> quiet.threshold("spike", 0.6, 0.05, min_days=100, tail_days=20)
     0.6
     """
@@ -92,9 +101,10 @@ class DailyMaxima(Record):
         return sum(self.counts.get(detector, {}).values())
 
     def threshold(self, detector: str, configured: float, budget_per_1000: float, *,
-                  min_days: int, tail_days: int) -> float:
+                  min_days: int, tail_days: int, ceiling: float = 1.0) -> float:
         """The score at which ``detector`` alerts on about ``budget_per_1000`` user-days in
-        1,000 of this sketch's; never below ``configured``, never above 1."""
+        1,000 of this sketch's; never below ``configured``, never above ``ceiling`` (unless
+        ``configured`` is)."""
         bins = self.counts.get(detector)
         total = sum(bins.values()) if bins is not None else 0
         if bins is None or total < min_days:
@@ -107,12 +117,23 @@ class DailyMaxima(Record):
         if start == 0 or above == 0:
             return configured  # most days score nothing high: nothing to extrapolate from
         edge = start * BIN_WIDTH
-        excess = sum((index - start + 0.5) * BIN_WIDTH * bins.get(index, 0)
-                     for index in range(start, BINS))
+        # An exponential's median excess is ln 2 over its decay: the excess of all the
+        # tail's days as the median says, not as its few farthest days would.
+        excess = above * _median_excess(bins, start, above) / math.log(2.0)
         decay = (above + PRIOR_TAIL_DAYS) / (excess + PRIOR_TAIL_DAYS / PROMISED_DECAY)
         rate = budget_per_1000 / 1000.0
         level = edge + math.log(max(1.0, (above / total) / rate)) / decay
-        return min(1.0, max(configured, level))
+        return max(configured, min(ceiling, 1.0, level))
+
+
+def _median_excess(bins: dict[int, int], start: int, above: int) -> float:
+    """How far above the tail's edge (bin ``start``) its median day lies, to the bin."""
+    seen = 0
+    for index in range(start, BINS):
+        seen += bins.get(index, 0)
+        if 2 * seen >= above:
+            return (index - start + 0.5) * BIN_WIDTH
+    return (BINS - start) * BIN_WIDTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +165,7 @@ class Standing:
 
 
 def standings(sketches: Iterable[DailyMaxima], configured: float, budget_per_1000: float, *,
-              min_days: int, tail_days: int) -> list[Standing]:
+              min_days: int, tail_days: int, ceiling: float = 1.0) -> list[Standing]:
     """Each detector's :class:`Standing` over the teams' sketches."""
     teams = list(sketches)
     pooled = DailyMaxima()
@@ -154,7 +175,7 @@ def standings(sketches: Iterable[DailyMaxima], configured: float, budget_per_100
     for detector in sorted(pooled.counts):
         def threshold(sketch: DailyMaxima, name: str = detector) -> float:
             return sketch.threshold(name, configured, budget_per_1000, min_days=min_days,
-                                    tail_days=tail_days)
+                                    tail_days=tail_days, ceiling=ceiling)
         known = [threshold(sketch) for sketch in teams if sketch.days(detector) >= min_days]
         result.append(Standing(
             detector, pooled.days(detector), len(known),

@@ -54,6 +54,7 @@ __all__ = [  # the sections stay importable from here, where they used to be
     "ScoringConfig", "ScriptedLoopConfig", "SeverityBands", "SpikeConfig",
 ]
 DEFAULT_REORDER_MAX_EVENTS = 1_000
+DEFAULT_MAX_THRESHOLD = 0.9
 """Default of ``scoring.reorder_max_events``: a held event costs its buffer's record
 about 345 bytes (342 of JSON on ``tokenradar simulate``'s events), so a full buffer's
 record is about 350 KB, a third of the producer's default largest request (1 MB); 8
@@ -122,6 +123,10 @@ class CalibrationConfig(Section):
     )
     tail_user_days: Annotated[int, Field(ge=5)] = Field(
         20, description="User-days in the upper tail the extrapolation starts from."
+    )
+    max_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        DEFAULT_MAX_THRESHOLD, description="However noisy a team's ordinary days, a score this high (0.9: one "
+        "in a billion) still alerts: the budget never switches a detector off."
     )
 
 
@@ -306,6 +311,8 @@ class DetectorConfig(Section):
                 del document[section]
         if self.scoring.reorder_max_events == DEFAULT_REORDER_MAX_EVENTS:  # and its bound
             del document["scoring"]["reorder_max_events"]
+        if self.calibration.max_threshold == DEFAULT_MAX_THRESHOLD:  # and the threshold's
+            del document["calibration"]["max_threshold"]
         canonical = json.dumps(document, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

@@ -41,11 +41,28 @@ def test_a_young_sketch_keeps_the_configured_threshold() -> None:
     assert _threshold(_sketch(decay=5.0, days=100)) > 0.6
 
 
-def test_the_threshold_never_passes_one() -> None:
+def test_the_threshold_never_passes_its_ceiling_so_overwhelming_evidence_still_alerts(
+        ) -> None:
     sketch = DailyMaxima()
     for _ in range(300):
         sketch.add("spike", 1.0)
     assert _threshold(sketch) == 1.0
+    assert sketch.threshold("spike", 0.6, 0.05, min_days=100, tail_days=20,
+                            ceiling=0.9) == 0.9
+    # ...but never below the configured threshold.
+    assert sketch.threshold("spike", 0.95, 0.05, min_days=100, tail_days=20,
+                            ceiling=0.9) == 0.95
+
+
+def test_a_few_incident_days_far_out_do_not_lift_the_threshold_above_themselves() -> None:
+    # A team of ordinary days, and the same with three real incidents at 0.95 (as many
+    # as a quarter's spikes): the sketch cannot tell them apart, but they must not set
+    # the threshold past themselves, or calibration would budget the incidents away.
+    for decay in (12.0, 15.0):
+        with_incidents = _sketch(decay=decay, days=300)
+        for _ in range(3):
+            with_incidents.add("spike", 0.95)
+        assert _threshold(with_incidents) < 0.9  # the incidents, at 0.95, still alert
 
 
 def test_sketches_merge_and_survive_the_codec() -> None:
