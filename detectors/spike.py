@@ -374,11 +374,10 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
     decades = max(combined_decades(count_decades, size_decades),
                   combined_decades(count_decades, size_decades,
                                    _repeat_decades(slot.repeats, observation)))
-    if (slot.per_hour.count >= HOURS_TO_JUDGE_BY_TOTALS
-            and observation.session_requests <= REQUESTS_PER_INDEPENDENT_SIZE):
+    if slot.per_hour.count >= HOURS_TO_JUDGE_BY_TOTALS and draws >= 2:
         # The hour whole against the user's whole hours: how a steady user's hour of
-        # moderately more, moderately bigger fresh requests stands out. Not while a
-        # conversation runs on: its turns re-send one growing context.
+        # moderately more, moderately bigger fresh requests stands out. Not while one
+        # conversation holds most of it: its turns re-send one context, one draw.
         total_z = slot.per_hour.z(math.log10(tokens + 1) - shift, MIN_LOG_STD)
         decades = max(decades, normal_tail_decades(total_z))
     if young:

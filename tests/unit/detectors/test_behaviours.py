@@ -783,6 +783,35 @@ def test_an_hour_mostly_repeating_one_prompt_adds_up_to_a_spike(
     assert "spike" not in _kinds(fresh)
 
 
+
+def _one_conversation(event_lists: EventLists, count: int, size: int, growth: float = 0.0
+                      ) -> list[TokenUsageEvent]:
+    """One conversation of ``count`` fresh prompts within an hour from MONDAY, each
+    about ``size`` input tokens (its context growing ``growth`` a turn), usual answers."""
+    rng = random.Random(11)
+    seconds = sorted(rng.uniform(0, 3300) for _ in range(count))
+    return [event_lists.request(
+        90_000 + i, MONDAY + timedelta(seconds=seconds[i]),
+        int(size * (1 + growth) ** i * rng.lognormvariate(0.0, 0.1)),
+        int(600 * rng.lognormvariate(0.0, 0.4)), session="one-conversation",
+        fingerprint=f"question-{i}") for i in range(count)]
+
+
+def test_a_document_pasted_into_a_conversation_and_asked_about_is_not_a_spike(
+        event_lists: EventLists) -> None:
+    # Seven questions at the usual pace about a document 20 times the usual prompt: its
+    # size is one draw of the user's (people paste documents), not seven.
+    hour = _one_conversation(event_lists, count=7, size=60_000)
+    assert "spike" not in _kinds(_alerts(event_lists, _history(event_lists) + hour))
+
+
+def test_an_agent_sessions_many_ordinary_turns_are_not_a_spike(
+        event_lists: EventLists) -> None:
+    # Twenty-four turns of one agent session in an hour, six times the usual pace, each
+    # the usual size and growing a little: the session's length is one draw, not 24.
+    hour = _one_conversation(event_lists, count=24, size=3000, growth=0.04)
+    assert "spike" not in _kinds(_alerts(event_lists, _history(event_lists) + hour))
+
 # -- creep ----------------------------------------------------------------------------
 
 def _creeping(workday: int) -> float:
