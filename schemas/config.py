@@ -125,8 +125,9 @@ class CalibrationConfig(Section):
         20, description="User-days in the upper tail the extrapolation starts from."
     )
     max_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
-        DEFAULT_MAX_THRESHOLD, description="However noisy a team's ordinary days, a score this high (0.9: one "
-        "in a billion) still alerts: the budget never switches a detector off."
+        DEFAULT_MAX_THRESHOLD, description="However noisy a team's ordinary days, a score "
+        "this high (0.9: one in a billion) still alerts: the budget never switches a "
+        "detector off."
     )
 
 
