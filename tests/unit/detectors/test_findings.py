@@ -258,8 +258,12 @@ def test_requests_of_an_hour_far_above_the_usual_hours_are_not_learned(
     # request here), they are not, before the pace-and-size test would say so.
     means = _usual_size_through_a_busy_hour(event_lists, history_hours=60)
     assert means[0] < means[6] == means[7] == means[-1]
-    # A profile too young for its hourly totals to judge goes on learning them.
+    # From spike.min_history_hours on, the usual hour is the mean of the user's hours
+    # (their pace times their widely varying mean request overstates it): the same.
     means = _usual_size_through_a_busy_hour(event_lists, history_hours=20)
+    assert means[0] < means[6] == means[7] == means[-1]
+    # A profile too young for its hours to say what its usual hour is goes on learning.
+    means = _usual_size_through_a_busy_hour(event_lists, history_hours=6)
     assert means[5] < means[6] < means[7]
 
 
