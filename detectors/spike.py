@@ -82,6 +82,8 @@ MIN_PACE_LOG_STD = 0.35
 """Spread floor (natural log) of a user's requests per active hour: however steady their
 pace, an hour 40% busier is ordinary; twice as busy is about 1 in 40, four times 1 in
 30,000."""
+LONG_CONVERSATION = 6
+"""Requests of one conversation past which its hour's mean size is one draw of the user's."""
 COUNT_ALONE_DECADES = 4.0
 """How far the user's own spread of requests per hour is trusted on its own (about four
 times a steady user's pace): enough, with bigger or repeated requests, for a joint spike;
@@ -359,12 +361,14 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
                             / (known + HOURS_TO_JUDGE_SIZES))
     # A young profile's hours say little of how its hour sizes vary: the mean of a few
     # requests is as heavy-tailed as a single request's, over its independent draws.
-    # Nor is one conversation's: its requests re-send one context, a single draw of the
-    # user's (a document pasted in and asked about for an hour); only the hour's
-    # requests outside the running conversation are further draws.
-    draws = requests / max(REQUESTS_PER_INDEPENDENT_SIZE,
-                           observation.session_requests if not young else 0)
-    size_floor = REQUEST_MIN_LOG_STD / math.sqrt(max(1.0, draws))
+    # Nor is a long conversation's: its requests re-send one context, a single draw of
+    # the user's; only the hour's requests outside it are further draws.
+    size_floor = (REQUEST_MIN_LOG_STD / math.sqrt(max(1.0, requests
+                                                      / REQUESTS_PER_INDEPENDENT_SIZE))
+                  if young else MIN_LOG_STD)
+    if not young and observation.session_requests > LONG_CONVERSATION:
+        size_floor = REQUEST_MIN_LOG_STD / math.sqrt(
+            max(1.0, requests / observation.session_requests))
     size_z = (math.log10(tokens / requests + 1) - shift
               - (slot.hour_size.mean if known else per_request.mean)) / max(size_spread,
                                                                             size_floor)
@@ -374,10 +378,11 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
     decades = max(combined_decades(count_decades, size_decades),
                   combined_decades(count_decades, size_decades,
                                    _repeat_decades(slot.repeats, observation)))
-    if slot.per_hour.count >= HOURS_TO_JUDGE_BY_TOTALS and draws >= 2:
+    if (slot.per_hour.count >= HOURS_TO_JUDGE_BY_TOTALS
+            and observation.session_requests <= REQUESTS_PER_INDEPENDENT_SIZE):
         # The hour whole against the user's whole hours: how a steady user's hour of
-        # moderately more, moderately bigger fresh requests stands out. Not while one
-        # conversation holds most of it: its turns re-send one context, one draw.
+        # moderately more, moderately bigger fresh requests stands out. Not while a
+        # conversation runs on: its turns re-send one growing context.
         total_z = slot.per_hour.z(math.log10(tokens + 1) - shift, MIN_LOG_STD)
         decades = max(decades, normal_tail_decades(total_z))
     if young:

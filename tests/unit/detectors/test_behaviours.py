@@ -797,14 +797,6 @@ def _one_conversation(event_lists: EventLists, count: int, size: int, growth: fl
         fingerprint=f"question-{i}") for i in range(count)]
 
 
-def test_a_document_pasted_into_a_conversation_and_asked_about_is_not_a_spike(
-        event_lists: EventLists) -> None:
-    # Seven questions at the usual pace about a document 20 times the usual prompt: its
-    # size is one draw of the user's (people paste documents), not seven.
-    hour = _one_conversation(event_lists, count=7, size=60_000)
-    assert "spike" not in _kinds(_alerts(event_lists, _history(event_lists) + hour))
-
-
 def test_an_agent_sessions_many_ordinary_turns_are_not_a_spike(
         event_lists: EventLists) -> None:
     # Twenty-four turns of one agent session in an hour, six times the usual pace, each
