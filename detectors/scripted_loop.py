@@ -13,9 +13,10 @@ An identity whose loop comes back on a later day at the same beat is a machine d
 its job (a pipeline, a build agent, an indexer): that loop is its own pattern, learned
 once, and only a loop at another beat is new. So are the loops of an identity that runs
 around the clock (``Observation.round_the_clock``: no person does), and a loop found
-when nothing is known of the identity nor of its team's hours (``activity_days`` 0):
-tokenradar has just started, and the loop is all it knows of a service account. An
-identity first seen later, in a team whose hours are known, is new: its loop is raised.
+before any day of the identity or of its team's members has closed: tokenradar has just
+started, and the loop is all it knows of a service account. An identity first seen
+later, in a team with a day behind it (however light its members, however few their
+days), is new: its loop is raised.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ class ScriptedLoopDetector(Detector):
         repeat_share = slot.repeats / slot.regular_in_a_row
         if repeat_share < config.min_repeat_share and not near_constant:
             return None
-        if observation.round_the_clock or observation.activity_days == 0:
+        if observation.round_the_clock or self.just_started(observation):
             self.learn_habit(slot, period, observation.time)
             return None
         if self.is_habit(slot, period, observation.time):
@@ -153,6 +154,14 @@ class ScriptedLoopDetector(Detector):
                 f"{repeat_share:.0%} of them repeating a recent prompt: looks scripted."
             ),
         )
+
+    @staticmethod
+    def just_started(observation: Observation) -> bool:
+        """Whether tokenradar has just started for this identity: no day of its own nor
+        of any member of its team has closed. Not "its team's hours are unknown": a team
+        of light users takes weeks to be known, and a member's loop in its second week is
+        no startup."""
+        return observation.profile_days == 0 and observation.team_tool_days == 0
 
     def is_habit(self, slot: LoopSlot, period: float, time: float) -> bool:
         """Whether this loop is the identity's own: the beat of a loop it ran on an earlier

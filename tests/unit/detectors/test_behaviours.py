@@ -411,6 +411,19 @@ def test_a_pipeline_looping_every_day_at_its_beat_is_learned_and_found_at_anothe
     assert "scripted_loop" in _kinds(_alerts(event_lists, team + days[0]))
 
 
+def test_a_new_identitys_loop_in_a_team_of_light_users_is_raised(
+        event_lists: EventLists) -> None:
+    """A team whose one member has worked two days has too few member-days for its hours
+    to be known, but tokenradar has not just started: a new identity's first loop there
+    is raised, not learned as a service account's on the first day (full-size org 11: a
+    light team's member's loop in its second week was learned unraised)."""
+    light_team = _history(event_lists, seed=3, days=2, user="m0")
+    newcomer = _loop(event_lists, regular=True, user="ana")
+    assert "scripted_loop" in _kinds(_alerts(event_lists, light_team + newcomer))
+    # On the day tokenradar starts, the same loop is all it knows of the identity.
+    assert "scripted_loop" not in _kinds(_alerts(event_lists, newcomer))
+
+
 def _round_the_clock(event_lists: EventLists, days: int, user: str = "etl-runner",
                      client: str = "api", start: datetime = MONDAY,
                      weekdays_only: bool = False) -> list[TokenUsageEvent]:
