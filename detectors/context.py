@@ -28,6 +28,9 @@ YOUNG_PROFILE_DAYS = 10
 """Active days before a user's own hours are known well enough to stand alone."""
 SPAN_SHARE = 0.5
 """How usual a young profile takes an hour within its working span (see _working_span)."""
+SPAN_TRIM = 0.1
+"""Share of a young profile's active hours (hour-days) that may lie outside its working
+span: a stray late evening among a week of working days."""
 ROUND_THE_CLOCK_HOURS = 20
 """An identity active in at least this many hours of the day..."""
 ROUND_THE_CLOCK_SHARE = 0.75
@@ -241,15 +244,22 @@ class UsageContext(Record):
         return max(here, floor), max(nearby, floor)
 
     def _working_span(self) -> frozenset[int]:
-        """The hours from the first to the last the user was seen active at, around the
-        clock the short way (all but the longest run of hours never seen): a few days have
-        not shown every hour of a working day, nor of one spread over many hours.
+        """The shortest run of hours, around the clock, holding all but SPAN_TRIM of the
+        user's active hours (each hour weighed by the days it was seen at): a few days have
+        not shown every hour of a working day, nor of one spread over many hours, but one
+        late evening or one night on call among many working hours is no edge of it (it
+        stretched young profiles' spans over evenings and nights, where agents then ran
+        for hours unjudged); that hour keeps its own share.
 
         >>> context = UsageContext(hour_profile=[0] * 24)
         >>> for hour in (22, 23, 2, 5):
         ...     context.hour_profile[hour] = PROFILE_SCALE // 2
         >>> sorted(context._working_span())
         [0, 1, 2, 3, 4, 5, 22, 23]
+        >>> context.hour_profile = [PROFILE_SCALE if 9 <= h < 17 else 0 for h in range(24)]
+        >>> context.hour_profile[21] = PROFILE_SCALE // 4
+        >>> sorted(context._working_span())
+        [9, 10, 11, 12, 13, 14, 15, 16]
         """
         return _span_of(tuple(self.hour_profile))
 
@@ -445,12 +455,21 @@ class UsageContext(Record):
 def _span_of(hour_profile: tuple[int, ...]) -> frozenset[int]:
     """``UsageContext._working_span`` of an hour profile: read for a young profile's every
     event, and the same until its next day closes, so kept for the profiles met lately."""
-    seen = [h for h, share in enumerate(hour_profile) if share > 0]
-    if not seen:
+    total = sum(hour_profile)
+    if not total:
         return frozenset()
-    gaps = [((seen[(i + 1) % len(seen)] - h - 1) % 24, h) for i, h in enumerate(seen)]
-    longest, after = max(gaps)
-    return frozenset((after + 1 + longest + k) % 24 for k in range(24 - longest))
+    least = (1.0 - SPAN_TRIM) * total
+    best_start, best_length = 0, 24
+    for start, share in enumerate(hour_profile):
+        if not share:
+            continue
+        held = 0
+        for length in range(1, best_length):
+            held += hour_profile[(start + length - 1) % 24]
+            if held >= least:
+                best_start, best_length = start, length
+                break
+    return frozenset((best_start + k) % 24 for k in range(best_length))
 
 
 def _holds(ring: bytes, digest: bytes) -> bool:

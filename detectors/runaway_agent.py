@@ -10,7 +10,10 @@ sends ten times the requests of a slow one in the same half hour, and neither is
 of a runaway for it. Each MINUTES_PER_DRAW minutes of the run at an hour the user is
 active on a share p of days counts as one draw of their habits: -log10(p) decades. A
 young profile's hours are shrunk toward its team's (``UsageContext.usual_activity``),
-so what its few days have not seen is not taken for never. An identity that runs around
+so what its few days have not seen is not taken for never. A run that is still one
+conversation is a person working late on one thing until it outlasts one
+(ONE_CONVERSATION_FACTOR); an agent left running starts conversation after conversation.
+An identity that runs around
 the clock (``Observation.round_the_clock``) is a machine: it has no off-hours, and its
 agents are never left running by someone who went home.
 """
@@ -35,9 +38,19 @@ which they are known: before, each draw counts for days/KNOWN_PROFILE_DAYS of it
 since a profile of three days alone has not yet seen most of the hours a person works
 (new joiners' first agents ran into "an hour not seen" on organisations we did not
 simulate)."""
-HOLD_FACTOR = 2.5
+ONE_CONVERSATION_FACTOR = 2.5
+"""A run into off-hours that is still one conversation is judged only once it has gone on
+this many times ``min_minutes``: one conversation growing late in the evening is a person
+working late on one thing (long-context sessions of 25-45 minutes, scoring just past the
+bar, were the false runaways), and it ends. An agent left running keeps taking up new
+tasks, each in a new conversation: once its off-hours requests are not all of one, it is
+judged at once. All but the first: a conversation without session ids is inferred, and
+one whose second turn jumps far past its small first (a file read in) is taken for a new
+one at that turn."""
+HOLD_FACTOR = ONE_CONVERSATION_FACTOR
 """How long an agent run into off-hours may hold back an alert it would explain (a
-spike, a rate, a new pattern on its never-used agent client), in ``min_minutes``."""
+spike, a rate, a new pattern on its never-used agent client), in ``min_minutes``: as
+long as a lone conversation waits to be judged."""
 
 
 class RunSlot(Slot):
@@ -109,6 +122,9 @@ class RunawayAgentDetector(Detector):
         off_minutes = (observation.time - slot.off_start) / 60.0 if slot.off_requests else 0.0
         if (slot.off_requests < config.min_requests or off_minutes < config.min_minutes
                 or slot.agent_requests < slot.requests / 2):
+            return None
+        one_conversation = observation.session_requests >= slot.off_requests - 1
+        if one_conversation and off_minutes < ONE_CONVERSATION_FACTOR * config.min_minutes:
             return None
         # Context growing within a session is said, not counted: every long agent session
         # grows, a runaway's as much as a person's.

@@ -460,17 +460,18 @@ def test_as_many_requests_with_human_gaps_are_not_a_scripted_loop(
 # -- runaway agent --------------------------------------------------------------------
 
 def _agent(event_lists: EventLists, start: datetime, hours: float = 3.0,
-           user: str = "ana") -> list[TokenUsageEvent]:
-    """An agent client every ~20 s (10-30 s), its context growing within 40-turn sessions."""
+           user: str = "ana", turns: int = 40) -> list[TokenUsageEvent]:
+    """An agent client every ~20 s (10-30 s), its context growing within ``turns``-turn
+    sessions."""
     rng = random.Random(7)
     events: list[TokenUsageEvent] = []
     at = start
     while at < start + timedelta(hours=hours):
-        turn = len(events) % 40
+        turn = len(events) % turns
         events.append(event_lists.request(
             30_000 + len(events), at, int(4000 * (1 + 0.1 * turn) * rng.lognormvariate(0, 0.2)),
             int(500 * rng.lognormvariate(0.0, 0.3)), user=user, client="agent",
-            session=f"{user}-agent-{len(events) // 40}", fingerprint=f"agent-{len(events)}"))
+            session=f"{user}-agent-{len(events) // turns}", fingerprint=f"agent-{len(events)}"))
         at += timedelta(seconds=rng.uniform(10, 30))
     return events
 
@@ -482,6 +483,24 @@ def test_agent_running_through_the_night_is_a_runaway_agent(event_lists: EventLi
     # One incident, one alert: re-published under its id as it grows more certain.
     assert len({a.alert_id for a in runaway}) == 1
     assert runaway[0].event_time - NIGHT <= timedelta(minutes=30)
+
+
+def test_one_conversation_late_at_night_is_judged_only_once_it_outlasts_one(
+        event_lists: EventLists) -> None:
+    """A person working late in one growing agent conversation for 40 minutes is no
+    runaway: it scores past the bar by 25 minutes, as a runaway's first minutes do, and
+    then it ends (issue 13: every false runaway on people was one such session). An
+    agent that keeps starting new conversations is judged at once; one that goes on in
+    the same conversation, once it has outlasted one."""
+    def runaway_delay(agent: list[TokenUsageEvent]) -> timedelta | None:
+        alerts = _alerts(event_lists, _history(event_lists) + agent)
+        return next((a.event_time - NIGHT for a in alerts if a.kind == "runaway_agent"),
+                    None)
+    assert runaway_delay(_agent(event_lists, NIGHT, hours=0.67, turns=1_000)) is None
+    restarting = runaway_delay(_agent(event_lists, NIGHT, hours=0.67, turns=30))
+    assert restarting is not None and restarting <= timedelta(minutes=30)
+    endless = runaway_delay(_agent(event_lists, NIGHT, hours=3, turns=1_000))
+    assert endless is not None and endless <= timedelta(minutes=55)
 
 
 def test_a_night_agent_is_called_a_runaway_agent_not_first_a_spike(
@@ -617,6 +636,23 @@ def test_a_young_profile_needs_a_longer_run_before_a_runaway_alert(
     mature = _first_runaway_delay(event_lists, history_days=12)
     assert young is not None and mature is not None
     assert young > timedelta(hours=2) and mature < timedelta(minutes=30)
+
+
+def test_one_late_evening_does_not_make_a_young_profiles_evenings_working_hours(
+        event_lists: EventLists) -> None:
+    """A young profile's working span holds 90% of the hours it was seen at: one
+    question at 23:00 on one day would otherwise stretch its working day from 09:00 to
+    midnight, and an agent left running at 19:00 would go unjudged for hours (issue 13:
+    the long runaway delays were on young profiles)."""
+    history = _history(event_lists, days=8)
+    stray = history[10].model_copy(update={
+        "timestamp": history[10].timestamp.replace(hour=23, minute=10),
+        "event_id": "ana-late-question"})
+    start = history[-1].timestamp.replace(hour=19, minute=0) + timedelta(days=1)
+    alerts = _alerts(event_lists, sorted([*history, stray], key=lambda e: e.timestamp)
+                     + _agent(event_lists, start, hours=3))
+    runaway = [a for a in alerts if a.kind == "runaway_agent"]
+    assert runaway and runaway[0].event_time - start <= timedelta(hours=1, minutes=30)
 
 
 def test_an_hour_never_seen_is_explained_as_such_not_as_a_share(
