@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_replay import parse_only
+
 from tokenradar.detectors.baseline import EWStats
 from tokenradar.detectors.registry import build_detectors
 from tokenradar.lab.simulation import SimulationSpec, write_simulation
@@ -40,15 +42,6 @@ class LeastDetector:
     def observe(self, slot: EWStats, tokens: float) -> bool:
         slot.update(tokens, 0.05)
         return slot.mean > 1e12
-
-
-def parse_only(path: Path) -> int:
-    count = 0
-    with open(path, "rb") as source:
-        for line in source:
-            parse_event(line)
-            count += 1
-    return count
 
 
 def floor(path: Path, detectors: int) -> int:
