@@ -27,6 +27,7 @@ from tokenradar.detectors.team import (
     MAX_HELD_DAYS,
     MAX_MEMBERS,
     MAX_TOOLS,
+    MEAN_ERROR,
     MIN_MEMBER_SPREAD,
     TeamDay,
     TeamState,
@@ -184,7 +185,8 @@ def test_a_day_on_which_a_few_members_agree_is_judged_by_the_teams_usual_spread(
     spread = EWStats(count=20, mean=0.3**2)
     mean, variance = TeamState._judge([0.2, 0.2, 0.2, 0.21, 0.2], spread)
     assert mean == pytest.approx(0.202)
-    assert variance == pytest.approx(1.05**2 * 0.3**2 / 5, rel=0.1)  # its prior counts a little
+    # its prior counts a little
+    assert variance == pytest.approx(MEAN_ERROR**2 * 0.3**2 / 5, rel=0.1)
     # A day as wide as the team usually is counts its own spread.
     _, wide = TeamState._judge([-0.6, -0.2, 0.2, 0.6, 1.0], EWStats(count=20, mean=0.3**2))
     assert wide > variance
