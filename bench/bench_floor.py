@@ -26,11 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_replay import parse_only
+from bench_replay import parse_only, simulated
 
 from tokenradar.detectors.baseline import EWStats
 from tokenradar.detectors.registry import build_detectors
-from tokenradar.lab.simulation import SimulationSpec, write_simulation
 from tokenradar.replay import replay_file
 from tokenradar.schemas import DetectorConfig, parse_event
 
@@ -89,10 +88,7 @@ def main() -> None:
     detectors = len(build_detectors(DetectorConfig()).users)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        events = args.input
-        if events is None:
-            events = folder / "events.jsonl"
-            write_simulation(SimulationSpec(users=args.users, days=args.days), events, None)
+        events = args.input or simulated(args.users, args.days, folder)
         print(f"detectors seeing every event  {detectors:>8}")
         for _ in range(args.rounds):
             parse = cpu_us_per_event(parse_only, events)
