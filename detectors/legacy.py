@@ -1,5 +1,5 @@
 """Older releases' stored states, read into today's records: release ae4055c's JSON
-with numbered lists, the user state records of schema versions 3 and 4, and the team
+with numbered lists, the user state records of schema versions 3, 4 and 5, and the team
 state records of version 2.
 
 Up to release ae4055c, a user's state, a team's and a reorder buffer were stored as
@@ -14,12 +14,13 @@ ones it still recognised (by their lengths, which are frozen now) in the state o
 user not seen since an earlier upgrade. A slot of a detector ae4055c did not have
 starts afresh.
 
-A user state of version 4 is today's record but for six fields of the gaming slot no
-longer read (``GAMING_V4_UNREAD``), and one of version 3 is version 4's but for the usage
-context's usual hours and weekdays (floats then, ten-thousandths now) and its recent
-prompts (a list of ``digest << 1 | repeated`` then, the digests' bytes and a mask of
-repeats now). A team state of version 2 is today's record but for four fields no longer
-read (``TEAM_V2_UNREAD``).
+A user state of version 5 is today's record but for its event ids' fingerprints (2 bytes,
+kept apart as ``SeenIds.narrow``: 4 bytes now). One of version 4 is version 5's but for
+six fields of the gaming slot no longer read (``GAMING_V4_UNREAD``), and one of version 3
+is version 4's but for the usage context's usual hours and weekdays (floats then,
+ten-thousandths now) and its recent prompts (a list of ``digest << 1 | repeated`` then,
+the digests' bytes and a mask of repeats now). A team state of version 2 is today's
+record but for four fields no longer read (``TEAM_V2_UNREAD``).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ UNSET = 1e300
 
 def user_state(raw: bytes) -> UserState:
     """A user's state as ae4055c stored it (codec 2, or codec 1 of the release before),
-    or as a record of schema version 3 or 4."""
+    or as a record of schema version 3, 4 or 5."""
     if raw[:1] != b"{":
         return _user_state_record(raw)
     document = _document(raw, "user state", (1, 2))
@@ -122,8 +123,9 @@ def reorder_buffer(raw: bytes) -> StoredBuffer:
                         held=list(document["held"]))
 
 
-CONTEXT, SLOT_VALUES = 3, 6
-"""Where versions 3 and 4 kept the usage context and the slots in a user's state..."""
+CONTEXT, SEEN, SLOT_VALUES = 3, 5, 6
+"""Where versions 3 to 5 kept the usage context, the ids seen and the slots in a user's
+state..."""
 HOUR_PROFILE, WEEKDAY_PROFILE, FINGERPRINTS = 7, 8, 9
 """...and where version 3 kept these in the context."""
 GAMING_V4_UNREAD = (0, 2, 4, 5, 6, 7)
@@ -135,16 +137,17 @@ its noise, its days up and their evidence (before each member's working day was 
 
 
 def _user_state_record(raw: bytes) -> UserState:
-    """A user state of schema version 3 or 4, as today's record."""
+    """A user state of schema version 3, 4 or 5, as today's record."""
     try:
         version, values = records.stored_version(raw), records.body(raw)
+        values[SEEN] = _narrow(values[SEEN])
         if version == 3:
             context = values[CONTEXT]
             context[HOUR_PROFILE] = _profile(context[HOUR_PROFILE])
             context[WEEKDAY_PROFILE] = _profile(context[WEEKDAY_PROFILE])
             context[FINGERPRINTS:FINGERPRINTS + 1] = _prompt_ring(context[FINGERPRINTS])
         gaming = values[SLOT_VALUES].get("gaming")
-        if gaming is not None:
+        if gaming is not None and version in (3, 4):
             values[SLOT_VALUES]["gaming"] = _without(gaming, GAMING_V4_UNREAD)
         return UserState.from_fields(values)
     except (msgspec.DecodeError, LookupError, TypeError, AttributeError) as error:
@@ -221,13 +224,22 @@ def _bucket(values: list[float]) -> Bucket:
 
 
 def _seen(values: list[Any]) -> SeenIds:
-    days = {int(values[i]): bytearray(base64.b64decode(values[i + 1]))
-            for i in range(1, len(values), 2)}
-    return SeenIds(newest=values[0], days=days)
+    """Codec 2's ids: 2-byte fingerprints by day."""
+    narrow = {int(values[i]): bytearray(base64.b64decode(values[i + 1]))
+              for i in range(1, len(values), 2)}
+    return SeenIds(newest=values[0], narrow=narrow)
+
+
+def _narrow(seen: list[Any]) -> list[Any]:
+    """A stored ``SeenIds`` of version 3 to 5 (2-byte fingerprints), as today's: those
+    days kept apart, as ``narrow``."""
+    newest, days = seen[:2]
+    return [newest, {}, days]
 
 
 def _seen_codec1(encoded: str, newest: float) -> SeenIds:
-    """Codec 1's last ids (6-byte digests, no times): kept as seen on the newest day."""
+    """Codec 1's last ids (6-byte digests, no times): kept as seen on the newest day, by
+    their first FINGERPRINT_BYTES."""
     digests = base64.b64decode(encoded)
     fingerprints = bytearray().join(digests[i : i + FINGERPRINT_BYTES]
                                     for i in range(0, len(digests), DIGEST_BYTES))

@@ -21,14 +21,17 @@ from tokenradar.detectors.context import UsageContext
 from tokenradar.detectors.records import Record
 from tokenradar.detectors.spend import SpendRates
 
-CODEC_VERSION = 5
-"""5: a :class:`UserState` record (:mod:`tokenradar.detectors.records`), the usual hours
-and weekdays in ten-thousandths, the recent prompts' digests as bytes; 4 (still read):
+CODEC_VERSION = 6
+"""6: a :class:`UserState` record (:mod:`tokenradar.detectors.records`), the usual hours
+and weekdays in ten-thousandths, the recent prompts' digests as bytes, event ids' 4-byte
+fingerprints; 5 (still read): the same with 2-byte fingerprints; 4 (still read):
 the same with six fields of the gaming slot no longer read; 3 (still read): the same
 with those hours and digests as floats and integers; 2 and 1 (still read): release
 ae4055c's JSON (:mod:`tokenradar.detectors.legacy`)."""
 DIGEST_BYTES = 6
-FINGERPRINT_BYTES = 2
+FINGERPRINT_BYTES = 4
+NARROW_FINGERPRINT_BYTES = 2
+"""The fingerprints versions before 6 stored: read until they age out of the horizon."""
 DAY_SECONDS = 86_400
 EVIDENCE_IDS = 10
 """How many of the user's latest event ids are kept to name in an alert."""
@@ -39,7 +42,8 @@ of 10,000 people and its teams stays decoded whole."""
 
 
 def _id_fingerprint(event_id: str) -> bytes:
-    # The first bytes of a 6-byte digest: codec 1 kept those digests whole.
+    # The first bytes of a 6-byte digest: codec 1 kept those digests whole, versions 2 to
+    # 5 their first two bytes.
     digest = hashlib.blake2b(event_id.encode(), digest_size=DIGEST_BYTES).digest()
     return digest[:FINGERPRINT_BYTES]
 
@@ -50,9 +54,11 @@ class SeenIds(Record):
     A redelivered event carries its first copy's timestamp, and events are scored in
     event-time order (see :mod:`tokenradar.detectors.reorder`), so an event after the newest one
     seen cannot be a copy of a scored one: only events at or before the newest are
-    looked up, in the bucket of their own day. That keeps 2-byte fingerprints enough:
-    a look-up matches a new id by chance with odds of (ids that day) / 65,536, and
-    only for the few events that arrive late or tie the newest.
+    looked up, in the bucket of their own day. That keeps 4-byte fingerprints enough:
+    a look-up matches a new id by chance with odds of (ids that day) / 2^32, below one
+    in ten million at the default 384 ids, and only for events that arrive late or tie
+    the newest. (Versions before 6 kept 2 bytes: a fuzz run of 338 late events in CI
+    dropped one real event as a duplicate; their ``narrow`` days are still read.)
 
     Examples
     --------
@@ -71,43 +77,57 @@ class SeenIds(Record):
     """Event time of the newest id seen (-1: none yet)."""
     days: dict[int, bytearray] = {}
     """UTC day number -> that day's fingerprints, in the order seen."""
+    narrow: dict[int, bytearray] = {}
+    """The same, as a state stored before version 6 kept them (2 bytes each): looked up
+    by their first bytes, never added to, gone once past the horizon."""
 
     def seen_before(self, event_id: str, time: float, horizon_days: int, capacity: int) -> bool:
         """True if ``event_id`` was seen on its event day; else remember it."""
         fingerprint = _id_fingerprint(event_id)
         day = int(time // DAY_SECONDS)
-        bucket = self.days.get(day)
-        if time <= self.newest and bucket is not None and _holds(bucket, fingerprint):
+        if time <= self.newest and self._holds(day, fingerprint):
             return True
         self.newest = max(self.newest, time)
         oldest_kept = int(self.newest // DAY_SECONDS) - horizon_days
         if day >= oldest_kept:
             self.days.setdefault(day, bytearray()).extend(fingerprint)
-        for old in [d for d in self.days if d < oldest_kept]:
-            del self.days[old]
+        for buckets in (self.days, self.narrow):
+            for old in [d for d in buckets if d < oldest_kept]:
+                del buckets[old]
         self._trim(capacity)
         return False
 
+    def _holds(self, day: int, fingerprint: bytes) -> bool:
+        return any(_holds(buckets.get(day), fingerprint[:width])
+                   for buckets, width in self._widths())
+
+    def _widths(self) -> tuple[tuple[dict[int, bytearray], int], ...]:
+        return (self.narrow, NARROW_FINGERPRINT_BYTES), (self.days, FINGERPRINT_BYTES)
+
     def _trim(self, capacity: int) -> None:
-        """Forget the oldest days' ids first, down to ``capacity`` ids."""
-        excess = sum(len(bucket) for bucket in self.days.values()) // FINGERPRINT_BYTES
-        excess -= capacity
+        """Forget the oldest days' ids first (the narrow ones before any day's wide
+        ones), down to ``capacity`` ids."""
+        excess = sum(len(bucket) // width for buckets, width in self._widths()
+                     for bucket in buckets.values()) - capacity
         if excess <= 0:  # the usual case: nothing to sort
             return
-        for day in sorted(self.days):
-            if excess <= 0:
-                break
-            bucket = self.days[day]
-            cut = min(excess, len(bucket) // FINGERPRINT_BYTES)
-            del bucket[: cut * FINGERPRINT_BYTES]
-            excess -= cut
-            if not bucket:
-                del self.days[day]
+        for buckets, width in self._widths():
+            for day in sorted(buckets):
+                if excess <= 0:
+                    return
+                bucket = buckets[day]
+                cut = min(excess, len(bucket) // width)
+                del bucket[: cut * width]
+                excess -= cut
+                if not bucket:
+                    del buckets[day]
 
 
-def _holds(bucket: bytearray, fingerprint: bytes) -> bool:
-    return any(bucket[i : i + FINGERPRINT_BYTES] == fingerprint
-               for i in range(0, len(bucket), FINGERPRINT_BYTES))
+def _holds(bucket: bytearray | None, fingerprint: bytes) -> bool:
+    if bucket is None:
+        return False
+    width = len(fingerprint)
+    return any(bucket[i : i + width] == fingerprint for i in range(0, len(bucket), width))
 
 
 class Incident(Record):
@@ -153,7 +173,7 @@ class UserState(Record):
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> UserState:
-        if raw[:1] == b"{" or records.stored_version(raw) in (3, 4):  # an older release's
+        if raw[:1] == b"{" or records.stored_version(raw) in (3, 4, 5):  # an older release's
             from tokenradar.detectors import legacy  # it builds this module's records
 
             return legacy.user_state(raw)
@@ -190,7 +210,7 @@ def stored_last_time(raw: bytes) -> float:
         return UserState.from_bytes(raw).context.last_time
     # These first fields are the same in versions 3 and 4.
     stored = records.stored_version(raw)
-    version = stored if stored in (3, 4) else CODEC_VERSION
+    version = stored if stored in (3, 4, 5) else CODEC_VERSION
     return records.decode(raw, version, _HEAD_DECODER, "user state").context.last_time
 
 

@@ -20,15 +20,16 @@ from tokenradar.detectors.state import (
     DAY_SECONDS,
     FINGERPRINT_BYTES,
     SeenIds,
+    _id_fingerprint,
     stored_last_time,
 )
 from tokenradar.schemas import DetectorConfig, TokenUsageEvent
 
 DATA = Path(__file__).parent / "data"
-STATE_BUDGET_BYTES = 2560
-"""A user's state with every detector: usual hours and weekdays, dedupe digests, each
-detector's numbers; ~2 KB with 36-character event ids. A River HalfSpaceTrees per
-user would be ~170 KB."""
+STATE_BUDGET_BYTES = 3328
+"""A user's state with every detector: usual hours and weekdays, dedupe fingerprints (384
+ids of 4 bytes: 1.5 KB), each detector's numbers; ~3 KB with 36-character event ids. A
+River HalfSpaceTrees per user would be ~170 KB."""
 
 
 def _history(event_lists: EventLists, seed: int, hours: int) -> list[TokenUsageEvent]:
@@ -177,6 +178,45 @@ def test_dedupe_keeps_at_most_capacity_ids_forgetting_the_oldest_first() -> None
     assert not seen.seen_before("e5", 5 * 3600.0, horizon_days=7, capacity=4)
 
 
+def _ids_alike_in_their_first_two_bytes() -> tuple[str, str]:
+    """Two event ids whose digests share their first two bytes (what versions before 6
+    kept): a birthday search, a few hundred ids."""
+    first: dict[bytes, str] = {}
+    for number in range(100_000):
+        event_id = f"evt-{number}"
+        head = _id_fingerprint(event_id)[:2]
+        if head in first:
+            return first[head], event_id
+        first[head] = event_id
+    raise AssertionError("no two ids alike in 100,000")
+
+
+def test_a_late_event_alike_in_two_bytes_to_one_seen_is_scored() -> None:
+    """The CI fuzz run lost a real late event this way while fingerprints were 2 bytes."""
+    seen, late = _ids_alike_in_their_first_two_bytes()
+    ids = SeenIds()
+    assert not ids.seen_before(seen, 1_000.0, horizon_days=7, capacity=384)
+    assert not ids.seen_before("newest", 2_000.0, horizon_days=7, capacity=384)
+    assert not ids.seen_before(late, 1_500.0, horizon_days=7, capacity=384)
+    assert ids.seen_before(late, 1_500.0, horizon_days=7, capacity=384)
+
+
+def test_ids_a_version_5_state_saw_stay_seen_until_past_the_horizon() -> None:
+    """A state stored with 2-byte fingerprints keeps finding its redelivered events."""
+    state = UserState(user_id="ana")
+    assert not state.seen.seen_before("e1", 1_000.0, horizon_days=2, capacity=384)
+    body = msgspec.msgpack.decode(state.to_bytes())[1]
+    newest, days = body[5][:2]
+    body[5] = [newest, {day: bucket[:2] for day, bucket in days.items()}]  # as version 5
+    restored = UserState.from_bytes(msgspec.msgpack.encode([5, body])).seen
+    assert restored.narrow and not restored.days
+    assert restored.seen_before("e1", 1_000.0, horizon_days=2, capacity=384)
+    assert not restored.seen_before("e2", 1_000.0, horizon_days=2, capacity=384)
+    assert list(restored.days) == [0]
+    assert not restored.seen_before("e3", 3 * DAY_SECONDS, horizon_days=2, capacity=384)
+    assert not restored.narrow and list(restored.days) == [3]
+
+
 def test_state_stored_by_the_previous_release_loads_and_keeps_its_ids() -> None:
     """A blob written by codec 1 (the release before per-day dedupe): ana, 180 steady
     events ``ana-0``..``ana-179``, the last at 2026-11-03T14:53:40.185333Z."""
@@ -231,6 +271,8 @@ def test_state_stored_under_version_3_loads_with_the_same_numbers() -> None:
     gaming = old[6]["gaming"]  # version 5 stores it without the fields no longer read
     old[6]["gaming"] = [value for place, value in enumerate(gaming)
                         if place not in legacy.GAMING_V4_UNREAD]
+    newest, days = old[5]  # version 6 keeps the 2-byte fingerprints apart, as narrow
+    old[5] = [newest, {}, days]
     assert _kept(now[:3] + now[4:], old[:3] + old[4:])
     assert stored_last_time(raw) == context.last_time > 0
 
