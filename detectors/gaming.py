@@ -13,8 +13,9 @@ cache) is ranked against the person's own recent starts, an empirical histogram,
 heavy-tailed person is judged on their own tails, not on a normal curve; beyond what
 their history shows, by a heavy (Student-t) tail around their median. A run of the
 newest k starts all at or above a size that a share p of the person's starts reach
-happens by chance with probability p**k: the run's surprise is k * -log10(p), at best
-over k (less the looks taken), with the rarity of its starts' repeated prompts (filler
+happens by chance with probability p**k: the run's surprise is k * -log10(p) (for a young
+history, at the median it allows that makes the run least surprising), at best over k
+(less the looks taken), with the rarity of its starts' repeated prompts (filler
 is often reused) added by Fisher's method. Starts enter the histogram only once they
 leave the run, so padding underway is not learned as usual while it is judged. Without
 session ids, conversations are inferred (``UsageContext.advance_session``): filler that
@@ -67,6 +68,14 @@ PRIOR_SPREAD = 0.3
 to a pasted page, about a factor of two either way..."""
 PRIOR_STARTS = 10
 """...weighing as this many starts of their own."""
+MEDIAN_ERROR = 1.25
+"""Standard error of a median, in spreads over the square root of the sample (1.253 for a
+normal sample)..."""
+MEDIAN_STEP = 0.1
+MEDIAN_STEPS = 40
+"""...and the medians a run is judged at: up to four standard errors above the one seen,
+in steps of a tenth of one."""
+LOG10_E = math.log10(math.e)
 
 
 class GamingSlot(Slot):
@@ -92,9 +101,6 @@ class GamingSlot(Slot):
 
     def learn_start(self, index: int) -> None:
         self.start_bins = learned(self.start_bins, index, MAX_STARTS)
-
-    def share_at_or_above(self, index: int) -> float:
-        return share_at_or_above(self.start_bins, index)
 
     def quantile(self, share: float) -> float:
         return quantile(self.start_bins, share)
@@ -183,8 +189,11 @@ class GamingDetector(Detector):
             lowest = min(run[-k:])
             if mean - usual < math.log10(config.min_input_ratio):
                 continue
-            share = slot.share_at_or_above(lowest)
-            decades = k * min(MAX_START_DECADES, -math.log10(share))
+            # The starts before the run, learned or still held, are the person's usual.
+            before = dict(slot.start_bins)
+            for index in run[:-k]:
+                before[index] = before.get(index, 0) + 1
+            share, decades = run_surprise(before, lowest, k)
             # Filler is often reused: starts repeating recent prompts add their rarity.
             repeats = binomial_tail_decades(sum(slot.run_repeated[-k:]), k, max(
                 MIN_REPEAT_RATE, slot.start_repeats.mean))
@@ -227,15 +236,38 @@ def learned(bins: dict[int, int], index: int, most: int) -> dict[int, int]:
     return bins
 
 
-def share_at_or_above(bins: dict[int, int], index: int) -> float:
-    """How often a size reaches bin ``index``: the share of those learned at or above it,
-    or beyond what was seen, a Student-t tail (3 degrees of freedom, heavy) around the
-    median with the robust spread: a young history cannot say "never", and a size ten
-    spreads out is rarer than one just past the largest."""
+def run_surprise(bins: dict[int, int], index: int, length: int) -> tuple[float, float]:
+    """(How often a start reaches bin ``index``, the surprise in decades of ``length``
+    starts in a row all reaching it).
+
+    How often: the share of the starts learned at or above it, or beyond what was seen, a
+    Student-t tail (3 degrees of freedom, heavy) around the median with the robust
+    spread: a young history cannot say "never", and a size ten spreads out is rarer than
+    one just past the largest. Each start is at most MAX_START_DECADES.
+
+    The run's starts all lean on the same median, which a young history knows only
+    roughly (its standard error is MEDIAN_ERROR spreads over the square root of the
+    starts learned): the run is judged at the median the history allows that makes it
+    least surprising, paying for how far that median is from the one seen (a normal
+    prior's decades). Ten starts each a little above three learned ones say the person's
+    usual was underestimated, not that ten were padded in a row; a long history's median
+    is known, and its runs are judged as before.
+    """
     mass = sum(bins.values())
-    above = sum(n for b, n in bins.items() if b >= index)
-    median = quantile(bins, 0.5)
-    return max(above / mass, t3_tail((size_of(index) - median) / spread(bins)))
+    above = sum(n for b, n in bins.items() if b >= index) / mass
+    median, scale = quantile(bins, 0.5), spread(bins)
+    error = MEDIAN_ERROR * scale / math.sqrt(mass)
+    best_share, best = 1.0, math.inf
+    for step in range(MEDIAN_STEPS + 1):
+        cost = LOG10_E * (step * MEDIAN_STEP) ** 2 / 2.0
+        if cost >= best:
+            break
+        share = max(above, t3_tail(
+            (size_of(index) - median - step * MEDIAN_STEP * error) / scale))
+        decades = length * min(MAX_START_DECADES, -math.log10(share)) + cost
+        if decades < best:
+            best_share, best = share, decades
+    return best_share, best
 
 
 def quantile(bins: dict[int, int], share: float) -> float:

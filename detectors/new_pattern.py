@@ -31,7 +31,16 @@ SESSION_UNIT = 3
 """Requests of one session that count as one independent request of a burst: a
 conversation's turns follow from each other, but a tool that holds one session for a
 whole burst must not hide it (backtest, bursts sent in one session: 10 found 0 of 27,
-3 found 18, 2 found 23 for 2 false alerts more)."""
+3 found 18, 2 found 23 for 2 false alerts more). Without a session id, the turns of a
+conversation that carries its context (CARRIED_GROWTH) count so too."""
+CARRIED_GROWTH = 3.0
+"""Without a session id, a request continues a conversation (it follows from its earlier
+turns) when it is read mostly from the prompt cache (sent before), or when it carries the
+conversation's whole context: its input the most of the conversation so far and this many
+times its first. A conversation grows by each turn's answer; independent requests of a
+burst neither grow so nor hit the cache (full-size orgs 1 and 9: every false new_pattern
+on a person's own conversation was one chat, agent or IDE session of 10-55 turns new to
+them, without session ids, each turn counted as an independent request)."""
 WARM_UP = 0.0
 """First-seen time recorded for what the user used during warm-up: never new (unless
 their team never used it, after the user's first active day: a newcomer's first day is
@@ -70,7 +79,8 @@ class PatternSlot(Slot):
     burst_units: int = 0
     """Independent requests of the burst: a session's requests (a conversation's turns,
     an agent loop's steps) follow from each other, so they count once per SESSION_UNIT;
-    a request without a session counts once."""
+    a request without a session counts once, unless it visibly carries its conversation
+    (``_continues``)."""
 
 
 class NewPatternDetector(Detector):
@@ -115,7 +125,7 @@ class NewPatternDetector(Detector):
         if time - slot.burst_start > window:
             slot.burst_start, slot.burst_requests, slot.burst_units = time, 0, 0
         slot.burst_requests += 1
-        if event.session_id is None or observation.session_requests % SESSION_UNIT == 1:
+        if not _continues(observation) or observation.session_requests % SESSION_UNIT == 1:
             slot.burst_units += 1
         if slot.burst_requests < config.min_burst_requests:
             return None
@@ -200,6 +210,18 @@ class _Team:
         if not self.never_used(key):
             return 0.0
         return min(MAX_TEAM_NOVELTY_DECADES, -math.log10(unseen_share(self.member_days)))
+
+
+def _continues(observation: Observation) -> bool:
+    """Does this request follow from the earlier turns of its conversation: one of a
+    declared session, or, without a session id, one read mostly from the cache or
+    carrying its inferred conversation's whole context (CARRIED_GROWTH)?"""
+    event = observation.event
+    if event.session_id is not None or 2 * event.cache_read_tokens >= event.input_tokens:
+        return True
+    return (observation.session_requests > 1
+            and event.input_tokens >= observation.session_most_input
+            and observation.session_growth >= CARRIED_GROWTH)
 
 
 def _novelty_decades(profile_days: int) -> float:

@@ -264,14 +264,38 @@ def _light_user(event_lists: EventLists, monday: list[TokenUsageEvent], days: in
 
 def test_a_light_users_padded_conversations_are_judged_against_their_few_starts(
         event_lists: EventLists) -> None:
-    # Six conversations in a week and a half, then four started ~10x for hours: the
-    # first padded day must not be learned as their usual.
-    padded = [event for number in range(50_000, 90_000, 10_000)
+    # Six conversations in a week and a half, then five started ~10x for hours: the
+    # first padded day must not be learned as their usual. (Six starts say only roughly
+    # where their usual is, so four such starts are not yet enough: see
+    # test_a_newcomers_first_small_starts_do_not_make_their_usual_work_padding.)
+    padded = [event for number in range(50_000, 100_000, 10_000)
               for event in _light_conversation(
                   event_lists, MONDAY + timedelta(minutes=40 * (number // 10_000 - 5)),
                   number, 4, filler=30_000)]
     alerts = _alerts(event_lists, _light_user(event_lists, padded, days=8))
     assert "gaming" in _kinds(alerts)
+
+
+def test_a_newcomers_first_small_starts_do_not_make_their_usual_work_padding(
+        event_lists: EventLists) -> None:
+    # A newcomer's first three conversations happen to open small (a line or two, a short
+    # page); from then on they open at 4,000-14,000 tokens, three a day, as their work
+    # does, answers unchanged. Three starts only roughly say where their usual is: ten
+    # bigger ones say it was underestimated, not that each was padded.
+    rng = random.Random(4)
+    starts = [700, 500, 3000, 4700, 5400, 4200, 8000, 6300, 4400, 8300, 4900, 13600, 7900]
+    events, number = [], 60_000
+    for conversation, first in enumerate(starts):
+        at = MONDAY + timedelta(days=conversation // 3, hours=2 * (conversation % 3))
+        context = first
+        for turn in range(6):
+            events.append(event_lists.request(
+                number, at + timedelta(minutes=3 * turn), context,
+                int(400 * rng.lognormvariate(0.0, 0.4)), user="bo",
+                session=f"bo-{conversation}", fingerprint=f"bo-{number}"))
+            context += 900
+            number += 1
+    assert "gaming" not in _kinds(_alerts(event_lists, events))
 
 
 def test_a_bigger_task_with_output_up_too_is_not_gaming(event_lists: EventLists) -> None:
@@ -704,6 +728,32 @@ def test_one_session_is_one_decision_not_a_burst_of_them(event_lists: EventLists
     long_session = _new_model_burst(event_lists, NIGHT, count=40, session="ana-tryout",
                                     gap_seconds=30.0)
     assert "new_pattern" in _kinds(_alerts(event_lists, _history(event_lists) + long_session))
+
+
+def _carried(burst: list[TokenUsageEvent], cached: bool) -> list[TokenUsageEvent]:
+    """``burst``'s requests as the turns of one conversation without a session id: each
+    re-sends the context so far (every earlier prompt and answer), read from the prompt
+    cache (``cached``) or sent again whole."""
+    turns, context = [], 0
+    for event in burst:
+        turns.append(event.model_copy(update={
+            "input_tokens": context + event.input_tokens,
+            "cache_read_tokens": context if cached else 0}))
+        context += event.input_tokens + event.output_tokens
+    return turns
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_long_conversation_on_a_new_model_without_session_ids_is_one_decision(
+        event_lists: EventLists, cached: bool) -> None:
+    # The night burst that is a new pattern as 20 independent requests, sent instead as
+    # one conversation carrying its context (no session id: inferred from its growth, or
+    # read from the cache): one use of a new tool, as if its session were declared.
+    burst = _new_model_burst(event_lists, NIGHT)
+    assert "new_pattern" in _kinds(_alerts(event_lists, _history(event_lists) + burst))
+    conversation = _carried(burst, cached)
+    assert "new_pattern" not in _kinds(
+        _alerts(event_lists, _history(event_lists) + conversation))
 
 
 def test_a_new_model_during_working_hours_is_a_normal_switch(event_lists: EventLists) -> None:
