@@ -51,7 +51,7 @@ from tokenradar.streams.publish import produce_events
 
 REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = 4
-BATCH_SIZE, BATCH_SECONDS, SESSION_TIMEOUT = 1000, 0.2, 6.0
+BATCH_SIZE, BATCH_SECONDS, SESSION_TIMEOUT = 1000, 0.02, 6.0
 QUIET_FLUSH_SECONDS = 0.5
 POLL_SECONDS = 0.05
 """Often enough to time a run of seconds; rarely enough not to load the candidates."""

@@ -267,8 +267,9 @@ class _WorkerOptions(CommandSettings):
         "of at most this many."
     )
     batch_seconds: Annotated[float, Field(gt=0)] = Field(
-        0.2, description="Not used any more: the worker scores each fetch as it arrives, "
-        "without waiting to fill a batch (still accepted, so that settings naming it load)."
+        0.02, description="About how long one batch is scored before its alerts are sent: "
+        "a fetch is scored in batches of this much work at the recent cost per event (at "
+        "most batch_size), so a large fetch does not hold back its first alerts."
     )
     quiet_flush_seconds: Annotated[float, Field(gt=0)] = Field(
         10.0, description="Wall-clock seconds without a new event after which a routing "

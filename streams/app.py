@@ -38,6 +38,7 @@ from tokenradar.streams.batch import (
     ORIGIN_OFFSET_HEADER,
     VERDICT_HEADER,
     BatchOutcome,
+    BatchPace,
     LiveStates,
     OriginProgress,
     Received,
@@ -276,21 +277,31 @@ def create_app(
             # acked ones: nothing of the source topics is acked.
             await app.consumer._commit_offsets(offsets)  # type: ignore[attr-defined]
 
+    pace = BatchPace(settings.batch_size, settings.batch_seconds)
+
     async def score_fetch(messages: list[Any]) -> None:
-        """Score a fetch in batches of ``batch_size``: hand each to the core, publish."""
+        """Score a fetch in batches (:class:`BatchPace`): hand each to the core, publish,
+        and let the producer send that before the next."""
         nonlocal broken
         generation = messages[0].generation_id
         async with scoring:
             if broken:
                 return  # never committed: read again after a restart
             try:
-                for first in range(0, len(messages), settings.batch_size):
+                first = 0
+                while first < len(messages):
                     if app.consumer_generation_id != generation:
                         # Partitions moved since the fetch: once they settle, what this
                         # fetch changed is forgotten, and Faust seeks back to the
                         # committed offsets, so all of it is read again.
                         return
-                    await score_batch(messages[first:first + settings.batch_size])
+                    batch = messages[first:first + pace.size()]
+                    started = time.perf_counter()
+                    await score_batch(batch)
+                    pace.took(len(batch), time.perf_counter() - started)
+                    first += len(batch)
+                    if first < len(messages):
+                        await asyncio.sleep(0)  # the producer sends this batch's alerts
             except Exception as error:
                 broken = True
                 health.agent_crashed(error)

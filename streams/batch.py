@@ -279,6 +279,43 @@ class LiveStates:
         return len(self._held)
 
 
+class BatchPace:
+    """How many of a fetch's messages to score before sending what they gave: about
+    ``seconds`` of work at the recent cost per message, and at most ``most``.
+
+    A fetch can hold thousands of messages (all that arrived while the previous one was
+    scored); its alerts leave only once their batch is scored, so a batch of 1,000
+    (150 ms) would hold back the alert of its first event that long. Sized by time, a
+    batch stays short however slow the machine, and the alerts go out as they come.
+
+    >>> pace = BatchPace(most=1000, seconds=0.02)
+    >>> pace.size()  # nothing measured yet: a first batch of one
+    1
+    >>> pace.took(1, 0.001)  # 1 ms a message
+    >>> pace.size()
+    20
+    >>> pace.took(20, 0.0001)  # much cheaper now: the estimate moves a quarter of the way
+    >>> pace.size()
+    26
+    """
+
+    def __init__(self, most: int, seconds: float) -> None:
+        self.most, self.seconds = most, seconds
+        self.per_message: float | None = None
+        """Wall-clock seconds a message took, a moving mean over the recent batches."""
+
+    def size(self) -> int:
+        if self.per_message is None:
+            return 1
+        return max(1, min(self.most, int(self.seconds / self.per_message)))
+
+    def took(self, messages: int, seconds: float) -> None:
+        """Note that a batch of ``messages`` took ``seconds``."""
+        cost = seconds / messages
+        self.per_message = (cost if self.per_message is None
+                            else self.per_message + (cost - self.per_message) / 4)
+
+
 class OriginProgress:
     """Per partition of this worker: the newest event time each origin delivered to it.
 
