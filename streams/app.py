@@ -133,7 +133,9 @@ def faust_options(settings: WorkerSettings, partitions: int) -> dict[str, Any]:
         "broker_rebalance_timeout": max(20.0, 2 * settings.session_timeout_seconds),
         "stream_recovery_delay": 0.0,
         "broker_commit_interval": 1.0,
-        "producer_linger": 0.005,
+        # A batch's alerts leave at the next turn of the event loop (between batches):
+        # sends made while a batch is scored are in one request all the same.
+        "producer_linger": 0.0,
         "producer_max_batch_size": 256 * 1024,
     }
 
@@ -297,11 +299,11 @@ def create_app(
                         return
                     batch = messages[first:first + pace.size()]
                     started = time.perf_counter()
-                    await score_batch(batch)
+                    sent = await score_batch(batch)
                     pace.took(len(batch), time.perf_counter() - started)
                     first += len(batch)
-                    if first < len(messages):
-                        await asyncio.sleep(0)  # the producer sends this batch's alerts
+                    if sent and first < len(messages):
+                        await asyncio.sleep(0)  # the producer sends them now (no linger)
             except Exception as error:
                 broken = True
                 health.agent_crashed(error)
@@ -316,7 +318,9 @@ def create_app(
             next_offsets[source] = max(next_offsets.get(source, 0), message.offset + 1)
         health.processed()
 
-    async def score_batch(batch: list[Any]) -> None:
+    async def score_batch(batch: list[Any]) -> bool:
+        """Score and publish ``batch``; whether it sent anything (alerts, dead letters,
+        forwards)."""
         started = time.perf_counter()
         received = [
             Received(
@@ -351,6 +355,7 @@ def create_app(
         metrics.batch_events.observe(len(batch))
         metrics.batch_seconds.observe(time.perf_counter() - started)
         metrics.last_event_seconds.set_to_current_time()
+        return bool(outcome.alerts or outcome.dead_letters or outcome.rekeyed)
 
     async def take_fetch(messages: list[Any]) -> None:
         """Score a fetch; shielded, so that a stop in the middle waits for its end rather

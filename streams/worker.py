@@ -10,6 +10,7 @@ SIGTERM, which Faust handles as a clean shutdown). ``tokenradar worker`` calls
 from __future__ import annotations
 
 import argparse
+import gc
 import logging.config
 import sys
 from typing import Any
@@ -51,10 +52,30 @@ def run_worker(settings: WorkerSettings, config: DetectorConfig) -> None:
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings.metrics_host, health)
     app = create_app(settings, config, metrics, health)
+    collect_garbage_rarely()
     # loglevel "info" also turns off Faust's terminal spinner; the levels are set below.
     worker = faust.Worker(app, loglevel="info", quiet=True,
                           logging_config=logging_config(colour=sys.stdout.isatty()))
     worker.execute_from_commandline()
+
+
+GC_THRESHOLDS = (100_000, 10, 10)
+"""The cyclic garbage collector's thresholds in the worker (Python's: 700, 10, 10)."""
+
+
+def collect_garbage_rarely() -> None:
+    """Run Python's cyclic garbage collector about 140 times less often, and never over
+    what was there at start (modules, Faust's app).
+
+    The worker keeps the decoded states of thousands of users, each many small objects
+    the collector walks through at every full collection; its default thresholds had it
+    spend about a third of the worker's CPU there (1.5-2 s of 4.5-6 s for 20,000 events
+    of 10,000 new users), and with these 0.2-0.4 s. The scoring makes few reference
+    cycles (each event's objects go as soon as it is scored): what the collector frees
+    either way is a few thousand objects.
+    """
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 LOG_FORMAT = "[%(asctime)s] [%(process)s] [%(levelname)s] %(name)s: %(message)s"
