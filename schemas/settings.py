@@ -272,8 +272,9 @@ class _WorkerOptions(CommandSettings):
         "most batch_size), so a large fetch does not hold back its first alerts."
     )
     quiet_flush_seconds: Annotated[float, Field(gt=0)] = Field(
-        10.0, description="Wall-clock seconds without a new event after which a routing "
-        "key's held events (see scoring.reorder_seconds) are scored, in order.",
+        10.0, description="Seconds without a new event after which a routing key's held "
+        "events (see scoring.reorder_seconds) are scored, in order; seconds in which the "
+        "worker cannot take events (its broker does not answer) do not count.",
     )
     broker_wait_seconds: Annotated[float, Field(ge=0)] = Field(
         120.0, description="At start, how long to wait for a broker that does not answer, "

@@ -41,6 +41,7 @@ from tokenradar.streams.batch import (
     BatchPace,
     LiveStates,
     OriginProgress,
+    QuietClock,
     Received,
     buffer_state_key,
     buffered_routing,
@@ -68,6 +69,10 @@ HEALTH_SAMPLE_SECONDS = 2.0
 """How often the event loop tells :class:`WorkerHealth` what waits (and that it runs)."""
 COMMIT_SECONDS = 1.0
 """How often the states changed are written, and then the offsets they record committed."""
+HOLD_UP_GRACE_SECONDS = 3.0
+"""A hold-up of the worker's intake (its broker silent, a fetch taken and not done) that
+still counts as time for the silences of :class:`QuietClock`: longer than the quiet
+flush's timer (1 s at most), which notes the broker's answers to an idle worker."""
 
 
 def rekey_topic_name(settings: WorkerSettings) -> str:
@@ -159,6 +164,8 @@ def create_app(
     broken = False
     """Scoring failed (a bug): nothing more is scored, written or committed."""
     progress = OriginProgress(idle_seconds=settings.quiet_flush_seconds)
+    quiet_clock = QuietClock(HOLD_UP_GRACE_SECONDS)
+    fetch_in_hand = False
     pseudonymiser = settings.pseudonymiser()
     retention = StateRetention(settings.state_expiry_days, config.scoring.reorder_seconds)
     index = StateIndex(retention)
@@ -186,7 +193,7 @@ def create_app(
     scoring = asyncio.Lock()
     """One batch or flush at a time: each loads, scores and stores the same states."""
     last_arrival: dict[str, float] = {}
-    """Routing keys with held events -> when an event of theirs last arrived (monotonic)."""
+    """Routing keys with held events -> when an event of theirs last arrived (quiet clock)."""
     held_events: dict[str, int] = {}
     rescan = True
     """Look for buffers in the table (recovered from the changelog) at the next flush."""
@@ -231,7 +238,7 @@ def create_app(
             index.note(partition_for(routing_of(key), partitions), key, last_time)
         metrics.users_expired.inc(outcome.expired)
         metrics.users_held.set(len(index))
-        now = time.monotonic()
+        now = quiet_clock.now()
         for route, held in outcome.held.items():
             if held:
                 last_arrival[route], held_events[route] = now, held
@@ -345,7 +352,7 @@ def create_app(
             datetime.now(UTC),
             live,
             progress,
-            time.monotonic(),
+            quiet_clock.now(),
             feedback_topic=settings.feedback_topic,
             pseudonymiser=pseudonymiser,
             retention=retention,
@@ -360,7 +367,14 @@ def create_app(
     async def take_fetch(messages: list[Any]) -> None:
         """Score a fetch; shielded, so that a stop in the middle waits for its end rather
         than leaving states ahead of what was sent."""
-        await asyncio.shield(score_fetch(messages))
+        nonlocal fetch_in_hand
+        quiet_clock.taking()
+        fetch_in_hand = True
+        try:
+            await asyncio.shield(score_fetch(messages))
+        finally:
+            fetch_in_hand = False
+            quiet_clock.taking()
 
     async def settle() -> None:
         """Before Faust commits for a rebalance or a stop: write what was taken, commit."""
@@ -402,29 +416,40 @@ def create_app(
         """Score the held events of routing keys that got no event for a while, in order.
 
         Their buffers would otherwise wait for the key's next event (the next morning,
-        for a team at night). Buffers recovered from the changelog after a restart or
-        a rebalance count as arrived when first seen here.
+        for a team at night). "A while" is ``quiet_flush_seconds`` on the quiet clock,
+        which stands still while the worker cannot take events (:class:`QuietClock`):
+        a frozen broker makes no key quiet. Buffers recovered from the changelog after
+        a restart or a rebalance count as arrived when first seen here.
         """
         nonlocal rescan
+        if not fetch_in_hand and not scoring.locked():  # free to take what comes
+            answered = app.consumer.answered_at()
+            if answered is not None:
+                quiet_clock.taking(answered)
         if app.rebalancing:  # partitions are moving: flush once they settled
             return
         if rescan:
             rescan = False
-            now = time.monotonic()
+            now = quiet_clock.now()
             for key in list(table.keys()):
                 route = buffered_routing(key)
                 if route is not None:
                     last_arrival.setdefault(route, now)
         mine = {tp.partition for tp in app.consumer.assignment()
                 if tp.topic == settings.input_topic}
-        quiet_since = time.monotonic() - settings.quiet_flush_seconds
-        quiet = sorted(route for route, at in last_arrival.items()
-                       if at <= quiet_since and partition_for(route, partitions) in mine)
-        if not quiet:
+
+        def quiet_routes() -> list[str]:
+            quiet_since = quiet_clock.now() - settings.quiet_flush_seconds
+            return sorted(route for route, at in last_arrival.items()
+                          if at <= quiet_since and partition_for(route, partitions) in mine)
+
+        if not quiet_routes():
             return
         async with scoring:
-            await publish(flush_routes(quiet, engine, table.stored, partitions,
-                                       datetime.now(UTC), live, retention))
+            quiet = quiet_routes()  # again: a batch scored while this waited may have news
+            if quiet:
+                await publish(flush_routes(quiet, engine, table.stored, partitions,
+                                           datetime.now(UTC), live, retention))
 
     @app.timer(interval=EXPIRY_CHECK_SECONDS)
     async def expire_states() -> None:

@@ -32,6 +32,7 @@ buffer (:mod:`tokenradar.detectors.reorder`), which waits for every origin, rele
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -333,7 +334,8 @@ class OriginProgress:
 
     def see(self, partition: int, origin: str, time: float, now: float,
             expected: Iterable[str] = ()) -> dict[str, float]:
-        """Note an arrival at ``now`` (wall clock); return the live origins' progress.
+        """Note an arrival at ``now`` (a :class:`QuietClock`); return the live origins'
+        progress.
 
         ``expected`` origins not heard of yet hold everything until they deliver. An
         origin silent for ``idle_seconds`` while this one delivers is left out until it
@@ -354,6 +356,52 @@ class OriginProgress:
         """After a rebalance: partitions may have moved, and origins with them."""
         self._reached.clear()
         self._heard.clear()
+
+
+class QuietClock:
+    """The seconds a silence is measured in (a routing key's quiet flush, an origin left
+    out of the wait): they pass only while the worker can take events.
+
+    A silence is taken to mean that nothing more is coming. While the broker does not
+    answer the worker's fetches (frozen, unreachable) or a fetch the worker took is held
+    up (its sends wait on that broker), events may be waiting in Kafka: a key's held
+    events flushed then would be scored before them, and they would come late, in an
+    order ``replay`` never scores. So a hold-up counts for ``grace`` seconds at most:
+    the clock stands still from ``grace`` after the worker last took a fetch or heard
+    from its broker (:meth:`taking`) until it does again.
+
+    >>> now = [0.0]
+    >>> clock = QuietClock(grace=2.0, clock=lambda: now[0])
+    >>> now[0] = 1.0
+    >>> clock.taking()
+    >>> clock.now()
+    1.0
+    >>> now[0] = 11.0  # nothing answered for 10 s: 2 of them count
+    >>> clock.now()
+    3.0
+    >>> clock.taking()  # the broker answers again: the clock goes on from there
+    >>> now[0] = 12.0
+    >>> clock.now()
+    4.0
+    """
+
+    def __init__(self, grace: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.grace, self.clock = grace, clock
+        self._taking = clock()
+        """When the worker last took a fetch or heard from its broker (``clock``)."""
+        self._stood = 0.0
+        """Seconds of ``clock`` the quiet clock stood still, in all."""
+
+    def taking(self, at: float | None = None) -> None:
+        """The worker took a fetch, or its broker answered one, at ``at`` (``clock``
+        seconds; now if None)."""
+        at = self.clock() if at is None else at
+        if at > self._taking:
+            self._stood += max(0.0, at - self._taking - self.grace)
+            self._taking = at
+
+    def now(self) -> float:
+        return min(self.clock(), self._taking + self.grace) - self._stood
 
 
 def process_batch(
@@ -379,7 +427,7 @@ def process_batch(
     buffer. Messages from a topic other than ``input_topic`` (the re-key topic) are
     always scored: they were sent to the right partition, and re-routing them could
     loop. ``live`` and ``progress`` carry what the worker knows from one batch to
-    the next; ``now`` is the wall clock (seconds) progress measures silences with.
+    the next; ``now`` is the time on the :class:`QuietClock` progress measures silences on.
     Without ``live``, the states touched come back encoded (``outcome.states``); with
     it, they stay there, changed, until the worker takes them to write them.
 

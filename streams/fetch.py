@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import Any
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 FetchHandler = Callable[[list[Any]], Awaitable[None]]
@@ -78,6 +79,20 @@ class FetchConsumer(faust_aiokafka.Consumer):
             inbound[tp] = time.monotonic()  # Faust's monitor: this partition moves
         if taken and self.take is not None:
             await self.take(taken)
+
+    def answered_at(self) -> float | None:
+        """When the broker last answered a fetch of this consumer (``time.monotonic``
+        seconds), with records or without; None before the first answer or while the
+        consumer is not running."""
+        try:
+            consumer = self._thread._ensure_consumer()
+            stamps = [consumer.last_poll_timestamp(tp) for tp in consumer.assignment()]
+        except (ConsumerNotStarted, AssertionError):  # stopped, or unassigned meanwhile
+            return None
+        answered = max(filter(None, stamps), default=None)  # ms since the epoch
+        if answered is None:
+            return None
+        return time.monotonic() - (time.time() - answered / 1000)
 
     async def wait_empty(self) -> None:
         if self.settle is not None:

@@ -55,7 +55,8 @@ QUIET_FLUSH_SECONDS = 8
 """Held events of a routing key quiet this long are scored (the runs' last events).
 Events of the key that come after such a flush and before what it scored are late,
 scored as they come: the states then differ from replay's in the order the team took
-its members' events, so a fault must not stop the flow longer than this."""
+its members' events. Time the worker cannot take events (its broker frozen) does not
+count (``QuietClock``), so only the input's own silence flushes."""
 
 
 @dataclass(frozen=True)
