@@ -334,8 +334,7 @@ class OriginProgress:
 
     def see(self, partition: int, origin: str, time: float, now: float,
             expected: Iterable[str] = ()) -> dict[str, float]:
-        """Note an arrival at ``now`` (a :class:`QuietClock`); return the live origins'
-        progress.
+        """Note an arrival at ``now`` (quiet clock); return the live origins' progress.
 
         ``expected`` origins not heard of yet hold everything until they deliver. An
         origin silent for ``idle_seconds`` while this one delivers is left out until it
@@ -427,7 +426,7 @@ def process_batch(
     buffer. Messages from a topic other than ``input_topic`` (the re-key topic) are
     always scored: they were sent to the right partition, and re-routing them could
     loop. ``live`` and ``progress`` carry what the worker knows from one batch to
-    the next; ``now`` is the time on the :class:`QuietClock` progress measures silences on.
+    the next; ``now`` is the time on the :class:`QuietClock`, which silences are timed on.
     Without ``live``, the states touched come back encoded (``outcome.states``); with
     it, they stay there, changed, until the worker takes them to write them.
 
