@@ -84,7 +84,10 @@ class Observation:
     team_shift: float = 0.0
     """How far (log10) the user's whole team has moved up lately; 0 without a team."""
     team_shifting: bool = False
-    """The user's team is in a population shift (``TeamState.shifting``)."""
+    """The user's team is in a population shift (``TeamState.shifting``)..."""
+    team_rise: float = 0.0
+    """...and how far (log10) its typical member is up while it rises toward a shift not
+    reported yet (``TeamState.rising_by``); 0 otherwise."""
     team_per_request: EWStats | None = None
     """The team's pooled baseline of log10 tokens per request, for a cold start."""
     team_per_hour: EWStats | None = None

@@ -21,9 +21,11 @@ Both tests account for the reference's own uncertainty (a week of days tells its
 mean only roughly, and its spread is shrunk toward a prior), and weigh each day by how
 much it saw (a one-hour evening is a noisy day). The running day is scored
 provisionally once it has a few active hours, so a rise is seen the same day rather
-than only at the next request, often after a weekend. While the member's team shifts
-(``TeamState.shifting``), the rise is learned instead: a team ramping together is one
-population shift.
+than only at the next request, often after a weekend. While the member's team rises
+toward a shift (``TeamState.rising_by``), a member rising with it is learned (a team
+ramping together is one population shift), and a member rising beyond it waits,
+neither learned nor held, so a creep held so far is not learned away by a few days of
+the team's. Once the team's shift is reported, their days are learned.
 """
 
 from __future__ import annotations
@@ -54,7 +56,6 @@ not a creep."""
 MAX_HELD_DAYS = 20
 """Days held this long are the user's new level, reported or not: they become the
 reference rather than stay surprising forever."""
-
 
 @dataclass(frozen=True, slots=True)
 class Aspect:
@@ -220,7 +221,7 @@ class CreepDetector(Detector):
         while len(slot.tracks) < len(ASPECTS):
             slot.tracks.append(CreepTrack())
         if observation.closed_day is not None:
-            finding = self._close_day(slot, observation.closed_day, observation.team_shifting)
+            finding = self._close_day(slot, observation.closed_day, team_rise(observation))
             slot.day_requests, slot.day_output_logs = 0, 0.0
         slot.day_requests += 1
         slot.day_output_logs += math.log10(observation.event.output_tokens + 1.0)
@@ -232,25 +233,39 @@ class CreepDetector(Detector):
                 slot, slot.day_levels(observation.day_tokens, observation.day_active_hours))
         return finding
 
-    def _close_day(self, slot: CreepSlot, day: ClosedBucket, team_shifting: bool
+    def _close_day(self, slot: CreepSlot, day: ClosedBucket, team: float | None
                    ) -> Finding | None:
         levels = slot.day_levels(day.tokens, day.active_hours)
-        findings = [self._close_track(aspect, track, *level, team_shifting)
+        findings = [self._close_track(aspect, track, *level, team)
                     for aspect, track, level in zip(ASPECTS, slot.tracks, levels, strict=True)
                     if level is not None]
         return best(findings)
 
     def _close_track(self, aspect: Aspect, track: CreepTrack, level: float, weight: float,
-                     team_shifting: bool) -> Finding | None:
+                     team: float | None) -> Finding | None:
+        """Learn, hold or test one aspect's closed day (``team``: see ``team_rise``)."""
         config = self.config
         reference = track.reference
-        if reference.count < config.min_history_days or team_shifting:
-            # While the whole team shifts, what this member does with it is the team's
-            # new normal, learned rather than tested: one population shift, not N creeps.
+        if reference.count < config.min_history_days or team is None:
+            # Once the whole team's shift is reported, what this member does with it is
+            # the team's new normal, learned rather than tested: one population shift, not
+            # N creeps.
             track.follow(level)
             track.learn(level, weight)
             return None
         std = self._reference_std(aspect, reference)
+        if team > 0.0:
+            # The team rises toward a shift not reported yet. A member rising no further
+            # than the team is the team's shift: learned as their new normal. Rising
+            # beyond it, their day waits, neither learned nor held: learned, it would
+            # release what their own rise held so far (a team's typical member can be up
+            # for a few days when several members have incidents at once); held, the
+            # team's ramp would be counted in their creep. The recent level follows, so
+            # their next day is not taken for a jump.
+            track.follow(level)
+            if level - reference.mean <= team + config.slack * std:
+                track.learn(level, weight)
+            return None
         finding = None
         if level > track.jump_level(std):
             # A jump, not a creep's next step: an incident of its own (a spike, a loop, an
@@ -321,6 +336,15 @@ class CreepDetector(Detector):
                 f"while their team as a whole did not."
             ),
         )
+
+
+def team_rise(observation: Observation) -> float | None:
+    """The member's team: 0 when it does not shift; how far (log10) it is up while it
+    rises toward a shift not reported yet; None once its shift was reported and it still
+    moves."""
+    if not observation.team_shifting:
+        return 0.0
+    return observation.team_rise if observation.team_rise > 0.0 else None
 
 
 def trend_z(track: CreepTrack, std: float) -> float:

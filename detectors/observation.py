@@ -50,7 +50,7 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
         context.advance_session(event.session_id, event.model, event.input_tokens, time))
     if team_state is None:
         team_hours = None
-        team_shift, team_shifting = 0.0, False
+        team_shift, team_shifting, team_rise = 0.0, False, 0.0
         team_per_request = team_per_hour = team_tools = None
         team_tool_days = 0
     else:
@@ -62,6 +62,7 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
         team_hours = None if team_local_hours is None else context.utc_hours(team_local_hours)
         team_shift = team_state.expected_shift()
         team_shifting = team_state.shifting(time)
+        team_rise = team_state.rising_by()
         team_per_request, team_per_hour = team_state.per_request, team_state.per_hour
         team_tools, team_tool_days = team_state.tools, team_state.tool_days
     usual_activity, usual_activity_nearby = context.usual_activities(time, 1, team_hours)
@@ -81,6 +82,7 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
         usual_activity_nearby=usual_activity_nearby,
         usual_day_tokens=usual_day_tokens, day_tokens=day_tokens,
         day_active_hours=day_active_hours, team_shift=team_shift,
-        team_shifting=team_shifting, team_per_request=team_per_request,
+        team_shifting=team_shifting, team_rise=team_rise,
+        team_per_request=team_per_request,
         team_per_hour=team_per_hour, team_tools=team_tools, team_tool_days=team_tool_days,
     )

@@ -336,7 +336,7 @@ class TeamState(Record, dict=True):
             # A shift under way goes on through a day of its own noise (a few members' slow
             # day): its last working days' mean is still surely up.
             rising = max(in_requests[0] / math.sqrt(in_requests[1]),
-                         in_tokens[0] / math.sqrt(in_tokens[1])) >= HOLD_Z or self._rising()
+                         in_tokens[0] / math.sqrt(in_tokens[1])) >= HOLD_Z or self.rising()
         elif 0 < self.held_days < MAX_HELD_DAYS:
             # Too few members to judge while the team rises: their days are judged with
             # the next day's, neither learned as their usual nor ending the rise.
@@ -434,12 +434,21 @@ class TeamState(Record, dict=True):
         tokens alone do not say so: one member's creep moves them in a small team (a team
         of four, one member at twice their usual is 1.25x), and would be learned away."""
         alerted = self.incident is not None and time < self.incident.until
-        return self._rising() or (alerted and self.expected_shift() > 0)
+        return self.rising() or (alerted and self.expected_shift() > 0)
 
-    def _rising(self) -> bool:
+    def rising(self) -> bool:
         """Are the team's last working days surely up (SHIFTING, SHIFTING_Z), as of a
-        day that was not learned?"""
+        day that was not learned? Its shift is under way, not reported yet."""
         return self.held_days > 0 and self.rise >= SHIFTING and self.rise_z >= SHIFTING_Z
+
+    def rising_by(self) -> float:
+        """How far (log10) the team is up while it rises (``rising``), 0 otherwise: the
+        higher of its last working days' rise and its last judged day's, in requests or
+        tokens. A member rising no further is rising with the team (``creep``)."""
+        if not self.rising():
+            return 0.0
+        last = self.shift_days[-1]
+        return max(self.rise, last.requests, last.tokens)
 
     def to_bytes(self) -> bytes:
         return records.encode(CODEC_VERSION, self)

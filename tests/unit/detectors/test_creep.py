@@ -279,3 +279,35 @@ def test_a_slot_stored_before_answers_per_hour_gains_that_aspect() -> None:
     for observation in observations[100:]:
         detector.observe(restored, observation)
     assert len(restored.tracks) == 3 and restored.tracks[2].reference.count > 0
+
+
+def _first_alert_with_team(levels: list[float], team_rise: Callable[[int], float]
+                           ) -> int | None:
+    """The day of the first alert of a user whose team rises toward a shift not reported
+    yet by ``team_rise(day)`` (log10; 0: it does not shift)."""
+    detector = CreepDetector(CreepConfig())
+    slot = detector.new_slot()
+    for day, observation in _days(levels):
+        if (rise := team_rise(day)) > 0.0:
+            observation = replace(observation, team_shifting=True, team_rise=rise)
+        finding = detector.observe(slot, observation)
+        if finding is not None and finding.score >= ALERT:
+            return day
+    return None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_member_rising_with_their_rising_team_is_the_teams_shift_not_creep(seed: int) -> None:
+    levels = _noisy(40, spread=0.03, seed=seed, trend=_rising)
+    assert _first_alert_with_team(levels, lambda day: math.log10(_rising(day))) is None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_member_rising_beyond_their_rising_team_is_still_creep(seed: int) -> None:
+    # A week into the member's rise, their team's typical member is 1.25x their usual for
+    # a week (say, several members' incidents at once). The member, 1.4x by then, rises
+    # beyond the team: their days wait, and their rise is found within two days of the
+    # team's end (day 23). Learned away with the team's days, it was found on day 29-31.
+    levels = _noisy(40, spread=0.03, seed=seed, trend=_rising)
+    day = _first_alert_with_team(levels, lambda d: math.log10(1.25) if 16 <= d < 23 else 0.0)
+    assert day is not None and day <= 25, f"found on day {day}"

@@ -287,6 +287,18 @@ def test_a_rising_team_does_not_learn_its_rise_as_its_members_usual() -> None:
     assert team.held_days == 3
     assert team.levels[digest32("m0")] == quiet.levels[digest32("m0")]
     assert team.shifting(time=0.0)
+    assert team.rising()
+    assert math.log10(1.5) < team.rising_by() <= math.log10(2.5)
+
+
+def test_a_team_alerted_as_a_shift_and_still_moving_is_shifting_not_rising() -> None:
+    # Its shift was reported: what its members do with it is learned, creep need not wait.
+    team, _ = _team_days(lambda member, day: (1.0, 1.0))
+    team.recent = EWStats(count=3, mean=0.08)
+    team.incident = Incident("a1", until=100.0)
+    assert team.shifting(time=50.0)
+    assert not team.rising()
+    assert team.rising_by() == 0.0
 
 
 def test_a_rise_that_lasts_without_being_reported_becomes_the_usual() -> None:
