@@ -141,7 +141,10 @@ class SpikeDetector(Detector):
         closed = observation.closed_hour
         closed_was_conversation, resent = _follow_conversations(slot, observation)
         request = None
-        if not (resent or observation.grew_with_session(CONTEXT_STEP)):
+        # A context re-sent (grown with its conversation, or read from the prompt cache)
+        # is the hour's, not a request to judge alone.
+        if not (resent or observation.grew_with_session(CONTEXT_STEP)
+                or _from_cache(observation)):
             request = _scored(_baseline_or_team(slot.per_request, observation.team_per_request,
                                                 config.min_history_requests),
                               observation.tokens, shift, config, config.min_request_ratio,
@@ -173,13 +176,14 @@ class SpikeDetector(Detector):
             else:
                 baseline.update_clipped(value, MIN_LOG_STD, fading_factor)
 
+        out_of_line = _far_above_usual_hours(slot.per_hour, observation, config)
         if accepted or (hour is None and not _carries_context(observation)
-                        and not _far_above_usual_hours(slot.per_hour, observation, config)):
+                        and not out_of_line):
             # Requests of an hour already out of line are not learned as normal ones, nor
             # a conversation's re-sent context as the size of the user's requests.
             learn(slot.per_request, math.log10(observation.tokens + 1),
                   config.request_fading_factor)
-        if hour is None or accepted:
+        if accepted or (hour is None and not out_of_line):
             slot.repeats.update(float(observation.repeated), REPEAT_FADING)
         if closed is not None:
             learn(slot.per_hour, math.log10(closed.tokens + 1), config.fading_factor)
@@ -223,10 +227,15 @@ class SpikeDetector(Detector):
 def _carries_context(observation: Observation) -> bool:
     """Does this request re-send a conversation's context: a session's request whose input
     grew CARRIED_GROWTH times its first's, or mostly read from the prompt cache?"""
-    event = observation.event
     grown = (observation.session_requests > REQUESTS_PER_INDEPENDENT_SIZE
              and observation.session_growth >= CARRIED_GROWTH)
-    return grown or 2 * event.cache_read_tokens >= max(event.input_tokens, 1)
+    return grown or _from_cache(observation)
+
+
+def _from_cache(observation: Observation) -> bool:
+    """Was most of the request's input read from the prompt cache: a context sent before?"""
+    event = observation.event
+    return 2 * event.cache_read_tokens >= max(event.input_tokens, 1)
 
 
 def _follow_conversations(slot: SpikeSlot, observation: Observation) -> tuple[bool, bool]:
@@ -290,18 +299,20 @@ def _baseline_or_team(own: EWStats, team: EWStats | None, min_history: int) -> E
 
 def _far_above_usual_hours(per_hour: EWStats, observation: Observation, config: SpikeConfig
                            ) -> bool:
-    """Is the running hour ``min_ratio`` times the user's mean active hour, by hourly totals?
+    """Is the running hour ``min_ratio`` times the user's typical (median) active hour?
 
-    A burst of requests each a few times the usual size is learned request by request,
-    so the sizes' baseline climbs toward it and its hour looks ever less unusual. The
-    hourly totals, learned only as hours close, still see the hour whole: while they
-    say it is far out, its requests are not learned.
+    A burst of requests each a few times the usual size, or repeating one prompt, is
+    learned request by request, so the sizes' and repeats' baselines climb toward it and
+    its hour looks ever less unusual: it becomes its own baseline before it is big enough
+    to be judged. The hourly totals, learned only as hours close, still see the hour
+    whole: while it is far above the user's typical hour, its requests are not learned.
+    The typical hour, not the mean one: a user whose hours vary widely has a mean hour
+    several times the typical one, and a spike would be learned until it passed that.
     """
-    if per_hour.count < HOURS_TO_JUDGE_BY_TOTALS:
+    if per_hour.count < config.min_history_hours:
         return False
-    usual = 10.0 ** (per_hour.mean + LOG10_MEAN_CORRECTION * per_hour.var
-                     + observation.team_shift)
-    return _large_enough(observation.hour_tokens, usual, config.min_ratio, config)
+    typical = 10.0 ** (per_hour.mean + observation.team_shift)
+    return _large_enough(observation.hour_tokens, typical, config.min_ratio, config)
 
 
 def _usual_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig

@@ -903,6 +903,43 @@ def test_an_agent_sessions_many_ordinary_turns_are_not_a_spike(
     hour = _one_conversation(event_lists, count=24, size=3000, growth=0.04)
     assert "spike" not in _kinds(_alerts(event_lists, _history(event_lists) + hour))
 
+def _busy_agent_user(event_lists: EventLists) -> list[TokenUsageEvent]:
+    """Twelve days of a busy person: hours at the keyboard of ~25 requests of ~3,600
+    tokens, and every working day two hours of an agent's 30 turns re-sending a
+    200,000-token context from the prompt cache. Their hours range a hundredfold: the
+    mean hour is several times the typical one."""
+    history = _history(event_lists, days=12) + event_lists.workdays(
+        random.Random(5), 12, requests=(150, 170), first=200_000)
+    for day in range(12):
+        for hour in (11, 15):
+            date = START.replace(hour=hour) + timedelta(days=day)
+            if date.weekday() < 5:
+                history += _cached(_agent_hours(event_lists, date, count=30, size=200_000,
+                                                first=100_000 + 100 * day + hour), 0.9)
+    return history
+
+
+def test_a_spike_is_not_learned_while_it_runs_however_widely_the_users_hours_vary(
+        event_lists: EventLists) -> None:
+    # Twice the pace, fresh requests fifteen times the usual size, most one of two
+    # prompts: ten times the typical hour, but about the mean of hours that range a
+    # hundredfold. Learned request by request, the hour would become its own baseline
+    # before it was big enough to be judged.
+    hour = _agent_hours(event_lists, MONDAY, count=60, size=45_000, fingerprints=2)
+    alerts = _alerts(event_lists, _busy_agent_user(event_lists) + hour)
+    assert ("spike", "tokens_per_hour") in {(a.kind, a.feature) for a in alerts}
+
+
+def test_a_request_mostly_read_from_the_prompt_cache_is_not_judged_alone(
+        event_lists: EventLists) -> None:
+    # An agent resuming a 200,000-token context from the cache: each request is 50 times
+    # the usual size, but re-sends what the conversation already holds. Its hour is
+    # judged whole; none of its requests is a spike of its own.
+    agent = _cached(_agent_hours(event_lists, MONDAY, count=30, size=200_000), 0.9)
+    alerts = _alerts(event_lists, _history(event_lists) + agent)
+    assert ("spike", "tokens_per_request") not in {(a.kind, a.feature) for a in alerts}
+
+
 # -- creep ----------------------------------------------------------------------------
 
 def _creeping(workday: int) -> float:
