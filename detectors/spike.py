@@ -37,6 +37,11 @@ REQUEST_MIN_LOG_STD = 0.35
 """Spread floor (log10) of a single request's size: however regular a user's requests, one
 of them may carry a pasted document or a long file, so one request 20x the usual is
 surprising but not one in a billion; 100x is. Hours of such requests are the hour's."""
+READING_MIN_LOG_STD = 0.45
+"""Spread floor (log10) of a document read's size (``min_request_ratio`` times the usual
+request, answered in no more than a usual whole request: a document, a long file pasted in
+and asked about): the most heavy-tailed of all; 80x the usual is a long document, 300x is
+a spike."""
 LOG10_MEAN_CORRECTION = math.log(10.0) / 2.0
 """For log-normal sizes, log10 of the mean is the mean log10 plus this times the variance."""
 REQUESTS_PER_INDEPENDENT_SIZE = 3.0
@@ -141,17 +146,19 @@ class SpikeDetector(Detector):
         closed = observation.closed_hour
         closed_was_conversation, resent = _follow_conversations(slot, observation)
         request = None
+        usual_request = _baseline_or_team(slot.per_request, observation.team_per_request,
+                                          config.min_history_requests)
+        reads = usual_request is not None and _reads(observation, usual_request, config)
         # A context re-sent (grown with its conversation, or read from the prompt cache)
         # is the hour's, not a request to judge alone.
         if not (resent or observation.grew_with_session(CONTEXT_STEP)
                 or _from_cache(observation)):
-            request = _scored(_baseline_or_team(slot.per_request, observation.team_per_request,
-                                                config.min_history_requests),
-                              observation.tokens, shift, config, config.min_request_ratio,
-                              REQUEST_MIN_LOG_STD)
+            request = _scored(usual_request, observation.tokens, shift, config,
+                              config.min_request_ratio,
+                              READING_MIN_LOG_STD if reads else REQUEST_MIN_LOG_STD)
         pace_hours = observation.usual_hourly_requests.count
         sizes_known = slot.per_request.count >= config.min_history_requests
-        hour = (_scored_hour(slot, observation, config)
+        hour = (_scored_hour(slot, observation, config, one_draw=resent and reads)
                 if pace_hours >= MIN_PACE_HOURS and sizes_known else None)
         if pace_hours < config.min_history_hours or not sizes_known:
             # A young profile: the hour whole against the user's hours, or their team's
@@ -236,6 +243,16 @@ def _from_cache(observation: Observation) -> bool:
     """Was most of the request's input read from the prompt cache: a context sent before?"""
     event = observation.event
     return 2 * event.cache_read_tokens >= max(event.input_tokens, 1)
+
+
+def _reads(observation: Observation, usual: EWStats, config: SpikeConfig) -> bool:
+    """Is the request a document read: ``min_request_ratio`` times the user's usual request,
+    answered in no more than a usual whole request? A document or a long file pasted in is
+    read and answered as usual; a bigger task writes more too. A request with no answer at
+    all (an embedding, a batch's input) is all input, judged as any other."""
+    usual_size: float = 10.0 ** (usual.mean + observation.team_shift)
+    return (observation.tokens >= config.min_request_ratio * usual_size
+            and 0 < observation.event.output_tokens <= usual_size)
 
 
 def _follow_conversations(slot: SpikeSlot, observation: Observation) -> tuple[bool, bool]:
@@ -334,8 +351,8 @@ def _usual_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
     return usual, spread
 
 
-def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
-                 ) -> tuple[float, float] | None:
+def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig,
+                 one_draw: bool = False) -> tuple[float, float] | None:
     """(score, expected tokens) of the running hour: its pace, its request sizes and how
     much of it repeats one prompt, each judged against the user's own, combined.
 
@@ -380,6 +397,10 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
     if not young and observation.session_requests > LONG_CONVERSATION:
         size_floor = REQUEST_MIN_LOG_STD / math.sqrt(
             max(1.0, requests / observation.session_requests))
+    if one_draw:
+        # A document read and asked about again: the hour's size is that document's, one
+        # draw of the user's, however many times it is re-sent.
+        size_floor = max(size_floor, REQUEST_MIN_LOG_STD)
     size_z = (math.log10(tokens / requests + 1) - shift
               - (slot.hour_size.mean if known else per_request.mean)) / max(size_spread,
                                                                             size_floor)
@@ -389,7 +410,7 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig
     decades = max(combined_decades(count_decades, size_decades),
                   combined_decades(count_decades, size_decades,
                                    _repeat_decades(slot.repeats, observation)))
-    if (slot.per_hour.count >= HOURS_TO_JUDGE_BY_TOTALS
+    if (slot.per_hour.count >= HOURS_TO_JUDGE_BY_TOTALS and not one_draw
             and observation.session_requests <= REQUESTS_PER_INDEPENDENT_SIZE):
         # The hour whole against the user's whole hours: how a steady user's hour of
         # moderately more, moderately bigger fresh requests stands out. Not while a

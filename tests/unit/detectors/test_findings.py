@@ -98,6 +98,41 @@ def test_a_document_pasted_into_a_conversation_is_a_single_request_spike(
         ("tokens_per_request", [pasted[-1].event_id])]
 
 
+def _reading(event_lists: EventLists, number: int, at: datetime, document: int,
+             answer: int) -> TokenUsageEvent:
+    """A ``document`` pasted in (input tokens), answered in ``answer`` output tokens."""
+    return event_lists.request(number, at, document, output_tokens=answer, client=None,
+                               session=f"doc-{number}")
+
+
+@pytest.mark.parametrize(("answer", "spike"), [(300, False), (40_000, True)])
+def test_a_long_document_answered_as_usual_is_read_not_a_spike(
+        event_lists: EventLists, answer: int, spike: bool) -> None:
+    # 80 times the usual request: a long document read and answered as usual is no
+    # spike; as big a request answered at length is a bigger task, and a spike.
+    events = event_lists.steady(random.Random(4), hours=40)
+    pasted = _reading(event_lists, 900, events[-1].timestamp + timedelta(minutes=3),
+                      160_000, answer)
+    alerts = _alerts(ScoringEngine(DetectorConfig()), event_lists, [*events, pasted])
+    assert (("spike", "tokens_per_request") in [(a.kind, a.feature) for a in alerts]) == spike
+
+
+@pytest.mark.parametrize(("answer", "spike"), [(300, False), (20_000, True)])
+def test_a_document_asked_about_again_within_the_hour_is_one_draw(
+        event_lists: EventLists, answer: int, spike: bool) -> None:
+    # Thirty times the usual request, sent again twice with new questions: the hour's
+    # size is one document's, not three; three requests that big answered at length are
+    # three bigger tasks, and a spike.
+    events = event_lists.steady(random.Random(4), hours=40)
+    start = events[-1].timestamp + timedelta(minutes=3)
+    again = [event_lists.request(910 + turn, start + timedelta(minutes=5 * turn),
+                                 60_000 + 500 * turn, output_tokens=answer, client=None,
+                                 session="doc-chat", fingerprint=f"question-{turn}")
+             for turn in range(3)]
+    alerts = _alerts(ScoringEngine(DetectorConfig()), event_lists, [*events, *again])
+    assert ("spike" in [a.kind for a in alerts]) == spike
+
+
 def test_one_request_twenty_times_a_regular_users_usual_is_no_spike(
         event_lists: EventLists) -> None:
     # Requests within ~20% of each other, then one of 20x: a pasted file, a long document.
