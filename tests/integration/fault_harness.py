@@ -126,10 +126,13 @@ def config_file(folder: Path) -> Path:
 
 
 def _spike(last: dict, next_event: dict) -> dict:  # type: ignore[type-arg]
-    """A request 100 times the size of the user's last, just before ``next_event``."""
+    """A request 100 times the size of the user's last, answered at 100 times its length,
+    just before ``next_event`` (a huge input answered as usual is a document read, not a
+    spike: see the spike detector)."""
     at = datetime.fromisoformat(next_event["timestamp"]) - timedelta(seconds=1)
     return last | {"event_id": f"{last['event_id']}-spike", "timestamp": at.isoformat(),
                    "input_tokens": 100 * max(last["input_tokens"], 1000),
+                   "output_tokens": 100 * max(last["output_tokens"], 100),
                    "session_id": f"{last['user_id']}-spike-session"}
 
 
