@@ -6,8 +6,9 @@ One run per pipeline, on one broker: a fresh topic (4 partitions); ``--users`` u
 history (``--history`` requests each, bench_worker.py's steady usage) produced at once
 and taken by the pipeline (not timed); then ``--seconds`` of the same usage offered at
 ``--rate`` events/s, sent in 10 ms ticks, in which ``--spike-share`` of the events (each
-of a user not spiked before) asks for 100 times the user's usual input tokens: the
-events that alert, a known share. Latency is the alert record's timestamp on the alerts
+of a user not spiked before) asks for 100 times the user's usual input tokens and gets
+100 times the usual answer (a huge input answered as usual is a document read, not a
+spike): the events that alert, a known share. Latency is the alert record's timestamp on the alerts
 topic less its spike event's production time, both read back from Kafka, for each
 spike's first alert.
 
@@ -90,7 +91,8 @@ def offered_events(users: int, history: int, steady: int, spike_share: float,
     for event in steady_part:
         since += 1
         if since >= 1 / spike_share and event["user_id"] not in spiked_users:
-            event["input_tokens"] = 100 * int(event["input_tokens"])  # type: ignore[call-overload]
+            for field in ("input_tokens", "output_tokens"):
+                event[field] = 100 * int(event[field])  # type: ignore[call-overload]
             spiked_users.add(event["user_id"])
             spikes.add(str(event["event_id"]))
             since = 0
