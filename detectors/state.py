@@ -98,7 +98,7 @@ class SeenIds(Record):
         return False
 
     def _holds(self, day: int, fingerprint: bytes) -> bool:
-        return any(_holds(buckets.get(day), fingerprint[:width])
+        return any(_bucket_holds(buckets.get(day), fingerprint[:width])
                    for buckets, width in self._widths())
 
     def _widths(self) -> tuple[tuple[dict[int, bytearray], int], ...]:
@@ -123,7 +123,7 @@ class SeenIds(Record):
                     del buckets[day]
 
 
-def _holds(bucket: bytearray | None, fingerprint: bytes) -> bool:
+def _bucket_holds(bucket: bytearray | None, fingerprint: bytes) -> bool:
     if bucket is None:
         return False
     width = len(fingerprint)
@@ -208,7 +208,7 @@ def stored_last_time(raw: bytes) -> float:
     """A stored state's ``context.last_time``, without decoding the rest of it."""
     if raw[:1] == b"{":
         return UserState.from_bytes(raw).context.last_time
-    # These first fields are the same in versions 3 and 4.
+    # These first fields are the same in versions 3 to 6.
     stored = records.stored_version(raw)
     version = stored if stored in (3, 4, 5) else CODEC_VERSION
     return records.decode(raw, version, _HEAD_DECODER, "user state").context.last_time
