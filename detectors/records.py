@@ -31,8 +31,13 @@ _versioned = msgspec.msgpack.Decoder(tuple[int, msgspec.Raw])
 RecordT = TypeVar("RecordT", bound="Record")
 
 
-class Record(msgspec.Struct, array_like=True):
-    """A stored record: its fields, in declared order, are what is stored."""
+class Record(msgspec.Struct, array_like=True, gc=False):
+    """A stored record: its fields, in declared order, are what is stored.
+
+    Not tracked by Python's garbage collector (``gc=False``): a record holds only
+    numbers, strings, bytes, containers of them and other records, never itself or an
+    owner, so it can be in no reference cycle; untracked, a decoded user's ~50 records
+    weigh 16 bytes less each, and the collector no longer walks them."""
 
 
 def encode(version: int, record: Record) -> bytes:

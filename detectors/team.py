@@ -181,8 +181,9 @@ class TeamDay(Record):
     """...and how many members' days were added."""
 
 
-class TeamState(Record, dict=True):
-    """A team's state. ``dict=True``: it also keeps, unstored, an index of ``members``."""
+class TeamState(Record, dict=True, gc=True):
+    """A team's state. ``dict=True``: it also keeps, unstored, an index of ``members``
+    (and so is tracked by the garbage collector: msgspec wants both or neither)."""
 
     team: str
     day: TeamDay = field(default_factory=TeamDay)

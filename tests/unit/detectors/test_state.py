@@ -166,7 +166,7 @@ def test_dedupe_forgets_days_beyond_the_horizon() -> None:
     assert seen.seen_before("old", 0.0, horizon_days=2, capacity=100)
     assert not seen.seen_before("newer", 3 * DAY_SECONDS, horizon_days=2, capacity=100)
     assert not seen.seen_before("old", 0.0, horizon_days=2, capacity=100)
-    assert list(seen.days) == [2, 3]
+    assert (list(seen.sealed), list(seen.days)) == ([2], [3])
 
 
 def test_dedupe_keeps_at_most_capacity_ids_forgetting_the_oldest_first() -> None:
@@ -215,6 +215,54 @@ def test_ids_a_version_5_state_saw_stay_seen_until_past_the_horizon() -> None:
     assert list(restored.days) == [0]
     assert not restored.seen_before("e3", 3 * DAY_SECONDS, horizon_days=2, capacity=384)
     assert not restored.narrow and list(restored.days) == [3]
+
+
+def test_past_days_ids_are_sealed_as_sets_that_keep_every_fingerprint() -> None:
+    """Once the newest event is of a later day, a day's 4-byte fingerprints are kept as a
+    Rice-coded set: every one still found, in fewer bytes (same odds of a false match)."""
+    seen = SeenIds()
+    day_ids = [f"evt-{number}" for number in range(300)]
+    for number, event_id in enumerate(day_ids):
+        assert not seen.seen_before(event_id, number * 60.0, horizon_days=7, capacity=384)
+    assert not seen.seen_before("tomorrow", DAY_SECONDS + 1, horizon_days=7, capacity=384)
+    (sealed,) = seen.sealed.values()
+    assert sealed.count == 300 and len(sealed.code) < 300 * FINGERPRINT_BYTES * 0.8
+    assert all(seen.seen_before(event_id, number * 60.0, horizon_days=7, capacity=384)
+               for number, event_id in enumerate(day_ids))
+    assert not seen.seen_before("late", 30.0, horizon_days=7, capacity=384)
+    assert seen.seen_before("late", 30.0, horizon_days=7, capacity=384)
+
+
+def test_capacity_forgets_a_sealed_days_ids_before_a_later_days() -> None:
+    seen = SeenIds()
+    for number in range(6):
+        assert not seen.seen_before(f"old{number}", number * 60.0, horizon_days=7, capacity=8)
+    for number in range(4):
+        assert not seen.seen_before(f"new{number}", DAY_SECONDS + number, horizon_days=7,
+                                    capacity=8)
+    sealed = seen.sealed[0]
+    assert (sealed.count, sealed.remembered) == (6, 4)
+    assert len(seen.days[1]) == 4 * FINGERPRINT_BYTES
+    assert all(seen.seen_before(f"new{n}", DAY_SECONDS + n, horizon_days=7, capacity=8)
+               for n in range(4))
+
+
+def test_a_version_6_state_keeps_its_ids_and_seals_its_past_days() -> None:
+    """Version 6 kept every day's fingerprints in the order seen (today's layout but for
+    the sealed days, a field added last)."""
+    state = UserState(user_id="ana")
+    assert not state.seen.seen_before("e1", 1_000.0, horizon_days=7, capacity=384)
+    assert not state.seen.seen_before("e2", 2_000.0, horizon_days=7, capacity=384)
+    body = msgspec.msgpack.decode(state.to_bytes())[1]
+    body[5] = body[5][:3]  # newest, days, narrow: as version 6 stored them
+    restored = UserState.from_bytes(msgspec.msgpack.encode([6, body]))
+    assert stored_last_time(msgspec.msgpack.encode([6, body])) == restored.context.last_time
+    seen = restored.seen
+    assert list(seen.days) == [0] and not seen.sealed
+    assert seen.seen_before("e1", 1_000.0, horizon_days=7, capacity=384)
+    assert not seen.seen_before("e3", DAY_SECONDS + 1, horizon_days=7, capacity=384)
+    assert (list(seen.sealed), list(seen.days)) == ([0], [1])
+    assert seen.seen_before("e2", 2_000.0, horizon_days=7, capacity=384)
 
 
 def test_state_stored_by_the_previous_release_loads_and_keeps_its_ids() -> None:
