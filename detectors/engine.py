@@ -386,9 +386,8 @@ def record_day_maxima(state: UserState, team: TeamState, observation: Observatio
 
 
 def learn_team(team: TeamState, member: UserState, observation: Observation) -> None:
-    """Pool a member's usage into the team: its members, its baselines for new joiners'
-    cold start, the models and clients it uses, and the hours it works in."""
-    team.see_member(member.user_id)
+    """Pool a member's usage into the team: its baselines for new joiners' cold start,
+    the models and clients it uses, and the hours it works in."""
     event = observation.event
     member_digest = digest32(member.user_id)
     team.learn_tool(member_digest, tool_key("model", event.model))

@@ -1,6 +1,6 @@
 """Older releases' stored states, read into today's records: release ae4055c's JSON
 with numbered lists, the user state records of schema versions 3, 4 and 5, and the team
-state records of version 2.
+state records of versions 2 and 3.
 
 Up to release ae4055c, a user's state, a team's and a reorder buffer were stored as
 JSON, each detector's numbers and the usage context as lists read back by position.
@@ -19,8 +19,10 @@ kept apart as ``SeenIds.narrow``: 4 bytes now). One of version 4 is version 5's 
 six fields of the gaming slot no longer read (``GAMING_V4_UNREAD``), and one of version 3
 is version 4's but for the usage context's usual hours and weekdays (floats then,
 ten-thousandths now) and its recent prompts (a list of ``digest << 1 | repeated`` then,
-the digests' bytes and a mask of repeats now). A team state of version 2 is today's
-record but for four fields no longer read (``TEAM_V2_UNREAD``).
+the digests' bytes and a mask of repeats now). A team state of version 3 is today's
+record but for the last members seen, written and never read (``TEAM_V3_UNREAD``), and
+one of version 2 is version 3's but for four more fields no longer read
+(``TEAM_V2_UNREAD``).
 """
 
 from __future__ import annotations
@@ -93,9 +95,10 @@ def user_state(raw: bytes) -> UserState:
 
 
 def team_state(raw: bytes) -> TeamState:
-    """A team's state as ae4055c stored it (codec 1), or as a record of schema version 2."""
+    """A team's state as ae4055c stored it (codec 1), or as a record of schema version 2
+    or 3."""
     if raw[:1] != b"{":
-        return _team_state_v2(raw)
+        return _team_state_record(raw)
     document = _document(raw, "team state", (1,))
     number, tokens, usual, members = document["day"][:4]
     recent, _, per_request, per_hour = (_stats(values) for values in document["stats"])
@@ -108,7 +111,6 @@ def team_state(raw: bytes) -> TeamState:
     return TeamState(
         team=document["team"], day=TeamDay(int(number), tokens, usual, int(members)),
         recent=recent, per_request=per_request, per_hour=per_hour,
-        members=list(document["members"]),
         incident=None if incident is None else _incident(incident),
         hour_profile=hour_profile, member_days=int(member_days), maxima=maxima,
     )
@@ -133,7 +135,9 @@ GAMING_V4_UNREAD = (0, 2, 4, 5, 6, 7)
 usual and recent level (before starts were ranked), and four run counters."""
 TEAM_V2_UNREAD = (2, 4, 5, 6)
 """The team state's fields version 2 stored and nothing reads: its members' day ratios,
-its noise, its days up and their evidence (before each member's working day was kept)."""
+its noise, its days up and their evidence (before each member's working day was kept)..."""
+TEAM_V3_UNREAD = (5,)
+"""...and the one version 3 stored: the last members seen."""
 
 
 def _user_state_record(raw: bytes) -> UserState:
@@ -154,9 +158,13 @@ def _user_state_record(raw: bytes) -> UserState:
         raise ValueError(f"user state is not a stored user state ({error!r})") from None
 
 
-def _team_state_v2(raw: bytes) -> TeamState:
+def _team_state_record(raw: bytes) -> TeamState:
+    """A team state of schema version 2 or 3, as today's record."""
     try:
-        return TeamState.from_fields(_without(records.body(raw), TEAM_V2_UNREAD))
+        values = records.body(raw)
+        if records.stored_version(raw) == 2:
+            values = _without(values, TEAM_V2_UNREAD)
+        return TeamState.from_fields(_without(values, TEAM_V3_UNREAD))
     except (msgspec.DecodeError, LookupError, TypeError) as error:
         raise ValueError(f"team state is not a stored team state ({error!r})") from None
 

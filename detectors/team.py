@@ -106,9 +106,10 @@ TOOL_MEMBERS = 3
 """Members remembered per model or client: enough to tell "other members use it"..."""
 MIN_OTHER_MEMBERS = 2
 """...which takes two of them besides the user."""
-CODEC_VERSION = 3
-"""3: a :class:`TeamState` record (:mod:`tokenradar.detectors.records`); 2 (still read):
-the same with four fields no longer read; 1 (still read): release ae4055c's JSON lists
+CODEC_VERSION = 4
+"""4: a :class:`TeamState` record (:mod:`tokenradar.detectors.records`); 3 (still read):
+the same with the last members seen (written, never read); 2 (still read): the same with
+four more fields no longer read; 1 (still read): release ae4055c's JSON lists
 (:mod:`tokenradar.detectors.legacy`)."""
 
 
@@ -181,9 +182,8 @@ class TeamDay(Record):
     """...and how many members' days were added."""
 
 
-class TeamState(Record, dict=True, gc=True):
-    """A team's state. ``dict=True``: it also keeps, unstored, an index of ``members``
-    (and so is tracked by the garbage collector: msgspec wants both or neither)."""
+class TeamState(Record):
+    """A team's state."""
 
     team: str
     day: TeamDay = field(default_factory=TeamDay)
@@ -193,8 +193,6 @@ class TeamState(Record, dict=True, gc=True):
     """The members' log10 tokens per request, pooled (POOL_FADING)..."""
     per_hour: EWStats = field(default_factory=EWStats)
     """...and per closed active hour."""
-    members: list[str] = []
-    """The last MAX_MEMBERS members seen, oldest first."""
     incident: Incident | None = None
     hour_profile: list[float] = field(default_factory=lambda: [0.0] * 24)
     """Share of the members' active days with a request in each hour of their local time."""
@@ -230,22 +228,6 @@ class TeamState(Record, dict=True, gc=True):
     """The square of members' spread around their usual requests, over judged days..."""
     tokens_spread: EWStats = field(default_factory=EWStats)
     """...and around their usual tokens (SPREAD_FADING)."""
-
-    def see_member(self, user_id: str) -> None:
-        """Add a member not among ``members`` yet (the oldest goes past MAX_MEMBERS).
-
-        Asked for every event of a team of up to MAX_MEMBERS: a set of the members, built
-        when first asked after the state was made or read, answers without scanning them
-        (``members`` changes only here)."""
-        index: set[str] | None = self.__dict__.get("member_index")
-        if index is None:
-            index = self.__dict__["member_index"] = set(self.members)
-        if user_id in index:
-            return
-        self.members.append(user_id)
-        index.add(user_id)
-        if len(self.members) > MAX_MEMBERS:
-            index.discard(self.members.pop(0))
 
     def learn_member_hours(self, hours_mask: int) -> None:
         """Learn which hours (of its own local time) a member of the team works in, from
@@ -456,7 +438,7 @@ class TeamState(Record, dict=True, gc=True):
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> TeamState:
-        if raw[:1] == b"{" or records.stored_version(raw) == 2:  # an older release's
+        if raw[:1] == b"{" or records.stored_version(raw) in (2, 3):  # an older release's
             from tokenradar.detectors import legacy  # it builds this module's records
 
             return legacy.team_state(raw)

@@ -185,6 +185,18 @@ def test_state_stored_by_e282a99_scores_on_as_the_same_state_of_ae4055c() -> Non
     assert scored == _score_later(older, written_back=True)
 
 
+@pytest.mark.parametrize("team", TEAMS)
+def test_a_team_state_of_version_3_loads_without_its_members(team: str) -> None:
+    """Version 3 also stored the last members seen (written, never read): today's record
+    is the same state without them, and scores on alike."""
+    today = TeamState.from_bytes(_blob(_fixture(team)["stored"]["team"]))
+    values = records.body(today.to_bytes())
+    values.insert(legacy.TEAM_V3_UNREAD[0], ["ana", "bob"])
+    older = msgspec.msgpack.encode([3, values])
+    assert TeamState.from_bytes(older).to_bytes() == today.to_bytes()
+    assert len(today.to_bytes()) < len(older)
+
+
 def _version(blob: str) -> int | None:
     return records.stored_version(_blob(blob))
 

@@ -25,7 +25,6 @@ from tokenradar.detectors.state import Incident
 from tokenradar.detectors.team import (
     CLIP,
     MAX_HELD_DAYS,
-    MAX_MEMBERS,
     MAX_TOOLS,
     MEAN_ERROR,
     MIN_MEMBER_SPREAD,
@@ -417,7 +416,6 @@ def test_a_team_key_shared_by_thousands_keeps_a_record_kafka_can_take() -> None:
     # one team-day: the record must stay writable, or the worker stops on it.
     team, config = TeamState("ø" * 256), PopulationShiftConfig()
     for member in range(60_000):
-        team.see_member(f"{member:06d}" + "😀" * 250)
         team.learn_member_day(f"{member:06d}" + "😀" * 250,
                               ClosedBucket(WORKDAYS[0], 1_000 + member, 10, 2), 1_000.0, config)
     assert team.day.members == 60_000
@@ -442,17 +440,3 @@ def test_a_team_remembers_who_uses_its_models_and_forgets_the_rarest_when_full()
     assert tool_key("client", "cli") not in team.tools
 
 
-def test_a_teams_members_are_the_last_max_members_first_seen_whatever_their_order() -> None:
-    # see_member answers from an index rather than a scan: the list it keeps must be the
-    # one a scan kept, through evictions, returns and a store and load.
-    rng = random.Random(4)
-    team, kept = TeamState(team="core"), []
-    for step in range(3 * MAX_MEMBERS):
-        member = f"u{rng.randrange(MAX_MEMBERS + 100)}"
-        if step == 2 * MAX_MEMBERS:
-            team = TeamState.from_bytes(team.to_bytes())
-        team.see_member(member)
-        if member not in kept:
-            kept.append(member)
-            kept = kept[-MAX_MEMBERS:]
-        assert team.members == kept
