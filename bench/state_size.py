@@ -1,7 +1,8 @@
 """Serialized state per user and per team after replaying a file: what the worker's
 changelog holds for each (issue 15 aims at <= 1 KB per user), and with ``--breakdown``
 what those bytes are: the mean stored bytes of each field, each detector's slot and each
-field of the usage context and the slots. Run::
+field of the usage context and the slots, beside the bytes the same part weighs decoded,
+as Python objects (what each of the users kept decoded costs: ``LIVE_STATES``). Run::
 
     .venv/bin/python bench/state_size.py /work/reference/events.jsonl --breakdown
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -53,10 +55,27 @@ def state_sizes(events: Path) -> tuple[list[int], list[int]]:
     return [len(state.to_bytes()) for state in users], [len(team.to_bytes()) for team in teams]
 
 
-def field_bytes(value: Any, path: str, into: dict[str, int], depth: int) -> None:
-    """Add the stored bytes of ``value`` under ``path``, and of its parts ``depth`` deep:
-    a record's fields, a dict's values by key (a slot by its detector's name)."""
-    into[path] += len(msgspec.msgpack.encode(value))
+def decoded_bytes(value: Any) -> int:
+    """What ``value`` weighs as Python objects, its parts included (``sys.getsizeof``; the
+    small integers and singletons every process shares count nothing)."""
+    if value is None or isinstance(value, bool) or (type(value) is int and -5 <= value <= 256):
+        return 0
+    size = sys.getsizeof(value)
+    if isinstance(value, Record):
+        size += sum(decoded_bytes(getattr(value, name)) for name in value.__struct_fields__)
+    elif isinstance(value, dict):
+        size += sum(decoded_bytes(key) + decoded_bytes(item) for key, item in value.items())
+    elif isinstance(value, list | tuple):
+        size += sum(decoded_bytes(item) for item in value)
+    return size
+
+
+def field_bytes(value: Any, path: str, into: dict[str, list[int]], depth: int) -> None:
+    """Add the stored and the decoded bytes of ``value`` under ``path``, and of its parts
+    ``depth`` deep: a record's fields, a dict's values by key (a slot by its detector's
+    name)."""
+    into[path][0] += len(msgspec.msgpack.encode(value))
+    into[path][1] += decoded_bytes(value)
     if depth == 0:
         return
     if isinstance(value, Record):
@@ -67,15 +86,16 @@ def field_bytes(value: Any, path: str, into: dict[str, int], depth: int) -> None
             field_bytes(slot, f"{path}[{name}]", into, depth - 1)
 
 
-def breakdown(states: Iterable[Record], depth: int) -> list[tuple[str, float]]:
-    """Mean stored bytes of each part of ``states``, in stored order (a part's own bytes
-    include its parts' and the few bytes of its array or map header)."""
-    totals: dict[str, int] = defaultdict(int)
+def breakdown(states: Iterable[Record], depth: int) -> list[tuple[str, float, float]]:
+    """Mean stored and decoded bytes of each part of ``states``, in stored order (a part's
+    own bytes include its parts', and the few bytes of its array or map header)."""
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     count = 0
     for state in states:
         field_bytes(state, type(state).__name__, totals, depth)
         count += 1
-    return [(path, total / count) for path, total in totals.items()]
+    return [(path, stored / count, decoded / count)
+            for path, (stored, decoded) in totals.items()]
 
 
 def main() -> None:
@@ -90,10 +110,10 @@ def main() -> None:
     print(describe("teams", [len(team.to_bytes()) for team in teams]))
     if args.breakdown:
         for what, states in (("user", users), ("team", teams)):
-            print(f"\nmean stored bytes per {what} state, by field")
-            for path, mean in breakdown(states, args.depth):
+            print(f"\nmean bytes per {what} state, by field:\n   stored   decoded")
+            for path, stored, decoded in breakdown(states, args.depth):
                 indent = "  " * (path.count(".") + path.count("["))
-                print(f"{mean:9,.1f}  {indent}{path.rsplit('.', 1)[-1]}")
+                print(f"{stored:9,.1f} {decoded:9,.1f}  {indent}{path.rsplit('.', 1)[-1]}")
 
 
 if __name__ == "__main__":
