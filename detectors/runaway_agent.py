@@ -88,6 +88,24 @@ class RunawayAgentDetector(Detector):
         client = client.lower()
         return any(fnmatch.fnmatchcase(client, pattern) for pattern in self._agent_patterns)
 
+    def _off_hours(self, observation: Observation) -> bool:
+        """Is now off-hours for this user (nor within an hour of now)? A profile younger
+        than ``min_profile_days`` is judged by its team's hours, when the team has them:
+        an hour the team is seldom active in (its members' first agents left running had
+        run for hours unjudged)."""
+        config = self.config
+        if observation.profile_days >= config.min_profile_days:
+            return observation.off_hours(config.off_hours_probability,
+                                         config.min_profile_days, nearby=True)
+        team_hours = observation.activity_days > observation.profile_days
+        return team_hours and observation.usual_activity_nearby < config.off_hours_probability
+
+    def _hour_phrase(self, observation: Observation) -> str:
+        if observation.profile_days >= self.config.min_profile_days:
+            return observation.hour_phrase(nearby=True)
+        return (f"at an hour their team is seldom active in "
+                f"(this user's first {observation.profile_days + 1} active days)")
+
     def forming(self, slot: RunSlot, observation: Observation) -> bool:
         """An agent run into off-hours, younger than HOLD_FACTOR times ``min_minutes``."""
         return (slot.off_requests > 0 and slot.agent_requests >= slot.requests / 2
@@ -104,13 +122,17 @@ class RunawayAgentDetector(Detector):
         slot.requests += 1
         if self._is_agent(observation.event.client):
             slot.agent_requests += 1
+        elif slot.off_requests:
+            # Someone is at the keyboard: a request from their own chat, CLI or IDE is no
+            # agent left running. The off-hours evidence starts again from here.
+            slot.off_start, slot.off_requests, slot.surprise = 0.0, 0, 0.0
         if observation.session_requests >= 5:
             slot.max_growth = max(slot.max_growth, observation.session_growth)
         # Off-hours means nights, not the edges of a working day: an hour next to one the
         # user works in is an early start or a late finish, with or without an agent.
         usual = observation.usual_activity_nearby
-        if not observation.round_the_clock and observation.off_hours(
-                config.off_hours_probability, config.min_profile_days, nearby=True):
+        if (not observation.round_the_clock and self._is_agent(observation.event.client)
+                and self._off_hours(observation)):
             if slot.off_requests == 0:
                 slot.off_start = observation.time
             elif gap is not None:
@@ -136,7 +158,7 @@ class RunawayAgentDetector(Detector):
             observed=slot.off_requests, expected=0.0,
             explanation=(
                 f"An agent has sent {slot.off_requests} requests over {off_minutes:.0f} min "
-                f"{observation.hour_phrase(nearby=True)}{context}: "
+                f"{self._hour_phrase(observation)}{context}: "
                 "an agent may have been left running."
             ),
         )

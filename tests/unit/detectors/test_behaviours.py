@@ -622,6 +622,42 @@ def test_a_new_joiners_evening_is_off_though_teammates_elsewhere_work_then(
     assert "runaway_agent" in {a.kind for a in alerts if a.user_id == "ana"}
 
 
+def test_a_new_joiners_first_evening_agent_is_judged_by_the_teams_hours(
+        event_lists: EventLists) -> None:
+    """Issue 13: one active day says nothing of a person's own hours, but their team's
+    do. A member one day old, whose team works days, leaves an agent running from 19:00:
+    it is a runaway within the half hour its evidence takes, not hours later, once a
+    second day of the person's own (the run's own hours among them) has closed."""
+    team = []
+    for member in range(6):
+        team += event_lists.workdays(random.Random(member), 12, user=f"m{member}")
+    joiner = event_lists.workdays(random.Random(1), 2, start=START + timedelta(days=9))
+    start = joiner[-1].timestamp.replace(hour=19, minute=0)  # their second day's evening
+    alerts = _alerts(event_lists, team + joiner + _agent(event_lists, start, hours=4))
+    runaway = [a for a in alerts if a.user_id == "ana" and a.kind == "runaway_agent"]
+    assert runaway and runaway[0].event_time - start <= timedelta(minutes=45)
+    assert "team is seldom active" in runaway[0].explanation
+
+
+def test_an_agent_whose_person_is_at_the_keyboard_is_no_runaway(
+        event_lists: EventLists) -> None:
+    """An agent left running has nobody at the keyboard. The same night agent, with its
+    person asking something in their own chat client every ten minutes or so, is a
+    person working late with an agent (issue 13: false runaways of people whose CLI or
+    chat requests were interleaved with their agent's)."""
+    agent = _agent(event_lists, NIGHT, hours=3)
+    rng = random.Random(4)
+    chat, at = [], NIGHT
+    while at < NIGHT + timedelta(hours=3):
+        at += timedelta(minutes=rng.uniform(6, 14))
+        chat.append(event_lists.request(60_000 + len(chat), at, 3000, 600, client="chat",
+                                        fingerprint=f"chat-{len(chat)}"))
+    history = _history(event_lists)
+    assert "runaway_agent" in _kinds(_alerts(event_lists, history + agent))
+    together = sorted(agent + chat, key=lambda e: e.timestamp)
+    assert "runaway_agent" not in _kinds(_alerts(event_lists, history + together))
+
+
 @pytest.mark.parametrize(("client", "runaway"), [("Claude-Agent", True), ("chat", False)])
 def test_agent_clients_are_matched_by_pattern(event_lists: EventLists, client: str,
                                               runaway: bool) -> None:
