@@ -104,6 +104,9 @@ class Observation:
     """The models and clients the user's team uses (``TeamState.tools``, read only)..."""
     team_tool_days: int = 0
     """...and its members' active days behind that knowledge (``TeamState.tool_days``)."""
+    usual_activity_ahead: float = 0.0
+    """``usual_activity`` of the busiest of the next EARLY_START_HOURS hours: an hour just
+    before a person's working day is an early start (``observation.EARLY_START_HOURS``)."""
 
     def off_hours(self, probability: float, min_profile_days: int, *,
                   nearby: bool = False) -> bool:

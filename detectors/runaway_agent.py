@@ -23,7 +23,7 @@ from __future__ import annotations
 import fnmatch
 import math
 
-from tokenradar.detectors.base import Detector, Finding, Observation, Slot
+from tokenradar.detectors.base import Detector, Finding, Observation, Slot, unseen_share
 from tokenradar.detectors.calibration import SCORE_DECADES
 from tokenradar.schemas.config import RunawayAgentConfig
 from tokenradar.schemas.kinds import RUNAWAY_AGENT
@@ -100,6 +100,19 @@ class RunawayAgentDetector(Detector):
         team_hours = observation.activity_days > observation.profile_days
         return team_hours and observation.usual_activity_nearby < config.off_hours_probability
 
+    def _early_start(self, observation: Observation) -> bool:
+        """Is the user's working day due within ``EARLY_START_HOURS``? A run that begins
+        then is a person at work early: an agent left running was left by someone who
+        went home, so its run began after their day, not shortly before the next one
+        (issue 13: agent sessions of 30-50 minutes, 2 hours before a person's first
+        usual hour, were false runaways)."""
+        config = self.config
+        ahead = observation.usual_activity_ahead
+        if observation.profile_days < config.min_profile_days:
+            return ahead >= config.off_hours_probability
+        return (ahead >= config.off_hours_probability
+                and ahead > unseen_share(observation.profile_days))
+
     def _hour_phrase(self, observation: Observation) -> str:
         if observation.profile_days >= self.config.min_profile_days:
             return observation.hour_phrase(nearby=True)
@@ -132,7 +145,8 @@ class RunawayAgentDetector(Detector):
         # user works in is an early start or a late finish, with or without an agent.
         usual = observation.usual_activity_nearby
         if (not observation.round_the_clock and self._is_agent(observation.event.client)
-                and self._off_hours(observation)):
+                and self._off_hours(observation)
+                and (slot.off_requests > 0 or not self._early_start(observation))):
             if slot.off_requests == 0:
                 slot.off_start = observation.time
             elif gap is not None:

@@ -144,7 +144,8 @@ class RunawayAgentConfig(DetectorSection):
     )
     min_profile_days: Annotated[int, Field(ge=1)] = Field(
         2, description="Active days seen before an hour never seen counts as off-hours "
-        "(weakly: an hour unseen in N days scores as 1 in N+1)."
+        "(weakly: an hour unseen in N days scores as 1 in N+1); before, only an hour their "
+        "team is seldom active in counts, when the team's hours are known."
     )
     off_hours_probability: Probability = Field(
         0.1, description="An hour the user is active on fewer than this share of days is off."

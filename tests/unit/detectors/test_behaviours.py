@@ -658,6 +658,20 @@ def test_an_agent_whose_person_is_at_the_keyboard_is_no_runaway(
     assert "runaway_agent" not in _kinds(_alerts(event_lists, history + together))
 
 
+def test_an_agent_started_shortly_before_the_working_day_is_an_early_start(
+        event_lists: EventLists) -> None:
+    """An agent left running was left by someone who went home: its run begins after
+    their day. The person who works 09:00-17:00 and sets an agent to work at 06:30, in
+    conversation after conversation until their day begins, started early (issue 13:
+    agent sessions two hours before a person's first usual hour were false runaways).
+    The same agent from 01:00 is a runaway."""
+    morning = NIGHT.replace(hour=6, minute=30)
+    early = _agent(event_lists, morning, hours=2.4, turns=30)
+    assert "runaway_agent" not in _kinds(_alerts(event_lists, _history(event_lists) + early))
+    night = _agent(event_lists, NIGHT, hours=2.4, turns=30)
+    assert "runaway_agent" in _kinds(_alerts(event_lists, _history(event_lists) + night))
+
+
 @pytest.mark.parametrize(("client", "runaway"), [("Claude-Agent", True), ("chat", False)])
 def test_agent_clients_are_matched_by_pattern(event_lists: EventLists, client: str,
                                               runaway: bool) -> None:
