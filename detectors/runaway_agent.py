@@ -120,10 +120,16 @@ class RunawayAgentDetector(Detector):
                 f"(this user's first {observation.profile_days + 1} active days)")
 
     def forming(self, slot: RunSlot, observation: Observation) -> bool:
-        """An agent run into off-hours, younger than HOLD_FACTOR times ``min_minutes``."""
-        return (slot.off_requests > 0 and slot.agent_requests >= slot.requests / 2
-                and observation.time - slot.off_start
-                < HOLD_FACTOR * self.config.min_minutes * 60.0)
+        """An agent run into off-hours, younger than HOLD_FACTOR times ``min_minutes``;
+        an early start's too, though it is not judged: what it would explain (its new
+        agent client at that hour) is the person's early start as much as the run is."""
+        hold = HOLD_FACTOR * self.config.min_minutes * 60.0
+        if slot.agent_requests < slot.requests / 2:
+            return False
+        if slot.off_requests > 0:
+            return observation.time - slot.off_start < hold
+        return (observation.time - slot.start < hold and not observation.round_the_clock
+                and self._is_agent(observation.event.client) and self._off_hours(observation))
 
     def observe(self, slot: RunSlot, observation: Observation) -> Finding | None:
         config = self.config

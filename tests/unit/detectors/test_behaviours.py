@@ -672,6 +672,15 @@ def test_an_agent_started_shortly_before_the_working_day_is_an_early_start(
     assert "runaway_agent" in _kinds(_alerts(event_lists, _history(event_lists) + night))
 
 
+def test_an_early_start_on_a_new_agent_client_is_no_new_pattern(
+        event_lists: EventLists) -> None:
+    """An early start is not judged as a runaway, but it still holds back what it would
+    explain, as a run into the night does: 45 minutes of an agent client this person
+    never used, from 06:30, is them starting early with a new tool, not a stolen key."""
+    early = _agent(event_lists, NIGHT.replace(hour=6, minute=30), hours=0.75, turns=30)
+    assert _alerts(event_lists, _history(event_lists) + early) == []
+
+
 @pytest.mark.parametrize(("client", "runaway"), [("Claude-Agent", True), ("chat", False)])
 def test_agent_clients_are_matched_by_pattern(event_lists: EventLists, client: str,
                                               runaway: bool) -> None:
