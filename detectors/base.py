@@ -8,6 +8,7 @@ record (:class:`Slot`) of the detector's declared type, which it creates and upd
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -88,6 +89,9 @@ class Observation:
     team_rise: float = 0.0
     """...and how far (log10) its typical member is up while it rises toward a shift not
     reported yet (``TeamState.rising_by``); 0 otherwise."""
+    team_levels_rise: Sequence[float] = ()
+    """How far (log10) the team's median member is up over their own reference in each of
+    creep's levels (``TeamState.members_rise``); empty while too few are known."""
     team_per_request: EWStats | None = None
     """The team's pooled baseline of log10 tokens per request, for a cold start."""
     team_per_hour: EWStats | None = None

@@ -31,6 +31,7 @@ the team's. Once the team's shift is reported, their days are learned.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from msgspec import field
@@ -56,6 +57,9 @@ not a creep."""
 MAX_HELD_DAYS = 20
 """Days held this long are the user's new level, reported or not: they become the
 reference rather than stay surprising forever."""
+RISE_KNOWN_DAYS = 5.0
+"""Days in a member's reference before their team counts where their level stands
+against it (``CreepSlot.rises``)."""
 
 @dataclass(frozen=True, slots=True)
 class Aspect:
@@ -171,6 +175,13 @@ class CreepSlot(Slot):
     tokens and active hours are the context's: ``Observation.day_tokens``)."""
     day_output_logs: float = 0.0
 
+    def rises(self) -> list[float | None]:
+        """Each level's recent days over its reference (log10), None while the reference
+        is young: what the team's median member is up by (``TeamState.members_rise``)."""
+        return [track.recent - track.reference.mean
+                if track.reference.count >= RISE_KNOWN_DAYS else None
+                for track in self.tracks]
+
     def day_levels(self, tokens: int, hours: int) -> list[tuple[float, float] | None]:
         """Each aspect's (level, weight) of a day of ``tokens`` in ``hours`` active hours
         and the requests counted here, None where the day has none."""
@@ -221,7 +232,8 @@ class CreepDetector(Detector):
         while len(slot.tracks) < len(ASPECTS):
             slot.tracks.append(CreepTrack())
         if observation.closed_day is not None:
-            finding = self._close_day(slot, observation.closed_day, team_rise(observation))
+            finding = self._close_day(slot, observation.closed_day, team_rise(observation),
+                                      observation.team_levels_rise)
             slot.day_requests, slot.day_output_logs = 0, 0.0
         slot.day_requests += 1
         slot.day_output_logs += math.log10(observation.event.output_tokens + 1.0)
@@ -230,20 +242,23 @@ class CreepDetector(Detector):
             # The running day, scored as if it closed now but not learned: a rise is
             # seen today, not at the next request (after a weekend, or never).
             finding = self._test_running_day(
-                slot, slot.day_levels(observation.day_tokens, observation.day_active_hours))
+                slot, slot.day_levels(observation.day_tokens, observation.day_active_hours),
+                observation.team_levels_rise)
         return finding
 
-    def _close_day(self, slot: CreepSlot, day: ClosedBucket, team: float | None
-                   ) -> Finding | None:
+    def _close_day(self, slot: CreepSlot, day: ClosedBucket, team: float | None,
+                   members: Sequence[float]) -> Finding | None:
         levels = slot.day_levels(day.tokens, day.active_hours)
-        findings = [self._close_track(aspect, track, *level, team)
-                    for aspect, track, level in zip(ASPECTS, slot.tracks, levels, strict=True)
+        findings = [self._close_track(aspect, track, *level, team, member)
+                    for aspect, track, level, member in zip(
+                        ASPECTS, slot.tracks, levels, members_rise(members), strict=True)
                     if level is not None]
         return best(findings)
 
     def _close_track(self, aspect: Aspect, track: CreepTrack, level: float, weight: float,
-                     team: float | None) -> Finding | None:
-        """Learn, hold or test one aspect's closed day (``team``: see ``team_rise``)."""
+                     team: float | None, members: float) -> Finding | None:
+        """Learn, hold or test one aspect's closed day (``team``: see ``team_rise``;
+        ``members``: how far the team's median member is up in this level)."""
         config = self.config
         reference = track.reference
         if reference.count < config.min_history_days or team is None:
@@ -283,7 +298,7 @@ class CreepDetector(Detector):
             if track.cusum == 0.0:
                 track.release()
                 return None
-            finding = self._test(aspect, track)
+            finding = self._test(aspect, track, members)
         if track.held.count + track.jumps >= MAX_HELD_DAYS:
             track.release()
         return finding
@@ -295,12 +310,13 @@ class CreepDetector(Detector):
         return math.sqrt((prior * self._prior_std[aspect] ** 2 + reference.squares)
                          / (prior + max(0.0, reference.count - 1.0)))
 
-    def _test_running_day(self, slot: CreepSlot, levels: list[tuple[float, float] | None]
-                          ) -> Finding | None:
+    def _test_running_day(self, slot: CreepSlot, levels: list[tuple[float, float] | None],
+                          members: Sequence[float]) -> Finding | None:
         """The held days and the running day (its ``levels``), as if it closed now
         (nothing is learned)."""
         findings = []
-        for aspect, track, level in zip(ASPECTS, slot.tracks, levels, strict=True):
+        for aspect, track, level, member in zip(ASPECTS, slot.tracks, levels,
+                                                members_rise(members), strict=True):
             if track.cusum <= 0 or level is None:
                 continue
             if level[0] > track.jump_level(self._reference_std(aspect, track.reference)):
@@ -308,16 +324,22 @@ class CreepDetector(Detector):
             trial = replace(track, held=replace(track.held))
             trial.follow(level[0])
             trial.hold(*level)
-            findings.append(self._test(aspect, trial))
+            findings.append(self._test(aspect, trial, member))
         return best(findings)
 
-    def _test(self, aspect: Aspect, track: CreepTrack) -> Finding | None:
-        """The held days against the reference: their mean, and their ramp."""
+    def _test(self, aspect: Aspect, track: CreepTrack, members: float) -> Finding | None:
+        """The held days against the reference: their mean, and their ramp. The recent
+        level must be ``min_ratio`` over the reference beyond where the team's median
+        member is (``members``): when a team's answers or pace move together (a new
+        model, a push), each member's own quiet level rises with them, and their steadiest
+        members' rise is sure long before the team's days are (every false creep traced
+        on full-size organisations 1, 11 and 12 was a member of a team shifting so)."""
         config = self.config
         reference, held = track.reference, track.held
         std = self._reference_std(aspect, reference)
         ratio = 10.0 ** (track.recent - reference.mean)
-        if (held.count < config.min_rising_days or ratio < config.min_ratio
+        if (held.count < config.min_rising_days
+                or ratio < config.min_ratio * 10.0 ** max(0.0, members)
                 or trend_z(track, std) < MIN_TREND_Z):
             return None
         # Each test's variance has the held days' noise and the reference mean's.
@@ -345,6 +367,12 @@ def team_rise(observation: Observation) -> float | None:
     if not observation.team_shifting:
         return 0.0
     return observation.team_rise if observation.team_rise > 0.0 else None
+
+
+def members_rise(members: Sequence[float]) -> Sequence[float]:
+    """The team's median member's rise in each level (``Observation.team_levels_rise``),
+    0 in each while the team does not say."""
+    return members if len(members) == len(ASPECTS) else (0.0,) * len(ASPECTS)
 
 
 def trend_z(track: CreepTrack, std: float) -> float:

@@ -42,6 +42,7 @@ from tokenradar.detectors import precedence
 from tokenradar.detectors.base import Detector, Finding, Observation, Slot, TeamDetector
 from tokenradar.detectors.budget import BudgetBurn, BudgetState, budget_finding
 from tokenradar.detectors.context import digest32
+from tokenradar.detectors.creep import CreepSlot
 from tokenradar.detectors.incidents import SCORE_DIGITS, SEVERITY_RANK, IncidentDesk, alert_id_of
 from tokenradar.detectors.observation import observe
 from tokenradar.detectors.registry import Detectors, build_detectors
@@ -51,7 +52,7 @@ from tokenradar.detectors.state import UserState
 from tokenradar.detectors.team import POOL_FADING, TeamState, team_key, tool_key
 from tokenradar.detectors.verdicts import Calendar, VerdictBook, silence_alerts
 from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
-from tokenradar.schemas.kinds import BUDGET_BURN, RATE, SPIKE
+from tokenradar.schemas.kinds import BUDGET_BURN, CREEP, RATE, SPIKE
 
 Findings = list[tuple[Detector, Finding | None]]
 """What the detectors stage gives: each detector with its finding, if any."""
@@ -398,4 +399,7 @@ def learn_team(team: TeamState, member: UserState, observation: Observation) -> 
         team.per_hour.update(math.log10(observation.closed_hour.tokens + 1), POOL_FADING)
     if observation.closed_day is not None:
         team.learn_member_hours(member.context.local_mask(observation.closed_day.hours_mask))
+        creep = member.slots.get(CREEP.name)
+        if isinstance(creep, CreepSlot):
+            team.learn_member_rises(int(observation.closed_day.start), creep.rises())
         team.tool_days += 1

@@ -55,6 +55,7 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
     if team_state is None:
         team_hours = None
         team_shift, team_shifting, team_rise = 0.0, False, 0.0
+        team_levels_rise: list[float] = []
         team_per_request = team_per_hour = team_tools = None
         team_tool_days = 0
     else:
@@ -67,6 +68,7 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
         team_shift = team_state.expected_shift()
         team_shifting = team_state.shifting(time)
         team_rise = team_state.rising_by()
+        team_levels_rise = team_state.members_rise()
         team_per_request, team_per_hour = team_state.per_request, team_state.per_hour
         team_tools, team_tool_days = team_state.tools, team_state.tool_days
     usual_activity, usual_activity_nearby = context.usual_activities(time, 1, team_hours)
@@ -89,7 +91,7 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
         usual_activity_nearby=usual_activity_nearby, usual_activity_ahead=usual_activity_ahead,
         usual_day_tokens=usual_day_tokens, day_tokens=day_tokens,
         day_active_hours=day_active_hours, team_shift=team_shift,
-        team_shifting=team_shifting, team_rise=team_rise,
+        team_shifting=team_shifting, team_rise=team_rise, team_levels_rise=team_levels_rise,
         team_per_request=team_per_request,
         team_per_hour=team_per_hour, team_tools=team_tools, team_tool_days=team_tool_days,
     )

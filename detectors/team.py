@@ -100,6 +100,8 @@ reported (``shifting``)."""
 HOURS_FADING = 0.02
 MIN_MEMBER_DAYS = 20
 """Members' active days before the team's hours speak for a young member's."""
+MIN_RISE_MEMBERS = 4
+"""Members' levels a team day needs before its median member says how the team moves."""
 MAX_TOOLS = 64
 """Models and clients a team remembers; past this, the one fewest members used goes."""
 TOOL_MEMBERS = 3
@@ -157,6 +159,15 @@ class ShiftDay(Record):
     tokens: float
     tokens_var: float
     guess: float
+
+
+def _medians(levels: list[list[float]]) -> list[float]:
+    """The median of each level's members, 0 for a level of fewer than MIN_RISE_MEMBERS;
+    empty when no level has that many."""
+    if all(len(members) < MIN_RISE_MEMBERS for members in levels):
+        return []
+    return [round(statistics.median(members), 4) if len(members) >= MIN_RISE_MEMBERS else 0.0
+            for members in levels]
 
 
 def _clipped_mean_and_spread(residuals: list[float]) -> tuple[float, float]:
@@ -228,6 +239,15 @@ class TeamState(Record):
     """The square of members' spread around their usual requests, over judged days..."""
     tokens_spread: EWStats = field(default_factory=EWStats)
     """...and around their usual tokens (SPREAD_FADING)."""
+    levels_day: int = -1
+    """The day (a member's local day number) whose members' recent levels are gathered
+    in ``day_rises``; the members' own detectors say what a level is (``creep``)..."""
+    day_rises: list[list[float]] = []
+    """...each member's recent level over their own reference (log10), one list per
+    level, of the members whose day ``levels_day`` closed..."""
+    rises: list[float] = []
+    """...and the median member's, per level, of the last day with at least
+    MIN_RISE_MEMBERS members."""
 
     def learn_member_hours(self, hours_mask: int) -> None:
         """Learn which hours (of its own local time) a member of the team works in, from
@@ -236,6 +256,29 @@ class TeamState(Record):
         rate = max(HOURS_FADING, 1.0 / self.member_days)
         self.hour_profile = [round(p + rate * (((hours_mask >> h) & 1) - p), 4)
                              for h, p in enumerate(self.hour_profile)]
+
+    def learn_member_rises(self, day: int, rises: list[float | None]) -> None:
+        """Add a member's recent levels over their reference (None where not known yet)
+        as of their closed ``day``; the first member of a later day closes the gathered
+        one, whose median members become ``rises``."""
+        if day > self.levels_day:
+            if _medians(self.day_rises):
+                self.rises = _medians(self.day_rises)
+            self.levels_day, self.day_rises = day, [[] for _ in rises]
+        if len(self.day_rises) != len(rises) or len(self.day_rises[0]) >= MAX_MEMBERS:
+            return
+        for levels, rise in zip(self.day_rises, rises, strict=True):
+            if rise is not None:
+                levels.append(round(rise, 4))
+
+    def members_rise(self) -> list[float]:
+        """How far (log10) the team's median member is up over their own reference in each
+        level: the higher of the last gathered day's and the open one's so far; empty while
+        no day had enough members."""
+        gathering = _medians(self.day_rises)
+        if not gathering or len(self.rises) != len(gathering):
+            return gathering or self.rises
+        return [max(last, now) for last, now in zip(self.rises, gathering, strict=True)]
 
     def learn_tool(self, member: int, key: int) -> None:
         """Remember that ``member`` (a user id's digest) used the model or client ``key``."""

@@ -311,3 +311,58 @@ def test_a_member_rising_beyond_their_rising_team_is_still_creep(seed: int) -> N
     levels = _noisy(40, spread=0.03, seed=seed, trend=_rising)
     day = _first_alert_with_team(levels, lambda d: math.log10(1.25) if 16 <= d < 23 else 0.0)
     assert day is not None and day <= 25, f"found on day {day}"
+
+
+def _first_alert_with_members(levels: list[float], answers: list[float],
+                              members_rise: Callable[[int], float]) -> int | None:
+    """The day of the first alert of a user whose team's median member is up by
+    ``members_rise(day)`` (log10) over their own reference in every level, while the team
+    raises no flag of its own (``team_shifting`` stays False)."""
+    detector = CreepDetector(CreepConfig())
+    slot = detector.new_slot()
+    for day, observation in _days(levels, answers=answers):
+        rise = members_rise(day)
+        observation = replace(observation, team_levels_rise=(rise,) * len(slot.tracks))
+        finding = detector.observe(slot, observation)
+        if finding is not None and finding.score >= ALERT:
+            return day
+    return None
+
+
+def _answers_rising(day: int) -> float:
+    """Answers of 300 tokens for 10 days, then 6% longer every day."""
+    return 300.0 * _rising(day)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_member_whose_answers_rise_with_the_teams_median_member_is_not_creep(
+        seed: int) -> None:
+    # A new model answers at more length for the whole team: every member's own steady
+    # answers rise together (the team's flag, judged on its days, comes days later).
+    levels = _noisy(40, spread=0.03, seed=seed)
+    answers = [_answers_rising(day) for day in range(40)]
+    alone = _first_alert_with_members(levels, answers, lambda day: 0.0)
+    assert alone is not None, "the member's rise alone must be creep"
+    assert _first_alert_with_members(
+        levels, answers, lambda day: math.log10(_rising(day))) is None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_member_rising_well_beyond_the_teams_median_member_is_still_creep(seed: int) -> None:
+    # The team's median member is up a few percent (its usual wobble): the member's rise
+    # is found as it would be alone, at most a day later.
+    levels = _noisy(40, spread=0.03, seed=seed)
+    answers = [_answers_rising(day) for day in range(40)]
+    alone = _first_alert_with_members(levels, answers, lambda day: 0.0)
+    day = _first_alert_with_members(levels, answers, lambda day: math.log10(1.04))
+    assert alone is not None and day is not None and day <= alone + 1, (alone, day)
+
+
+def test_rises_are_known_only_from_a_reference_of_a_few_days() -> None:
+    detector = CreepDetector(CreepConfig())
+    slot = detector.new_slot()
+    assert slot.rises() == [None, None, None]
+    for _, observation in _days([BASE] * 8, answers=[300.0] * 8):
+        detector.observe(slot, observation)
+    rises = slot.rises()
+    assert all(rise is not None and abs(rise) < 0.1 for rise in rises), rises
