@@ -26,6 +26,12 @@ toward a shift (``TeamState.rising_by``), a member rising with it is learned (a 
 ramping together is one population shift), and a member rising beyond it waits,
 neither learned nor held, so a creep held so far is not learned away by a few days of
 the team's. Once the team's shift is reported, their days are learned.
+
+A team's shift shows in its members' own levels days before its summed days are sure of
+it (a member's answers vary a few percent a day, a team's days by a third): so a recent
+level is reported only once it is ``min_ratio`` over the reference beyond the team's
+median member in the same level, each member's recent level over their own reference
+(``CreepSlot.rises``, gathered by ``TeamState.members_rise``), taken TEAM_SPREAD times.
 """
 
 from __future__ import annotations
@@ -57,6 +63,10 @@ not a creep."""
 MAX_HELD_DAYS = 20
 """Days held this long are the user's new level, reported or not: they become the
 reference rather than stay surprising forever."""
+TEAM_SPREAD = 2.0
+"""A member rising with their team is judged beyond it only past this many times the
+median member's rise: members' own responses to a team-wide change vary about as much
+as the change itself."""
 RISE_KNOWN_DAYS = 5.0
 """Days in a member's reference before their team counts where their level stands
 against it (``CreepSlot.rises``)."""
@@ -339,7 +349,7 @@ class CreepDetector(Detector):
         std = self._reference_std(aspect, reference)
         ratio = 10.0 ** (track.recent - reference.mean)
         if (held.count < config.min_rising_days
-                or ratio < config.min_ratio * 10.0 ** max(0.0, members)
+                or ratio < config.min_ratio * 10.0 ** (TEAM_SPREAD * max(0.0, members))
                 or trend_z(track, std) < MIN_TREND_Z):
             return None
         # Each test's variance has the held days' noise and the reference mean's.
