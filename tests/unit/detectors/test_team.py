@@ -130,7 +130,8 @@ def test_three_members_own_incidents_on_the_same_days_are_no_population_shift(
 
 WORKDAYS = [day for day in range(20_400, 20_460) if is_working_day(day)]
 """Monday to Friday day numbers (20_400 is a Thursday)."""
-QUIET_DAYS = 5
+QUIET_DAYS = 6
+"""Working days before a team moves: its members' first is only noted, five are learned."""
 
 
 def _member_day(day: int, member: int, requests: float, size: float,
@@ -249,6 +250,22 @@ def test_a_team_of_machines_changing_their_jobs_is_no_population_shift() -> None
             findings += [finding] if finding is not None else []
     assert findings == []
     assert team.levels == {}
+
+
+def test_a_young_team_whose_first_days_were_partial_is_no_population_shift() -> None:
+    # The team began listening late in the day: each member's first working day is a
+    # tenth of their usual one, and every day after it is steady. That day is no usual:
+    # learned, it held their levels low, and the team rose by it (a false shift on day 9).
+    team, findings = _team_days(lambda member, day: (0.1 if day == 0 else 1.0, 1.0))
+    assert findings == []
+    assert not team.rising()  # nor does it rise (members' creep would wait for it)
+
+
+def test_a_members_first_working_day_is_noted_not_learned() -> None:
+    team, _ = _team_days(lambda member, day: (0.25 if day == 0 else 1.0, 1.0), days=1)
+    assert team.levels[digest32("m0")].days == 0
+    team, _ = _team_days(lambda member, day: (0.25 if day == 0 else 1.0, 1.0), days=2)
+    assert team.levels[digest32("m0")].requests == pytest.approx(math.log10(20), abs=0.15)
 
 
 def test_a_small_rise_is_no_population_shift() -> None:
