@@ -73,12 +73,9 @@ class SealedDay(Record):
     def of(cls, fingerprints: list[int]) -> SealedDay:
         ordered = sorted(fingerprints)
         width = _rice_width(len(ordered))
-        low = (1 << width) - 1
-        gaps, previous = [], 0
-        for fingerprint in ordered:
-            gap, previous = fingerprint - previous, fingerprint
-            gaps.append("1" * (gap >> width) + "0" + format(gap & low, f"0{width}b"))
-        bits = "".join(gaps)
+        top = 1 << width  # bin(top | low bits)[3:]: the low bits, ``width`` of them
+        bits = "".join(["1" * (gap >> width) + "0" + bin(top | gap & (top - 1))[3:]
+                        for gap in map(int.__sub__, ordered, [0, *ordered[:-1]])])
         size = (len(bits) + 7) // 8
         code = (int(bits, 2) << (size * 8 - len(bits))).to_bytes(size, "big") if bits else b""
         return cls(len(ordered), code)
@@ -166,7 +163,8 @@ class SeenIds(Record):
         for buckets in (self.days, self.narrow, self.sealed):
             for old in [d for d in buckets if d < oldest_kept]:
                 del buckets[old]
-        self._seal(newest_day)
+        if min(self.days, default=newest_day) < newest_day:
+            self._seal(newest_day)
         self._trim(capacity)
         return False
 
@@ -194,16 +192,18 @@ class SeenIds(Record):
         """Forget the oldest days' ids first (the narrow ones before any day's wide
         ones; of a day, the sealed before the open, the smallest sealed first), down to
         ``capacity`` ids."""
-        excess = (sum(len(bucket) // width for buckets, width in self._widths()
-                      for bucket in buckets.values())
-                  + sum(day.remembered for day in self.sealed.values()) - capacity)
+        excess = (sum(map(len, self.days.values())) // FINGERPRINT_BYTES
+                  + sum(map(len, self.narrow.values())) // NARROW_FINGERPRINT_BYTES
+                  + sum([day.count - day.forgotten for day in self.sealed.values()]) - capacity)
         if excess <= 0:  # the usual case: nothing to sort
             return
         for day in sorted(self.narrow):
             excess = _cut(self.narrow, day, NARROW_FINGERPRINT_BYTES, excess)
         for day in sorted(self.days.keys() | self.sealed.keys()):
+            if excess <= 0:
+                return
             sealed = self.sealed.get(day)
-            if sealed is not None and excess > 0:
+            if sealed is not None:
                 cut = min(excess, sealed.remembered)
                 sealed.forgotten += cut
                 excess -= cut
