@@ -22,10 +22,10 @@ mean only roughly, and its spread is shrunk toward a prior), and weigh each day 
 much it saw (a one-hour evening is a noisy day). The running day is scored
 provisionally once it has a few active hours, so a rise is seen the same day rather
 than only at the next request, often after a weekend. While the member's team rises
-toward a shift (``TeamState.rising_by``), a member rising with it is learned (a team
-ramping together is one population shift), and a member rising beyond it waits,
-neither learned nor held, so a creep held so far is not learned away by a few days of
-the team's. Once the team's shift is reported, their days are learned.
+toward a shift (``TeamState.rising_by``) and its median member's level shows at least
+half of it, a member rising with it is learned (a team ramping together is one
+population shift), and a member rising beyond it waits, neither learned nor held, so a
+creep held so far is not learned away by a few days of the team's. Once the team's shift is reported, their days are learned.
 
 A team's shift shows in its members' own levels days before its summed days are sure of
 it (a member's answers vary a few percent a day, a team's days by a third): so a recent
@@ -279,8 +279,10 @@ class CreepDetector(Detector):
             track.learn(level, weight)
             return None
         std = self._reference_std(aspect, reference)
-        if team > 0.0:
-            # The team rises toward a shift not reported yet. A member rising no further
+        if team > 0.0 and TEAM_SPREAD * members >= team:
+            # The team rises toward a shift not reported yet, and its members' own levels
+            # show it (a noisy team's summed days rise alone now and then: its members'
+            # held creeps were learned away with them). A member rising no further
             # than the team is the team's shift: learned as their new normal. Rising
             # beyond it, their day waits, neither learned nor held: learned, it would
             # release what their own rise held so far (a team's typical member can be up
