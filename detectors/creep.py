@@ -25,7 +25,8 @@ than only at the next request, often after a weekend. While the member's team ri
 toward a shift (``TeamState.rising_by``) and its median member's level shows at least
 half of it, a member rising with it is learned (a team ramping together is one
 population shift), and a member rising beyond it waits, neither learned nor held, so a
-creep held so far is not learned away by a few days of the team's. Once the team's shift is reported, their days are learned.
+creep held so far is not learned away by a few days of the team's. Once the team's
+shift is reported, their days are learned.
 
 A team's shift shows in its members' own levels days before its summed days are sure of
 it (a member's answers vary a few percent a day, a team's days by a third): so a recent
