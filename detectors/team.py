@@ -193,8 +193,11 @@ class TeamDay(Record):
     """...and how many members' days were added."""
 
 
-class TeamState(Record):
-    """A team's state."""
+class TeamState(Record, dict=True, gc=True):
+    """A team's state. ``dict=True``: it also keeps, unstored, its median member's rise as
+    last worked out (``median_rise``, for ``members_rise``: asked on every event, changed
+    once a member-day), and so is tracked by the garbage collector (msgspec's rule for a
+    ``__dict__``): one object a team."""
 
     team: str
     day: TeamDay = field(default_factory=TeamDay)
@@ -261,6 +264,7 @@ class TeamState(Record):
         """Add a member's recent levels over their reference (None where not known yet)
         as of their closed ``day``; the first member of a later day closes the gathered
         one, whose median members become ``rises``."""
+        self.__dict__.pop("median_rise", None)
         if day > self.levels_day:
             if _medians(self.day_rises):
                 self.rises = _medians(self.day_rises)
@@ -275,6 +279,12 @@ class TeamState(Record):
         """How far (log10) the team's median member is up over their own reference in each
         level: the higher of the last gathered day's and the open one's so far; empty while
         no day had enough members."""
+        known: list[float] | None = self.__dict__.get("median_rise")
+        if known is None:
+            known = self.__dict__["median_rise"] = self._members_rise()
+        return known
+
+    def _members_rise(self) -> list[float]:
         gathering = _medians(self.day_rises)
         if not gathering or len(self.rises) != len(gathering):
             return gathering or self.rises
