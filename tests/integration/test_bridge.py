@@ -96,9 +96,16 @@ def test_bridge_restarted_in_the_same_group_loses_nothing(
         assert before_restart < len(ids), "stopped too late to test a restart"
         second = _bridge(broker_url, topic, group, receiver.port, tmp_path / "second.log",
                          "webhook")
+
+        def every_alert_delivered_and_the_last_logged() -> bool:
+            # The receiver records an alert before it answers: stopped on that alone, the
+            # bridge could be stopped between the answer and its log line.
+            delivered = [b["alert"]["alert_id"] for b in receiver.bodies(HOOK_PATH)]
+            return (set(delivered) >= set(ids)
+                    and f"delivered alert {delivered[-1]}" in second.log())
+
         try:
-            second.wait_for(lambda: {b["alert"]["alert_id"] for b in receiver.bodies(HOOK_PATH)}
-                            >= set(ids))
+            second.wait_for(every_alert_delivered_and_the_last_logged)
         finally:
             second.stop()
     finally:

@@ -3,6 +3,8 @@ SIGTERM or Ctrl-C (the Tansu process stopped by its PID)."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,7 @@ def test_broker_answers_while_running_and_is_gone_after_sigterm_or_ctrl_c(
     address = f"127.0.0.1:{port}"
     broker = Command(["broker", "--port", str(port), "--log-file", str(tmp_path / "tansu.log")],
                      tmp_path / "broker.log", own_group=ctrl_c)
+    tansu = None
     try:
         broker.wait_for(lambda: any("Ctrl-C stops" in line for line in broker.lines))
         assert broker_answers(address)
@@ -44,6 +47,8 @@ def test_broker_answers_while_running_and_is_gone_after_sigterm_or_ctrl_c(
         assert _running(tansu)
     finally:
         code = broker.stop(ctrl_c=ctrl_c)
+        if code != 0 and tansu is not None and _running(tansu):
+            os.kill(tansu, signal.SIGKILL)  # the command was killed: stop what it started
     assert code == 0, broker.log()
     assert broker.lines[-1] == f"stopped the broker on {address}"
     assert not _running(tansu)
