@@ -22,6 +22,13 @@ from tokenradar.schemas import AnomalyEvent
 from tokenradar.schemas.settings import bootstrap_of
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """Ctrl-C reaches a terminal's foreground job, whose SIGINT does its default; a test
+    run started as a shell's background job (``cmd &``) inherits SIGINT ignored, and so
+    would every command it starts (CI run so: the Ctrl-C test's broker never stopped)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Command:
     """``python -m tokenradar <args>``; its stdout lines collected as they come."""
 
@@ -33,7 +40,8 @@ class Command:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tokenradar", *args], stdout=subprocess.PIPE,
                 stderr=log, stdin=subprocess.DEVNULL, text=True, env=env,
-                start_new_session=own_group)
+                start_new_session=own_group,
+                preexec_fn=_sigint_as_in_a_terminal if own_group else None)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
