@@ -11,9 +11,9 @@ its extra requests spill into more of its hours, so a day's count, not a count p
 active hour, carries the whole change). Each working day's typical member, the mean
 of its members' levels over their usual once each is clipped near their median (a
 shift moves the many; one member's incident moves one of them by a bounded step), is
-judged with the standard error its members' own spread gives it that day, and the mean
-of the last few working days with theirs and the error of the members' usual levels
-themselves. When that mean is both high and sure, that is one ``population_shift``
+judged with the standard error its members' own spread gives it that day, and the last
+few working days pooled by their precision (a day of many members weighs more than a
+day of few) with that error and the error of the members' usual levels themselves. When that mean is both high and sure, that is one ``population_shift``
 alert for ``team:<team>``, and the new level becomes its members' usual. While the team
 rises, its members' days are not learned as their usual (a shift must not hide itself),
 a day with too few members to judge waits for the next day's, and members' creep waits
@@ -402,18 +402,22 @@ class TeamState(Record, dict=True, gc=True):
 
     def _surest_rise(self, min_days: int) -> tuple[float, float, int]:
         """(z, level, days) of the surest mean of the last working days (at least
-        ``min_days``), in requests or tokens: its error is the days' medians' own, plus the
-        members' usual levels' (which the days share, so it does not average out)."""
+        ``min_days``), in requests or tokens.
+
+        The days are pooled by their precision (1 / variance): a day of twenty members
+        weighs as much as five days of four, as their member-days do, where a plain mean of
+        the days would give a Monday's four members the weight of a Tuesday's twenty. Its
+        error is the pooled days' own, plus the members' usual levels' (which the days
+        share, so it does not average out)."""
         best = (0.0, 0.0, 0)
         for days in range(min_days, len(self.shift_days) + 1):
             window = self.shift_days[-days:]
             guess = sum(day.guess for day in window) / days
-            for level, variance in (
-                    (sum(day.requests for day in window) / days,
-                     sum(day.requests_var for day in window)),
-                    (sum(day.tokens for day in window) / days,
-                     sum(day.tokens_var for day in window))):
-                z = level / math.sqrt(variance / days**2 + variance / days * guess)
+            for pairs in ([(day.requests, day.requests_var) for day in window],
+                          [(day.tokens, day.tokens_var) for day in window]):
+                precision = sum(1.0 / variance for _, variance in pairs)
+                level = sum(value / variance for value, variance in pairs) / precision
+                z = level / math.sqrt((1.0 + days * guess) / precision)
                 best = max(best, (z, level, days))
         return best
 

@@ -28,6 +28,7 @@ from tokenradar.detectors.team import (
     MAX_TOOLS,
     MEAN_ERROR,
     MIN_MEMBER_SPREAD,
+    ShiftDay,
     TeamDay,
     TeamState,
     is_working_day,
@@ -203,6 +204,18 @@ def test_a_day_is_judged_by_its_members_mean_not_only_its_middle_one() -> None:
     # Its middle member is at +0.3, but three of seven are lower, none far: all count.
     mean, _ = TeamState._judge([0.1, 0.15, 0.2, 0.3, 0.3, 0.35, 0.4], EWStats())
     assert mean == pytest.approx(1.8 / 7)
+
+
+def test_working_days_are_pooled_by_their_members_not_counted_alike() -> None:
+    # Twenty members up by 0.3 on Friday, then Monday's four at their usual: the twenty
+    # member-days outweigh the four, as they would pooled one by one.
+    friday, monday = (MEAN_ERROR**2 * 0.3**2 / members for members in (20, 4))
+    team = TeamState("core", shift_days=[ShiftDay(0.3, friday, 0.3, friday, 0.0),
+                                         ShiftDay(0.0, monday, 0.0, monday, 0.0)])
+    z, level, days = team._surest_rise(min_days=2)
+    assert days == 2
+    assert level == pytest.approx(0.3 * 20 / 24)
+    assert z == pytest.approx(level / math.sqrt(MEAN_ERROR**2 * 0.3**2 / 24))
 
 
 def test_a_thin_day_while_the_team_rises_is_judged_with_the_next_one() -> None:
