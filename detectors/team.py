@@ -13,8 +13,9 @@ of its members' levels over their usual once each is clipped near their median (
 shift moves the many; one member's incident moves one of them by a bounded step), is
 judged with the standard error its members' own spread gives it that day, and the last
 few working days pooled by their precision (a day of many members weighs more than a
-day of few) with that error and the error of the members' usual levels themselves. When that mean is both high and sure, that is one ``population_shift``
-alert for ``team:<team>``, and the new level becomes its members' usual. While the team
+day of few) with that error and the error of the members' usual levels themselves.
+When that level is both high and sure, that is one ``population_shift`` alert for
+``team:<team>``, and the new level becomes its members' usual. While the team
 rises, its members' days are not learned as their usual (a shift must not hide itself),
 a day with too few members to judge waits for the next day's, and members' creep waits
 (``shifting``).
@@ -24,7 +25,12 @@ sqrt(m) for normal members (sigma: one member's day-to-day spread, 0.3 log10 for
 requests and 0.45 for tokens in the simulated organisations), but members' days have
 heavier tails, so it is judged as a median's 1.25 sigma / sqrt(m) (MEAN_ERROR): a shift
 of 1.5x (0.18 log10) in tokens takes about (3.5 x 1.25 x 0.45 / 0.18)^2 = 120
-member-days to be sure of, in requests about 50.
+member-days to be sure of, in requests about 50. That is near what any test could do:
+knowing each member's exact usual level, the spread and the ramp's shape, the best test
+on the member-days judged by a shift's deadline would find 11.4 of full-size matrix
+organisations 1, 2, 4, 7, 10 and 11's 21 shifts in time at z 3.5, and 0.5-0.6 of the 2
+of organisations 4, 7 and 11, whose shifted teams have 10-48 such member-days
+(``bench/shift_bound.py``).
 
 The pooled per-request and per-hour baselines give new joiners a cold start.
 """

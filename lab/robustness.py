@@ -190,13 +190,18 @@ def _shift_in_time(start: datetime, alerts: tuple[AnomalyEvent, ...],
     """Reported as ``population_shift`` by the deadline: the ramp's end plus
     :data:`SHIFT_WORKING_DAYS` working days (Monday to Friday, UTC)."""
     alert = _first_of_kind(alerts)
-    if alert is None:
-        return False
-    deadline, left = start + timedelta(days=float(params["ramp_days"])), SHIFT_WORKING_DAYS
+    return alert is not None and alert.event_time <= shift_deadline(
+        start, float(params["ramp_days"]))
+
+
+def shift_deadline(start: datetime, ramp_days: float) -> datetime:
+    """When a shift starting at ``start`` must be reported by: its ramp's end plus
+    :data:`SHIFT_WORKING_DAYS` working days (Monday to Friday, UTC)."""
+    deadline, left = start + timedelta(days=ramp_days), SHIFT_WORKING_DAYS
     while left:
         deadline += timedelta(days=1)
         left -= deadline.weekday() < 5
-    return alert.event_time <= deadline
+    return deadline
 
 
 def _share(flags: list[bool]) -> float | None:
