@@ -8,7 +8,7 @@ record (:class:`Slot`) of the detector's declared type, which it creates and upd
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -108,9 +108,14 @@ class Observation:
     """The models and clients the user's team uses (``TeamState.tools``, read only)..."""
     team_tool_days: int = 0
     """...and its members' active days behind that knowledge (``TeamState.tool_days``)."""
-    usual_activity_ahead: float = 0.0
-    """``usual_activity`` of the busiest of the next EARLY_START_HOURS hours: an hour just
-    before a person's working day is an early start (``observation.EARLY_START_HOURS``)."""
+    activity_ahead: Callable[[], float] = float
+    """Works out :meth:`usual_activity_ahead`, only when asked (few events need it)."""
+
+    def usual_activity_ahead(self) -> float:
+        """``usual_activity`` of the busiest of the next EARLY_START_HOURS hours: an hour
+        just before a person's working day is an early start
+        (``observation.EARLY_START_HOURS``)."""
+        return self.activity_ahead()
 
     def off_hours(self, probability: float, min_profile_days: int, *,
                   nearby: bool = False) -> bool:

@@ -72,9 +72,12 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
         team_per_request, team_per_hour = team_state.per_request, team_state.per_hour
         team_tools, team_tool_days = team_state.tools, team_state.tool_days
     usual_activity, usual_activity_nearby = context.usual_activities(time, 1, team_hours)
-    # The hours 1 to EARLY_START_HOURS ahead: around the hour halfway there.
-    usual_activity_ahead = context.usual_activities(
-        time + (EARLY_START_HOURS + 1) / 2 * HOUR, (EARLY_START_HOURS - 1) // 2, team_hours)[1]
+
+    def activity_ahead() -> float:
+        # The hours 1 to EARLY_START_HOURS ahead: around the hour halfway there.
+        return context.usual_activities(time + (EARLY_START_HOURS + 1) / 2 * HOUR,
+                                        (EARLY_START_HOURS - 1) // 2, team_hours)[1]
+
     return Observation(
         event=event, time=time, tokens=tokens, gap=gap,
         hour_tokens=last_hour_tokens, hour_requests=last_hour_requests,
@@ -88,7 +91,7 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
         profile_days=context.profile_days,
         activity_days=context.activity_days(team_hours),
         round_the_clock=context.round_the_clock,
-        usual_activity_nearby=usual_activity_nearby, usual_activity_ahead=usual_activity_ahead,
+        usual_activity_nearby=usual_activity_nearby, activity_ahead=activity_ahead,
         usual_day_tokens=usual_day_tokens, day_tokens=day_tokens,
         day_active_hours=day_active_hours, team_shift=team_shift,
         team_shifting=team_shifting, team_rise=team_rise, team_levels_rise=team_levels_rise,

@@ -107,7 +107,7 @@ class RunawayAgentDetector(Detector):
         (issue 13: agent sessions of 30-50 minutes, 2 hours before a person's first
         usual hour, were false runaways)."""
         config = self.config
-        ahead = observation.usual_activity_ahead
+        ahead = observation.usual_activity_ahead()
         if observation.profile_days < config.min_profile_days:
             return ahead >= config.off_hours_probability
         return (ahead >= config.off_hours_probability
