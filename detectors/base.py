@@ -149,6 +149,14 @@ class Observation:
                 and event.output_tokens < event.input_tokens)
 
     @property
+    def from_cache(self) -> bool:
+        """Was most of the request's input read from the prompt cache: a context sent
+        before? Input tokens count the cache reads (the contract), so a request without
+        input re-sent nothing, and is not."""
+        event = self.event
+        return 2 * event.cache_read_tokens >= max(event.input_tokens, 1)
+
+    @property
     def session_growth(self) -> float:
         """Input tokens now over the session's first request's."""
         return (self.event.input_tokens + 1) / (self.session_first_input + 1)

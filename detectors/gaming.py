@@ -134,8 +134,7 @@ class GamingDetector(Detector):
         # A conversation's start: what the person wrote. One mostly read from the cache
         # was written before (a conversation resumed, an agent's standing instructions),
         # unless its prompt is one sent again: then the cache serves the same filler.
-        cached = 2 * event.cache_read_tokens >= event.input_tokens
-        if (cached and not observation.repeated) or event.output_tokens == 0:
+        if (observation.from_cache and not observation.repeated) or event.output_tokens == 0:
             # Nor is a request without an answer (an embedding) a prompt padded for one.
             return None
         fresh = event.input_tokens if observation.repeated else max(

@@ -217,7 +217,7 @@ def _continues(observation: Observation) -> bool:
     declared session, or, without a session id, one read mostly from the cache or
     carrying its inferred conversation's whole context (CARRIED_GROWTH)?"""
     event = observation.event
-    if event.session_id is not None or 2 * event.cache_read_tokens >= event.input_tokens:
+    if event.session_id is not None or observation.from_cache:
         return True
     return (observation.session_requests > 1
             and event.input_tokens >= observation.session_most_input

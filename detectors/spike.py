@@ -152,7 +152,7 @@ class SpikeDetector(Detector):
         # A context re-sent (grown with its conversation, or read from the prompt cache)
         # is the hour's, not a request to judge alone.
         if not (resent or observation.grew_with_session(CONTEXT_STEP)
-                or _from_cache(observation)):
+                or observation.from_cache):
             request = _scored(usual_request, observation.tokens, shift, config,
                               config.min_request_ratio,
                               READING_MIN_LOG_STD if reads else REQUEST_MIN_LOG_STD)
@@ -236,13 +236,7 @@ def _carries_context(observation: Observation) -> bool:
     grew CARRIED_GROWTH times its first's, or mostly read from the prompt cache?"""
     grown = (observation.session_requests > REQUESTS_PER_INDEPENDENT_SIZE
              and observation.session_growth >= CARRIED_GROWTH)
-    return grown or _from_cache(observation)
-
-
-def _from_cache(observation: Observation) -> bool:
-    """Was most of the request's input read from the prompt cache: a context sent before?"""
-    event = observation.event
-    return 2 * event.cache_read_tokens >= max(event.input_tokens, 1)
+    return grown or observation.from_cache
 
 
 def _reads(observation: Observation, usual: EWStats, config: SpikeConfig) -> bool:
