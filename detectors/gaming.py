@@ -20,12 +20,22 @@ is often reused) added by Fisher's method. Starts enter the histogram only once 
 leave the run, so padding underway is not learned as usual while it is judged. Without
 session ids, conversations are inferred (``UsageContext.advance_session``): filler that
 varies as prompts do keeps starting new ones.
+
+Filler is added to every turn, not only the first: a conversation's later turns carry it
+as fresh input, where ordinary turns read the conversation so far from the prompt cache
+and add only a little (the last answer, a tool result, the next question). So each
+conversation also has a level: the median fresh input of its later turns, where the
+producer reports cache reads. The newest conversations' levels are ranked the same way
+against the person's own conversations' levels, and a run of them all at or above their
+lowest adds its surprise to the starts' (Fisher's method). A conversation whose later turns
+are mostly read from the cache carries its context (long-context work, however big): it
+breaks such a run. This finds light users, whose few starts say little on their own.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from msgspec import field
 
@@ -76,6 +86,14 @@ MEDIAN_STEPS = 40
 """...and the medians a run is judged at: up to four standard errors above the one seen,
 in steps of a tenth of one."""
 LOG10_E = math.log10(math.e)
+LEVEL_TURNS = 9
+"""The later turns of a conversation its level is the median of: its first ones, so the
+level is known while the conversation goes on..."""
+MIN_LEVEL_TURNS = 2
+"""...and at least this many: one turn is one draw, not the conversation's level."""
+NO_LEVEL = -1
+"""A run conversation's level while it has too few later turns to say (or none reported
+with cache reads)."""
 
 
 class GamingSlot(Slot):
@@ -94,6 +112,20 @@ class GamingSlot(Slot):
     """...and whether its prompt repeated a recent one (1) or not (0)."""
     start_repeats: EWStats = field(default_factory=EWStats)
     """How often the starts learned repeated a recent prompt (SLOW_FADING)."""
+    level_bins: dict[int, int] = {}
+    """Histogram of the conversations' levels learned (median fresh input of their later
+    turns, bins as ``start_bins``), halved past MAX_STARTS."""
+    run_levels: list[int] = []
+    """The level of each of the run's conversations (NO_LEVEL while unknown)..."""
+    run_carried: list[int] = []
+    """...and whether most of its later turns were read from the cache (1) or not (0)."""
+    turns: list[int] = []
+    """Bins of the fresh input of the newest conversation's first LEVEL_TURNS later turns..."""
+    cached_turns: int = 0
+    """...how many of them were read mostly from the cache..."""
+    following_run: bool = False
+    """...and whether that conversation is the run's newest (else its level is learned
+    when it ends)."""
 
     @property
     def start_mass(self) -> int:
@@ -101,6 +133,23 @@ class GamingSlot(Slot):
 
     def learn_start(self, index: int) -> None:
         self.start_bins = learned(self.start_bins, index, MAX_STARTS)
+
+    def learn_level(self, index: int) -> None:
+        if index != NO_LEVEL:
+            self.level_bins = learned(self.level_bins, index, MAX_STARTS)
+
+    @property
+    def level(self) -> int:
+        """The newest conversation's level: the median of its later turns held."""
+        if len(self.turns) < MIN_LEVEL_TURNS:
+            return NO_LEVEL
+        return sorted(self.turns)[(len(self.turns) - 1) // 2]
+
+    def end_conversation(self) -> None:
+        """The newest conversation is over: its level stays with the run, or is learned."""
+        if not self.following_run:
+            self.learn_level(self.level)
+        self.turns, self.cached_turns, self.following_run = [], 0, False
 
     def quantile(self, share: float) -> float:
         return quantile(self.start_bins, share)
@@ -130,16 +179,16 @@ class GamingDetector(Detector):
         slot.recent_output.update(log_output, FAST_FADING)
         slot.usual_output.update_clipped(log_output, MIN_LOG_STD, SLOW_FADING)
         if observation.session_requests != 1:
-            return None
+            return self._later_turn(slot, observation)
+        slot.end_conversation()
         # A conversation's start: what the person wrote. One mostly read from the cache
         # was written before (a conversation resumed, an agent's standing instructions),
         # unless its prompt is one sent again: then the cache serves the same filler.
         if (observation.from_cache and not observation.repeated) or event.output_tokens == 0:
             # Nor is a request without an answer (an embedding) a prompt padded for one.
             return None
-        fresh = event.input_tokens if observation.repeated else max(
-            0, event.input_tokens - event.cache_read_tokens)
-        index = int(math.log10(fresh + 1) / BIN_DECADES)
+        index = size_index(event.input_tokens if observation.repeated else max(
+            0, event.input_tokens - event.cache_read_tokens))
         if slot.start_mass < MIN_HISTORY_STARTS:
             slot.learn_start(index)
             slot.start_repeats.update(float(observation.repeated), SLOW_FADING)
@@ -147,8 +196,29 @@ class GamingDetector(Detector):
         slot.run.append(index)
         slot.run_times.append(int(observation.time))
         slot.run_repeated.append(int(observation.repeated))
+        slot.run_levels.append(NO_LEVEL)
+        slot.run_carried.append(0)
+        slot.following_run = True
         if len(slot.run) > RUN_STARTS:
             self._learn_oldest(slot)
+        return self._judge(slot, observation.time)
+
+    def _later_turn(self, slot: GamingSlot, observation: Observation) -> Finding | None:
+        """A later turn's fresh input joins its conversation's level; while that
+        conversation is the run's newest, the run is judged again."""
+        event = observation.event
+        # Only a producer that reports cache reads says which input is fresh.
+        if (event.cache_read_tokens == 0 or event.output_tokens == 0
+                or len(slot.turns) >= LEVEL_TURNS):
+            return None
+        slot.turns.append(size_index(max(0, event.input_tokens - event.cache_read_tokens)))
+        slot.cached_turns += observation.from_cache
+        if not slot.following_run:
+            return None
+        slot.run_levels[-1] = slot.level
+        slot.run_carried[-1] = int(2 * slot.cached_turns >= len(slot.turns))
+        if slot.run_levels[-1] == NO_LEVEL:
+            return None
         return self._judge(slot, observation.time)
 
     def _judge(self, slot: GamingSlot, now: float) -> Finding | None:
@@ -162,68 +232,133 @@ class GamingDetector(Detector):
             return None
         # Up to RUN_STARTS - shortest + 1 runs were looked at: pay for the looks.
         decades = best.decades - math.log10(RUN_STARTS - config.min_conversations + 1)
+        starts, levels = best.starts, best.levels
+        if starts is not None:
+            said = (f"{starts.ratio:.1f}x this user's usual {10.0 ** starts.usual:,.0f} at the "
+                    f"start of each of their last {best.length} conversations, the smallest "
+                    f"{10.0 ** size_of(starts.floor):,.0f} (reached by {starts.share:.0%} of "
+                    "their usual starts)")
+            if levels is not None:
+                said += (f", and {levels.ratio:.1f}x their usual fresh input (not read from "
+                         "the cache) in those conversations' later turns")
+        else:
+            levels = best.shown
+            said = (f"{levels.ratio:.1f}x this user's usual fresh input (not read from the "
+                    f"cache) {10.0 ** levels.usual:,.0f} in the later turns of each of their "
+                    f"last {best.length} conversations, the smallest conversation's median "
+                    f"{10.0 ** size_of(levels.floor):,.0f} (reached by {levels.share:.0%} of "
+                    "their usual conversations)")
         return Finding(
             score=decades_score(decades), feature="input_tokens_per_request",
-            observed=10.0 ** best.mean, expected=10.0 ** best.usual,
+            observed=10.0 ** best.shown.mean, expected=10.0 ** best.shown.usual,
             explanation=(
-                f"Input tokens per request {10.0 ** (best.mean - best.usual):.1f}x this "
-                f"user's usual {10.0 ** best.usual:,.0f} at the start of each of their last "
-                f"{best.length} conversations, the smallest {10.0 ** size_of(best.floor):,.0f} "
-                f"(reached by {best.share:.0%} of their usual starts), while output stayed "
-                f"at {output_ratio:.1f}x usual: looks like padded prompts."
+                f"Input tokens per request {said}, while output stayed at "
+                f"{output_ratio:.1f}x usual: looks like padded prompts."
             ),
         )
 
     def _best_run(self, slot: GamingSlot, now: float) -> Run | None:
-        """The most surprising run of the newest starts all at or above their lowest;
-        None if no run is long and big enough."""
+        """The most surprising run of the newest conversations, all started at or above
+        their lowest start, or all at or above their lowest level; None if no run is long
+        and big enough."""
         config = self.config
-        usual = slot.quantile(0.5)
         run = slot.run
         best: Run | None = None
         for k in range(config.min_conversations, len(run) + 1):
             if now - slot.run_times[-k] < config.min_run_minutes * 60.0:
                 continue  # a busy hour of big work is not a working day padded
-            mean = sum(size_of(index) for index in run[-k:]) / k
-            lowest = min(run[-k:])
-            if mean - usual < math.log10(config.min_input_ratio):
+            starts = self._starts(slot, k)
+            levels = self._levels(slot, k)
+            found = [side.decades for side in (starts, levels) if side is not None]
+            if not found:
                 continue
-            # The starts before the run, learned or still held, are the person's usual.
-            before = dict(slot.start_bins)
-            for index in run[:-k]:
-                before[index] = before.get(index, 0) + 1
-            share, decades = run_surprise(before, lowest, k)
+            decades = max(*found, combined_decades(*found))
             # Filler is often reused: starts repeating recent prompts add their rarity.
             repeats = binomial_tail_decades(sum(slot.run_repeated[-k:]), k, max(
                 MIN_REPEAT_RATE, slot.start_repeats.mean))
             decades = max(decades, combined_decades(decades, repeats))
             if best is None or decades > best.decades:
-                best = Run(decades, k, mean, usual, lowest, share)
+                best = Run(decades, k, starts, levels)
         return best
+
+    def _starts(self, slot: GamingSlot, length: int) -> Evidence | None:
+        """How surprising the newest ``length`` starts are, all at or above their lowest;
+        None unless they are ``min_input_ratio`` over the usual start."""
+        starts = slot.run[-length:]
+        # The starts before the run, learned or still held, are the person's usual.
+        before = dict(slot.start_bins)
+        for index in slot.run[:-length]:
+            before[index] = before.get(index, 0) + 1
+        return self._evidence(starts, before, slot.quantile(0.5))
+
+    def _levels(self, slot: GamingSlot, length: int) -> Evidence | None:
+        """The same of the newest ``length`` conversations' levels; None unless each has
+        one, none was carried from the cache, and enough levels are known before them."""
+        levels = slot.run_levels[-length:]
+        if NO_LEVEL in levels or any(slot.run_carried[-length:]):
+            return None
+        before = dict(slot.level_bins)
+        for index in slot.run_levels[:-length]:
+            if index != NO_LEVEL:
+                before[index] = before.get(index, 0) + 1
+        if sum(before.values()) < MIN_HISTORY_STARTS:
+            return None
+        return self._evidence(levels, before, quantile(before, 0.5))
+
+    def _evidence(self, sizes: list[int], before: dict[int, int], usual: float
+                  ) -> Evidence | None:
+        mean = sum(size_of(index) for index in sizes) / len(sizes)
+        if mean - usual < math.log10(self.config.min_input_ratio):
+            return None
+        lowest = min(sizes)
+        share, decades = run_surprise(before, lowest, len(sizes))
+        return Evidence(decades, mean, usual, lowest, share)
 
     @staticmethod
     def _learn_oldest(slot: GamingSlot) -> None:
         slot.learn_start(slot.run.pop(0))
         slot.run_times.pop(0)
         slot.start_repeats.update(float(slot.run_repeated.pop(0)), SLOW_FADING)
+        slot.run_carried.pop(0)
+        slot.learn_level(slot.run_levels.pop(0))
+        if not slot.run:  # the conversation going on has left the run, its level learned
+            slot.turns, slot.cached_turns, slot.following_run = [], 0, False
 
     def _learn_run(self, slot: GamingSlot) -> None:
         while slot.run:
             self._learn_oldest(slot)
 
 
+class Evidence(NamedTuple):
+    """A run's sizes (starts or levels), all at or above their ``floor`` bin."""
+
+    decades: float
+    mean: float
+    """Mean size (log10) of the run's sizes..."""
+    usual: float
+    """...and the person's median."""
+    floor: int
+    share: float
+    """How often the person's own sizes reach the floor."""
+
+    @property
+    def ratio(self) -> float:
+        return float(10.0 ** (self.mean - self.usual))
+
+
 class Run(NamedTuple):
-    """A run of the newest starts, all at or above its ``floor`` bin."""
+    """A run of the newest conversations: its surprise, from their starts, their levels
+    or both."""
 
     decades: float
     length: int
-    mean: float
-    """Mean size (log10) of the run's starts..."""
-    usual: float
-    """...and the person's median start."""
-    floor: int
-    share: float
-    """How often the person's own starts reach the floor."""
+    starts: Evidence | None
+    levels: Evidence | None
+
+    @property
+    def shown(self) -> Evidence:
+        """The evidence an alert's figures come from: the starts', else the levels'."""
+        return self.starts or cast(Evidence, self.levels)
 
 
 def learned(bins: dict[int, int], index: int, most: int) -> dict[int, int]:
@@ -287,6 +422,11 @@ def spread(bins: dict[int, int]) -> float:
     shrunk = math.sqrt((mass * own ** 2 + PRIOR_STARTS * PRIOR_SPREAD ** 2)
                        / (mass + PRIOR_STARTS))
     return max(MIN_START_SPREAD, shrunk)
+
+
+def size_index(tokens: int) -> int:
+    """The histogram bin of ``tokens`` fresh input tokens."""
+    return int(math.log10(tokens + 1) / BIN_DECADES)
 
 
 def size_of(index: int) -> float:
