@@ -12,10 +12,13 @@ import random
 import re
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from conftest import START, EventLists
 
 from tokenradar.detectors import ScoringEngine, UserState
+from tokenradar.detectors.gaming import NO_LEVEL
+from tokenradar.detectors.state import CODEC_VERSION
 from tokenradar.detectors.team import TeamState
 from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 
@@ -296,6 +299,94 @@ def test_a_newcomers_first_small_starts_do_not_make_their_usual_work_padding(
             context += 900
             number += 1
     assert "gaming" not in _kinds(_alerts(event_lists, events))
+
+
+def _cached_conversation(event_lists: EventLists, start: datetime, number: int,
+                         first: int, filler: int = 0, added: int = 250, turns: int = 6,
+                         carried: float = 0.9) -> list[TokenUsageEvent]:
+    """One conversation of ``turns`` turns 1-3 min apart, its producer reporting cache
+    reads: it starts at ``first`` input tokens; each later turn re-sends the conversation
+    so far (``carried`` of the previous turn's input read from the cache) with the last
+    answer and ``added`` tokens more (the next question, a tool result); ``filler``
+    padding tokens go into every turn, fresh."""
+    rng = random.Random(number)
+    events, at, context, previous = [], start, first, 0
+    for turn in range(turns):
+        answer = int(300 * rng.lognormvariate(0.0, 0.3))
+        events.append(event_lists.request(
+            number + turn, at, context + filler, answer, client="chat",
+            session=f"ana-c{number}", fingerprint=f"ana-{number + turn}",
+        ).model_copy(update={"cache_read_tokens": int(carried * previous)}))
+        previous = context
+        context += answer + int(added * rng.lognormvariate(0.0, 0.4))
+        at += timedelta(seconds=rng.uniform(60, 180))
+    return events
+
+
+def _cached_history(event_lists: EventLists, days: int = 12) -> list[TokenUsageEvent]:
+    """Three conversations a working day from Monday 2 November, each opening at ~500
+    tokens (varied, a short page at most), later turns read mostly from the cache."""
+    rng = random.Random(11)
+    return [event for day in range(days) if (START + timedelta(days=day)).weekday() < 5
+            for conversation in range(3)
+            for event in _cached_conversation(
+                event_lists, START + timedelta(days=day, hours=10 + 2 * conversation),
+                1000 * (10 * day + conversation + 1), int(500 * rng.lognormvariate(0.0, 0.5)))]
+
+
+def test_padding_in_every_turn_of_a_few_conversations_is_gaming(
+        event_lists: EventLists) -> None:
+    # Three conversations in a morning, each opening ~4x (alone, a person's own draws),
+    # and every later turn carrying ~1,500 tokens of fresh filler where the usual turn
+    # adds a few hundred to what the cache serves.
+    padded = [event for conversation in range(3)
+              for event in _cached_conversation(
+                  event_lists, MONDAY + timedelta(minutes=45 * conversation),
+                  900_000 + 1000 * conversation, 500, filler=1500)]
+    alerts = [a for a in _alerts(event_lists, _cached_history(event_lists) + padded)
+              if a.kind == "gaming"]
+    assert alerts, "padding in every turn went unnoticed"
+    assert "later turns" in alerts[0].explanation, alerts[0].explanation
+
+
+def test_a_gaming_run_stored_before_conversations_had_levels_goes_on(
+        event_lists: EventLists) -> None:
+    # User state 7 stored the run's starts without their conversations' levels: those
+    # are unknown (and no level is known before them), the starts are judged as before.
+    padded = [event for conversation in range(4)
+              for event in _cached_conversation(
+                  event_lists, MONDAY + timedelta(minutes=45 * conversation),
+                  900_000 + 1000 * conversation, 500, filler=1500)]
+    engine = ScoringEngine(DetectorConfig())
+    state = engine.new_state("ana")
+    for event in _cached_history(event_lists) + padded[:12]:  # two padded conversations
+        engine.score_event(state, event, event.timestamp)
+    version, body = msgspec.msgpack.decode(state.to_bytes())
+    assert version == CODEC_VERSION
+    gaming = body[6]["gaming"]
+    assert len(gaming[3]) == 2  # the run holds the two padded conversations' starts
+    body[6]["gaming"] = gaming[:-6]  # as version 7 stored it
+    restored = UserState.from_bytes(msgspec.msgpack.encode([7, body]))
+    for event in padded[12:]:
+        engine.score_event(restored, event, event.timestamp)
+        engine.score_event(state, event, event.timestamp)
+    slot, uninterrupted = restored.slots["gaming"], state.slots["gaming"]
+    assert slot.run == uninterrupted.run and slot.start_bins == uninterrupted.start_bins
+    assert slot.run_levels[:2] == [NO_LEVEL] * 2
+    assert slot.run_levels[2:] == uninterrupted.run_levels[2:]
+
+
+def test_conversations_that_grow_from_the_cache_are_not_padding(
+        event_lists: EventLists) -> None:
+    # The same morning without filler but with long contexts: each opens ~4x and grows
+    # by big tool results (~10x the usual turn's fresh input), most of every later turn
+    # read from the cache.
+    grown = [event for conversation in range(3)
+             for event in _cached_conversation(
+                 event_lists, MONDAY + timedelta(minutes=45 * conversation),
+                 900_000 + 1000 * conversation, 2000, added=5000, turns=10, carried=0.95)]
+    alerts = _alerts(event_lists, _cached_history(event_lists) + grown)
+    assert "gaming" not in _kinds(alerts)
 
 
 def test_a_bigger_task_with_output_up_too_is_not_gaming(event_lists: EventLists) -> None:
