@@ -35,7 +35,7 @@ breaks such a run. This finds light users, whose few starts say little on their 
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple, cast
+from typing import NamedTuple, cast
 
 from msgspec import field
 
@@ -46,7 +46,6 @@ from tokenradar.detectors.calibration import (
     combined_decades,
     decades_score,
 )
-from tokenradar.detectors.records import convert
 from tokenradar.schemas.config import GamingConfig
 from tokenradar.schemas.kinds import GAMING
 
@@ -171,16 +170,6 @@ class GamingDetector(Detector):
 
     def __init__(self, config: GamingConfig) -> None:
         self.config = config
-
-    def restore(self, stored: Any) -> GamingSlot:
-        """The slot as stored; one stored before conversations had levels (user state 7)
-        holds its run's starts without: their levels are unknown."""
-        slot = convert(stored, GamingSlot)
-        missing = len(slot.run) - len(slot.run_levels)
-        if missing > 0:
-            slot.run_levels[:0] = [NO_LEVEL] * missing
-            slot.run_carried[:0] = [0] * missing
-        return slot
 
     def observe(self, slot: GamingSlot, observation: Observation) -> Finding | None:
         event = observation.event

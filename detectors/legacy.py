@@ -49,7 +49,7 @@ from tokenradar.detectors.context import (
 )
 from tokenradar.detectors.creep import CreepSlot, CreepTrack, Days
 from tokenradar.detectors.drift import DriftSlot, PageHinkley
-from tokenradar.detectors.gaming import GamingSlot
+from tokenradar.detectors.gaming import NO_LEVEL, GamingSlot
 from tokenradar.detectors.new_pattern import PatternSlot, Sighting
 from tokenradar.detectors.rate import RateSlot
 from tokenradar.detectors.renormalisation import DailyMaxima
@@ -133,6 +133,9 @@ HOUR_PROFILE, WEEKDAY_PROFILE, FINGERPRINTS = 7, 8, 9
 GAMING_V4_UNREAD = (0, 2, 4, 5, 6, 7)
 """The gaming slot's fields versions 3 and 4 stored and nothing reads: the fresh input's
 usual and recent level (before starts were ranked), and four run counters."""
+GAMING_V7_FIELDS, GAMING_RUN = 7, 3
+"""How many fields the gaming slot had in versions 3 (less those unread) to 7, and where
+its run's starts were."""
 TEAM_V2_UNREAD = (2, 4, 5, 6)
 """The team state's fields version 2 stored and nothing reads: its members' day ratios,
 its noise, its days up and their evidence (before each member's working day was kept)..."""
@@ -153,9 +156,20 @@ def _user_state_record(raw: bytes) -> UserState:
         gaming = values[SLOT_VALUES].get("gaming")
         if gaming is not None and version in (3, 4):
             values[SLOT_VALUES]["gaming"] = _without(gaming, GAMING_V4_UNREAD)
-        return UserState.from_fields(values)
+        state = UserState.from_fields(values)
+        with_gaming_levels(state)
+        return state
     except (msgspec.DecodeError, LookupError, TypeError, AttributeError) as error:
         raise ValueError(f"user state is not a stored user state ({error!r})") from None
+
+
+def with_gaming_levels(state: UserState) -> None:
+    """A state stored before version 8, with its gaming slot's conversation levels (fields
+    added last): none learned yet, and unknown for its run's conversations, one each."""
+    gaming = state.slots.get("gaming")
+    if isinstance(gaming, list) and len(gaming) == GAMING_V7_FIELDS:
+        run = gaming[GAMING_RUN]
+        gaming += [{}, [NO_LEVEL] * len(run), [0] * len(run), [], 0, False]
 
 
 def _team_state_record(raw: bytes) -> TeamState:

@@ -284,10 +284,14 @@ class UserState(Record):
             return legacy.user_state(raw)
         # Version 6 is today's layout but for the sealed days (a field added last): its
         # days stay open until the user's next event seals them. Version 7 is today's but
-        # for the gaming slot's conversation levels (fields added last, see GamingDetector.
-        # restore).
+        # for the gaming slot's conversation levels (fields added last).
         version = stored if stored in (6, 7) else CODEC_VERSION
-        return records.decode(raw, version, _DECODER, "user state")
+        state = records.decode(raw, version, _DECODER, "user state")
+        if version != CODEC_VERSION:
+            from tokenradar.detectors import legacy
+
+            legacy.with_gaming_levels(state)
+        return state
 
     @classmethod
     def from_fields(cls, values: list[Any]) -> UserState:
