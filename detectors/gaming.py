@@ -219,15 +219,19 @@ class GamingDetector(Detector):
         slot.run_carried[-1] = int(2 * slot.cached_turns >= len(slot.turns))
         if slot.run_levels[-1] == NO_LEVEL:
             return None
-        return self._judge(slot, observation.time)
+        return self._judge(slot, observation.time, by_levels=True)
 
-    def _judge(self, slot: GamingSlot, now: float) -> Finding | None:
+    def _judge(self, slot: GamingSlot, now: float, by_levels: bool = False
+               ) -> Finding | None:
+        """The run's finding; ``by_levels``: judged on a later turn, only runs whose
+        levels are known count (the starts alone were judged when they came, and their
+        answers may have been anything but usual then)."""
         config = self.config
         output_ratio = 10.0 ** (slot.recent_output.mean - slot.usual_output.mean)
         if (output_ratio > config.max_output_ratio
                 or slot.usual_output.count < config.min_history_requests):
             return None
-        best = self._best_run(slot, now)
+        best = self._best_run(slot, now, by_levels)
         if best is None:
             return None
         # Up to RUN_STARTS - shortest + 1 runs were looked at: pay for the looks.
@@ -257,18 +261,20 @@ class GamingDetector(Detector):
             ),
         )
 
-    def _best_run(self, slot: GamingSlot, now: float) -> Run | None:
+    def _best_run(self, slot: GamingSlot, now: float, by_levels: bool) -> Run | None:
         """The most surprising run of the newest conversations, all started at or above
         their lowest start, or all at or above their lowest level; None if no run is long
-        and big enough."""
+        and big enough (``by_levels``: and at or above their lowest level)."""
         config = self.config
         run = slot.run
         best: Run | None = None
         for k in range(config.min_conversations, len(run) + 1):
             if now - slot.run_times[-k] < config.min_run_minutes * 60.0:
                 continue  # a busy hour of big work is not a working day padded
-            starts = self._starts(slot, k)
             levels = self._levels(slot, k)
+            if by_levels and levels is None:
+                continue
+            starts = self._starts(slot, k)
             found = [side.decades for side in (starts, levels) if side is not None]
             if not found:
                 continue
