@@ -217,7 +217,11 @@ class GamingDetector(Detector):
             return None
         slot.run_levels[-1] = slot.level
         slot.run_carried[-1] = int(2 * slot.cached_turns >= len(slot.turns))
-        if slot.run_levels[-1] == NO_LEVEL:
+        # Only a conversation that is itself inflated can make a run of them (and most
+        # turns are not: this spares judging the run on every turn).
+        if slot.run_levels[-1] == NO_LEVEL or (slot.level_bins and size_of(
+                slot.run_levels[-1]) - quantile(slot.level_bins, 0.5) < math.log10(
+                self.config.min_input_ratio)):
             return None
         return self._judge(slot, observation.time, by_levels=True)
 
