@@ -8,9 +8,10 @@ not"). Its expected z is sqrt(sum over member-days of rise' C^-1 rise), with ``r
 day's share of the drawn rise in log10 requests and tokens and ``C`` their covariance
 around each member's own mean (from the unshifted teams); it reaches a bar b with
 probability Phi(z - b). A member-day is a working day of the member's local time, with
-fewer than 20 active hours, judged at 10:00 local of their next working day, as
-:mod:`tokenradar.detectors.team` judges it; a member counts from MIN_LEVEL_DAYS working
-days before the shift's start.
+fewer than MACHINE_HOURS active hours, judged at CLOSE_HOUR local of their next working
+day, as :mod:`tokenradar.detectors.team` judges it; a member counts once they have
+MIN_LEVEL_DAYS working days before the shift's start (as few as the detector needs to
+know a usual level; the bound knows it exactly from them).
 
     .venv/bin/python bench/shift_bound.py --seeds 1 2 4 7 10 11   # full size
 """
@@ -24,17 +25,13 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from statistics import NormalDist
 
+from tokenradar.detectors.team import CLOSE_HOUR, MACHINE_HOURS, MIN_LEVEL_DAYS
 from tokenradar.lab.robustness import shift_deadline
 from tokenradar.lab.simulation import build_organisation, random_organisation
 from tokenradar.lab.simulation.timeline import iter_events
 from tokenradar.schemas.kinds import POPULATION_SHIFT
 
 DAY, HOUR = 86_400.0, 3_600.0
-MACHINE_HOURS = 20
-JUDGED_AT_HOUR = 10
-MIN_LEVEL_DAYS = 3
-"""Working days before the shift's start a member needs to be counted: as few as the
-detector needs to know a member's usual level (the bound knows it exactly from them)."""
 
 
 def member_days(seed: int, size: dict[str, int]
@@ -104,7 +101,7 @@ def bound(seed: int, size: dict[str, int], bars: tuple[float, ...]) -> list[dict
                 after = day + 1
                 while not working(after):
                     after += 1
-                judged = origin + after * DAY - offset * HOUR + JUDGED_AT_HOUR * HOUR
+                judged = origin + after * DAY - offset * HOUR + CLOSE_HOUR * HOUR
                 if day < first or judged > deadline:
                     continue
                 share = min(1.0, (day + 0.5 - first) / ramp)
