@@ -52,7 +52,7 @@ CONTEXT_STEP = 1.5
 """A conversation's request may carry up to this many times the input of its earlier
 ones and still be its context piling up, not a spike of its own (the hour counts it)."""
 HOURS_TO_JUDGE_BY_TOTALS = 40
-"""Active hours known before the hourly totals alone can mark an hour out of line: a
+"""Active hours known before the hour's fresh tokens alone can mark it out of line: a
 younger mean moves too much (backtest: from 8 hours on, 3 more false alerts for one
 more spike found)."""
 HOURS_TO_JUDGE_SIZES = 20
@@ -122,6 +122,14 @@ class SpikeSlot(Slot):
     """The largest input of the user's recent requests, fading with time (RECENT_SECONDS):
     two conversations on one model without session ids interleave, and neither looks
     like one, but each re-sends a context already seen."""
+    fresh_hours: EWStats = field(default_factory=EWStats)
+    """log10 fresh tokens (not read from the prompt cache) of the user's closed active
+    hours: a long conversation re-reads its context from the cache every turn, so its
+    hours and a keyboard hour differ many times in tokens, far less in fresh ones."""
+    hour_fresh: int = 0
+    """Fresh tokens of the running clock hour (the one ``closed_hour`` will close)."""
+    recent_fresh: int = 0
+    """Recent fresh tokens, fading as ``recent_tokens``: the running hour's fresh share."""
 
 
 class SpikeDetector(Detector):
@@ -145,6 +153,7 @@ class SpikeDetector(Detector):
         shift = observation.team_shift
         closed = observation.closed_hour
         closed_was_conversation, resent = _follow_conversations(slot, observation)
+        closed_fresh = _follow_fresh(slot, observation)
         request = None
         usual_request = _baseline_or_team(slot.per_request, observation.team_per_request,
                                           config.min_history_requests)
@@ -196,6 +205,7 @@ class SpikeDetector(Detector):
             learn(slot.per_hour, math.log10(closed.tokens + 1), config.fading_factor)
             learn(slot.hour_size, math.log10(closed.tokens / closed.requests + 1),
                   config.fading_factor)
+            learn(slot.fresh_hours, math.log10(closed_fresh + 1), config.fading_factor)
             if closed_was_conversation:
                 slot.carried_hours = slot.carried_hours or EWStats()
                 learn(slot.carried_hours, math.log10(closed.tokens + 1), config.fading_factor)
@@ -267,6 +277,36 @@ def _follow_conversations(slot: SpikeSlot, observation: Observation) -> tuple[bo
               and event.output_tokens < event.input_tokens)
     slot.recent_input = max(recent_input, event.input_tokens)
     return closed_was_conversation, resent
+
+
+def _fresh_tokens(observation: Observation) -> int:
+    """The request's tokens not read from the prompt cache: what was typed, pasted or
+    written this time, not a context sent before."""
+    event = observation.event
+    return max(event.input_tokens - event.cache_read_tokens, 0) + event.output_tokens
+
+
+def _follow_fresh(slot: SpikeSlot, observation: Observation) -> int:
+    """Count the request's fresh tokens in the running clock hour and in the recent ones
+    (fading as ``_follow_conversations`` fades the recent tokens); the fresh tokens of
+    the hour the request closed, if any (else 0)."""
+    fresh = _fresh_tokens(observation)
+    gap = observation.gap
+    fading = math.exp(-gap / RECENT_SECONDS) if gap is not None and gap > 0 else 1.0
+    slot.recent_fresh = round(slot.recent_fresh * fading) + fresh
+    closed = 0
+    if observation.closed_hour is not None:
+        closed, slot.hour_fresh = slot.hour_fresh, 0
+    slot.hour_fresh += fresh
+    return closed
+
+
+def _running_fresh(slot: SpikeSlot, observation: Observation) -> int:
+    """Fresh tokens of the running hour: its tokens at the recent fresh share."""
+    if slot.recent_tokens <= 0:
+        return observation.hour_tokens
+    share = min(slot.recent_fresh / slot.recent_tokens, 1.0)
+    return round(observation.hour_tokens * share)
 
 
 def _in_conversation(slot: SpikeSlot) -> bool:
@@ -354,9 +394,9 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig,
     against the user's pace, the hour's mean size against the user's whole hours (not
     as many independent requests: an hour of agent work is bigger requests throughout,
     and that is one draw of the user's), and repeated prompts against how often the
-    user repeats. Each may be only moderately up; together they can be rare. Once the
-    user's hourly totals are known, an hour of fresh requests is judged whole against
-    them too, and the more surprising of the two counts.
+    user repeats. Each may be only moderately up; together they can be rare. Once
+    HOURS_TO_JUDGE_BY_TOTALS of the user's hours are known, an hour of fresh requests is
+    judged whole by its fresh tokens against theirs too, and the more surprising counts.
     """
     per_request = slot.per_request
     shift = observation.team_shift
@@ -404,13 +444,15 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig,
     decades = max(combined_decades(count_decades, size_decades),
                   combined_decades(count_decades, size_decades,
                                    _repeat_decades(slot.repeats, observation)))
-    if (slot.per_hour.count >= HOURS_TO_JUDGE_BY_TOTALS and not one_draw
+    if (slot.fresh_hours.count >= HOURS_TO_JUDGE_BY_TOTALS and not one_draw
             and observation.session_requests <= REQUESTS_PER_INDEPENDENT_SIZE):
-        # The hour whole against the user's whole hours: how a steady user's hour of
-        # moderately more, moderately bigger fresh requests stands out. Not while a
-        # conversation runs on: its turns re-send one growing context.
-        total_z = slot.per_hour.z(math.log10(tokens + 1) - shift, MIN_LOG_STD)
-        decades = max(decades, normal_tail_decades(total_z))
+        # The hour's fresh tokens against the user's hours' fresh tokens: how a steady
+        # user's hour of moderately more, moderately bigger fresh requests stands out. A
+        # long conversation's context read from the cache is no work of the hour: in
+        # tokens, its hours and keyboard hours are many times apart, in fresh tokens not.
+        # Not while a conversation runs on: its turns re-send one growing context.
+        fresh = math.log10(_running_fresh(slot, observation) + 1) - shift
+        decades = max(decades, normal_tail_decades(slot.fresh_hours.z(fresh, MIN_LOG_STD)))
     if young:
         # A young profile's evidence, shrunk by how little is known of it.
         decades *= pace.count / (pace.count + YOUNG_PRIOR_HOURS)

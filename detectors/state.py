@@ -21,16 +21,18 @@ from tokenradar.detectors.context import UsageContext
 from tokenradar.detectors.records import Record
 from tokenradar.detectors.spend import SpendRates
 
-CODEC_VERSION = 8
-"""8: a :class:`UserState` record (:mod:`tokenradar.detectors.records`), the usual hours
+CODEC_VERSION = 9
+"""9: a :class:`UserState` record (:mod:`tokenradar.detectors.records`), the usual hours
 and weekdays in ten-thousandths, the recent prompts' digests as bytes, event ids' 4-byte
 fingerprints, past days' as sets (:class:`SealedDay`), the gaming slot with its
-conversations' levels; 7 (still read): the same without those levels (fields added
-last); 6 (still read): the same with every day's fingerprints in the order seen; 5
-(still read): the same with 2-byte fingerprints; 4 (still read): the same with six
-fields of the gaming slot no longer read; 3 (still read): the same with those hours and
-digests as floats and integers; 2 and 1 (still read): release ae4055c's JSON
-(:mod:`tokenradar.detectors.legacy`)."""
+conversations' levels, the spike slot with its hours' fresh tokens; 8 (still read): the
+same without the spike's fresh tokens (fields added last: learned afresh, and its request
+and hour sizes, learned in whole tokens, move to fresh tokens as they fade); 7 (still
+read): the same without the gaming levels either; 6 (still read): the same with every
+day's fingerprints in the order seen; 5 (still read): the same with 2-byte fingerprints;
+4 (still read): the same with six fields of the gaming slot no longer read; 3 (still
+read): the same with those hours and digests as floats and integers; 2 and 1 (still
+read): release ae4055c's JSON (:mod:`tokenradar.detectors.legacy`)."""
 DIGEST_BYTES = 6
 FINGERPRINT_BYTES = 4
 NARROW_FINGERPRINT_BYTES = 2
@@ -284,10 +286,11 @@ class UserState(Record):
             return legacy.user_state(raw)
         # Version 6 is today's layout but for the sealed days (a field added last): its
         # days stay open until the user's next event seals them. Version 7 is today's but
-        # for the gaming slot's conversation levels (fields added last).
-        version = stored if stored in (6, 7) else CODEC_VERSION
+        # for the gaming slot's conversation levels, and 8 for the spike slot's fresh
+        # tokens of hours (fields added last: learned afresh).
+        version = stored if stored in (6, 7, 8) else CODEC_VERSION
         state = records.decode(raw, version, _DECODER, "user state")
-        if version != CODEC_VERSION:
+        if version in (6, 7):
             from tokenradar.detectors import legacy
 
             legacy.with_gaming_levels(state)
@@ -322,9 +325,9 @@ def stored_last_time(raw: bytes) -> float:
     """A stored state's ``context.last_time``, without decoding the rest of it."""
     if raw[:1] == b"{":
         return UserState.from_bytes(raw).context.last_time
-    # These first fields are the same in versions 3 to 8.
+    # These first fields are the same in versions 3 to 9.
     stored = records.stored_version(raw)
-    version = stored if stored in (3, 4, 5, 6, 7) else CODEC_VERSION
+    version = stored if stored in (3, 4, 5, 6, 7, 8) else CODEC_VERSION
     return records.decode(raw, version, _HEAD_DECODER, "user state").context.last_time
 
 

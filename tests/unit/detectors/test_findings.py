@@ -226,6 +226,42 @@ def test_an_hour_of_many_moderate_requests_is_a_spike_on_tokens_per_hour(
     assert alerts[0].observed >= DetectorConfig().spike.min_ratio * alerts[0].expected
 
 
+def _keyboard_and_cached_hours(event_lists: EventLists, hours: int) -> list[TokenUsageEvent]:
+    """Hours of six fresh 2,000-token requests, every other one six 40,000-token requests
+    of which 38,000 are read from the prompt cache (an IDE re-reading its context): hourly
+    tokens twenty times apart, fresh tokens alike."""
+    rng = random.Random(11)
+    events = []
+    for hour in range(hours):
+        cached = hour % 2 == 1
+        for k in range(6):
+            at = START + timedelta(hours=hour, minutes=10 * k + rng.uniform(0, 5))
+            size = int((40_000 if cached else 2000) * rng.lognormvariate(0.0, 0.2))
+            events.append(event_lists.request(len(events), at, size, output_tokens=200,
+                                              session=f"s-{len(events)}",
+                                              fingerprint=f"p-{len(events)}")
+                          .model_copy(update={"cache_read_tokens": size - 2000 if cached
+                                              else 0}))
+    return events
+
+
+def test_an_hour_of_fresh_tokens_is_judged_against_the_users_fresh_tokens(
+        event_lists: EventLists) -> None:
+    # Against the user's hourly totals (keyboard and cached hours mixed, twenty times
+    # apart), an hour of twice the pace of five times bigger fresh requests is ordinary;
+    # against the fresh tokens of their hours it is ten times the usual, and a spike.
+    events = _keyboard_and_cached_hours(event_lists, hours=60)
+    engine = ScoringEngine(DetectorConfig())
+    state = engine.new_state("ana")
+    assert [a for r in event_lists.score_all(engine, events, state) for a in r.alerts] == []
+    start = events[-1].timestamp + timedelta(minutes=61)
+    busy = [event_lists.request(100_000 + i, start + timedelta(seconds=280 * i), 10_000,
+                                output_tokens=200, session=f"busy-{i}", fingerprint=f"b-{i}")
+            for i in range(12)]
+    alerts = [a for r in event_lists.score_all(engine, busy, state) for a in r.alerts]
+    assert {(a.kind, a.feature) for a in alerts} == {("spike", "tokens_per_hour")}
+
+
 def test_a_young_profiles_hour_is_judged_by_its_pace_with_the_evidence_shrunk(
         event_lists: EventLists) -> None:
     # Five hours known (no team to judge by): an hour of 25 times the usual requests is a

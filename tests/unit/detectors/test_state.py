@@ -265,6 +265,26 @@ def test_a_version_6_state_keeps_its_ids_and_seals_its_past_days() -> None:
     assert seen.seen_before("e2", 2_000.0, horizon_days=7, capacity=384)
 
 
+def test_a_version_8_state_keeps_its_spike_numbers_and_learns_fresh_tokens_afresh(
+        event_lists: EventLists) -> None:
+    """Version 8's spike slot had no fresh tokens of hours (fields added last): they are
+    read as their defaults, and everything the slot held is kept."""
+    engine = ScoringEngine(DetectorConfig())
+    state = engine.new_state("ana")
+    event_lists.score_all(engine, event_lists.steady(random.Random(5), hours=12), state)
+    body = msgspec.msgpack.decode(state.to_bytes())[1]
+    spike = body[6]["spike"]
+    assert spike[-3][0] >= 10  # the fresh hours learned, before they are cut off
+    body[6]["spike"] = spike[:-3]  # as version 8 stored it
+    raw = msgspec.msgpack.encode([8, body])
+    restored = UserState.from_bytes(raw)
+    assert stored_last_time(raw) == restored.context.last_time > 0
+    detector = next(d for d in engine.detectors if d.name == "spike")
+    slot = detector.restore(restored.slots["spike"])
+    assert (slot.fresh_hours.count, slot.hour_fresh, slot.recent_fresh) == (0, 0, 0)
+    assert msgspec.msgpack.decode(msgspec.msgpack.encode(slot))[:-3] == spike[:-3]
+
+
 def test_state_stored_by_the_previous_release_loads_and_keeps_its_ids() -> None:
     """A blob written by codec 1 (the release before per-day dedupe): ana, 180 steady
     events ``ana-0``..``ana-179``, the last at 2026-11-03T14:53:40.185333Z."""
