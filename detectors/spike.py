@@ -8,6 +8,11 @@ A long conversation (an agent, an IDE, a chat at the context window's limit) re-
 its context every turn: its hours are many times a keyboard hour's, and ordinary for
 the user. An hour that is mostly such re-sent context is judged against the user's own
 hours of long conversations, not against their keyboard hours.
+
+Sizes are counted in fresh tokens, those not read from the prompt cache: what was typed,
+pasted or written this time. A tool that re-reads its context from the cache each turn
+has requests many times a keyboard request in tokens, alike in fresh tokens; a spike is
+fresh work.
 """
 
 from __future__ import annotations
@@ -100,12 +105,14 @@ COLD_START_MIN_LOG_STD = 0.4
 
 class SpikeSlot(Slot):
     per_request: EWStats = field(default_factory=EWStats)
-    """log10 tokens per request (fading by ``request_fading_factor``)."""
+    """log10 fresh tokens per request (fading by ``request_fading_factor``); states of
+    version 7 learned whole tokens, and move to fresh ones as they fade."""
     per_hour: EWStats = field(default_factory=EWStats)
     """log10 tokens of the user's closed active hours (fading by ``fading_factor``)."""
     hour_size: EWStats = field(default_factory=EWStats)
-    """log10 mean request size of the user's closed active hours: an agent's hours carry
-    bigger requests than a chat's, so an hour's sizes are judged against whole hours."""
+    """log10 mean fresh tokens per request of the user's closed active hours: an agent's
+    hours carry bigger requests than a chat's, so an hour's sizes are judged against
+    whole hours."""
     repeats: EWStats = field(default_factory=EWStats)
     """Share of the user's requests that repeat a recent prompt."""
     carried_hours: EWStats | None = None
@@ -193,17 +200,17 @@ class SpikeDetector(Detector):
                 baseline.update_clipped(value, MIN_LOG_STD, fading_factor)
 
         out_of_line = _far_above_usual_hours(slot.per_hour, observation, config)
-        if accepted or (hour is None and not _carries_context(observation)
-                        and not out_of_line):
+        if accepted or (hour is None and not _grown(observation) and not out_of_line):
             # Requests of an hour already out of line are not learned as normal ones, nor
-            # a conversation's re-sent context as the size of the user's requests.
-            learn(slot.per_request, math.log10(observation.tokens + 1),
+            # a conversation's re-sent context as the size of the user's requests: a
+            # request's size is its fresh tokens (those not read from the prompt cache).
+            learn(slot.per_request, math.log10(_fresh_tokens(observation) + 1),
                   config.request_fading_factor)
         if accepted or (hour is None and not out_of_line):
             slot.repeats.update(float(observation.repeated), REPEAT_FADING)
         if closed is not None:
             learn(slot.per_hour, math.log10(closed.tokens + 1), config.fading_factor)
-            learn(slot.hour_size, math.log10(closed.tokens / closed.requests + 1),
+            learn(slot.hour_size, math.log10(closed_fresh / closed.requests + 1),
                   config.fading_factor)
             learn(slot.fresh_hours, math.log10(closed_fresh + 1), config.fading_factor)
             if closed_was_conversation:
@@ -244,9 +251,13 @@ class SpikeDetector(Detector):
 def _carries_context(observation: Observation) -> bool:
     """Does this request re-send a conversation's context: a session's request whose input
     grew CARRIED_GROWTH times its first's, or mostly read from the prompt cache?"""
-    grown = (observation.session_requests > REQUESTS_PER_INDEPENDENT_SIZE
-             and observation.session_growth >= CARRIED_GROWTH)
-    return grown or observation.from_cache
+    return _grown(observation) or observation.from_cache
+
+
+def _grown(observation: Observation) -> bool:
+    """Is the request a session's whose input grew CARRIED_GROWTH times its first's?"""
+    return (observation.session_requests > REQUESTS_PER_INDEPENDENT_SIZE
+            and observation.session_growth >= CARRIED_GROWTH)
 
 
 def _reads(observation: Observation, usual: EWStats, config: SpikeConfig) -> bool:
@@ -435,7 +446,7 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig,
         # A document read and asked about again: the hour's size is that document's, one
         # draw of the user's, however many times it is re-sent.
         size_floor = max(size_floor, REQUEST_MIN_LOG_STD)
-    size_z = (math.log10(tokens / requests + 1) - shift
+    size_z = (math.log10(_running_fresh(slot, observation) / requests + 1) - shift
               - (slot.hour_size.mean if known else per_request.mean)) / max(size_spread,
                                                                             size_floor)
     size_decades = normal_tail_decades(size_z)
@@ -445,12 +456,14 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig,
                   combined_decades(count_decades, size_decades,
                                    _repeat_decades(slot.repeats, observation)))
     if (slot.fresh_hours.count >= HOURS_TO_JUDGE_BY_TOTALS and not one_draw
-            and observation.session_requests <= REQUESTS_PER_INDEPENDENT_SIZE):
+            and (observation.session_requests <= REQUESTS_PER_INDEPENDENT_SIZE
+                 or observation.session_growth < CARRIED_GROWTH)):
         # The hour's fresh tokens against the user's hours' fresh tokens: how a steady
         # user's hour of moderately more, moderately bigger fresh requests stands out. A
         # long conversation's context read from the cache is no work of the hour: in
         # tokens, its hours and keyboard hours are many times apart, in fresh tokens not.
-        # Not while a conversation runs on: its turns re-send one growing context.
+        # Not while a conversation's input grows turn after turn: it re-sends a context
+        # (without the cache), one draw of the user's.
         fresh = math.log10(_running_fresh(slot, observation) + 1) - shift
         decades = max(decades, normal_tail_decades(slot.fresh_hours.z(fresh, MIN_LOG_STD)))
     if young:

@@ -262,6 +262,20 @@ def test_an_hour_of_fresh_tokens_is_judged_against_the_users_fresh_tokens(
     assert {(a.kind, a.feature) for a in alerts} == {("spike", "tokens_per_hour")}
 
 
+def test_requests_read_mostly_from_the_cache_teach_their_fresh_size(
+        event_lists: EventLists) -> None:
+    # An IDE re-reading a 38,000-token context from the cache each turn: its requests are
+    # its user's, 2,200 fresh tokens each, not 40,000, and not left out of the sizes.
+    events = [event for event in _keyboard_and_cached_hours(event_lists, hours=12)
+              if event.cache_read_tokens]
+    engine = ScoringEngine(DetectorConfig())
+    state = engine.new_state("ana")
+    event_lists.score_all(engine, events, state)
+    sizes = state.slots["spike"].per_request
+    assert sizes.count == len(events) >= DetectorConfig().spike.min_history_requests
+    assert 2000 < 10 ** sizes.mean < 2500
+
+
 def test_a_young_profiles_hour_is_judged_by_its_pace_with_the_evidence_shrunk(
         event_lists: EventLists) -> None:
     # Five hours known (no team to judge by): an hour of 25 times the usual requests is a
