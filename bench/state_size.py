@@ -17,11 +17,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from tokenradar.detectors import ScoringEngine, TeamState, UserState
 from tokenradar.detectors.engine import detector_slot
-from tokenradar.detectors.records import Record
+from tokenradar.detectors.records import Record, record_bytes
 from tokenradar.replay import score_stream
 from tokenradar.schemas import DetectorConfig, parse_event
 
@@ -74,7 +72,7 @@ def field_bytes(value: Any, path: str, into: dict[str, list[int]], depth: int) -
     """Add the stored and the decoded bytes of ``value`` under ``path``, and of its parts
     ``depth`` deep: a record's fields, a dict's values by key (a slot by its detector's
     name)."""
-    into[path][0] += len(msgspec.msgpack.encode(value))
+    into[path][0] += len(record_bytes(value))
     into[path][1] += decoded_bytes(value)
     if depth == 0:
         return

@@ -16,7 +16,7 @@ from msgspec import field
 
 from tokenradar.detectors.base import ClosedBucket, unseen_share
 from tokenradar.detectors.baseline import EWStats
-from tokenradar.detectors.records import Record
+from tokenradar.detectors.records import Ints, Record
 
 HOUR = 3600.0
 DAY = 86_400.0
@@ -135,8 +135,8 @@ class Slices(Record):
 
     start: float = -1.0
     """Start of the newest slice."""
-    tokens: list[int] = field(default_factory=lambda: [0] * SLICES)
-    requests: list[int] = field(default_factory=lambda: [0] * SLICES)
+    tokens: Ints = field(default_factory=lambda: Ints([0] * SLICES))
+    requests: Ints = field(default_factory=lambda: Ints([0] * SLICES))
 
 
 class Session(Record):
@@ -166,9 +166,9 @@ class UsageContext(Record):
     utc_offset_hours: int = 0
     """The user's estimated local offset, from when they are active; sets day bounds."""
     profile_days: int = 0
-    hour_profile: list[int] = field(default_factory=lambda: [0] * 24)
+    hour_profile: Ints = field(default_factory=lambda: Ints([0] * 24))
     """Share of active days with a request in each UTC hour, in ten-thousandths."""
-    weekday_profile: list[int] = field(default_factory=lambda: [0] * 7)
+    weekday_profile: Ints = field(default_factory=lambda: Ints([0] * 7))
     """Share of days of each weekday (0: Monday) that were active, in ten-thousandths."""
     fingerprints: bytes = b""
     """The last FINGERPRINTS prompts' digests, oldest first, PROMPT_DIGEST_BYTES each..."""
@@ -338,8 +338,8 @@ class UsageContext(Record):
         if today - day <= ABSENCE_DAYS:
             for quiet in range(day + 1, today):
                 weekdays[(quiet + 3) % 7] *= 1.0 - rate
-        self.hour_profile = [round(p * PROFILE_SCALE) for p in hours]
-        self.weekday_profile = [round(round(p, 4) * PROFILE_SCALE) for p in weekdays]
+        self.hour_profile = Ints([round(p * PROFILE_SCALE) for p in hours])
+        self.weekday_profile = Ints([round(round(p, 4) * PROFILE_SCALE) for p in weekdays])
         self.utc_offset_hours = _offset_from(hours, self.utc_offset_hours)
         self.round_the_clock = (self.profile_days >= ROUND_THE_CLOCK_DAYS and sum(
             share >= ROUND_THE_CLOCK_SHARE for share in hours) >= ROUND_THE_CLOCK_HOURS)
@@ -442,8 +442,8 @@ class UsageContext(Record):
         age = int((slices.start - start) // SLICE)  # an empty ring (start -1) is ages old
         if age < 0:  # a newer slice: older ones move down, the oldest go
             moved = min(SLICES, -age)
-            slices.tokens = [0] * moved + slices.tokens[:SLICES - moved]
-            slices.requests = [0] * moved + slices.requests[:SLICES - moved]
+            slices.tokens = Ints([*[0] * moved, *slices.tokens[:SLICES - moved]])
+            slices.requests = Ints([*[0] * moved, *slices.requests[:SLICES - moved]])
             slices.start = start
             age = 0
         if age < SLICES:  # a late event lands in its own slice, if still within the hour

@@ -46,6 +46,7 @@ from tokenradar.detectors.calibration import (
     combined_decades,
     decades_score,
 )
+from tokenradar.detectors.records import Ints
 from tokenradar.schemas.config import GamingConfig
 from tokenradar.schemas.kinds import GAMING
 
@@ -106,7 +107,7 @@ class GamingSlot(Slot):
     halved whenever it passes MAX_STARTS, so it holds the person's recent starts."""
     run: list[int] = []
     """The bins of the newest starts, oldest first, not yet learned..."""
-    run_times: list[int] = []
+    run_times: Ints = field(default_factory=Ints)
     """...when each came (epoch seconds)..."""
     run_repeated: list[int] = []
     """...and whether its prompt repeated a recent one (1) or not (0)."""

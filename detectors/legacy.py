@@ -227,7 +227,8 @@ def _context(values: list[Any]) -> UsageContext:
     context = UsageContext(
         last_time=last_time, hour=_bucket(hour), window=_bucket(window),
         day=Day(*(int(n) for n in day)), utc_offset_hours=offset, profile_days=profile_days,
-        hour_profile=_profile(hour_profile), weekday_profile=_profile(weekday_profile),
+        hour_profile=records.Ints(_profile(hour_profile)),
+        weekday_profile=records.Ints(_profile(weekday_profile)),
         fingerprints=ring, repeats=repeats,
         sessions=[Session(int(digest), int(requests), int(first), int(most), int(last),
                           float(time))
@@ -235,8 +236,8 @@ def _context(values: list[Any]) -> UsageContext:
         daily_level=_stats(daily_level), hourly_requests=_stats(hourly_requests),
     )
     if len(slices) == 13:  # else stored before the slices: they start afresh
-        context.last_slices = Slices(slices[0], [int(n) for n in slices[1:7]],
-                                     [int(n) for n in slices[7:13]])
+        context.last_slices = Slices(slices[0], records.Ints(int(n) for n in slices[1:7]),
+                                     records.Ints(int(n) for n in slices[7:13]))
     return context
 
 

@@ -20,15 +20,53 @@ when a layout changes under the same version.
 from __future__ import annotations
 
 import threading
-from typing import Any, TypeVar
+from array import array
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import msgspec
 
-_encoder = msgspec.msgpack.Encoder()
+RecordT = TypeVar("RecordT", bound="Record")
+
+
+if TYPE_CHECKING:
+    IntArray = array[int]
+else:  # not subscriptable before Python 3.12
+    IntArray = array
+
+
+class Ints(IntArray):
+    """A stored list of integers, held unboxed: 8 bytes each, where a list holds a
+    pointer to an int object (32 bytes with the heap's rounding) for each beyond 256.
+    Stored exactly as a list (a MessagePack array of integers); indexed, iterated,
+    appended to and popped from as one; use it for lists read that way only (an array
+    compares unequal to a list, and adds only to an array).
+
+    >>> Ints([3, 1_700_000_000]), sum(Ints([3, 4]))
+    (Ints('q', [3, 1700000000]), 7)
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, values: Iterable[int] = ()) -> Ints:
+        return cast(Ints, super().__new__(cls, "q", values))
+
+
+def _enc_hook(value: Any) -> Any:
+    if isinstance(value, array):  # an Ints, or a copy of one (deepcopy gives an array)
+        return value.tolist()
+    raise NotImplementedError(f"cannot store a {type(value).__name__}")
+
+
+def _dec_hook(kind: type, value: Any) -> Any:
+    if kind is Ints:
+        return Ints(value)
+    raise NotImplementedError(f"cannot read a {kind.__name__}")
+
+
+_encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
 _thread = threading.local()
 _versioned = msgspec.msgpack.Decoder(tuple[int, msgspec.Raw])
-
-RecordT = TypeVar("RecordT", bound="Record")
 
 
 class Record(msgspec.Struct, array_like=True, gc=False):
@@ -52,6 +90,17 @@ def encode(version: int, record: Record) -> bytes:
         buffer = _thread.buffer = bytearray()
     _encoder.encode_into((version, record), buffer)
     return bytes(buffer)
+
+
+def decoder(record: type[RecordT]) -> msgspec.msgpack.Decoder[RecordT]:
+    """A decoder of ``record`` s (stored with :func:`encode`; :class:`Ints` read as such)."""
+    return msgspec.msgpack.Decoder(record, dec_hook=_dec_hook)
+
+
+def record_bytes(record: Any) -> bytes:
+    """``record`` (or any part of one) alone, without a version, as MessagePack: the
+    bytes it adds to a stored state."""
+    return msgspec.msgpack.encode(record, enc_hook=_enc_hook)
 
 
 def stored_version(raw: bytes) -> int | None:
@@ -85,4 +134,4 @@ def decode(raw: bytes, version: int, decoder: msgspec.msgpack.Decoder[RecordT],
 def convert(stored: Any, record: type[RecordT]) -> RecordT:
     """A record from its stored fields decoded as plain values (a detector's slot, read
     only when a detector asks for it)."""
-    return msgspec.convert(stored, record)
+    return msgspec.convert(stored, record, dec_hook=_dec_hook)

@@ -299,10 +299,10 @@ class UserState(Record):
     @classmethod
     def from_fields(cls, values: list[Any]) -> UserState:
         """The state from its fields as plain values, exactly as if stored and read."""
-        return _DECODER.decode(msgspec.msgpack.encode(values))
+        return _DECODER.decode(records.record_bytes(values))
 
 
-_DECODER = msgspec.msgpack.Decoder(UserState)
+_DECODER = records.decoder(UserState)
 
 
 class _ContextHead(Record):

@@ -11,6 +11,7 @@ from conftest import EventLists
 
 from tokenradar.detectors import ScoringEngine
 from tokenradar.detectors.base import Detector
+from tokenradar.detectors.records import record_bytes
 from tokenradar.schemas import AnomalyKind, DetectorConfig
 
 DETECTORS = ScoringEngine(DetectorConfig()).detectors
@@ -39,7 +40,7 @@ def test_the_three_core_detectors_are_registered_under_unique_names() -> None:
 
 def _stored(slot: object) -> object:
     """A slot as a user state holds it until the detector asks for it: plain values."""
-    return msgspec.msgpack.decode(msgspec.msgpack.encode(slot))
+    return msgspec.msgpack.decode(record_bytes(slot))
 
 
 @pytest.mark.parametrize("detector", DETECTORS, ids=_by_name)
@@ -57,7 +58,7 @@ def test_trained_slot_round_trips_through_its_stored_form_bit_for_bit(
     restored = detector.restore(_stored(slot))
     assert restored == slot
     # Equal bytes: every float as it was, to the bit and sign; every count still an int.
-    assert msgspec.msgpack.encode(restored) == msgspec.msgpack.encode(slot)
+    assert record_bytes(restored) == record_bytes(slot)
 
 
 @pytest.mark.parametrize("detector", DETECTORS, ids=_by_name)

@@ -76,7 +76,8 @@ def test_encoded_state_is_its_record_behind_the_schema_version(event_lists: Even
     engine = ScoringEngine(DetectorConfig())
     state = engine.new_state("ana")
     event_lists.score_all(engine, event_lists.steady(random.Random(1), 3), state)
-    version, decoded = msgspec.msgpack.decode(state.to_bytes(), type=tuple[int, UserState])
+    version, body = msgspec.msgpack.decode(state.to_bytes(), type=tuple[int, msgspec.Raw])
+    decoded = records.decoder(UserState).decode(body)
     assert version == CODEC_VERSION
     assert decoded.user_id == "ana" and decoded.events == state.events
 
@@ -352,3 +353,27 @@ def _kept(now: Any, old: Any) -> bool:
     if isinstance(now, dict) and isinstance(old, dict):
         return now.keys() == old.keys() and all(_kept(now[key], old[key]) for key in old)
     return bool(now == old)
+
+
+def test_lists_of_integers_are_held_unboxed_and_stored_as_the_lists_they_are(
+        event_lists: EventLists) -> None:
+    """The usual hours and weekdays, the last hour's slices and the gaming run's times are
+    held as arrays once decoded (a fraction of a list of int objects' memory), and stored
+    exactly as lists: the same bytes as the record with plain lists."""
+    engine = ScoringEngine(DetectorConfig())
+    state = engine.new_state("ana")
+    event_lists.score_all(engine, event_lists.steady(random.Random(1), 72), state)
+    restored = UserState.from_bytes(state.to_bytes())
+    context = restored.context
+    held = [context.hour_profile, context.weekday_profile, context.last_slices.tokens,
+            context.last_slices.requests]
+    assert all(type(ints) is records.Ints for ints in held)
+    assert context.profile_days and max(context.hour_profile) > 256  # as large as stored
+    as_lists = msgspec.structs.replace(
+        context, hour_profile=list(context.hour_profile),
+        weekday_profile=list(context.weekday_profile),
+        last_slices=msgspec.structs.replace(context.last_slices,
+                                            tokens=list(context.last_slices.tokens),
+                                            requests=list(context.last_slices.requests)))
+    assert records.record_bytes(context) == msgspec.msgpack.encode(as_lists)
+    assert restored.to_bytes() == state.to_bytes()

@@ -307,6 +307,8 @@ def _layout(record: type[Record], layouts: dict[str, list[list[str]]]) -> None:
 
 
 def _type_name(annotation: Any) -> str:
+    if annotation is records.Ints:  # held as an array, stored as the list it is
+        return "list[int]"
     if isinstance(annotation, type) and not typing.get_args(annotation):
         return annotation.__qualname__
     origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)

@@ -7,12 +7,11 @@ import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
-import msgspec
 import pytest
 
 from tokenradar.detectors import ScoringEngine
 from tokenradar.detectors.engine import detector_slot
-from tokenradar.detectors.records import encode
+from tokenradar.detectors.records import encode, record_bytes
 from tokenradar.detectors.verdicts import MAX_BOOK_BYTES, Calendar, VerdictBook, silence_alerts
 from tokenradar.schemas import AnomalyEvent, DetectorConfig, TokenUsageEvent
 from tokenradar.schemas.config import CalendarWindow
@@ -145,7 +144,7 @@ def test_a_window_that_stops_learning_leaves_the_kinds_baselines_as_they_were() 
         engine.score_event(state, event, event.timestamp)
     def numbers(names: set[str]) -> dict[str, bytes]:
         """The detectors' slots as stored: a snapshot of their numbers."""
-        return {detector.name: msgspec.msgpack.encode(detector_slot(state, detector))
+        return {detector.name: record_bytes(detector_slot(state, detector))
                 for detector in engine.detectors if detector.name in names}
 
     kept, gaming_before = numbers({"spike", "rate"}), numbers({"gaming"})
