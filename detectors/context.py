@@ -135,8 +135,8 @@ class Slices(Record):
 
     start: float = -1.0
     """Start of the newest slice."""
-    tokens: Ints = field(default_factory=lambda: Ints([0] * SLICES))
-    requests: Ints = field(default_factory=lambda: Ints([0] * SLICES))
+    tokens: list[int] = field(default_factory=lambda: [0] * SLICES)
+    requests: list[int] = field(default_factory=lambda: [0] * SLICES)
 
 
 class Session(Record):
@@ -442,8 +442,8 @@ class UsageContext(Record):
         age = int((slices.start - start) // SLICE)  # an empty ring (start -1) is ages old
         if age < 0:  # a newer slice: older ones move down, the oldest go
             moved = min(SLICES, -age)
-            slices.tokens = Ints([*[0] * moved, *slices.tokens[:SLICES - moved]])
-            slices.requests = Ints([*[0] * moved, *slices.requests[:SLICES - moved]])
+            slices.tokens = [0] * moved + slices.tokens[:SLICES - moved]
+            slices.requests = [0] * moved + slices.requests[:SLICES - moved]
             slices.start = start
             age = 0
         if age < SLICES:  # a late event lands in its own slice, if still within the hour

@@ -236,8 +236,8 @@ def _context(values: list[Any]) -> UsageContext:
         daily_level=_stats(daily_level), hourly_requests=_stats(hourly_requests),
     )
     if len(slices) == 13:  # else stored before the slices: they start afresh
-        context.last_slices = Slices(slices[0], records.Ints(int(n) for n in slices[1:7]),
-                                     records.Ints(int(n) for n in slices[7:13]))
+        context.last_slices = Slices(slices[0], [int(n) for n in slices[1:7]],
+                                     [int(n) for n in slices[7:13]])
     return context
 
 

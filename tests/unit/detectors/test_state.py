@@ -357,23 +357,19 @@ def _kept(now: Any, old: Any) -> bool:
 
 def test_lists_of_integers_are_held_unboxed_and_stored_as_the_lists_they_are(
         event_lists: EventLists) -> None:
-    """The usual hours and weekdays, the last hour's slices and the gaming run's times are
-    held as arrays once decoded (a fraction of a list of int objects' memory), and stored
-    exactly as lists: the same bytes as the record with plain lists."""
+    """The usual hours and weekdays (and the gaming run's times) are held as arrays once
+    decoded (a fraction of a list of int objects' memory), and stored exactly as lists:
+    the same bytes as the record with plain lists."""
     engine = ScoringEngine(DetectorConfig())
     state = engine.new_state("ana")
     event_lists.score_all(engine, event_lists.steady(random.Random(1), 72), state)
     restored = UserState.from_bytes(state.to_bytes())
     context = restored.context
-    held = [context.hour_profile, context.weekday_profile, context.last_slices.tokens,
-            context.last_slices.requests]
+    held = [context.hour_profile, context.weekday_profile]
     assert all(type(ints) is records.Ints for ints in held)
     assert context.profile_days and max(context.hour_profile) > 256  # as large as stored
     as_lists = msgspec.structs.replace(
         context, hour_profile=list(context.hour_profile),
-        weekday_profile=list(context.weekday_profile),
-        last_slices=msgspec.structs.replace(context.last_slices,
-                                            tokens=list(context.last_slices.tokens),
-                                            requests=list(context.last_slices.requests)))
+        weekday_profile=list(context.weekday_profile))
     assert records.record_bytes(context) == msgspec.msgpack.encode(as_lists)
     assert restored.to_bytes() == state.to_bytes()
