@@ -118,15 +118,19 @@ class Observation:
         return self.activity_ahead()
 
     def off_hours(self, probability: float, min_profile_days: int, *,
-                  nearby: bool = False) -> bool:
-        """Is the user seldom active now (``nearby``: nor within an hour of now): on fewer
-        than ``probability`` of days, or never yet? A young profile (``min_profile_days``)
-        can only say the latter, and says it weakly: an hour unseen in N days is still
-        about 1 in N+1, which scores the lower."""
-        if self.profile_days < min_profile_days:
-            return False
-        usual = self.usual_activity_nearby if nearby else self.usual_activity
-        return usual < probability or self._never_seen(usual)
+                  young_never_seen: bool = False) -> bool:
+        """Is the user seldom active now, nor within an hour of now: on fewer than
+        ``probability`` of days, or never yet (weakly: an hour unseen in N days is still
+        about 1 in N+1, which scores the lower)? A profile younger than
+        ``min_profile_days`` is judged by its team's hours, when the team has them (an
+        hour the team is seldom active in; with ``young_never_seen``, also one its own
+        few days never saw), else not at all."""
+        usual = self.usual_activity_nearby
+        if self.profile_days >= min_profile_days:
+            return usual < probability or self._never_seen(usual)
+        team_hours = self.activity_days > self.profile_days
+        return team_hours and (usual < probability
+                               or (young_never_seen and self._never_seen(usual)))
 
     def hour_phrase(self, *, nearby: bool = False) -> str:
         """How often the user is active at this hour, in words for an explanation."""

@@ -89,16 +89,11 @@ class RunawayAgentDetector(Detector):
         return any(fnmatch.fnmatchcase(client, pattern) for pattern in self._agent_patterns)
 
     def _off_hours(self, observation: Observation) -> bool:
-        """Is now off-hours for this user (nor within an hour of now)? A profile younger
-        than ``min_profile_days`` is judged by its team's hours, when the team has them:
-        an hour the team is seldom active in (its members' first agents left running had
-        run for hours unjudged)."""
+        """Is now off-hours for this user (nor within an hour of now)? A young profile is
+        judged by its team's hours (:meth:`Observation.off_hours`): its members' first
+        agents left running had run for hours unjudged."""
         config = self.config
-        if observation.profile_days >= config.min_profile_days:
-            return observation.off_hours(config.off_hours_probability,
-                                         config.min_profile_days, nearby=True)
-        team_hours = observation.activity_days > observation.profile_days
-        return team_hours and observation.usual_activity_nearby < config.off_hours_probability
+        return observation.off_hours(config.off_hours_probability, config.min_profile_days)
 
     def _early_start(self, observation: Observation) -> bool:
         """Is the user's working day due within ``EARLY_START_HOURS``? A run that begins
