@@ -334,15 +334,21 @@ def _cached_history(event_lists: EventLists, days: int = 12) -> list[TokenUsageE
                 1000 * (10 * day + conversation + 1), int(500 * rng.lognormvariate(0.0, 0.5)))]
 
 
+def _padded_conversations(event_lists: EventLists, count: int) -> list[TokenUsageEvent]:
+    """Conversations 45 minutes apart on Monday morning, each opening at ~500 tokens and
+    every later turn carrying ~1,500 tokens of fresh filler beside what the cache serves."""
+    return [event for conversation in range(count)
+            for event in _cached_conversation(
+                event_lists, MONDAY + timedelta(minutes=45 * conversation),
+                900_000 + 1000 * conversation, 500, filler=1500)]
+
+
 def test_padding_in_every_turn_of_a_few_conversations_is_gaming(
         event_lists: EventLists) -> None:
     # Three conversations in a morning, each opening ~4x (alone, a person's own draws),
     # and every later turn carrying ~1,500 tokens of fresh filler where the usual turn
     # adds a few hundred to what the cache serves.
-    padded = [event for conversation in range(3)
-              for event in _cached_conversation(
-                  event_lists, MONDAY + timedelta(minutes=45 * conversation),
-                  900_000 + 1000 * conversation, 500, filler=1500)]
+    padded = _padded_conversations(event_lists, 3)
     alerts = [a for a in _alerts(event_lists, _cached_history(event_lists) + padded)
               if a.kind == "gaming"]
     assert alerts, "padding in every turn went unnoticed"
@@ -353,10 +359,7 @@ def test_a_gaming_run_stored_before_conversations_had_levels_goes_on(
         event_lists: EventLists) -> None:
     # User state 7 stored the run's starts without their conversations' levels: those
     # are unknown (and no level is known before them), the starts are judged as before.
-    padded = [event for conversation in range(4)
-              for event in _cached_conversation(
-                  event_lists, MONDAY + timedelta(minutes=45 * conversation),
-                  900_000 + 1000 * conversation, 500, filler=1500)]
+    padded = _padded_conversations(event_lists, 4)
     engine = ScoringEngine(DetectorConfig())
     state = engine.new_state("ana")
     for event in _cached_history(event_lists) + padded[:12]:  # two padded conversations
