@@ -161,6 +161,13 @@ class Observation:
         return 2 * event.cache_read_tokens >= max(event.input_tokens, 1)
 
     @property
+    def fresh_input(self) -> int:
+        """The request's input tokens not read from the prompt cache: what was typed,
+        pasted or sent this time, not a context sent before."""
+        event = self.event
+        return max(event.input_tokens - event.cache_read_tokens, 0)
+
+    @property
     def session_growth(self) -> float:
         """Input tokens now over the session's first request's."""
         return (self.event.input_tokens + 1) / (self.session_first_input + 1)

@@ -188,8 +188,8 @@ class GamingDetector(Detector):
         if (observation.from_cache and not observation.repeated) or event.output_tokens == 0:
             # Nor is a request without an answer (an embedding) a prompt padded for one.
             return None
-        index = size_index(event.input_tokens if observation.repeated else max(
-            0, event.input_tokens - event.cache_read_tokens))
+        index = size_index(event.input_tokens if observation.repeated
+                           else observation.fresh_input)
         if slot.start_mass < MIN_HISTORY_STARTS:
             slot.learn_start(index)
             slot.start_repeats.update(float(observation.repeated), SLOW_FADING)
@@ -212,7 +212,7 @@ class GamingDetector(Detector):
         if (event.cache_read_tokens == 0 or event.output_tokens == 0
                 or len(slot.turns) >= LEVEL_TURNS):
             return None
-        slot.turns.append(size_index(max(0, event.input_tokens - event.cache_read_tokens)))
+        slot.turns.append(size_index(observation.fresh_input))
         slot.cached_turns += observation.from_cache
         if not slot.following_run:
             return None

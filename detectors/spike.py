@@ -159,8 +159,11 @@ class SpikeDetector(Detector):
         config = self.config
         shift = observation.team_shift
         closed = observation.closed_hour
-        closed_was_conversation, resent = _follow_conversations(slot, observation)
-        closed_fresh = _follow_fresh(slot, observation)
+        # What of the recent counts is left since the user's last request.
+        gap = observation.gap
+        fading = math.exp(-gap / RECENT_SECONDS) if gap is not None and gap > 0 else 1.0
+        closed_was_conversation, resent = _follow_conversations(slot, observation, fading)
+        closed_fresh = _follow_fresh(slot, observation, fading)
         request = None
         usual_request = _baseline_or_team(slot.per_request, observation.team_per_request,
                                           config.min_history_requests)
@@ -270,14 +273,14 @@ def _reads(observation: Observation, usual: EWStats, config: SpikeConfig) -> boo
             and 0 < observation.event.output_tokens <= usual_size)
 
 
-def _follow_conversations(slot: SpikeSlot, observation: Observation) -> tuple[bool, bool]:
+def _follow_conversations(slot: SpikeSlot, observation: Observation, fading: float
+                          ) -> tuple[bool, bool]:
     """Count the request in the recent share of re-sent context. Whether the hour it
     closed, if any, ended in a long conversation; and whether the request is no bigger
     than one of the last minutes (CONTEXT_STEP), more input than output: a context
-    re-sent, not a request to judge alone."""
+    re-sent, not a request to judge alone. ``fading``: what of the recent counts is left
+    since the user's last request (RECENT_SECONDS)."""
     closed_was_conversation = observation.closed_hour is not None and _in_conversation(slot)
-    gap = observation.gap
-    fading = math.exp(-gap / RECENT_SECONDS) if gap is not None and gap > 0 else 1.0
     tokens = observation.tokens
     carried = tokens if _carries_context(observation) else 0
     slot.recent_carried = round(slot.recent_carried * fading) + carried
@@ -293,17 +296,14 @@ def _follow_conversations(slot: SpikeSlot, observation: Observation) -> tuple[bo
 def _fresh_tokens(observation: Observation) -> int:
     """The request's tokens not read from the prompt cache: what was typed, pasted or
     written this time, not a context sent before."""
-    event = observation.event
-    return max(event.input_tokens - event.cache_read_tokens, 0) + event.output_tokens
+    return observation.fresh_input + observation.event.output_tokens
 
 
-def _follow_fresh(slot: SpikeSlot, observation: Observation) -> int:
+def _follow_fresh(slot: SpikeSlot, observation: Observation, fading: float) -> int:
     """Count the request's fresh tokens in the running clock hour and in the recent ones
-    (fading as ``_follow_conversations`` fades the recent tokens); the fresh tokens of
-    the hour the request closed, if any (else 0)."""
+    (``fading`` as the recent tokens fade); the fresh tokens of the hour the request
+    closed, if any (else 0)."""
     fresh = _fresh_tokens(observation)
-    gap = observation.gap
-    fading = math.exp(-gap / RECENT_SECONDS) if gap is not None and gap > 0 else 1.0
     slot.recent_fresh = round(slot.recent_fresh * fading) + fresh
     closed = 0
     if observation.closed_hour is not None:
@@ -446,7 +446,8 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig,
         # A document read and asked about again: the hour's size is that document's, one
         # draw of the user's, however many times it is re-sent.
         size_floor = max(size_floor, REQUEST_MIN_LOG_STD)
-    size_z = (math.log10(_running_fresh(slot, observation) / requests + 1) - shift
+    fresh_tokens = _running_fresh(slot, observation)
+    size_z = (math.log10(fresh_tokens / requests + 1) - shift
               - (slot.hour_size.mean if known else per_request.mean)) / max(size_spread,
                                                                             size_floor)
     size_decades = normal_tail_decades(size_z)
@@ -456,15 +457,14 @@ def _scored_hour(slot: SpikeSlot, observation: Observation, config: SpikeConfig,
                   combined_decades(count_decades, size_decades,
                                    _repeat_decades(slot.repeats, observation)))
     if (slot.fresh_hours.count >= HOURS_TO_JUDGE_BY_TOTALS and not one_draw
-            and (observation.session_requests <= REQUESTS_PER_INDEPENDENT_SIZE
-                 or observation.session_growth < CARRIED_GROWTH)):
+            and not _grown(observation)):
         # The hour's fresh tokens against the user's hours' fresh tokens: how a steady
         # user's hour of moderately more, moderately bigger fresh requests stands out. A
         # long conversation's context read from the cache is no work of the hour: in
         # tokens, its hours and keyboard hours are many times apart, in fresh tokens not.
         # Not while a conversation's input grows turn after turn: it re-sends a context
         # (without the cache), one draw of the user's.
-        fresh = math.log10(_running_fresh(slot, observation) + 1) - shift
+        fresh = math.log10(fresh_tokens + 1) - shift
         decades = max(decades, normal_tail_decades(slot.fresh_hours.z(fresh, MIN_LOG_STD)))
     if young:
         # A young profile's evidence, shrunk by how little is known of it.
