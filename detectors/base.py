@@ -108,14 +108,10 @@ class Observation:
     """The models and clients the user's team uses (``TeamState.tools``, read only)..."""
     team_tool_days: int = 0
     """...and its members' active days behind that knowledge (``TeamState.tool_days``)."""
-    activity_ahead: Callable[[], float] = float
-    """Works out :meth:`usual_activity_ahead`, only when asked (few events need it)."""
-
-    def usual_activity_ahead(self) -> float:
-        """``usual_activity`` of the busiest of the next EARLY_START_HOURS hours: an hour
-        just before a person's working day is an early start
-        (``observation.EARLY_START_HOURS``)."""
-        return self.activity_ahead()
+    usual_activity_ahead: Callable[[], float] = float
+    """Works out ``usual_activity`` of the busiest of the next EARLY_START_HOURS hours (an
+    hour just before a person's working day is an early start:
+    ``observation.EARLY_START_HOURS``), only when called: few events need it."""
 
     def off_hours(self, probability: float, min_profile_days: int, *,
                   young_never_seen: bool = False) -> bool:

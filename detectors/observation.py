@@ -91,7 +91,7 @@ def observe(state: UserState, event: TokenUsageEvent, team_state: TeamState | No
         profile_days=context.profile_days,
         activity_days=context.activity_days(team_hours),
         round_the_clock=context.round_the_clock,
-        usual_activity_nearby=usual_activity_nearby, activity_ahead=activity_ahead,
+        usual_activity_nearby=usual_activity_nearby, usual_activity_ahead=activity_ahead,
         usual_day_tokens=usual_day_tokens, day_tokens=day_tokens,
         day_active_hours=day_active_hours, team_shift=team_shift,
         team_shifting=team_shifting, team_rise=team_rise, team_levels_rise=team_levels_rise,
