@@ -20,6 +20,7 @@ from tokenradar.detectors.budget import BudgetState
 from tokenradar.detectors.context import UsageContext
 from tokenradar.detectors.records import Record
 from tokenradar.detectors.spend import SpendRates
+from tokenradar.schemas.settings import LIVE_STATES
 
 CODEC_VERSION = 9
 """9: a :class:`UserState` record (:mod:`tokenradar.detectors.records`), the usual hours
@@ -40,14 +41,6 @@ NARROW_FINGERPRINT_BYTES = 2
 DAY_SECONDS = 86_400
 EVIDENCE_IDS = 10
 """How many of the user's latest event ids are kept to name in an alert."""
-LIVE_STATES = 6_656
-"""Users' states kept decoded by :class:`HeldStates` and the worker, the most recently
-scored: about 13 KB each as Python objects, against 2.5-2.8 as stored bytes
-(``bench/state_size.py --breakdown``). At 100,000 users held they are about 1 KB a user
-of the 4 KB (``bench/bench_user_memory.py``; 10,240 made it 4.3 KB). An organisation of
-up to 6,656 active people and its teams stays decoded whole; beyond that, a user scored
-after 6,656 others costs a decode (and an encode of the one put away): ~60-90 us more
-CPU on a ~100 us event, twice the CPU of 10,000 users scored in turn."""
 
 
 def _id_fingerprint(event_id: str) -> bytes:

@@ -242,6 +242,17 @@ class InputLimitSettings(CommandSettings):
                            max_ahead_seconds=self.max_ahead_seconds)
 
 
+LIVE_STATES = 6_656
+"""Users' states kept decoded by ``replay`` (``HeldStates``) and, unless told otherwise
+(``decoded_users``), the worker, the most recently scored: about 13 KB each as Python
+objects, against 2.5-2.8 as stored bytes (``bench/state_size.py --breakdown``). At
+100,000 users held they are about 1 KB a user of the 4 KB
+(``bench/bench_user_memory.py``; 10,240 made it 4.3 KB). An organisation of up to
+6,656 active people and its teams stays decoded whole; beyond that, a user scored
+after 6,656 others costs a decode (and an encode of the one put away): ~60-90 us more
+CPU on a ~100 us event, twice the CPU of 10,000 users scored in turn."""
+
+
 class _WorkerOptions(CommandSettings):
     """The worker's own settings; :class:`WorkerSettings` adds security and privacy."""
 
@@ -289,6 +300,12 @@ class _WorkerOptions(CommandSettings):
     )
     metrics_host: str = Field(
         "127.0.0.1", description="Address /metrics listens on; 0.0.0.0 inside a container."
+    )
+    decoded_users: Annotated[int, Field(ge=1)] = Field(
+        LIVE_STATES, description="Users' states kept decoded in memory, the most recently "
+        "scored (about 13 KB each, against 2.5-2.8 KB as stored bytes): more take memory, "
+        "fewer take CPU, as a user scored after this many others is decoded again (about "
+        "60-90 us on a 100 us event). Results are the same either way.",
     )
     stall_seconds: Annotated[float, Field(gt=0)] = Field(
         60.0,

@@ -157,7 +157,7 @@ def create_app(
     health = WorkerHealth(settings.stall_seconds) if health is None else health
     next_offsets: dict[tuple[str, int], int] = {}  # per source partition, in this process
     engine = ScoringEngine(config)
-    live = LiveStates()
+    live = LiveStates(settings.decoded_users)
     scored_to: dict[Any, int] = {}
     """Source partition -> the offset after the last message taken (scored, forwarded or
     dead-lettered) whose states are not written yet: committed once they are."""

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from tokenradar.schemas import WorkerSettings
+from tokenradar.schemas.settings import LIVE_STATES
 
 
 def test_defaults_apply_when_nothing_is_given() -> None:
@@ -72,6 +73,14 @@ def test_malformed_broker_urls_are_rejected_saying_the_form(url: str) -> None:
 def test_unknown_setting_is_rejected() -> None:
     with pytest.raises(ValidationError):
         WorkerSettings(brokers="a:1")  # type: ignore[call-arg]
+
+
+def test_decoded_users_default_to_replays_and_come_from_the_environment() -> None:
+    assert WorkerSettings.from_sources({}, environ={}).decoded_users == LIVE_STATES
+    settings = WorkerSettings.from_sources({}, environ={"TOKENRADAR_DECODED_USERS": "10240"})
+    assert settings.decoded_users == 10_240
+    with pytest.raises(ValidationError, match="decoded_users"):
+        WorkerSettings.from_sources({"decoded_users": "0"}, environ={})
 
 
 def test_stall_seconds_defaults_to_a_minute_and_comes_from_the_environment() -> None:
