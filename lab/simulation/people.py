@@ -78,7 +78,8 @@ class Person:
     """From this time on, this model is the main one."""
     changes: list[UsageChange] = field(default_factory=list)
     working_days: set[int] = field(default_factory=set)
-    """Local days the person surely works (an incident's): no random day off on them."""
+    """Local days the person surely works (an incident's): no random day off on them, and
+    at least one session in their working hours."""
     # Habits a randomised organisation draws (tokenradar.lab.simulation.knobs); the defaults
     # are the default organisation's, and leave its output byte for byte as it was.
     weekend_rate: float | None = None
@@ -197,7 +198,13 @@ class Person:
             else:
                 at += rng.expovariate(rate) * HOUR
             if at >= window_end:
-                break
+                if events or day not in self.working_days or window_start >= min(window_end,
+                                                                                  self.run_end):
+                    break
+                # An incident's day (gaming) is a day at work: a light user may draw no
+                # session on it, and the incident would change nothing. Draw it again.
+                at = window_start
+                continue
             if pause_start <= at < pause_end and rng.random() < 0.75:
                 continue  # lunch (dinner for night owls)
             self._session(at, weekend, events)

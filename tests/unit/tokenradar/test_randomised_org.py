@@ -192,3 +192,22 @@ def test_some_organisations_draw_request_sizes_from_a_public_trace() -> None:
     people = build_organisation(random_organisation(seed, users=20, teams=2, days=2,
                                                     incidents_per_kind=0)).people
     assert all(person.size_sample is sizes for person in people)
+
+
+SMALL = {"users": 60, "teams": 5, "days": 21, "incidents_per_kind": 3}
+EVERY_INCIDENT_SEEDS = (44, 51)
+"""Organisations in which a gaming incident's day was one its person drew no session on."""
+
+
+@pytest.mark.parametrize("seed", EVERY_INCIDENT_SEEDS)
+def test_every_incident_has_events_of_its_person_inside_its_window(seed: int) -> None:
+    events, labels = simulate(random_organisation(seed, **SMALL))
+    times: dict[str, list[float]] = defaultdict(list)
+    for event in events:
+        times[str(event["user_id"])].append(_epoch(event["timestamp"]))
+    for label in labels:
+        if label.kind in INCIDENT_KINDS:
+            start, end = _epoch(label.start), _epoch(label.end)
+            assert any(start <= at <= end for at in times[label.user_id]), (
+                f"org {seed}, {label.incident_id} ({label.kind}): no events of "
+                f"{label.user_id} from {label.start} to {label.end}")

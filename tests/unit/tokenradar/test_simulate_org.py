@@ -257,3 +257,16 @@ def test_redelivered_duplicates_only_when_asked() -> None:
 def test_tiny_and_short_organisations_still_simulate() -> None:
     events, labels = simulate(SimulationSpec(users=3, teams=1, days=7, seed=1))
     assert events and all(label.benign for label in labels)  # no room for incidents
+
+
+def test_a_light_user_works_on_each_day_an_incident_needs() -> None:
+    spec = SimulationSpec(users=40, teams=3, days=14, seed=5)
+    person = build_organisation(spec).people[0]
+    person.requests_per_hour, person.changes, person.away = 0.05, [], None  # ~0.05 sessions a day
+    person.joined_day, person.on_call_nights = None, frozenset()
+    days = [day for day in range(7, 14) if person.weekday(day) < 5]
+    person.working_days.update(days)
+    for day in days:
+        start, end = person.work_window(day)
+        times = [ms / 1000 for ms, _ in person.events_for_day(day)]
+        assert times and all(start - 3600 <= at <= end + 3 * 3600 for at in times), day
