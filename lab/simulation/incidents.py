@@ -25,6 +25,8 @@ from tokenradar.lab.simulation.usage import (
 )
 
 Events = list[tuple[int, dict[str, object]]]
+BUSIEST_LEFT = 10
+"""Once no one left has a level, level changes go to one of this many busiest people."""
 
 
 class Gaming(UsageChange):
@@ -127,9 +129,13 @@ def plan_incidents(spec: SimulationSpec, rng: random.Random, candidates: list[Pe
 
 def _draw(spec: SimulationSpec, rng: random.Random, kind: str, free: list[Person],
           number: str) -> tuple[Person, Plan] | None:
-    # A level change is only visible on someone with a level: a few sessions a day.
-    active = [p for p in free if p.sessions_per_day() >= 2]
-    eligible = active if kind in ("spike", "gaming", "creep") and active else free
+    # A level change is only visible on someone with a level: a few sessions a day; once
+    # no one left has that, the busiest of those left (not anyone: a light user may make
+    # no request at all in a day-long incident).
+    eligible = free
+    if kind in ("spike", "gaming", "creep"):
+        eligible = [p for p in free if p.sessions_per_day() >= 2] or sorted(
+            free, key=Person.sessions_per_day, reverse=True)[:BUSIEST_LEFT]
     for _ in range(20 if eligible else 0):  # a draw may not fit (too late, too short)
         person = rng.choice(eligible)
         plan = PLANNERS[kind](spec, rng, person, number)
