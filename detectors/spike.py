@@ -12,9 +12,10 @@ hours of long conversations, not against their keyboard hours.
 Sizes are counted in fresh tokens, those not read from the prompt cache: what was typed,
 pasted or written this time. A tool that re-reads its context from the cache each turn
 has requests many times a keyboard request in tokens, alike in fresh tokens; a spike is
-fresh work. A request judged alone is one not read from the cache, counted whole; it is
-judged against the user's usual request counted whole too: a cold start of a context their
-warm turns read from the cache re-sends it in full, many times their fresh turns.
+fresh work. A request judged alone is one not read from the cache, counted whole; answered
+briefly, it is judged against the user's usual request counted whole too: a cold start of a
+context their warm turns read from the cache re-sends it in full, many times their fresh
+turns. One writing more than a usual whole request is fresh work, judged as fresh.
 """
 
 from __future__ import annotations
@@ -180,8 +181,12 @@ class SpikeDetector(Detector):
         judged_alone = False
         if not (resent or observation.grew_with_session(CONTEXT_STEP)
                 or observation.from_cache):
-            # Its tokens counted whole, against the user's usual request counted whole.
+            # Answered briefly, against the user's usual request counted whole (a context
+            # loaded); writing more than a usual whole request, against their usual fresh
+            # request (fresh work: an answer is never read from the cache).
             usual_whole = _usual_whole_request(slot, usual_request)
+            if usual_whole is not None and not _answered_briefly(observation, usual_whole):
+                usual_whole = usual_request
             if usual_whole is not None:
                 judged_alone = True
                 request = _scored(usual_whole, observation.tokens, shift, config,
@@ -287,7 +292,14 @@ def _reads(observation: Observation, usual: EWStats, config: SpikeConfig) -> boo
     all (an embedding, a batch's input) is all input, judged as any other."""
     usual_size: float = 10.0 ** (usual.mean + observation.team_shift)
     return (observation.tokens >= config.min_request_ratio * usual_size
-            and 0 < observation.event.output_tokens <= usual_size)
+            and _answered_briefly(observation, usual))
+
+
+def _answered_briefly(observation: Observation, usual: EWStats) -> bool:
+    """Is the request answered in no more than a usual request (``usual``), and answered
+    at all (a request with no answer, an embedding or a batch's input, is all input)?"""
+    usual_size: float = 10.0 ** (usual.mean + observation.team_shift)
+    return 0 < observation.event.output_tokens <= usual_size
 
 
 def _usual_whole_request(slot: SpikeSlot, usual: EWStats | None) -> EWStats | None:

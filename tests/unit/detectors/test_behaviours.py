@@ -1128,6 +1128,16 @@ def test_cold_million_token_requests_are_a_spike_for_a_user_reading_long_context
     assert "spike" in _kinds(alerts)
 
 
+def test_a_cold_request_writing_far_more_than_usual_is_a_spike_for_a_context_reader(
+        event_lists: EventLists) -> None:
+    # A 300,000-token task answered in 150,000 tokens: an answer is never read from the
+    # cache, so a request writing more than a usual whole one is fresh work, judged against
+    # the user's usual fresh request, not their usual context.
+    task = event_lists.request(5, MONDAY, 300_000, 150_000, session="task", fingerprint="task")
+    alerts = _alerts(event_lists, _context_reader(event_lists) + [task])
+    assert ("spike", "tokens_per_request") in {(a.kind, a.feature) for a in alerts}
+
+
 # -- creep ----------------------------------------------------------------------------
 
 def _creeping(workday: int) -> float:
