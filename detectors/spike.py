@@ -12,7 +12,10 @@ hours of long conversations, not against their keyboard hours.
 Sizes are counted in fresh tokens, those not read from the prompt cache: what was typed,
 pasted or written this time. A tool that re-reads its context from the cache each turn
 has requests many times a keyboard request in tokens, alike in fresh tokens; a spike is
-fresh work.
+fresh work. A request judged alone is one not read from the cache, counted whole; answered
+briefly, it is judged against the user's usual request counted whole too: a cold start of a
+context their warm turns read from the cache re-sends it in full, many times their fresh
+turns. One writing more than a usual whole request is fresh work, judged as fresh.
 """
 
 from __future__ import annotations
@@ -98,6 +101,10 @@ COUNT_ALONE_DECADES = 4.0
 """How far the user's own spread of requests per hour is trusted on its own (about four
 times a steady user's pace): enough, with bigger or repeated requests, for a joint spike;
 not enough alone for an agent session's many turns."""
+WHOLE_SHARE_HOURS = 3
+"""Closed hours known before the user's usual request counted whole is their usual fresh
+request times their hours' tokens over their fresh tokens (until then, their fresh one):
+a first hour or two may be one conversation's, all cold or all read from the cache."""
 COLD_START_MIN_TEAM_COUNT = 50
 COLD_START_MIN_LOG_STD = 0.4
 """A newcomer is judged by the team's spread at least this wide: people differ a lot."""
@@ -167,14 +174,25 @@ class SpikeDetector(Detector):
         request = None
         usual_request = _baseline_or_team(slot.per_request, observation.team_per_request,
                                           config.min_history_requests)
+        # A document read by the usual fresh request, as the hour's sizes are counted.
         reads = usual_request is not None and _reads(observation, usual_request, config)
         # A context re-sent (grown with its conversation, or read from the prompt cache)
         # is the hour's, not a request to judge alone.
+        judged_alone = False
         if not (resent or observation.grew_with_session(CONTEXT_STEP)
                 or observation.from_cache):
-            request = _scored(usual_request, observation.tokens, shift, config,
-                              config.min_request_ratio,
-                              READING_MIN_LOG_STD if reads else REQUEST_MIN_LOG_STD)
+            # Answered briefly, against the user's usual request counted whole (a context
+            # loaded); writing more than a usual whole request, against their usual fresh
+            # request (fresh work: an answer is never read from the cache).
+            usual_whole = _usual_whole_request(slot, usual_request)
+            if usual_whole is not None and not _answered_briefly(observation, usual_whole):
+                usual_whole = usual_request
+            if usual_whole is not None:
+                judged_alone = True
+                request = _scored(usual_whole, observation.tokens, shift, config,
+                                  config.min_request_ratio,
+                                  READING_MIN_LOG_STD if _reads(observation, usual_whole, config)
+                                  else REQUEST_MIN_LOG_STD)
         pace_hours = observation.usual_hourly_requests.count
         sizes_known = slot.per_request.count >= config.min_history_requests
         hour = (_scored_hour(slot, observation, config, one_draw=resent and reads)
@@ -222,8 +240,9 @@ class SpikeDetector(Detector):
 
         if request is None and hour is None:
             return None
-        # An hour that is mostly one request is that request, judged as heavy-tailed.
-        alone = request is not None and 2 * observation.tokens >= observation.hour_tokens
+        # An hour that is mostly one request is that request, judged as heavy-tailed: not
+        # an hour's spike when the request is not one (under ``min_request_ratio``).
+        alone = judged_alone and 2 * observation.tokens >= observation.hour_tokens
         if hour is not None and not alone and (request is None or hour[0] > request[0]):
             score, expected = hour
             return Finding(
@@ -237,15 +256,18 @@ class SpikeDetector(Detector):
                     f"{' of a long conversation' if conversation else ''}."
                 ),
             )
-        assert request is not None
+        if request is None:
+            return None
         score, expected = request
+        cached = observation.event.cache_read_tokens
         return Finding(
             score=score, feature="tokens_per_request", observed=observation.tokens,
             expected=expected,
             explanation=(
-                f"One request used {observation.tokens:,} tokens, "
+                f"One request used {observation.tokens:,} tokens"
+                f"{f' ({cached:,} read from the prompt cache)' if cached else ''}, "
                 f"{observation.tokens / expected:.1f}x this user's usual {expected:,.0f} "
-                f"per request (model {observation.event.model})."
+                f"per request, cache reads included (model {observation.event.model})."
             ),
             single_event=True,
         )
@@ -270,7 +292,31 @@ def _reads(observation: Observation, usual: EWStats, config: SpikeConfig) -> boo
     all (an embedding, a batch's input) is all input, judged as any other."""
     usual_size: float = 10.0 ** (usual.mean + observation.team_shift)
     return (observation.tokens >= config.min_request_ratio * usual_size
-            and 0 < observation.event.output_tokens <= usual_size)
+            and _answered_briefly(observation, usual))
+
+
+def _answered_briefly(observation: Observation, usual: EWStats) -> bool:
+    """Is the request answered in no more than a usual request (``usual``), and answered
+    at all (a request with no answer, an embedding or a batch's input, is all input)?"""
+    usual_size: float = 10.0 ** (usual.mean + observation.team_shift)
+    return 0 < observation.event.output_tokens <= usual_size
+
+
+def _usual_whole_request(slot: SpikeSlot, usual: EWStats | None) -> EWStats | None:
+    """The usual request counted whole, with what it read from the prompt cache: the
+    user's usual fresh request (``usual``) times how many times their hours' tokens are
+    their fresh tokens, once WHOLE_SHARE_HOURS of them are known; a team's usual request
+    (a newcomer's) is counted whole already.
+
+    A warm turn teaches only its fresh part, so the usual fresh request of a user whose
+    tools read their context from the cache is small; a cold start of that context (the
+    cache expired, a new session) re-sends it whole, many times that, and is their usual
+    work, not a spike.
+    """
+    if usual is not slot.per_request or slot.fresh_hours.count < WHOLE_SHARE_HOURS:
+        return usual
+    whole_over_fresh = max(slot.per_hour.mean - slot.fresh_hours.mean, 0.0)  # log10
+    return EWStats(usual.count, usual.mean + whole_over_fresh, usual.var)
 
 
 def _follow_conversations(slot: SpikeSlot, observation: Observation, fading: float

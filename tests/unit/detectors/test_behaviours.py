@@ -1093,6 +1093,51 @@ def test_a_request_mostly_read_from_the_prompt_cache_is_not_judged_alone(
     assert ("spike", "tokens_per_request") not in {(a.kind, a.feature) for a in alerts}
 
 
+def _context_reader(event_lists: EventLists) -> list[TokenUsageEvent]:
+    """Twelve days of a person whose IDE carries a ~100,000-token context: four
+    conversations a working day of 30 turns, each opening cold (nothing read from the
+    cache), every later turn reading 99% of the one before from the prompt cache. Their
+    usual request is under 3,000 tokens fresh, tens of thousands whole."""
+    rng = random.Random(21)
+    return [event for day in range(12) if (START + timedelta(days=day)).weekday() < 5
+            for conversation in range(4)
+            for event in _cached_conversation(
+                event_lists, START + timedelta(days=day, minutes=30 + 120 * conversation),
+                1_000_000 + 1000 * (10 * day + conversation),
+                int(100_000 * rng.lognormvariate(0.0, 0.3)), turns=30, carried=0.99)]
+
+
+def test_a_cold_start_of_a_long_context_is_judged_whole_not_a_spike(
+        event_lists: EventLists) -> None:
+    # The cache expired: a 200,000-token context is sent again whole, with an ordinary
+    # answer. 70 times the user's usual fresh request, about their usual context: their
+    # work, judged against their usual request counted whole.
+    cold = event_lists.request(5, MONDAY, 200_000, 3000, session="cold", fingerprint="cold")
+    alerts = _alerts(event_lists, _context_reader(event_lists) + [cold])
+    assert "spike" not in _kinds(alerts)
+
+
+def test_cold_million_token_requests_are_a_spike_for_a_user_reading_long_contexts(
+        event_lists: EventLists) -> None:
+    # Six fresh tasks of a million tokens each, long answers, five minutes apart: ten
+    # times the user's usual context every time, an hour of fresh work far beyond theirs.
+    burst = [event_lists.request(10 + i, MONDAY + timedelta(minutes=5 * i), 1_000_000,
+                                 30_000, session=f"task-{i}", fingerprint=f"task-{i}")
+             for i in range(6)]
+    alerts = _alerts(event_lists, _context_reader(event_lists) + burst)
+    assert "spike" in _kinds(alerts)
+
+
+def test_a_cold_request_writing_far_more_than_usual_is_a_spike_for_a_context_reader(
+        event_lists: EventLists) -> None:
+    # A 300,000-token task answered in 150,000 tokens: an answer is never read from the
+    # cache, so a request writing more than a usual whole one is fresh work, judged against
+    # the user's usual fresh request, not their usual context.
+    task = event_lists.request(5, MONDAY, 300_000, 150_000, session="task", fingerprint="task")
+    alerts = _alerts(event_lists, _context_reader(event_lists) + [task])
+    assert ("spike", "tokens_per_request") in {(a.kind, a.feature) for a in alerts}
+
+
 # -- creep ----------------------------------------------------------------------------
 
 def _creeping(workday: int) -> float:
