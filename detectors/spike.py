@@ -290,16 +290,20 @@ def _reads(observation: Observation, usual: EWStats, config: SpikeConfig) -> boo
     answered in no more than a usual whole request? A document or a long file pasted in is
     read and answered as usual; a bigger task writes more too. A request with no answer at
     all (an embedding, a batch's input) is all input, judged as any other."""
-    usual_size: float = 10.0 ** (usual.mean + observation.team_shift)
-    return (observation.tokens >= config.min_request_ratio * usual_size
+    return (observation.tokens >= config.min_request_ratio * _usual_size(observation, usual)
             and _answered_briefly(observation, usual))
 
 
 def _answered_briefly(observation: Observation, usual: EWStats) -> bool:
     """Is the request answered in no more than a usual request (``usual``), and answered
     at all (a request with no answer, an embedding or a batch's input, is all input)?"""
-    usual_size: float = 10.0 ** (usual.mean + observation.team_shift)
-    return 0 < observation.event.output_tokens <= usual_size
+    return 0 < observation.event.output_tokens <= _usual_size(observation, usual)
+
+
+def _usual_size(observation: Observation, usual: EWStats) -> float:
+    """The tokens of ``usual`` (a log10 baseline), at the team's shift."""
+    size: float = 10.0 ** (usual.mean + observation.team_shift)
+    return size
 
 
 def _usual_whole_request(slot: SpikeSlot, usual: EWStats | None) -> EWStats | None:
@@ -419,7 +423,7 @@ def _far_above_usual_hours(per_hour: EWStats, observation: Observation, config: 
     """
     if per_hour.count < config.min_history_hours:
         return False
-    typical = 10.0 ** (per_hour.mean + observation.team_shift)
+    typical = _usual_size(observation, per_hour)
     return _large_enough(observation.hour_tokens, typical, config.min_ratio, config)
 
 
